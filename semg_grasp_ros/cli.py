@@ -1,0 +1,83 @@
+"""The ``semg-grasp`` command.
+
+Each subcommand lives in the package it belongs to, as a module with
+``add_arguments(parser)`` and ``run(args) -> int``; this file only lists them, so
+``semg-grasp --help`` stays fast (modules are imported when their command runs, and for
+``--help`` of that command). User mistakes (a ``SemgGraspError``) print one clear line
+and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from . import __version__
+from .errors import SemgGraspError
+
+#: (command words, module, one-line help). Modules expose add_arguments(parser) and run(args).
+COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
+    (("demo",), "semg_grasp_ros.pipeline.demo_cli", "run the whole pipeline in one process (no ROS needed)"),
+    (("record",), "semg_grasp_ros.emg.record_cli", "record sEMG from a source into a ROS 2 bag"),
+    (("bag", "info"), "semg_grasp_ros.pipeline.bag_cli", "show topics, types, counts and duration of a bag"),
+]
+
+
+def _selected(argv: list[str]) -> tuple[tuple[str, ...], str, str] | None:
+    """The COMMANDS entry named by the leading words of ``argv`` (options skipped)."""
+    words = [a for a in argv if not a.startswith("-")]
+    for entry in COMMANDS:
+        if words[: len(entry[0])] == list(entry[0]):
+            return entry
+    return None
+
+
+def build_parser(selected: tuple[tuple[str, ...], str, str] | None = None) -> argparse.ArgumentParser:
+    """The full parser; only the ``selected`` command's module is imported for its arguments."""
+    parser = argparse.ArgumentParser(
+        prog="semg-grasp",
+        description="Forearm sEMG -> grasp type -> ShadowHand grasp. Runs the pipeline in one "
+        "process, records and replays ROS 2 bags (MCAP), trains and evaluates the models.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    groups = {(): parser.add_subparsers(dest="command", metavar="COMMAND")}
+    for entry in COMMANDS:
+        words, module, help_text = entry
+        for depth in range(1, len(words)):
+            prefix = words[:depth]
+            if prefix not in groups:
+                sub = groups[prefix[:-1]].add_parser(prefix[-1], help=f"{prefix[-1]} commands")
+                groups[prefix] = sub.add_subparsers(dest="_".join(prefix), metavar="COMMAND")
+        sub = groups[words[:-1]].add_parser(words[-1], help=help_text, description=help_text)
+        sub.set_defaults(_entry=entry)
+        if entry is selected:
+            importlib.import_module(module).add_arguments(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    selected = _selected(argv)
+    parser = build_parser(selected)
+    args = parser.parse_args(argv)
+    if selected is None:
+        parser.print_help()
+        return 0 if not argv else 2
+    words, module_name, _ = selected
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(importlib.import_module(module_name).run(args) or 0)
+    except SemgGraspError as exc:
+        print(f"semg-grasp {' '.join(words)}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

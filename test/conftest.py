@@ -1,0 +1,33 @@
+"""Shared fixtures. Tests needing the real data find it via $SEMG_GRASP_DATA or ../shared/data
+and skip with a clear reason when it is absent."""
+
+from pathlib import Path
+
+import pytest
+
+from semg_grasp_ros.errors import DatasetError
+from semg_grasp_ros.paths import data_root as _data_root
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "ros: needs rclpy (real ROS 2); skipped without it")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The shared data folder (Sapsanis, Myo, hand models, DexGraspNet samples)."""
+    try:
+        return _data_root()
+    except DatasetError as exc:
+        pytest.skip(f"shared data not available: {exc}")
+
+
+@pytest.fixture(scope="session")
+def sapsanis_dir(data_root) -> Path:
+    path = data_root / "emg" / "sapsanis" / "Database 1"
+    if not path.is_dir():
+        pytest.skip(f"Sapsanis data not found at {path}")
+    return path
