@@ -1,0 +1,186 @@
+"""Real ROS 2 bags without ROS: write domain objects, read them back.
+
+Bags are written with ``rosbags`` in MCAP (default) or sqlite3 storage, with the
+package's own message definitions embedded, so ``ros2 bag play``, ``ros2 bag info`` and
+Foxglove read them. Topic names are stored fully qualified (``/emg/chunks``) as
+``ros2 bag record`` does; ``read_bag`` yields them relative again (``emg/chunks``).
+Writing is synchronous: every ``write`` is in the file once it returns (nothing is
+buffered outside the storage plugin), and the bag is closed on any exit from the
+``with`` block, so an error in the pipeline never loses what was recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rosbags.highlevel import AnyReader
+from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+from rosbags.rosbag2 import StoragePlugin, Writer
+
+from ..errors import BagError, DataError
+from ..msgs.convert import from_msg, msgtype_of, supported_msgtypes, to_msg
+from ..msgs.typestore import RosbagsFactory, typestore
+from ..topics import TOPICS
+
+log = logging.getLogger(__name__)
+
+STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+
+
+def _qos(kind: str) -> Qos:
+    zero = QosTime(0, 0)
+    reliable = kind != "sensor"
+    return Qos(
+        history=QosHistory.KEEP_LAST, depth=1 if kind == "latched" else 10,
+        reliability=QosReliability.RELIABLE if reliable else QosReliability.BEST_EFFORT,
+        durability=QosDurability.TRANSIENT_LOCAL if kind == "latched" else QosDurability.VOLATILE,
+        deadline=zero, lifespan=zero, liveliness=QosLiveliness.AUTOMATIC, liveliness_lease_duration=zero,
+        avoid_ros_namespace_conventions=False,
+    )
+
+
+def _absolute(topic: str) -> str:
+    return topic if topic.startswith("/") else "/" + topic
+
+
+class BagWriter:
+    """Writes domain objects to a new ROS 2 bag directory.
+
+    Usage::
+
+        with BagWriter("session1") as bag:
+            bag.write("emg/chunks", chunk, stamp_ns)
+
+    Args:
+        path: bag directory to create; must not exist.
+        storage: ``"mcap"`` (default) or ``"sqlite3"``.
+
+    Raises:
+        BagError: the path exists, or the storage is unknown.
+    """
+
+    def __init__(self, path: str | Path, storage: str = "mcap"):
+        self.path = Path(path)
+        if storage not in STORAGES:
+            raise BagError(f"unknown bag storage {storage!r}; choose one of {sorted(STORAGES)}")
+        if self.path.exists():
+            raise BagError(f"output {self.path} already exists; choose a new path (nothing was overwritten)")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._store = typestore()
+        self._factory = RosbagsFactory(self._store)
+        self._writer = Writer(self.path, version=9, storage_plugin=STORAGES[storage])
+        self._writer.open()
+        self._connections: dict[str, Any] = {}
+        self.counts: dict[str, int] = {}
+
+    def write(self, topic: str, obj: Any, stamp_ns: int) -> None:
+        """Append one message; ``stamp_ns`` is the receive time recorded in the bag."""
+        msgtype = msgtype_of(obj)
+        name = _absolute(topic)
+        conn = self._connections.get(name)
+        if conn is None:
+            spec = TOPICS.get(name.lstrip("/"))
+            qos = [_qos(spec.qos if spec else "reliable")]
+            conn = self._writer.add_connection(name, msgtype, typestore=self._store, offered_qos_profiles=qos)
+            self._connections[name] = conn
+        elif conn.msgtype != msgtype:
+            raise BagError(f"topic {name} already carries {conn.msgtype}, cannot write {msgtype}")
+        raw = self._store.serialize_cdr(to_msg(obj, self._factory), msgtype)
+        self._writer.write(conn, int(stamp_ns), raw)
+        self.counts[name] = self.counts.get(name, 0) + 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def __enter__(self) -> "BagWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _reader(path: str | Path) -> AnyReader:
+    path = Path(path)
+    if not path.exists():
+        raise BagError(f"bag {path} does not exist")
+    try:
+        reader = AnyReader([path], default_typestore=typestore())
+        reader.open()
+    except Exception as exc:  # rosbags raises several unrelated types for unreadable bags
+        raise BagError(f"cannot open bag {path}: {exc}") from exc
+    return reader
+
+
+def read_bag(path: str | Path, topics: Iterable[str] | None = None) -> Iterator[tuple[str, int, Any]]:
+    """Yield ``(topic, stamp_ns, domain_object)`` in time order.
+
+    Args:
+        path: bag directory (or a single ``.mcap`` file).
+        topics: relative or absolute topic names to read; all known ones when None.
+
+    Topics whose message type the pipeline does not use are skipped with a warning
+    (an error when they were asked for by name). A message that fails to convert is
+    logged and skipped.
+
+    Raises:
+        BagError: the bag cannot be opened, or a requested topic is missing or unusable.
+    """
+    wanted = None if topics is None else {_absolute(t) for t in topics}
+    known = supported_msgtypes()
+    reader = _reader(path)
+    try:
+        conns = []
+        for c in reader.connections:
+            if wanted is not None and c.topic not in wanted:
+                continue
+            if c.msgtype not in known:
+                if wanted is not None:
+                    raise BagError(f"topic {c.topic} carries {c.msgtype}, which the pipeline cannot use")
+                log.warning("skipping topic %s of unknown type %s", c.topic, c.msgtype)
+                continue
+            conns.append(c)
+        if wanted is not None:
+            missing = wanted - {c.topic for c in conns}
+            if missing:
+                raise BagError(f"bag {path} has no topic {sorted(missing)}; it has {sorted({c.topic for c in reader.connections})}")
+        for conn, stamp, raw in reader.messages(connections=conns):
+            try:
+                obj = from_msg(reader.deserialize(raw, conn.msgtype))
+            except DataError as exc:
+                log.warning("skipping a message on %s at %d: %s", conn.topic, stamp, exc)
+                continue
+            yield conn.topic.lstrip("/"), int(stamp), obj
+    finally:
+        reader.close()
+
+
+@dataclass(frozen=True)
+class BagInfo:
+    path: str
+    start_ns: int
+    end_ns: int
+    message_count: int
+    topics: tuple[tuple[str, str, int], ...]  # (topic, msgtype, count)
+
+    @property
+    def duration(self) -> float:
+        """Seconds between the first and last message."""
+        return (self.end_ns - self.start_ns) * 1e-9 if self.message_count else 0.0
+
+
+def bag_info(path: str | Path) -> BagInfo:
+    """Topics, types, counts and time span of a bag."""
+    reader = _reader(path)
+    try:
+        topics = tuple(sorted((c.topic, c.msgtype, c.msgcount) for c in reader.connections))
+        count = sum(t[2] for t in topics)
+        # rosbags reports end_time one past the last stamp.
+        return BagInfo(str(path), reader.start_time if count else 0, reader.end_time - 1 if count else 0, count, topics)
+    finally:
+        reader.close()

@@ -1,0 +1,57 @@
+"""The pipeline's topics: name (relative), domain type and QoS class, in one table.
+
+Both runtimes read it: the in-process graph and the bag recorder (which stores the QoS
+each topic is offered with, so ``ros2 bag play`` republishes latched topics as
+transient-local), and ``semg_grasp_ros.ros.interfaces``, which turns the QoS classes
+into rclpy profiles.
+
+QoS classes: ``sensor`` = best effort, keep last 10, volatile (streams: EMG, clouds);
+``latched`` = reliable, keep last 1, transient local (latest state: SDF, selected grasp);
+``reliable`` = reliable, keep last 10, volatile (events and commands).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .types import (
+    EmgChunk,
+    GraspIntent,
+    HandGrasp,
+    HandGraspArray,
+    JointState,
+    JointTrajectory,
+    Marker,
+    ObjectSdf,
+    PointCloud,
+    PoseStamped,
+    TransformStamped,
+)
+
+QOS_CLASSES = ("sensor", "latched", "reliable")
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    type: type
+    qos: str
+    description: str
+
+
+TOPICS: dict[str, Topic] = {
+    t.name: t
+    for t in (
+        Topic("emg/chunks", EmgChunk, "sensor", "raw sEMG blocks from the acquisition node"),
+        Topic("grasp/intent", GraspIntent, "reliable", "decoded grasp type (or rest) with confidence"),
+        Topic("object/points", PointCloud, "sensor", "depth-camera point cloud (remap to a real camera)"),
+        Topic("object/sdf", ObjectSdf, "latched", "latest distance field of the segmented object"),
+        Topic("object/marker", Marker, "latched", "RViz marker of the object's near-surface voxels"),
+        Topic("grasp/candidates", HandGraspArray, "latched", "ranked grasp candidates, best first"),
+        Topic("grasp/selected", HandGrasp, "latched", "the grasp chosen for execution"),
+        Topic("joint_states", JointState, "reliable", "hand joint states for robot_state_publisher"),
+        Topic("tf", TransformStamped, "reliable", "world -> hand root transform of the wrist"),
+        Topic("hand/joint_trajectory", JointTrajectory, "reliable", "pre-shape/approach/close trajectory"),
+        Topic("grasp/pose", PoseStamped, "latched", "wrist target pose for an arm planner"),
+    )
+}
