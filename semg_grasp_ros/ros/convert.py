@@ -1,0 +1,56 @@
+"""rclpy message classes for ``semg_grasp_ros.msgs.convert``.
+
+The conversion logic is shared with the standalone runtime; this module only says how to
+build rclpy messages: classes are imported from their generated packages, and primitive
+sequences are given as ``array.array`` (what rclpy stores them as; numpy arrays are not
+accepted by the generated setters of unbounded sequences).
+"""
+
+from __future__ import annotations
+
+import array
+import importlib
+from typing import Any
+
+import numpy as np
+
+from ..msgs.convert import from_msg, to_msg
+
+_TYPECODES = {
+    "bool": None, "byte": "B", "char": "B", "int8": "b", "uint8": "B", "int16": "h", "uint16": "H",
+    "int32": "i", "uint32": "I", "int64": "q", "uint64": "Q", "float32": "f", "float64": "d",
+}
+_DTYPES = {"b": np.int8, "B": np.uint8, "h": np.int16, "H": np.uint16, "i": np.int32, "I": np.uint32,
+           "q": np.int64, "Q": np.uint64, "f": np.float32, "d": np.float64}
+
+
+def message_class(msgtype: str) -> type:
+    """``"sensor_msgs/msg/JointState"`` -> the rclpy class."""
+    package, _, name = msgtype.split("/")
+    return getattr(importlib.import_module(f"{package}.msg"), name)
+
+
+class RclpyFactory:
+    """Builds rclpy message objects for ``to_msg``."""
+
+    def new(self, msgtype: str, **fields: Any) -> Any:
+        return message_class(msgtype)(**fields)
+
+    def array(self, values: Any, rostype: str) -> Any:
+        code = _TYPECODES[rostype]
+        if code is None:
+            return [bool(v) for v in np.ravel(values)]
+        return array.array(code, np.ascontiguousarray(values, dtype=_DTYPES[code]).ravel().tobytes())
+
+
+FACTORY = RclpyFactory()
+
+
+def to_ros(obj: Any) -> Any:
+    """rclpy message for a domain object."""
+    return to_msg(obj, FACTORY)
+
+
+def from_ros(msg: Any) -> Any:
+    """Domain object for an rclpy message (raises DataError on malformed content)."""
+    return from_msg(msg)
