@@ -22,6 +22,8 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("demo",), "semg_grasp_ros.pipeline.demo_cli", "run the whole pipeline in one process (no ROS needed)"),
     (("record",), "semg_grasp_ros.emg.record_cli", "record sEMG from a source into a ROS 2 bag"),
     (("bag", "info"), "semg_grasp_ros.pipeline.bag_cli", "show topics, types, counts and duration of a bag"),
+    (("simulator", "fit"), "semg_grasp_ros.emg.simulator", "fit the sEMG simulator to the Sapsanis subjects (models/emg_simulator_*.json)"),
+    (("sdf",), "semg_grasp_ros.perception.sdf_cli", "build an object distance field (.npz) from a mesh or a cloud file"),
 ]
 
 

@@ -468,6 +468,22 @@ def load_csv_folder(
     )
 
 
+def moving_rms(x: np.ndarray, window_s: float, sample_rate: float) -> np.ndarray:
+    """Centred moving RMS over ``window_s`` seconds (shorter, unbiased windows at the ends).
+
+    Args:
+        x: (n_samples, n_channels) signal.
+    Returns:
+        (n_samples, n_channels) float64 envelope, same units as ``x``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = max(1, int(round(window_s * sample_rate)))
+    kernel = np.ones(n)
+    count = np.convolve(np.ones(x.shape[0]), kernel, mode="same")
+    power = np.stack([np.convolve(ch**2, kernel, mode="same") for ch in x.T], axis=1) / count[:, None]
+    return np.sqrt(power)
+
+
 def active_bounds(trials: TrialSet, window_s: float = 0.1, level: float = 0.5) -> np.ndarray:
     """The active part of each trial, found from its amplitude envelope.
 
@@ -484,12 +500,9 @@ def active_bounds(trials: TrialSet, window_s: float = 0.1, level: float = 0.5) -
         (a flat trial is active throughout).
     """
     x = trials.data - np.median(trials.data, axis=1, keepdims=True)
-    n = max(1, int(round(window_s * trials.sample_rate)))
-    kernel = np.ones(n) / n
     bounds = np.zeros((trials.n_trials, 2), dtype=np.int64)
     for i, trial in enumerate(x):
-        power = np.stack([np.convolve(ch**2, kernel, mode="same") for ch in trial.T], axis=1)
-        env = np.sqrt(power)
+        env = moving_rms(trial, window_s, trials.sample_rate)
         env = (env / np.maximum(np.median(env, axis=0), 1e-12)).mean(axis=1)
         lo, hi = np.percentile(env, 5), np.median(env)
         above = np.flatnonzero(env >= lo + level * (hi - lo))

@@ -1,0 +1,179 @@
+"""DexGraspNet files: grasp ``.npy`` files, CoACD object meshes, and its 22-joint hand MJCF.
+
+Layout (``<data>/grasps/dexgraspnet_sample`` or a full download)::
+
+    dataset/<object_code>.npy                   1-D object array of {"qpos": dict, "scale": float}
+    meshdata/<object_code>/coacd/decomposed.obj convex pieces (``o convex_i``), normalised units
+
+Mesh units times the grasp's ``scale`` are metres; the grasp's palm pose is in that scaled
+object frame. ``.npy`` files of object arrays are pickles: they are read with a restricted
+unpickler that only rebuilds numpy arrays, dicts and floats, so a crafted file cannot run code.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DatasetError
+from ..hand.convert import from_dexgraspnet_qpos
+
+log = logging.getLogger(__name__)
+
+_ALLOWED_GLOBALS = {
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise DatasetError(f"refusing to load {module}.{name} from a grasp file (only numpy arrays and dicts)")
+        if module.startswith("numpy") and module.endswith("multiarray"):
+            from numpy._core import multiarray
+
+            return getattr(multiarray, name)
+        return getattr(np, name)
+
+
+def read_object_npy(path: str | Path):
+    """Read a ``.npy`` file (object arrays included) without executing code from it."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            version = np.lib.format.read_magic(f)
+            reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = reader(f)
+            if dtype.hasobject:
+                arr = _ArrayUnpickler(f).load()
+            else:
+                arr = np.fromfile(f, dtype=dtype, count=int(np.prod(shape))).reshape(shape, order="F" if fortran else "C")
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+        raise DatasetError(f"cannot read {path}: {exc}") from exc
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class DexGraspNetGrasps:
+    """Grasps of one object, in the project's convention.
+
+    Attributes:
+        object_code: file stem, e.g. ``core-mug-8570d9a8d24cb0acbebd3c0c0c70fb03``.
+        joints: (N, 22) Shadow finger joints (``FINGER_JOINTS`` order), rad.
+        rot: (N, 3, 3) palm rotation in the object frame.
+        trans: (N, 3) palm position in the (scaled) object frame, m.
+        scale: (N,) object scale (mesh units -> metres).
+    """
+
+    object_code: str
+    joints: np.ndarray
+    rot: np.ndarray
+    trans: np.ndarray
+    scale: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.joints.shape[0])
+
+
+def load_grasps(path: str | Path) -> DexGraspNetGrasps:
+    """Load a DexGraspNet ``dataset/<object_code>.npy`` grasp file.
+
+    Raises:
+        DatasetError: unreadable file, wrong layout, missing keys or non-finite values.
+    """
+    path = Path(path)
+    arr = read_object_npy(path)
+    entries = list(arr.reshape(-1)) if isinstance(arr, np.ndarray) else None
+    if not entries or not all(isinstance(e, dict) and "qpos" in e and "scale" in e for e in entries):
+        raise DatasetError(f"{path} is not a DexGraspNet grasp file (an array of dicts with 'qpos' and 'scale')")
+    try:
+        joints, rot, trans = from_dexgraspnet_qpos([e["qpos"] for e in entries])
+    except Exception as exc:  # DataError from the conversion, re-raised with the file name
+        raise DatasetError(f"{path}: {exc}") from exc
+    scale = np.array([float(e["scale"]) for e in entries])
+    if not np.all(np.isfinite(scale) & (scale > 0)):
+        raise DatasetError(f"{path}: object scales must be positive, got {np.unique(scale)}")
+    return DexGraspNetGrasps(path.stem, joints, rot, trans, scale)
+
+
+def mesh_path(dataset_root: str | Path, object_code: str) -> Path:
+    """``<root>/meshdata/<code>/coacd/decomposed.obj`` for a DexGraspNet folder root."""
+    return Path(dataset_root) / "meshdata" / object_code / "coacd" / "decomposed.obj"
+
+
+def load_convex_pieces(path: str | Path, scale: float = 1.0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Split a CoACD ``decomposed.obj`` into its convex pieces, scaled to metres.
+
+    Returns:
+        list of (vertices (V, 3) float64 m, faces (F, 3) int, 0-based per piece).
+
+    Raises:
+        DatasetError: missing/unreadable file or no geometry.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise DatasetError(f"cannot read mesh {path}: {exc}") from exc
+    verts, pieces, current = [], [], None
+    for line in text.splitlines():
+        if line.startswith("v "):
+            verts.append([float(v) for v in line.split()[1:4]])
+        elif line.startswith("o ") or (line.startswith("f ") and current is None):
+            current = []
+            pieces.append(current)
+            if line.startswith("f "):
+                current.append([int(re.split("/", t)[0]) for t in line.split()[1:4]])
+        elif line.startswith("f "):
+            current.append([int(re.split("/", t)[0]) for t in line.split()[1:4]])
+    verts = np.array(verts, dtype=np.float64) * float(scale)
+    out = []
+    for faces in pieces:
+        if not faces:
+            continue
+        f = np.array(faces) - 1
+        used = np.unique(f)
+        remap = np.full(len(verts), -1)
+        remap[used] = np.arange(used.size)
+        out.append((verts[used], remap[f]))
+    if not out:
+        raise DatasetError(f"{path} holds no faces")
+    return out
+
+
+def load_object_mesh(path: str | Path, scale: float = 1.0):
+    """The whole object as one ``trimesh.Trimesh`` in metres (pieces concatenated)."""
+    import trimesh
+
+    pieces = load_convex_pieces(path, scale)
+    return trimesh.util.concatenate([trimesh.Trimesh(v, f, process=False) for v, f in pieces])
+
+
+def hand_mjcf_text(hand_dir: str | Path) -> str:
+    """DexGraspNet's ``shadow_hand_wrist_free.xml`` made loadable by current MuJoCo.
+
+    Drops the MuJoCo-2 sections (option, size, actuator, contact, tendon, sensor; the tendons
+    and actuators reference joints this model lacks) and resolves the mesh/texture folders
+    against ``hand_dir`` (``<data>/hand/shadow_dexgraspnet``). Used to check kinematics.
+    """
+    hand_dir = Path(hand_dir)
+    xml = hand_dir / "mjcf" / "shadow_hand_wrist_free.xml"
+    try:
+        text = xml.read_text()
+    except OSError as exc:
+        raise DatasetError(f"cannot read {xml}: {exc}") from exc
+    for tag in ("option", "size", "actuator", "contact", "tendon", "sensor"):
+        text = re.sub(rf"<{tag}[\s>].*?</{tag}>", "", text, flags=re.S)
+        text = re.sub(rf"<{tag}\s[^>]*/>", "", text)
+    text = text.replace('meshdir="./mjcf/meshes/"', f'meshdir="{hand_dir / "mjcf" / "meshes"}/"')
+    return text.replace('texturedir="./mjcf/textures/"', f'texturedir="{hand_dir / "mjcf" / "textures"}/"')

@@ -1,0 +1,477 @@
+"""Training of the grasp diffusion models: data interface, config, loop, checkpoints, resume.
+
+Data: a ``GraspArrays`` (grasps with type labels, each pointing at one of a set of
+distance fields), from an ``.npz`` file or built in memory by a dataset loader. The loop
+draws a timestep and noise per grasp, noises the normalised grasp vector
+(``scheduler.add_noise``) and regresses the scheduler's target with a (wrist-weighted)
+mean squared error, AdamW, as in the paper (Ho et al. 2020, algorithm 1). Each distinct
+field of a batch is encoded once (several grasps share an object), which gives the same
+gradients as encoding it per grasp.
+
+Outputs under ``out_dir``: ``model/`` (``checkpoint.from_pretrained`` reads it; rewritten
+at every checkpoint) and ``state/`` (weights, optimiser moments, random generator state,
+epoch and loss history, for ``resume``). Resuming from the last checkpoint reproduces an
+uninterrupted run exactly on the same device.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from .. import GRASP_TYPES
+from ..config import build_config
+from ..errors import ConfigError, DatasetError
+from .checkpoint import load_state, load_tensors, read_json, save_pretrained, save_tensors, write_json
+from .networks import GraspDiffusion, ModelConfig
+from .sampler import SamplerConfig
+from .scheduler import make_scheduler
+
+log = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+# ---------------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True, eq=False)
+class GraspArrays:
+    """Grasps with type labels over a set of object distance fields.
+
+    Grasps are given in the frame of their object's field (the grid axes; positions in
+    metres in the same frame as ``origins``).
+
+    Attributes:
+        joints: (N, 22) rad, ``FINGER_JOINTS`` order (Shadow convention).
+        rot: (N, 3, 3) palm (``rh_palm``) rotations.
+        trans: (N, 3) palm positions, metres.
+        type_index: (N,) int, index into ``grasp_types``.
+        field_index: (N,) int, index of the grasp's object in ``fields``.
+        fields: (M, n, n, n) float32 distances, metres (negative inside when signed).
+        origins: (M, 3) centre of voxel (0, 0, 0) of each field, metres.
+        voxel_sizes: (M,) metres.
+        grasp_types: names of the type indices.
+        object_ids: (M,) object names (for splits and reports).
+    """
+
+    joints: np.ndarray
+    rot: np.ndarray
+    trans: np.ndarray
+    type_index: np.ndarray
+    field_index: np.ndarray
+    fields: np.ndarray
+    origins: np.ndarray
+    voxel_sizes: np.ndarray
+    grasp_types: tuple[str, ...] = GRASP_TYPES
+    object_ids: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        for name, dtype in (("joints", np.float64), ("rot", np.float64), ("trans", np.float64),
+                            ("type_index", np.int64), ("field_index", np.int64), ("fields", np.float32),
+                            ("origins", np.float64), ("voxel_sizes", np.float64)):
+            set_(name, np.asarray(getattr(self, name), dtype=dtype))
+        n, m = self.joints.shape[0], self.fields.shape[0]
+        set_("grasp_types", tuple(self.grasp_types))
+        set_("object_ids", tuple(self.object_ids) or tuple(f"object_{i}" for i in range(m)))
+        shapes = {"joints": (n, 22), "rot": (n, 3, 3), "trans": (n, 3), "type_index": (n,), "field_index": (n,),
+                  "origins": (m, 3), "voxel_sizes": (m,)}
+        for name, shape in shapes.items():
+            if getattr(self, name).shape != shape:
+                raise DatasetError(f"grasp arrays: {name} has shape {getattr(self, name).shape}, expected {shape}")
+        if self.fields.ndim != 4 or len(set(self.fields.shape[1:])) != 1:
+            raise DatasetError(f"grasp arrays: fields must be (M, n, n, n), got {self.fields.shape}")
+        if len(self.object_ids) != m:
+            raise DatasetError(f"grasp arrays: {len(self.object_ids)} object ids for {m} fields")
+        for name in ("joints", "rot", "trans", "fields", "origins", "voxel_sizes"):
+            if not np.isfinite(getattr(self, name)).all():
+                raise DatasetError(f"grasp arrays: {name} contains NaN or inf")
+        if n and (self.type_index.min() < 0 or self.type_index.max() >= len(self.grasp_types)):
+            raise DatasetError(f"grasp arrays: type_index outside 0..{len(self.grasp_types) - 1}")
+        if n and (self.field_index.min() < 0 or self.field_index.max() >= m):
+            raise DatasetError(f"grasp arrays: field_index outside 0..{m - 1}")
+        if (self.voxel_sizes <= 0).any():
+            raise DatasetError("grasp arrays: voxel sizes must be positive")
+
+    def __len__(self) -> int:
+        return int(self.joints.shape[0])
+
+    @property
+    def sdf_size(self) -> int:
+        return int(self.fields.shape[1])
+
+    def centres(self) -> np.ndarray:
+        """(M, 3) centre of each field's grid, metres."""
+        return self.origins + self.voxel_sizes[:, None] * (self.sdf_size - 1) / 2
+
+    def select_objects(self, objects: np.ndarray) -> "GraspArrays":
+        """The grasps of the objects (field indices) ``objects``, fields renumbered."""
+        objects = np.asarray(objects, dtype=np.int64)
+        remap = np.full(self.fields.shape[0], -1)
+        remap[objects] = np.arange(objects.size)
+        keep = remap[self.field_index] >= 0
+        return GraspArrays(self.joints[keep], self.rot[keep], self.trans[keep], self.type_index[keep],
+                           remap[self.field_index[keep]], self.fields[objects], self.origins[objects],
+                           self.voxel_sizes[objects], self.grasp_types,
+                           tuple(self.object_ids[i] for i in objects))
+
+    def save_npz(self, path: str | os.PathLike) -> None:
+        """Write every array (and the names) to an ``.npz`` file (no pickle)."""
+        np.savez_compressed(path, joints=self.joints, rot=self.rot, trans=self.trans, type_index=self.type_index,
+                            field_index=self.field_index, fields=self.fields, origins=self.origins,
+                            voxel_sizes=self.voxel_sizes, grasp_types=np.array(self.grasp_types),
+                            object_ids=np.array(self.object_ids))
+
+    @classmethod
+    def load_npz(cls, path: str | os.PathLike) -> "GraspArrays":
+        """Read a file written by ``save_npz``.
+
+        Raises:
+            DatasetError: missing file or keys, or inconsistent arrays.
+        """
+        names = [f.name for f in fields(cls)]
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                values = {k: z[k] for k in names}
+        except (OSError, KeyError, ValueError) as exc:
+            raise DatasetError(f"{path} is not a grasp-array file with {names}: {exc}") from exc
+        values["grasp_types"] = tuple(str(s) for s in values["grasp_types"])
+        values["object_ids"] = tuple(str(s) for s in values["object_ids"])
+        return cls(**values)
+
+
+def split_by_object(arrays: GraspArrays, val_fraction: float, seed: int) -> tuple[GraspArrays, GraspArrays | None]:
+    """Split into training and validation grasps by object (no object in both).
+
+    At least one object stays in training; ``val_fraction`` = 0 gives no validation set.
+    """
+    m = arrays.fields.shape[0]
+    n_val = min(int(round(val_fraction * m)), m - 1)
+    if n_val <= 0:
+        return arrays, None
+    order = np.random.default_rng(seed).permutation(m)
+    return arrays.select_objects(np.sort(order[n_val:])), arrays.select_objects(np.sort(order[:n_val]))
+
+
+class GraspDataset(torch.utils.data.Dataset):
+    """A ``GraspArrays`` as training items of one model.
+
+    Items (for an index or a tensor of indices): normalised grasp vector (D,), type index,
+    field index. The fields and voxel sizes are shared tensors (``fields``, ``voxel_sizes``).
+    """
+
+    def __init__(self, arrays: GraspArrays, model: GraspDiffusion):
+        if arrays.grasp_types != model.grasp_types:
+            raise ConfigError(f"the data's grasp types {arrays.grasp_types} differ from the model's {model.grasp_types}")
+        if arrays.sdf_size != model.sdf_size:
+            raise ConfigError(f"the data's fields are {arrays.sdf_size}^3, the model expects {model.sdf_size}^3")
+        centres = torch.from_numpy(arrays.centres()[arrays.field_index])
+        with torch.no_grad():
+            self.vectors = model.encode_grasps(torch.from_numpy(arrays.joints), torch.from_numpy(arrays.rot),
+                                               torch.from_numpy(arrays.trans), centres).float()
+        self.types = torch.from_numpy(arrays.type_index)
+        self.field_index = torch.from_numpy(arrays.field_index)
+        self.fields = torch.from_numpy(arrays.fields)
+        self.voxel_sizes = torch.from_numpy(arrays.voxel_sizes).float()
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
+
+    def __getitem__(self, index):
+        return self.vectors[index], self.types[index], self.field_index[index]
+
+
+def load_grasp_arrays(path: str | os.PathLike) -> GraspArrays:
+    """Training data from ``path`` (an ``.npz`` written by ``GraspArrays.save_npz``).
+
+    Raises:
+        DatasetError: missing or unreadable data.
+    """
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise DatasetError(f"training data {path} must be a grasp-array .npz file (GraspArrays.save_npz)")
+    if not path.is_file():
+        raise DatasetError(f"training data {path} not found")
+    return GraspArrays.load_npz(path)
+
+
+# ---------------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True, eq=False)
+class TrainConfig:
+    """Training settings (read from YAML by ``load_train_config``).
+
+    Attributes:
+        model: the model to train.
+        sampler: sampling settings stored with the weights as the model's defaults.
+        data: training data path (see ``load_grasp_arrays``).
+        out_dir: folder for ``model/`` and ``state/``.
+        epochs, batch_size, lr, weight_decay: AdamW training (the paper: 200, 64, 1e-4).
+        p_uncond: probability of dropping the type to the null type (classifier-free
+            guidance training, Ho & Salimans 2022); 0 for the paper's model.
+        wrist_loss_weight: loss weight of the wrist numbers relative to the joints.
+        grad_clip: gradient norm clip (0 = off).
+        val_fraction: share of objects held out for the validation loss.
+        seed: seeds initialisation, shuffling, timesteps and noise.
+        device: ``"auto"`` (GPU when present), ``"cpu"`` or ``"cuda"``.
+        checkpoint_every: epochs between checkpoints (the last epoch always writes one).
+        num_threads: CPU threads for torch (0 = torch's default).
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    data: str = ""
+    out_dir: str = "runs/grasp_diffusion"
+    epochs: int = 200
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    p_uncond: float = 0.0
+    wrist_loss_weight: float = 1.0
+    grad_clip: float = 1.0
+    val_fraction: float = 0.1
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 10
+    num_threads: int = 0
+
+    def __post_init__(self):
+        if isinstance(self.model, Mapping):
+            object.__setattr__(self, "model", build_config(ModelConfig, dict(self.model)))
+        if isinstance(self.sampler, Mapping):
+            object.__setattr__(self, "sampler", build_config(SamplerConfig, dict(self.sampler)))
+        for name in ("epochs", "batch_size", "checkpoint_every"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not self.lr > 0 or not self.weight_decay >= 0 or not self.grad_clip >= 0 or not self.wrist_loss_weight > 0:
+            raise ConfigError("lr and wrist_loss_weight must be positive, weight_decay and grad_clip >= 0")
+        if not 0 <= self.p_uncond < 1 or not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"p_uncond and val_fraction must lie in [0, 1), got {self.p_uncond}, {self.val_fraction}")
+        if self.p_uncond > 0 and self.model.kind == "paper":
+            raise ConfigError("p_uncond > 0 needs a model with a null type (kind 'improved')")
+        if self.device not in DEVICES:
+            raise ConfigError(f"unknown device {self.device!r}; expected one of {list(DEVICES)}")
+        if not isinstance(self.num_threads, int) or self.num_threads < 0:
+            raise ConfigError(f"num_threads must be an integer >= 0, got {self.num_threads!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["model"], d["sampler"] = self.model.to_dict(), asdict(self.sampler)
+        return d
+
+
+def load_train_config(path: str | os.PathLike, **overrides: Any) -> TrainConfig:
+    """Read a training YAML (keys = ``TrainConfig`` fields; ``model`` and ``sampler`` nested).
+
+    Relative ``data`` and ``out_dir`` paths are kept as written (relative to the working
+    directory). ``overrides`` replace top-level keys.
+
+    Raises:
+        ConfigError: unreadable file, unknown keys or invalid values.
+    """
+    try:
+        doc = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read training config {path}: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ConfigError(f"training config {path} must be a mapping of TrainConfig fields")
+    return build_config(TrainConfig, doc, **overrides)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU.
+
+    Raises:
+        ConfigError: ``"cuda"`` requested without a GPU.
+    """
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but no CUDA GPU is available; use 'cpu' or 'auto'")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+# ---------------------------------------------------------------------------------- loop
+
+
+@dataclass(frozen=True, eq=False)
+class TrainResult:
+    """The trained model, per-epoch history (dicts with epoch, train_loss, val_loss) and output folder."""
+
+    model: GraspDiffusion
+    history: list[dict[str, float | None]]
+    out_dir: Path
+
+
+def _loss_weights(model: GraspDiffusion, wrist_weight: float) -> torch.Tensor:
+    """(D,) loss weights: 1 for finger joints (the first 22 numbers), ``wrist_weight`` for the wrist."""
+    w = torch.ones(model.grasp_dim)
+    w[22:] = wrist_weight
+    return w / w.mean()
+
+
+def diffusion_loss(model: GraspDiffusion, scheduler, batch, dataset: GraspDataset, weights: torch.Tensor,
+                   generator: torch.Generator, p_uncond: float, device: torch.device) -> torch.Tensor:
+    """Weighted MSE between the network output and the scheduler's target on one batch.
+
+    Args:
+        batch: (vectors (B, D), types (B,), field indices (B,)) on the CPU.
+        generator: CPU generator of timesteps, noise and type dropping.
+    """
+    x0, types, fidx = batch
+    B = x0.shape[0]
+    t = torch.randint(0, scheduler.num_train_timesteps, (B,), generator=generator)
+    noise = torch.randn(x0.shape, generator=generator)
+    drop = torch.rand(B, generator=generator) < p_uncond
+    xt = scheduler.add_noise(x0, noise, t)
+    target = scheduler.training_target(x0, noise, t)
+    types = torch.where(drop, torch.full_like(types, -1), types)
+    unique, inverse = torch.unique(fidx, return_inverse=True)
+    code = model.encode(dataset.fields[unique].to(device), dataset.voxel_sizes[unique].to(device))[inverse.to(device)]
+    pred = model(xt.to(device), t.to(device), code, types.to(device))
+    return ((pred - target.to(device)).square() * weights.to(device)).mean()
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator | None):
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def _state_tensors(model: GraspDiffusion, opt: torch.optim.Optimizer, gen: torch.Generator) -> dict[str, torch.Tensor]:
+    out = {f"model.{k}": v for k, v in model.state_dict().items()}
+    for i, st in opt.state_dict()["state"].items():
+        for k, v in st.items():
+            out[f"optim.{i}.{k}"] = torch.as_tensor(v)
+    out["generator"] = gen.get_state()
+    return out
+
+
+def _restore_state(folder: Path, model: GraspDiffusion, opt: torch.optim.Optimizer, gen: torch.Generator, config: TrainConfig) -> dict:
+    meta = read_json(folder / "train_state.json")
+    if meta.get("config", {}).get("model") != json.loads(json.dumps(config.model.to_dict())):
+        raise ConfigError(f"cannot resume from {folder}: it was trained with a different model config")
+    tensors = load_tensors(folder / "train_state.safetensors")
+    load_state(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, str(folder))
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            _, i, name = k.split(".", 2)
+            state.setdefault(int(i), {})[name] = v
+    opt_state = opt.state_dict()
+    opt_state["state"] = state
+    opt.load_state_dict(opt_state)
+    gen.set_state(tensors["generator"])
+    return meta
+
+
+def train(config: TrainConfig, data: GraspArrays | None = None, resume: bool = False, progress: bool = True,
+          on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train a grasp diffusion model.
+
+    Args:
+        config: training settings.
+        data: the grasps (default: ``load_grasp_arrays(config.data)``).
+        resume: continue from ``out_dir/state`` when it exists.
+        progress: show a tqdm progress bar.
+        on_epoch: called with each epoch's history entry.
+
+    Returns:
+        The trained model (also written to ``out_dir/model``) and the loss history.
+
+    Raises:
+        ConfigError, DatasetError: invalid settings or data.
+    """
+    from tqdm import tqdm
+
+    device = resolve_device(config.device)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    arrays = data if data is not None else load_grasp_arrays(config.data)
+    if len(arrays) == 0:
+        raise DatasetError("training data holds no grasps")
+    train_arrays, val_arrays = split_by_object(arrays, config.val_fraction, config.seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = GraspDiffusion(config.model)
+    train_set = GraspDataset(train_arrays, model)
+    val_set = GraspDataset(val_arrays, model) if val_arrays is not None else None
+    model.to(device)
+    scheduler = make_scheduler("ddpm", config.model.scheduler)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    gen = torch.Generator().manual_seed(config.seed)
+    weights = _loss_weights(model, config.wrist_loss_weight)
+    out_dir = Path(config.out_dir)
+    state_dir = out_dir / "state"
+    history: list[dict] = []
+    start = 0
+    if resume and (state_dir / "train_state.json").is_file():
+        meta = _restore_state(state_dir, model, opt, gen, config)
+        start, history = int(meta["epoch"]), list(meta["history"])
+        log.info("resumed from %s at epoch %d", state_dir, start)
+    training_info = {"data": str(config.data), "objects": len(train_arrays.object_ids),
+                     "val_objects": len(val_arrays.object_ids) if val_arrays is not None else 0,
+                     "grasps": len(train_arrays), "config": config.to_dict()}
+    bar = tqdm(range(start, config.epochs), desc=f"train {config.model.kind}", unit="epoch", disable=not progress,
+               initial=start, total=config.epochs)
+    for epoch in bar:
+        model.train()
+        total, count = 0.0, 0
+        for idx in _batches(len(train_set), config.batch_size, gen):
+            loss = diffusion_loss(model, scheduler, train_set[idx], train_set, weights, gen, config.p_uncond, device)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            opt.step()
+            total, count = total + float(loss.detach()) * len(idx), count + len(idx)
+        entry = {"epoch": epoch + 1, "train_loss": total / count,
+                 "val_loss": validation_loss(model, scheduler, val_set, weights, config, device)}
+        history.append(entry)
+        bar.set_postfix(loss=f"{entry['train_loss']:.4f}", val=f"{entry['val_loss']:.4f}" if entry["val_loss"] is not None else "-")
+        if on_epoch is not None:
+            on_epoch(entry)
+        if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
+            _checkpoint(out_dir, model, opt, gen, config, epoch + 1, history, training_info)
+    model.eval()
+    model.info = _info(training_info, history, config)
+    return TrainResult(model, history, out_dir)
+
+
+def _info(training_info: dict, history: list, config: TrainConfig) -> dict:
+    return {"training": {**training_info, "epochs_done": len(history), "history": history},
+            "sampler": asdict(config.sampler)}
+
+
+@torch.no_grad()
+def validation_loss(model: GraspDiffusion, scheduler, dataset: GraspDataset | None, weights: torch.Tensor,
+                    config: TrainConfig, device: torch.device) -> float | None:
+    """Mean loss on ``dataset`` with fixed timesteps and noise (seed + 1), comparable across epochs."""
+    if dataset is None or len(dataset) == 0:
+        return None
+    model.eval()
+    gen = torch.Generator().manual_seed(config.seed + 1)
+    total = 0.0
+    for idx in _batches(len(dataset), config.batch_size, None):
+        total += float(diffusion_loss(model, scheduler, dataset[idx], dataset, weights, gen, 0.0, device)) * len(idx)
+    return total / len(dataset)
+
+
+def _checkpoint(out_dir: Path, model: GraspDiffusion, opt, gen, config: TrainConfig, epoch: int, history: list,
+                training_info: dict) -> None:
+    state_dir = out_dir / "state"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    save_tensors(state_dir / "train_state.safetensors", _state_tensors(model, opt, gen))
+    write_json(state_dir / "train_state.json", {"epoch": epoch, "history": history, "config": config.to_dict()})
+    model.info = _info(training_info, history, config)
+    save_pretrained(model, out_dir / "model")

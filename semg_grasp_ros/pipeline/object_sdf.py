@@ -1,0 +1,234 @@
+"""The object distance-field component: a camera cloud in, the object's field out.
+
+``object/points`` (``PointCloud``, the domain side of ``sensor_msgs/PointCloud2``) ->
+segmentation (range/crop, table plane, DBSCAN, object choice) -> a ``grid_size``³
+distance field around the object -> ``object/sdf`` (``ObjectSdf``, in the cloud's frame)
+and ``object/marker`` (``Marker``: the near-surface voxels as POINTS, id 0, and the grid's
+bounding box as a LINE_LIST, id 1).
+
+Policy:
+
+* ``rate_hz`` = 0 processes every cloud as it arrives; ``rate_hz`` > 0 keeps only the
+  latest cloud and processes it on a timer, which bounds the CPU used whatever the
+  camera rate.
+* ``publish_on_change``: a new field is published only if the object moved or changed
+  (centroid, extent or mean voxel difference above ``change_threshold`` metres).
+* Bad input (empty, all-NaN, nothing left after segmentation, malformed): the reason is
+  logged (throttled) and counted in ``failures``; then ``keep_last_good`` = False
+  publishes nothing but a DELETE of the markers, True re-publishes the last good field
+  and markers unchanged (original stamp, so consumers can judge their age).
+
+Deterministic: the output is a function of the input cloud and the configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from ..perception.sdf import DistanceField, GridSpec, sdf_from_points
+from ..perception.segmentation import SegmentationConfig, segment_object
+from ..types import Header, Marker, ObjectSdf, PointCloud, Pose
+from .component import Ports, Timer
+
+log = logging.getLogger(__name__)
+
+
+def _p(default, description: str, bounds=None):
+    meta = {"description": description}
+    if bounds is not None:
+        meta["range"] = bounds
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class ObjectSdfConfig:
+    """Parameters of :class:`ObjectSdfComponent` (metres unless named otherwise)."""
+
+    # Grid.
+    grid_size: int = _p(50, "voxels per axis of the cubic grid", (2, 256))
+    extent_mode: str = _p("object", "'object': object size + margin; 'fixed': fixed_extent (match training)")
+    margin: float = _p(0.03, "metres added on every side of the object in 'object' mode", (0.0, 1.0))
+    fixed_extent: float = _p(0.3, "metres spanned by the grid in 'fixed' mode", (0.01, 5.0))
+    grid_centre: str = _p("bbox", "grid centre: 'bbox' (bounding-box centre) or 'centroid' (mean point)")
+    signed: str = _p("none", "'none': unsigned distance; 'hull': negative inside the convex hull "
+                             "closed down to the table")
+    # Segmentation.
+    max_points: int = _p(300_000, "larger clouds are strided down to this many points first", (1000, 100_000_000))
+    min_range: float = _p(0.05, "nearest valid point from the sensor, metres", (0.0, 100.0))
+    max_range: float = _p(3.0, "farthest valid point from the sensor, metres", (0.01, 100.0))
+    crop_enabled: bool = _p(False, "keep only points inside the box crop_min..crop_max (cloud frame)")
+    crop_min: tuple[float, ...] = _p((-1.0, -1.0, 0.0), "lower corner of the crop box, metres")
+    crop_max: tuple[float, ...] = _p((1.0, 1.0, 2.0), "upper corner of the crop box, metres")
+    voxel_size: float = _p(0.01, "downsampling cell for clustering, metres", (0.001, 0.2))
+    remove_plane: bool = _p(True, "find the supporting plane (table) with RANSAC and remove it")
+    plane_distance: float = _p(0.008, "RANSAC inlier distance, metres", (0.0005, 0.2))
+    plane_iterations: int = _p(100, "RANSAC hypotheses", (1, 100_000))
+    plane_sample: int = _p(1000, "points scoring the RANSAC hypotheses", (10, 1_000_000))
+    min_plane_fraction: float = _p(0.1, "a plane is the table only if it holds this fraction of the points",
+                                   (0.0, 1.0))
+    plane_normal: tuple[float, ...] = _p((0.0, 0.0, 0.0), "expected table normal in the cloud frame; "
+                                                          "zeros: any orientation")
+    plane_max_angle_deg: float = _p(30.0, "largest tilt of the plane from plane_normal, degrees", (0.1, 90.0))
+    drop_below_plane: bool = _p(True, "also drop points on the far side of the table from the sensor")
+    cluster_eps: float = _p(0.025, "DBSCAN neighbourhood radius, metres", (0.001, 1.0))
+    cluster_min_points: int = _p(3, "DBSCAN core-point neighbour count (downsampled cells)", (1, 10_000))
+    select: str = _p("largest", "object choice: 'largest' cluster or 'closest' to target_point")
+    target_point: tuple[float, ...] = _p((0.0, 0.0, 0.6), "point (cloud frame) for select='closest', metres")
+    min_object_points: int = _p(30, "smallest object, points", (1, 10_000_000))
+    max_object_size: float = _p(0.6, "largest object bounding-box diagonal, metres", (0.01, 10.0))
+    seed: int = _p(0, "RANSAC seed (fixed per cloud: same cloud, same field)", (0, 2**31 - 1))
+    # Publishing policy.
+    rate_hz: float = _p(0.0, "0: process every cloud; > 0: process the latest cloud at this rate, Hz",
+                        (0.0, 1000.0))
+    publish_on_change: bool = _p(False, "publish a new field only when the object changed")
+    change_threshold: float = _p(0.003, "centroid/extent/mean-distance change that counts, metres", (0.0, 1.0))
+    keep_last_good: bool = _p(False, "on bad input re-publish the last good field (True) or nothing (False)")
+    marker_max_points: int = _p(20_000, "most near-surface points in the marker", (0, 1_000_000))
+    log_throttle_s: float = _p(1.0, "same failure reason logged at most once per this many seconds "
+                                    "(message time)", (0.0, 3600.0))
+
+    def __post_init__(self):
+        if self.rate_hz < 0 or self.change_threshold < 0 or self.marker_max_points < 0 or self.log_throttle_s < 0:
+            raise ConfigError("rate_hz, change_threshold, marker_max_points and log_throttle_s must be >= 0")
+        for name in ("crop_min", "crop_max", "plane_normal", "target_point"):
+            if len(getattr(self, name)) != 3:
+                raise ConfigError(f"{name} must have 3 values, got {getattr(self, name)!r}")
+        self.grid_spec()
+        self.segmentation()
+
+    def grid_spec(self) -> GridSpec:
+        return GridSpec(size=self.grid_size, extent_mode=self.extent_mode, margin=self.margin,
+                        fixed_extent=self.fixed_extent, centre=self.grid_centre)
+
+    def segmentation(self) -> SegmentationConfig:
+        if self.signed not in ("none", "hull"):
+            raise ConfigError(f"signed {self.signed!r} unknown; expected 'none' or 'hull'")
+        return SegmentationConfig(
+            max_points=self.max_points, min_range=self.min_range, max_range=self.max_range,
+            crop_min=self.crop_min if self.crop_enabled else None,
+            crop_max=self.crop_max if self.crop_enabled else None,
+            voxel_size=self.voxel_size, remove_plane=self.remove_plane, plane_distance=self.plane_distance,
+            plane_iterations=self.plane_iterations, plane_sample=self.plane_sample,
+            min_plane_fraction=self.min_plane_fraction,
+            plane_normal=self.plane_normal if any(self.plane_normal) else None,
+            plane_max_angle_deg=self.plane_max_angle_deg, drop_below_plane=self.drop_below_plane,
+            cluster_eps=self.cluster_eps, cluster_min_points=self.cluster_min_points, select=self.select,
+            target_point=self.target_point, min_object_points=self.min_object_points,
+            max_object_size=self.max_object_size, seed=self.seed)
+
+
+def _bbox_lines(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """(24, 3) endpoints of the 12 edges of an axis-aligned box."""
+    corners = np.array([[hi[i] if (c >> i) & 1 else lo[i] for i in range(3)] for c in range(8)])
+    edges = [(a, a | (1 << i)) for a in range(8) for i in range(3) if not (a >> i) & 1]
+    return corners[np.array(edges).reshape(-1)]
+
+
+class ObjectSdfComponent:
+    """Cloud -> object distance field (see the module docstring)."""
+
+    name = "object_sdf"
+
+    def __init__(self, config: ObjectSdfConfig = ObjectSdfConfig()):
+        self.config = config
+        self._spec = config.grid_spec()
+        self._segmentation = config.segmentation()
+        self._pending: PointCloud | None = None
+        self._last: list | None = None  # last published [ObjectSdf, Marker, Marker]
+        self._last_field: DistanceField | None = None
+        self._last_log: dict[str, int] = {}
+        #: failure reason -> count (bad clouds).
+        self.failures: Counter[str] = Counter()
+        #: clouds processed, fields published.
+        self.processed = 0
+        self.published = 0
+
+    def ports(self) -> Ports:
+        timers = [Timer(1.0 / self.config.rate_hz, self.on_timer)] if self.config.rate_hz > 0 else []
+        return Ports(inputs={"object/points": self.on_cloud},
+                     outputs={ObjectSdf: "object/sdf", Marker: "object/marker"}, timers=timers)
+
+    def on_cloud(self, cloud: PointCloud) -> list:
+        """Process the cloud now (``rate_hz`` = 0) or keep it for the next timer tick."""
+        if self.config.rate_hz > 0:
+            self._pending = cloud
+            return []
+        return self.process(cloud)
+
+    def on_timer(self, now_ns: int) -> list:
+        """Process the latest pending cloud, if any."""
+        cloud, self._pending = self._pending, None
+        return [] if cloud is None else self.process(cloud)
+
+    def compute(self, cloud: PointCloud) -> DistanceField:
+        """The object's field in the cloud's frame (no publishing policy).
+
+        Raises:
+            DataError: bad cloud or no object (the message says why).
+        """
+        if not isinstance(cloud, PointCloud):
+            raise DataError(f"object_sdf expects a PointCloud, got {type(cloud).__name__}")
+        seg = segment_object(cloud.points, self._segmentation)
+        return sdf_from_points(seg.points, self._spec, signed=self.config.signed, support_plane=seg.plane)
+
+    def process(self, cloud: PointCloud) -> list:
+        """Compute and apply the publishing policy; bad input never raises."""
+        self.processed += 1
+        try:
+            field_ = self.compute(cloud)
+        except DataError as exc:
+            return self._on_failure(cloud, str(exc))
+        if self.config.publish_on_change and self._last_field is not None and not self._changed(field_):
+            return []
+        header = cloud.header
+        out = [field_.to_object_sdf(header), *self._markers(field_, header)]
+        self._last, self._last_field = out, field_
+        self.published += 1
+        return out
+
+    def _changed(self, new: DistanceField) -> bool:
+        old, thr = self._last_field, self.config.change_threshold
+        if new.distances.shape != old.distances.shape:
+            return True
+        if np.linalg.norm(new.centroid - old.centroid) > thr or np.abs(new.extent - old.extent).max() > thr:
+            return True
+        return float(np.abs(new.distances - old.distances).mean()) > thr
+
+    def _on_failure(self, cloud: PointCloud, reason: str) -> list:
+        key = re.sub(r"\d[\d.e+-]*", "#", reason)[:100]  # one counter per kind of failure
+        self.failures[key] += 1
+        stamp = cloud.header.stamp_ns if isinstance(cloud, PointCloud) else 0
+        last = self._last_log.get(key)
+        if last is None or stamp - last >= self.config.log_throttle_s * 1e9 or stamp < last:
+            self._last_log[key] = stamp
+            log.warning("no object field for this cloud (%d so far): %s; %s", self.failures[key], reason,
+                        "re-publishing the last good field" if self.config.keep_last_good and self._last
+                        else "publishing nothing")
+        if self.config.keep_last_good and self._last is not None:
+            return list(self._last)
+        header = cloud.header if isinstance(cloud, PointCloud) else Header()
+        return [Marker(header, "object_sdf", i, Marker.POINTS, action=Marker.DELETE) for i in (0, 1)]
+
+    def _markers(self, field_: DistanceField, header: Header) -> list[Marker]:
+        d, v = field_.distances, field_.voxel_size
+        # Voxels within ~one voxel of the surface trace its shape.
+        near = np.flatnonzero(np.abs(d.reshape(-1)) <= 0.75 * v)
+        limit = self.config.marker_max_points
+        if near.size > limit:
+            near = near[:: int(np.ceil(near.size / max(limit, 1)))][:limit]
+        idx = np.stack(np.unravel_index(near, d.shape), axis=1)
+        points = field_.origin + v * idx
+        lo = field_.origin
+        hi = field_.origin + v * (np.array(d.shape) - 1)
+        return [
+            Marker(header, "object_sdf", 0, Marker.POINTS, Pose(), scale=np.array([v, v, v]),
+                   color=np.array([0.1, 0.8, 0.3, 1.0]), points=points),
+            Marker(header, "object_sdf", 1, Marker.LINE_LIST, Pose(), scale=np.array([0.002, 0.0, 0.0]),
+                   color=np.array([0.9, 0.9, 0.9, 0.6]), points=_bbox_lines(lo, hi)),
+        ]
