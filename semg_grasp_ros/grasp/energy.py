@@ -3,8 +3,8 @@
 For a batch of hand configurations ``(q, rot, trans)`` around objects given by signed distance
 grids, each candidate with a requested grasp type ``t``:
 
-``E = w_c E_contact + w_pen E_pen + w_spen E_spen + w_clear E_clear + w_fc E_fc + w_prior E_prior
-+ w_lim E_limits``
+``E = w_c E_contact + w_pen E_pen + w_spen E_spen + w_clear E_clear + w_fc E_fc + w_cen E_centre
++ w_prior E_prior + w_lim E_limits``
 
 * ``E_contact``: for each contact patch of type ``t`` (``grasp.types``), the distance of its
   closest point to the surface, ``min_k |d(p_k)|`` (m), summed over the patches.
@@ -14,6 +14,9 @@ grids, each candidate with a requested grasp type ``t``:
 * ``E_fc``: force closure with unit inward normal forces at the contacts (DexGraspNet's
   ``|G c|``): squared norm of the net force and torque (torque over a 5 cm lever), times the
   type's ``force_closure`` weight, per contact.
+* ``E_centre``: for pinches (``GraspTypeSpec.centre_pinch``), the distance of the object
+  centre from the line through the thumb and finger contacts (m): a two-point pinch cannot
+  resist torques about that line, so it should run through the centre of mass.
 * ``E_prior``: weighted squared distance of the finger joints to the type's pre-shape (rad²).
 * ``E_limits``: joint angles beyond their limits (rad).
 
@@ -50,6 +53,7 @@ class EnergyWeights:
     self_penetration: float = 100.0
     clearance: float = 100.0
     force_closure: float = 3.0
+    centring: float = 100.0
     prior: float = 0.5
     joint_limits: float = 10.0
 
@@ -169,6 +173,8 @@ class GraspEnergy:
         preshape = np.zeros((n_t, 22))
         prior_w = np.zeros((n_t, 22))
         fc_w = np.ones(n_t)
+        centre_w = np.zeros(n_t)
+        pinch = np.zeros((n_t, 2), dtype=np.int64)
         for t, s in enumerate(SPECS.values()):
             for p in s.contacts:
                 contact[t, patches.index(p)] = 1.0
@@ -178,20 +184,27 @@ class GraspEnergy:
             preshape[t] = s.preshape_vector()
             prior_w[t] = s.prior_weights()
             fc_w[t] = s.force_closure / max(len(s.contacts), 1)
+            thumb = [patches.index(p) for p in s.contacts if p.link.startswith("rh_th")]
+            finger = [patches.index(p) for p in s.contacts if not p.link.startswith("rh_th")]
+            if s.centre_pinch and thumb and finger:
+                centre_w[t] = 1.0
+                pinch[t] = thumb[0], finger[0]
         self.contact_mask = torch.as_tensor(contact)
         self.clear_mask = torch.as_tensor(clear)
         self.clearance = torch.as_tensor(clearance)
         self.preshape = torch.as_tensor(preshape)
         self.prior_w = torch.as_tensor(prior_w)
         self.fc_w = torch.as_tensor(fc_w)
+        self.centre_w = torch.as_tensor(centre_w)
+        self.pinch = torch.as_tensor(pinch)
 
     def _to(self, like: torch.Tensor) -> None:
-        for name in ("sphere_link", "pair_i", "pair_j", "patch_link", "patch_valid"):
+        for name in ("sphere_link", "pair_i", "pair_j", "patch_link", "patch_valid", "pinch"):
             t = getattr(self, name)
             if t.device != like.device:
                 setattr(self, name, t.to(like.device))
         for name in ("sphere_centre", "sphere_radius", "patch_local", "contact_mask", "clear_mask", "clearance",
-                     "preshape", "prior_w", "fc_w"):
+                     "preshape", "prior_w", "fc_w", "centre_w"):
             t = getattr(self, name)
             if t.device != like.device or t.dtype != like.dtype:
                 setattr(self, name, t.to(device=like.device, dtype=like.dtype))
@@ -218,9 +231,10 @@ class GraspEnergy:
 
         Returns:
             dict of (B,) tensors: ``total`` and each term (``contact``, ``penetration``,
-            ``self_penetration``, ``clearance``, ``force_closure``, ``prior``, ``joint_limits``),
+            ``self_penetration``, ``clearance``, ``force_closure``, ``centre``, ``prior``,
+            ``joint_limits``),
             plus diagnostics in metres: ``max_penetration``, ``max_contact_distance`` (the worst
-            contact patch), ``min_clearance``.
+            contact patch), ``mean_contact_distance``, ``min_clearance``.
         """
         B = q.shape[0]
         G = field.distances.shape[0]
@@ -250,6 +264,12 @@ class GraspEnergy:
         torque = torch.cross(x - centre, force, dim=-1) / TORQUE_LEVER
         wrench = (cmask.unsqueeze(-1) * torch.cat([force, torque], -1)).sum(1)
         e_fc = self.fc_w[type_index] * wrench.square().sum(-1)
+        pinch = self.pinch[type_index]  # (B, 2): thumb patch, finger patch
+        x_th = torch.gather(x, 1, pinch[:, :1, None].expand(B, 1, 3)).squeeze(1)
+        x_f = torch.gather(x, 1, pinch[:, 1:, None].expand(B, 1, 3)).squeeze(1)
+        u = x_f - x_th
+        off = torch.cross(centre.squeeze(1) - x_th, u, dim=-1).norm(dim=-1) / u.norm(dim=-1).clamp_min(1e-4)
+        e_centre = self.centre_w[type_index] * off
         # self-penetration between digits
         dist = (spheres[:, self.pair_i] - spheres[:, self.pair_j]).norm(dim=-1)
         e_spen = torch.relu(self.sphere_radius[self.pair_i] + self.sphere_radius[self.pair_j] - dist).sum(-1)
@@ -258,14 +278,18 @@ class GraspEnergy:
         e_prior = (self.prior_w[type_index] * (q - self.preshape[type_index]).square()).sum(-1)
         e_pen = pen.sum(-1)
         total = (w.contact * e_contact + w.penetration * e_pen + w.self_penetration * e_spen
-                 + w.clearance * e_clear + w.force_closure * e_fc + w.prior * e_prior + w.joint_limits * e_lim)
+                 + w.clearance * e_clear + w.force_closure * e_fc + w.centring * e_centre + w.prior * e_prior
+                 + w.joint_limits * e_lim)
         with torch.no_grad():
             worst_contact = torch.where(cmask > 0, dmin, torch.zeros_like(dmin)).max(-1).values
+            mean_contact = e_contact / cmask.sum(-1).clamp_min(1)
             d_clear = torch.where(self.patch_valid, d_patch, big).min(-1).values
             min_clear = torch.where(kmask > 0, d_clear, torch.ones_like(d_clear)).min(-1).values
         return {
             "total": total, "contact": e_contact, "penetration": e_pen, "self_penetration": e_spen,
-            "clearance": e_clear, "force_closure": e_fc, "prior": e_prior, "joint_limits": e_lim,
+            "clearance": e_clear, "force_closure": e_fc, "centre": e_centre, "prior": e_prior,
+            "joint_limits": e_lim,
             "max_penetration": pen.max(-1).values.detach(), "max_contact_distance": worst_contact,
+            "mean_contact_distance": mean_contact.detach(),
             "min_clearance": min_clear,
         }

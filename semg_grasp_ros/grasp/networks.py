@@ -71,9 +71,14 @@ def _positive(config, *names: str) -> None:
 class SdfEncoder(nn.Module):
     """3-D convolutional encoder of a distance field.
 
-    (B, n, n, n) metres -> optional average pooling by ``pool`` -> scaled by
-    1 / ``field_scale_m`` -> strided 3x3x3 convolutions (stride 2, SiLU) -> flatten ->
-    linear -> (B, out_dim).
+    (B, n, n, n) metres -> absolute value -> optional average pooling by ``pool`` ->
+    scaled by 1 / ``field_scale_m`` -> strided 3x3x3 convolutions (stride 2, SiLU) ->
+    flatten -> linear -> (B, out_dim).
+
+    The absolute value makes the input the paper's Euclidean distance map (distance to the
+    closest surface point) whether the field is signed (from a mesh) or unsigned (from a
+    partial cloud), so a model trained on one works on the other. Flattening (no global
+    pooling) keeps where the surface lies in the grid, which the wrist translation needs.
     """
 
     def __init__(self, size: int, channels: tuple[int, ...], out_dim: int, pool: int = 1, field_scale_m: float = 0.05):
@@ -87,7 +92,7 @@ class SdfEncoder(nn.Module):
         self.proj = nn.Linear(c_in * n**3, out_dim)
 
     def forward(self, sdf: torch.Tensor) -> torch.Tensor:
-        x = sdf.unsqueeze(1) / self.field_scale_m
+        x = sdf.abs().unsqueeze(1) / self.field_scale_m
         if self.pool > 1:
             x = F.avg_pool3d(x, self.pool)
         return self.proj(self.convs(x).flatten(1))

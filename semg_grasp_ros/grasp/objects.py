@@ -18,8 +18,8 @@ capsule    radius 0.012-0.035, straight part 0.03-0.15      cylindrical, spheric
 ellipsoid  semi-axes 0.015-0.06                             spherical, cylindrical, palmar
 box        sides 0.015-0.11                                 palmar, cylindrical, tip
 plate      thickness 0.002-0.007, sides 0.03-0.10           lateral, tip
-handle     bar (r 6-13 mm, 9-13 cm) on posts over a block   hook, cylindrical
-ring       closed rectangular loop of capsules              hook, cylindrical
+handle     bar (r 6-13 mm, 9-13 cm) on posts over a block   hook
+ring       closed rectangular loop of capsules              hook
 =========  ==============================================  =====================================
 
 Objects that fail :func:`check_object` (non-finite, degenerate or open pieces, too large or
@@ -169,7 +169,7 @@ def _types_by_size(family: str, widths: np.ndarray) -> tuple[str, ...]:
     if family == "handle":  # the block under the bar would draw power grasps away from the bar
         return ("hook",)
     if family == "ring":
-        return ("cylindrical", "hook")
+        return ("hook",)
     if family in ("sphere", "cylinder", "ellipsoid", "box") and fits["palmar"] and mid <= 0.10:
         types.add("palmar")
     if family not in ("handle", "ring") and fits["tip"] and mid <= 0.10:

@@ -54,7 +54,7 @@ Piece = tuple[np.ndarray, np.ndarray]
 class PhysicsConfig:
     """Parameters of the protocol (defaults = the documented protocol; SI units)."""
 
-    timestep: float = 0.004
+    timestep: float = 0.01
     settle_time: float = 0.2
     disturb_time: float = 1.0
     threshold: float = 0.02

@@ -19,7 +19,8 @@ with the kinematic Jacobian of the finger joints (dp/dq_j = a_j x (p - o_j) for 
 joint j upstream of the point's link, a_j, o_j its axis and origin) and the exact rigid
 motion of the palm, so a gradient step costs a few small tensor operations instead of a
 kinematic chain. Joint changes are bounded by ``max_joint_change`` (first-order error
-about 1 mm at 0.1 rad, see the tests).
+about 1 mm at 0.1 rad, see the tests); the refined grasps are evaluated with the exact
+kinematics for the ranking.
 """
 
 from __future__ import annotations
@@ -223,7 +224,7 @@ class GraspRefiner:
 
         Returns:
             joints (B, 22) rad (within the limits), rot (B, 3, 3), trans (B, 3) m and the
-            energies of the refined grasps (first-order kinematics, see the module doc).
+            energies of the refined grasps (evaluated with the exact kinematics).
 
         Raises:
             DataError: non-finite grasps or an unknown type.
@@ -260,8 +261,9 @@ class GraspRefiner:
                     with torch.no_grad():
                         dq.copy_(torch.minimum(torch.maximum(dq, lo), hi))
         with torch.no_grad():
-            R, world = pose_points()
-            return joints + dq.detach(), R.detach(), t.detach(), self._terms(world, types, sdf, origin, voxel_size)
+            R, _ = pose_points()
+            joints, R, t = joints + dq.detach(), R.detach(), t.detach()
+        return joints, R, t, self.evaluate(joints, R, t, grasp_type, sdf, origin, voxel_size)
 
     @staticmethod
     def rank(terms: EnergyTerms) -> torch.Tensor:

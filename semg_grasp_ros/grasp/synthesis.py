@@ -12,7 +12,8 @@ rotation (continuous 6-D) and translation for ``steps`` iterations; joints are k
 their limits by projection after every step.
 
 A candidate is *pre-accepted* when its deepest collision sphere penetrates less than
-``max_penetration_mm``, every contact patch lies within ``max_contact_mm`` of the surface,
+``max_penetration_mm``, its contact patches lie on average within ``mean_contact_mm`` of the
+surface and none farther than ``max_contact_mm``,
 the clear patches keep half their clearance and the hand-pose descriptor (``grasp.labels``)
 gives the requested type; it is *accepted* when it also passes the physics check
 (``grasp.physics``, all six directions) with less than ``max_physics_penetration_mm``
@@ -58,7 +59,8 @@ class SynthesisConfig:
         surface_samples: surface points drawn per object for initial poses.
         opening: (min, max) fraction of the way from the open hand to the pre-shape at the start.
         palm_gap: (min, max) distance of the palm from the surface at the start (power grasps).
-        max_penetration_mm, max_contact_mm: pre-acceptance thresholds (see module docstring).
+        max_penetration_mm, mean_contact_mm, max_contact_mm: pre-acceptance thresholds (see
+            module docstring).
         max_physics_penetration_mm: acceptance threshold on the physics check's penetration.
         weights: energy weights.
     """
@@ -74,7 +76,8 @@ class SynthesisConfig:
     opening: tuple[float, float] = (0.3, 0.8)
     palm_gap: tuple[float, float] = (0.0, 0.015)
     max_penetration_mm: float = 3.0
-    max_contact_mm: float = 5.0
+    mean_contact_mm: float = 4.0
+    max_contact_mm: float = 10.0
     max_physics_penetration_mm: float = 3.0
     weights: EnergyWeights = field(default_factory=EnergyWeights)
 
@@ -84,7 +87,8 @@ class SynthesisConfig:
                               f"got {self.candidates}, {self.steps}, {self.grid_size}, {self.surface_samples}")
         if not 0 <= self.opening[0] <= self.opening[1] <= 1:
             raise ConfigError(f"opening must be 0 <= min <= max <= 1, got {self.opening}")
-        for name in ("lr_joints", "lr_rotation", "lr_translation", "max_penetration_mm", "max_contact_mm",
+        for name in ("lr_joints", "lr_rotation", "lr_translation", "max_penetration_mm", "mean_contact_mm",
+                     "max_contact_mm",
                      "max_physics_penetration_mm"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"SynthesisConfig.{name} must be positive, got {getattr(self, name)}")
@@ -292,7 +296,7 @@ class Candidates:
         type_index: (B,) requested type (into ``GRASP_TYPES``).
         joints (B, 22) rad, rot (B, 3, 3), trans (B, 3) m: the grasps in the object frame.
         energy: (B,) total energy; terms: dict of (B,) terms.
-        max_penetration_mm, max_contact_mm, min_clearance_mm: (B,) diagnostics.
+        max_penetration_mm, max_contact_mm, mean_contact_mm, min_clearance_mm: (B,) diagnostics.
         label: (B,) descriptor type (-1 unlabelled).
         pre_accepted: (B,) bool (see module docstring).
     """
@@ -306,6 +310,7 @@ class Candidates:
     terms: dict
     max_penetration_mm: np.ndarray
     max_contact_mm: np.ndarray
+    mean_contact_mm: np.ndarray
     min_clearance_mm: np.ndarray
     label: np.ndarray
     pre_accepted: np.ndarray
@@ -365,16 +370,19 @@ def optimise(tasks: list[tuple[PreparedObject, str]], config: SynthesisConfig = 
     label = classify(joints)
     pen = terms["max_penetration"].cpu().double().numpy() * 1000
     contact = terms["max_contact_distance"].cpu().double().numpy() * 1000
+    mean_contact = terms["mean_contact_distance"].cpu().double().numpy() * 1000
     clear = terms["min_clearance"].cpu().double().numpy() * 1000
     need = np.array([spec(GRASP_TYPES[k]).clearance * 500 if spec(GRASP_TYPES[k]).clear else -np.inf
                      for k in type_index])
-    pre = (pen <= config.max_penetration_mm) & (contact <= config.max_contact_mm) & (clear >= need) & (label == type_index)
+    pre = ((pen <= config.max_penetration_mm) & (contact <= config.max_contact_mm)
+           & (mean_contact <= config.mean_contact_mm) & (clear >= need) & (label == type_index))
     return Candidates(
         task=np.repeat(np.arange(len(tasks)), K), type_index=type_index, joints=joints,
         rot=rot.detach().cpu().double().numpy(), trans=t.detach().cpu().double().numpy(),
         energy=terms["total"].cpu().double().numpy(),
         terms={k: v.detach().cpu().double().numpy() for k, v in terms.items() if k != "total"},
-        max_penetration_mm=pen, max_contact_mm=contact, min_clearance_mm=clear, label=label, pre_accepted=pre,
+        max_penetration_mm=pen, max_contact_mm=contact, mean_contact_mm=mean_contact, min_clearance_mm=clear,
+        label=label, pre_accepted=pre,
     )
 
 

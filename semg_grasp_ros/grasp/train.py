@@ -32,6 +32,7 @@ from .. import GRASP_TYPES
 from ..config import build_config
 from ..errors import ConfigError, DatasetError
 from .checkpoint import load_state, load_tensors, read_json, save_pretrained, save_tensors, write_json
+from .dataset import GraspDataset
 from .networks import GraspDiffusion, ModelConfig
 from .sampler import SamplerConfig
 from .scheduler import make_scheduler
@@ -163,7 +164,7 @@ def split_by_object(arrays: GraspArrays, val_fraction: float, seed: int) -> tupl
     return arrays.select_objects(np.sort(order[n_val:])), arrays.select_objects(np.sort(order[:n_val]))
 
 
-class GraspDataset(torch.utils.data.Dataset):
+class DiffusionDataset(torch.utils.data.Dataset):
     """A ``GraspArrays`` as training items of one model.
 
     Items (for an index or a tensor of indices): normalised grasp vector (D,), type index,
@@ -191,18 +192,59 @@ class GraspDataset(torch.utils.data.Dataset):
         return self.vectors[index], self.types[index], self.field_index[index]
 
 
+def arrays_from_dataset(dataset: GraspDataset) -> GraspArrays:
+    """A ``GraspArrays`` holding every item of a dataset folder's loader (``grasp.dataset``)."""
+    items = [dataset[i] for i in range(len(dataset))]
+    objects = dataset.objects
+    return GraspArrays(
+        joints=torch.stack([it["joints"] for it in items]).double().numpy(),
+        rot=torch.stack([it["rot"] for it in items]).double().numpy(),
+        trans=torch.stack([it["trans"] for it in items]).double().numpy(),
+        type_index=dataset.types.numpy(),
+        field_index=np.array([int(it["object_index"]) for it in items]),
+        fields=np.stack([o.sdf for o in objects]),
+        origins=np.stack([o.sdf_origin for o in objects]),
+        voxel_sizes=np.array([o.sdf_voxel_size for o in objects]),
+        object_ids=tuple(o.object_id for o in objects),
+    )
+
+
 def load_grasp_arrays(path: str | os.PathLike) -> GraspArrays:
-    """Training data from ``path`` (an ``.npz`` written by ``GraspArrays.save_npz``).
+    """Grasps from an ``.npz`` written by ``GraspArrays.save_npz``.
 
     Raises:
         DatasetError: missing or unreadable data.
     """
     path = Path(path)
-    if path.suffix != ".npz":
-        raise DatasetError(f"training data {path} must be a grasp-array .npz file (GraspArrays.save_npz)")
-    if not path.is_file():
-        raise DatasetError(f"training data {path} not found")
+    if path.suffix != ".npz" or not path.is_file():
+        raise DatasetError(f"{path} is not a grasp-array .npz file (GraspArrays.save_npz)")
     return GraspArrays.load_npz(path)
+
+
+def load_training_data(path: str | os.PathLike, val_fraction: float = 0.1,
+                       seed: int = 0) -> tuple[GraspArrays, GraspArrays | None]:
+    """Training and validation grasps from ``path``.
+
+    A dataset folder (``index.json`` + ``objects/``, see ``grasp.dataset``) gives its
+    ``train`` and ``val`` splits (physics-checked grasps only); an ``.npz`` of
+    ``GraspArrays`` is split by object with ``split_by_object``.
+
+    Raises:
+        DatasetError: no data at ``path``, or an empty training split.
+    """
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "index.json").is_file():
+            raise DatasetError(f"{path} is not a grasp dataset folder (no index.json); build one with "
+                               "'semg-grasp data synth' or pass a GraspArrays .npz file")
+        train_arrays = arrays_from_dataset(GraspDataset(path, "train"))
+        try:
+            val_arrays = arrays_from_dataset(GraspDataset(path, "val"))
+        except DatasetError:
+            log.warning("dataset %s has no validation objects; training without a validation loss", path)
+            val_arrays = None
+        return train_arrays, val_arrays
+    return split_by_object(load_grasp_arrays(path), val_fraction, seed)
 
 
 # ---------------------------------------------------------------------------------- config
@@ -321,7 +363,7 @@ def _loss_weights(model: GraspDiffusion, wrist_weight: float) -> torch.Tensor:
     return w / w.mean()
 
 
-def diffusion_loss(model: GraspDiffusion, scheduler, batch, dataset: GraspDataset, weights: torch.Tensor,
+def diffusion_loss(model: GraspDiffusion, scheduler, batch, dataset: DiffusionDataset, weights: torch.Tensor,
                    generator: torch.Generator, p_uncond: float, device: torch.device) -> torch.Tensor:
     """Weighted MSE between the network output and the scheduler's target on one batch.
 
@@ -375,13 +417,15 @@ def _restore_state(folder: Path, model: GraspDiffusion, opt: torch.optim.Optimiz
     return meta
 
 
-def train(config: TrainConfig, data: GraspArrays | None = None, resume: bool = False, progress: bool = True,
-          on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+def train(config: TrainConfig, data: GraspArrays | None = None, val_data: GraspArrays | None = None,
+          resume: bool = False, progress: bool = True, on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
     """Train a grasp diffusion model.
 
     Args:
         config: training settings.
-        data: the grasps (default: ``load_grasp_arrays(config.data)``).
+        data: the training grasps (default: ``load_training_data(config.data)``); without
+            ``val_data`` it is split by object with ``config.val_fraction``.
+        val_data: validation grasps.
         resume: continue from ``out_dir/state`` when it exists.
         progress: show a tqdm progress bar.
         on_epoch: called with each epoch's history entry.
@@ -397,15 +441,22 @@ def train(config: TrainConfig, data: GraspArrays | None = None, resume: bool = F
     device = resolve_device(config.device)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
-    arrays = data if data is not None else load_grasp_arrays(config.data)
-    if len(arrays) == 0:
+    if data is None:
+        if not config.data:
+            raise ConfigError("no training data: set 'data' in the training config (a dataset folder or a "
+                              "GraspArrays .npz)")
+        train_arrays, val_arrays = load_training_data(config.data, config.val_fraction, config.seed)
+    elif val_data is None:
+        train_arrays, val_arrays = split_by_object(data, config.val_fraction, config.seed)
+    else:
+        train_arrays, val_arrays = data, val_data
+    if len(train_arrays) == 0:
         raise DatasetError("training data holds no grasps")
-    train_arrays, val_arrays = split_by_object(arrays, config.val_fraction, config.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = GraspDiffusion(config.model)
-    train_set = GraspDataset(train_arrays, model)
-    val_set = GraspDataset(val_arrays, model) if val_arrays is not None else None
+    train_set = DiffusionDataset(train_arrays, model)
+    val_set = DiffusionDataset(val_arrays, model) if val_arrays is not None else None
     model.to(device)
     scheduler = make_scheduler("ddpm", config.model.scheduler)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -454,7 +505,7 @@ def _info(training_info: dict, history: list, config: TrainConfig) -> dict:
 
 
 @torch.no_grad()
-def validation_loss(model: GraspDiffusion, scheduler, dataset: GraspDataset | None, weights: torch.Tensor,
+def validation_loss(model: GraspDiffusion, scheduler, dataset: DiffusionDataset | None, weights: torch.Tensor,
                     config: TrainConfig, device: torch.device) -> float | None:
     """Mean loss on ``dataset`` with fixed timesteps and noise (seed + 1), comparable across epochs."""
     if dataset is None or len(dataset) == 0:

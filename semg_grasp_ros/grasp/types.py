@@ -25,7 +25,8 @@ cylindrical
     palm on the object.
 hook
     The four fingers flexed at the middle and distal joints (little flexion at the
-    knuckles) hang the object on their middle and distal phalanges; the thumb is not
+    knuckles) hang the object on their phalanges (the bar enclosed by proximal, middle and
+    distal pads); the thumb is not
     opposed and does not touch; the palm does not press on it.
 palmar
     Pad-to-pad grasp with the palm facing the object: pads of the index and middle
@@ -59,6 +60,8 @@ PAD = {
     "rh_thproximal": (0.0, -1.0, 0.0),
 }
 RADIAL = (1.0, 0.0, 0.0)
+#: Pre-shape prior weight of a joint a type does not name.
+DEFAULT_PRIOR_WEIGHT = 0.2
 
 
 @dataclass(frozen=True)
@@ -114,9 +117,12 @@ class GraspTypeSpec:
         force_closure: weight of the force-closure term for this type (0 for a hook, which holds
             by enclosure rather than by opposing forces; low for power grasps, whose many
             contacts need not push equally hard).
+        centre_pinch: pull the thumb-finger pinch line through the object's centre (a two-point
+            pinch cannot resist torques about that line).
         palm_contact: whether the palm touches the object.
         preshape: {Shadow joint name: rad}; joints not named are 0.
-        prior_weight: {joint name: weight} of the pre-shape prior (default 1 per joint).
+        prior_weight: {joint name: weight} of the pre-shape prior (``DEFAULT_PRIOR_WEIGHT`` for
+            the others).
         approach: ``"palm"`` or ``"pinch"`` (how initial wrist poses face the object).
         width: (min, max) object size across the grasp, metres.
         descriptor: ranges of the hand-pose descriptors that define the type.
@@ -134,6 +140,7 @@ class GraspTypeSpec:
     prior_weight: dict[str, float] = field(default_factory=dict)
     clearance: float = 0.01
     force_closure: float = 1.0
+    centre_pinch: bool = False
 
     def preshape_vector(self) -> np.ndarray:
         """(22,) pre-shape in ``FINGER_JOINTS`` order, rad."""
@@ -143,8 +150,10 @@ class GraspTypeSpec:
         return q
 
     def prior_weights(self) -> np.ndarray:
-        """(22,) weights of the pre-shape prior."""
-        w = np.ones(len(FINGER_JOINTS))
+        """(22,) weights of the pre-shape prior (``DEFAULT_PRIOR_WEIGHT`` where not named: the
+        flexions that must adapt to the object are held loosely, the joints that define the type
+        firmly)."""
+        w = np.full(len(FINGER_JOINTS), DEFAULT_PRIOR_WEIGHT)
         for name, value in self.prior_weight.items():
             w[FINGER_JOINTS.index(name)] = value
         return w
@@ -176,15 +185,15 @@ SPECS: dict[str, GraspTypeSpec] = {
         preshape=_joints({"FFJ4": -0.25, "RFJ4": -0.2, "LFJ4": -0.3, "LFJ5": 0.3,
                           "FFJ3|MFJ3|RFJ3|LFJ3": 0.45, "FFJ2|MFJ2|RFJ2|LFJ2": 0.5, "FFJ1|MFJ1|RFJ1|LFJ1": 0.3,
                           "THJ5": 0.7, "THJ4": 1.0, "THJ2": 0.2, "THJ1": 0.3}),
-        prior_weight=_joints({"FFJ4|RFJ4|LFJ4": 4.0, "THJ4|THJ5": 2.0}),
+        prior_weight=_joints({"FFJ4|MFJ4|RFJ4|LFJ4": 10.0, "THJ4": 5.0, "THJ5": 2.0}),
         approach="palm",
         width=(0.045, 0.11),
         force_closure=0.2,
         descriptor=(
-            DescriptorRange("thumb_opposition", lo=0.6, scale=0.2),
-            DescriptorRange("spread", lo=0.12, scale=0.08),
-            DescriptorRange("aperture", lo=0.05, scale=0.02),
+            DescriptorRange("thumb_opposition", lo=0.5, scale=0.2),
+            DescriptorRange("spread", lo=0.1, scale=0.08),
             DescriptorRange("fingers_flexed", lo=4, scale=1.0),
+            DescriptorRange("curled_others", hi=1, scale=1.0),
         ),
     ),
     "cylindrical": GraspTypeSpec(
@@ -195,15 +204,15 @@ SPECS: dict[str, GraspTypeSpec] = {
         palm_contact=True,
         preshape=_joints({"FFJ3|MFJ3|RFJ3|LFJ3": 0.6, "FFJ2|MFJ2|RFJ2|LFJ2": 0.8, "FFJ1|MFJ1|RFJ1|LFJ1": 0.5,
                           "LFJ5": 0.2, "THJ5": 0.3, "THJ4": 1.1, "THJ2": 0.3, "THJ1": 0.4}),
-        prior_weight=_joints({"FFJ4|MFJ4|RFJ4|LFJ4": 4.0, "THJ4": 2.0}),
+        prior_weight=_joints({"FFJ4|MFJ4|RFJ4|LFJ4": 10.0, "THJ4": 5.0}),
         approach="palm",
         width=(0.02, 0.075),
         force_closure=0.2,
         descriptor=(
-            DescriptorRange("thumb_opposition", lo=0.6, scale=0.2),
-            DescriptorRange("spread", hi=0.12, scale=0.08),
-            DescriptorRange("mcp_flexion", lo=0.35, scale=0.2),
-            DescriptorRange("pipdip_flexion", lo=0.9, scale=0.3),
+            DescriptorRange("thumb_opposition", lo=0.5, scale=0.2),
+            DescriptorRange("spread", hi=0.1, scale=0.08),
+            DescriptorRange("mcp_flexion", lo=0.3, scale=0.2),
+            DescriptorRange("pipdip_flexion", lo=0.8, scale=0.3),
             DescriptorRange("fingers_flexed", lo=4, scale=1.0),
             DescriptorRange("index_vs_others", hi=0.5, scale=0.3),
         ),
@@ -211,20 +220,21 @@ SPECS: dict[str, GraspTypeSpec] = {
     "hook": GraspTypeSpec(
         name="hook",
         fingers=_LONG,
-        contacts=tuple(pad(f"rh_{f}{p}", (0.5,)) for f in _LONG for p in ("middle", "distal")),
+        contacts=tuple(pad(f"rh_{f}{p}", (0.5,)) for f in _LONG for p in ("proximal", "middle", "distal")),
         clear=(pad("rh_thdistal", (0.5, 1.0)), pad("rh_thmiddle", (0.5,)), PALM),
         palm_contact=False,
         preshape=_joints({"FFJ3|MFJ3|RFJ3|LFJ3": 0.2, "FFJ2|MFJ2|RFJ2|LFJ2": 1.4, "FFJ1|MFJ1|RFJ1|LFJ1": 1.1,
                           "THJ5": -0.3, "THJ4": 0.15}),
-        prior_weight=_joints({"THJ4|THJ5": 4.0, "FFJ3|MFJ3|RFJ3|LFJ3": 2.0}),
+        prior_weight=_joints({"THJ4|THJ5": 10.0, "FFJ3|MFJ3|RFJ3|LFJ3": 5.0}),
         approach="palm",
         width=(0.01, 0.035),
         clearance=0.008,
         force_closure=0.0,
         descriptor=(
-            DescriptorRange("thumb_opposition", hi=0.5, scale=0.2),
-            DescriptorRange("pipdip_flexion", lo=1.6, scale=0.3),
+            DescriptorRange("thumb_opposition", hi=0.45, scale=0.2),
+            DescriptorRange("pipdip_flexion", lo=1.5, scale=0.3),
             DescriptorRange("mcp_flexion", hi=0.8, scale=0.2),
+            DescriptorRange("thumb_to_index_side", lo=0.03, scale=0.01),
         ),
     ),
     "palmar": GraspTypeSpec(
@@ -236,15 +246,16 @@ SPECS: dict[str, GraspTypeSpec] = {
         preshape=_joints({"FFJ3|MFJ3": 0.7, "FFJ2|MFJ2": 0.25, "FFJ1|MFJ1": 0.15,
                           "RFJ3|LFJ3": 0.8, "RFJ2|LFJ2": 0.3, "RFJ1|LFJ1": 0.2,
                           "THJ5": 0.6, "THJ4": 1.1, "THJ2": 0.1, "THJ1": 0.1}),
-        prior_weight=_joints({"FFJ2|FFJ1|MFJ2|MFJ1": 4.0, "THJ4": 2.0}),
+        prior_weight=_joints({"FFJ2|FFJ1|MFJ2|MFJ1": 5.0, "THJ4": 5.0, "FFJ4|MFJ4|RFJ4|LFJ4": 5.0,
+                              "RFJ3|RFJ2|LFJ3|LFJ2": 1.0}),
         approach="pinch",
         width=(0.02, 0.08),
         clearance=0.005,
         descriptor=(
-            DescriptorRange("thumb_opposition", lo=0.6, scale=0.2),
-            DescriptorRange("spread", hi=0.12, scale=0.08),
-            DescriptorRange("index_pipdip", hi=1.0, scale=0.3),
-            DescriptorRange("aperture", lo=0.025, scale=0.015),
+            DescriptorRange("thumb_opposition", lo=0.5, scale=0.2),
+            DescriptorRange("spread", hi=0.1, scale=0.08),
+            DescriptorRange("index_pipdip", hi=0.8, scale=0.3),
+            DescriptorRange("aperture", lo=0.02, scale=0.015),
             DescriptorRange("curled_others", hi=1, scale=1.0),
         ),
     ),
@@ -257,12 +268,13 @@ SPECS: dict[str, GraspTypeSpec] = {
         palm_contact=False,
         preshape=_joints({"FFJ3": 0.95, "FFJ2": 0.8, "FFJ1": 0.65, **_CURLED,
                           "THJ5": 0.56, "THJ4": 1.03, "THJ3": 0.05, "THJ2": 0.05, "THJ1": 0.04}),
-        prior_weight=_joints({"MFJ3|RFJ3|LFJ3|MFJ2|RFJ2|LFJ2": 3.0}),
+        prior_weight=_joints({"MFJ3|RFJ3|LFJ3|MFJ2|RFJ2|LFJ2": 5.0, "THJ4": 3.0}),
         approach="pinch",
         width=(0.005, 0.045),
         clearance=0.01,
+        centre_pinch=True,
         descriptor=(
-            DescriptorRange("thumb_opposition", lo=0.6, scale=0.2),
+            DescriptorRange("thumb_opposition", lo=0.5, scale=0.2),
             DescriptorRange("aperture", hi=0.05, scale=0.015),
             DescriptorRange("curled_others", lo=2, scale=1.0),
             DescriptorRange("index_vs_others", lo=0.3, scale=0.3),
@@ -276,13 +288,14 @@ SPECS: dict[str, GraspTypeSpec] = {
         palm_contact=False,
         preshape=_joints({"FFJ3": 1.1, "FFJ2": 1.3, "FFJ1": 0.8, "MFJ3|RFJ3|LFJ3": 1.3, "MFJ2|RFJ2|LFJ2": 1.4,
                           "MFJ1|RFJ1|LFJ1": 0.9, "THJ5": -0.2, "THJ4": 0.4, "THJ1": 0.3}),
-        prior_weight=_joints({"FFJ3|FFJ2|MFJ3|RFJ3|LFJ3": 3.0}),
+        prior_weight=_joints({"MFJ3|RFJ3|LFJ3|MFJ2|RFJ2|LFJ2": 5.0, "FFJ3|FFJ2": 3.0}),
         approach="pinch",
         width=(0.001, 0.02),
         clearance=0.005,
+        centre_pinch=True,
         descriptor=(
-            DescriptorRange("thumb_to_index_side", hi=0.035, scale=0.01),
-            DescriptorRange("index_flexion", lo=2.2, scale=0.3),
+            DescriptorRange("thumb_to_index_side", hi=0.03, scale=0.01),
+            DescriptorRange("index_flexion", lo=2.0, scale=0.3),
             DescriptorRange("curled_others", lo=2, scale=1.0),
         ),
     ),

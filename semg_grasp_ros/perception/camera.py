@@ -203,6 +203,10 @@ class DepthCamera:
         normals = hits["primitive_normals"].numpy().astype(np.float64)
         cos = np.abs((normals * world_dirs).sum(axis=-1)) / np.linalg.norm(world_dirs, axis=-1)
         self._grazing = cos < np.cos(np.radians(c.max_incidence_deg))
+        log.debug("camera %dx%d at %s sees the object in %d pixels", c.width, c.height,
+                  np.round(self.pose[:3, 3], 3).tolist(), int(self._hit_object.sum()))
+        if not self._hit_object.any():
+            log.warning("the simulated camera does not see the object (check distance, elevation, target_height)")
 
     def object_mesh_in_camera(self):
         """Ground truth: the object mesh in the optical frame (metres)."""

@@ -44,6 +44,7 @@ def load_mesh(path: str | Path, scale: float = 1.0):
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
         raise DataError(f"{path} holds no triangles")
     mesh.apply_scale(scale)
+    log.debug("loaded %s: %d faces, extent %s m", path, len(mesh.faces), np.round(mesh.extents, 4).tolist())
     return mesh
 
 

@@ -125,7 +125,7 @@ def decode_pointcloud2(
     n = height * width
     stride = 1 if max_points is None or n <= max_points else math.ceil(n / max(int(max_points), 1))
     if stride > 1:
-        log.info("striding a %d-point cloud by %d to at most %d points", n, stride, max_points)
+        log.debug("striding a %d-point cloud by %d to at most %d points", n, stride, max_points)
 
     rows = cols = None
     if stride > 1 or (height > 1 and row_step != width * point_step):

@@ -13,7 +13,6 @@ voxel 0, 0, 0), ``voxel_size``, ``is_signed``, ``centroid`` and ``extent``
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,6 @@ from ..errors import DataError
 from .sdf import DistanceField, GridSpec, sdf_from_mesh, sdf_from_points
 from .segmentation import SegmentationConfig, segment_object
 
-log = logging.getLogger(__name__)
 CLOUD_SUFFIXES = (".pcd", ".ply", ".xyz", ".xyzn", ".pts", ".npy")
 
 

@@ -225,7 +225,7 @@ def segment_object(points: np.ndarray, config: SegmentationConfig = Segmentation
         raise DataError("cloud is empty")
     if n_input > config.max_points:
         stride = math.ceil(n_input / config.max_points)
-        log.info("cloud of %d points strided by %d to bound memory", n_input, stride)
+        log.debug("cloud of %d points strided by %d to bound memory", n_input, stride)
         pts = pts[::stride]
     pts = pts.astype(np.float32, copy=False)
     with np.errstate(invalid="ignore", over="ignore"):

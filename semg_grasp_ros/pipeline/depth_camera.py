@@ -83,6 +83,8 @@ class DepthCameraSim:
         self.config = config
         mesh = resolve_object(config.object, config.scale)
         self.camera = DepthCamera(TableScene(mesh, yaw=np.radians(config.yaw_deg)), config.camera())
+        log.info("simulated depth camera: %s (extent %s m) on a table, %dx%d at %.1f Hz", config.object,
+                 np.round(mesh.extents, 3).tolist(), config.width, config.height, config.rate_hz)
         self.frames = 0
 
     def ports(self) -> Ports:

@@ -11,8 +11,9 @@ Policy:
 * ``rate_hz`` = 0 processes every cloud as it arrives; ``rate_hz`` > 0 keeps only the
   latest cloud and processes it on a timer, which bounds the CPU used whatever the
   camera rate.
-* ``publish_on_change``: a new field is published only if the object moved or changed
-  (centroid, extent or mean voxel difference above ``change_threshold`` metres).
+* ``publish_on_change``: a new field is published only if the object moved or changed:
+  its centroid, or the mean field difference at the last field's near-surface voxels,
+  changed by more than ``change_threshold`` metres.
 * Bad input (empty, all-NaN, nothing left after segmentation, malformed): the reason is
   logged (throttled) and counted in ``failures``; then ``keep_last_good`` = False
   publishes nothing but a DELETE of the markers, True re-publishes the last good field
@@ -87,7 +88,7 @@ class ObjectSdfConfig:
     rate_hz: float = _p(0.0, "0: process every cloud; > 0: process the latest cloud at this rate, Hz",
                         (0.0, 1000.0))
     publish_on_change: bool = _p(False, "publish a new field only when the object changed")
-    change_threshold: float = _p(0.003, "centroid/extent/mean-distance change that counts, metres", (0.0, 1.0))
+    change_threshold: float = _p(0.003, "centroid shift or mean near-surface field change that counts, metres", (0.0, 1.0))
     keep_last_good: bool = _p(False, "on bad input re-publish the last good field (True) or nothing (False)")
     marker_max_points: int = _p(20_000, "most near-surface points in the marker", (0, 1_000_000))
     log_throttle_s: float = _p(1.0, "same failure reason logged at most once per this many seconds "
@@ -193,12 +194,16 @@ class ObjectSdfComponent:
         return out
 
     def _changed(self, new: DistanceField) -> bool:
+        """Centroid moved, or the new field differs near the old surface, by more than the threshold."""
         old, thr = self._last_field, self.config.change_threshold
-        if new.distances.shape != old.distances.shape:
+        if np.linalg.norm(new.centroid - old.centroid) > thr:
             return True
-        if np.linalg.norm(new.centroid - old.centroid) > thr or np.abs(new.extent - old.extent).max() > thr:
+        # Compare at the old near-surface voxels (grids move with the object, so not voxel by voxel).
+        near = np.abs(old.distances) <= 2 * old.voxel_size
+        if not near.any():
             return True
-        return float(np.abs(new.distances - old.distances).mean()) > thr
+        centres = old.origin + old.voxel_size * np.argwhere(near)
+        return float(np.abs(new.sample(centres) - old.distances[near]).mean()) > thr
 
     def _on_failure(self, cloud: PointCloud, reason: str) -> list:
         key = re.sub(r"\d[\d.e+-]*", "#", reason)[:100]  # one counter per kind of failure

@@ -1,0 +1,261 @@
+"""``semg-grasp data synth`` and ``semg-grasp data import``: build grasp datasets.
+
+``data synth`` generates type-conditioned, physics-checked grasps for the object set
+(``grasp.objects``) into a dataset folder (``grasp.dataset``). It resumes: objects already
+in the folder's ``index.json`` are skipped, so an interrupted run continues where it stopped
+when started again with the same folder (and the same settings, which the manifest keeps).
+
+``data import`` converts DexGraspNet grasp files (``dataset/*.npy`` + ``meshdata``) into the
+same format, labelling every grasp with the hand-pose descriptor (``grasp.labels``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import GRASP_TYPES
+from ..errors import ConfigError, DataError, DatasetError
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    if parser.prog.split()[-1] == "import":
+        parser.add_argument("source", nargs="?", default=None,
+                            help="DexGraspNet folder with dataset/*.npy and meshdata/ (default: the shared "
+                                 "data's grasps/dexgraspnet_sample)")
+        parser.add_argument("--out", required=True, help="dataset folder to write (index.json + objects/)")
+        parser.add_argument("--physics", action="store_true", help="also run the physics check on every grasp")
+        parser.add_argument("--workers", type=int, default=1, help="physics processes (default 1)")
+        parser.set_defaults(_run=_run_import)
+        return
+    parser.add_argument("--out", required=True, help="dataset folder (created; resumed when it exists)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the object set and the synthesis (default 0)")
+    parser.add_argument("--objects-per-family", type=int, default=None,
+                        help="procedural objects per family (default: the object set's defaults, 176 in all)")
+    parser.add_argument("--dexgraspnet", default="auto",
+                        help="DexGraspNet folder whose objects join the set; 'auto' = the shared sample if "
+                             "present, 'none' = procedural objects only")
+    parser.add_argument("--limit", type=int, default=None, help="process at most this many new objects, then stop")
+    parser.add_argument("--types", nargs="+", choices=GRASP_TYPES, default=list(GRASP_TYPES),
+                        help="grasp types to synthesise (default all six)")
+    parser.add_argument("--candidates", type=int, default=32, help="candidates per (object, type) task (default 32)")
+    parser.add_argument("--steps", type=int, default=200, help="optimiser iterations (default 200)")
+    parser.add_argument("--batch-objects", type=int, default=4,
+                        help="objects optimised together in one batch (default 4; larger on a GPU)")
+    parser.add_argument("--device", default="auto", help="torch device: auto (cuda when present), cpu, cuda")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--workers", type=int, default=1, help="physics-check processes (default 1)")
+    parser.set_defaults(_run=_run_synth)
+
+
+def run(args: argparse.Namespace) -> int:
+    return args._run(args)
+
+
+def _dexgraspnet_root(value: str | None) -> Path | None:
+    from ..paths import data_root
+
+    if value in (None, "auto"):
+        try:
+            path = data_root() / "grasps" / "dexgraspnet_sample"
+        except DatasetError:
+            return None
+        return path if path.is_dir() else None
+    if value == "none":
+        return None
+    path = Path(value)
+    if not (path / "dataset").is_dir():
+        raise DatasetError(f"{path} is not a DexGraspNet folder (expected {path}/dataset/*.npy and {path}/meshdata)")
+    return path
+
+
+def _interleave(objects):
+    """Round-robin over families, so a partial run covers every family (and so every type)."""
+    by_family: dict[str, list] = {}
+    for o in objects:
+        by_family.setdefault(o.family, []).append(o)
+    out, i = [], 0
+    while len(out) < len(objects):
+        for fam in by_family.values():
+            if i < len(fam):
+                out.append(fam[i])
+        i += 1
+    return out
+
+
+#: Share of candidates accepted per type, measured on pilot runs (CPU, 200 steps); used only to
+#: balance the types by repeating the tasks of rare or hard ones.
+EXPECTED_YIELD = {"spherical": 0.5, "cylindrical": 0.25, "hook": 0.3, "palmar": 0.7, "tip": 0.8, "lateral": 0.2}
+
+
+def _repeats(objects, types) -> dict[str, int]:
+    """Task repeats per type (1-4) so that each type expects about the median number of grasps
+    (types few objects afford, or with a low yield, get more candidates)."""
+    expect = {t: sum(t in o.types for o in objects) * EXPECTED_YIELD[t] for t in types}
+    target = float(np.median([v for v in expect.values() if v > 0])) if any(expect.values()) else 1.0
+    return {t: int(np.clip(np.ceil(target / max(expect[t], 1e-9)), 1, 4)) for t in types}
+
+
+def _run_synth(args) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from .dataset import arrays_to_grasps, object_file_name, read_index, save_object, split_of, write_index
+    from .energy import GraspEnergy
+    from .objects import DEFAULT_COUNTS, object_set
+    from .synthesis import SynthesisConfig, accepted, optimise, physics_check, prepare_object
+
+    if args.candidates < 1 or args.steps < 1 or args.batch_objects < 1 or args.workers < 1 or args.threads < 1:
+        raise ConfigError("--candidates, --steps, --batch-objects, --workers and --threads must be positive")
+    torch.set_num_threads(args.threads)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    out = Path(args.out)
+    counts = DEFAULT_COUNTS if args.objects_per_family is None else dict.fromkeys(DEFAULT_COUNTS, args.objects_per_family)
+    dgn = _dexgraspnet_root(args.dexgraspnet)
+    cfg = SynthesisConfig(candidates=args.candidates, steps=args.steps)
+    settings = {"seed": args.seed, "counts": counts, "dexgraspnet": str(dgn) if dgn else None,
+                "types": list(args.types), "candidates": cfg.candidates, "steps": cfg.steps,
+                "grid_size": cfg.grid_size, "max_penetration_mm": cfg.max_penetration_mm,
+                "mean_contact_mm": cfg.mean_contact_mm, "max_contact_mm": cfg.max_contact_mm,
+                "max_physics_penetration_mm": cfg.max_physics_penetration_mm}
+    index = read_index(out)
+    if index.get("settings") and index["settings"].get("seed") != args.seed:
+        raise ConfigError(f"{out} was generated with seed {index['settings'].get('seed')}; resume it with that "
+                          "seed or write to another folder")
+    index.setdefault("settings", settings)
+    index["generator"] = "semg-grasp data synth"
+    objects, skipped = object_set(args.seed, counts, dgn)
+    for oid, reason in skipped:
+        index["skipped"][oid] = reason
+    types = tuple(args.types)
+    objects = [o for o in objects if set(o.types) & set(types)]
+    todo = [o for o in _interleave(objects) if o.object_id not in index["objects"] and o.object_id not in index["skipped"]]
+    if args.limit is not None:
+        todo = todo[: args.limit]
+    repeats = _repeats(objects, types)
+    write_index(out, index)
+    print(f"{len(objects)} objects in the set, {len(index['objects'])} done, {len(todo)} to do, "
+          f"{len(index['skipped'])} skipped; device {device}; task repeats {repeats}")
+    energy = GraspEnergy(weights=cfg.weights)
+    totals = dict.fromkeys(GRASP_TYPES, 0)
+    for entry in index["objects"].values():
+        for t, k in entry.get("grasps_per_type", {}).items():
+            totals[t] += k
+    bar = tqdm(total=len(todo), unit="obj", desc="synth", dynamic_ncols=True)
+    for start in range(0, len(todo), args.batch_objects):
+        batch = todo[start : start + args.batch_objects]
+        t0 = time.time()
+        preps = []
+        for o in batch:
+            try:
+                preps.append(prepare_object(o, cfg, seed=args.seed))
+            except DataError as exc:
+                index["skipped"][o.object_id] = str(exc)
+                log.warning("skipping %s: %s", o.object_id, exc)
+        tasks = [(p, t) for p in preps for t in p.obj.types if t in types for _ in range(repeats[t])]
+        if not tasks:
+            write_index(out, index)
+            bar.update(len(batch))
+            continue
+        batch_seed = int(hashlib.sha1(f"{args.seed}:{[o.object_id for o in batch]}".encode()).hexdigest()[:8], 16)
+        cands = optimise(tasks, cfg, energy, seed=batch_seed, device=device)
+        results = dict(physics_check(cands, tasks, workers=args.workers))
+        for p in preps:
+            o = p.obj
+            mine = np.nonzero([tasks[k][0] is p for k in cands.task])[0]
+            keep = [i for i in mine if accepted(results.get(i), cfg)]
+            stats = {}
+            for t in sorted({GRASP_TYPES[cands.type_index[i]] for i in mine}):
+                m = [i for i in mine if GRASP_TYPES[cands.type_index[i]] == t]
+                stats[t] = {"candidates": len(m), "pre_accepted": int(cands.pre_accepted[m].sum()),
+                            "physics_success": int(sum(results.get(i) is not None and results[i].success for i in m)),
+                            "accepted": int(sum(i in keep for i in m))}
+            res = [results[i] for i in keep]
+            keep = np.array(keep, dtype=int)
+            save_object(out / "objects" / object_file_name(o.object_id), object_id=o.object_id, group=o.group,
+                        family=o.family, source="synthesis", scale=o.scale,
+                        grasps=arrays_to_grasps(cands.joints[keep], cands.rot[keep], cands.trans[keep]),
+                        types=cands.type_index[keep], field=p.field50, pieces=o.pieces,
+                        metrics={"penetration_mm": np.array([r.penetration_mm for r in res]),
+                                 "contact_distance_mm": np.array([r.contact_distance_mm for r in res]),
+                                 "physics_success": np.array([r.success for r in res], dtype=bool),
+                                 "physics_displacement": np.array([r.displacement for r in res]).reshape(-1, 6),
+                                 "energy": cands.energy[keep],
+                                 "synth_penetration_mm": cands.max_penetration_mm[keep],
+                                 "synth_contact_mm": cands.mean_contact_mm[keep]})
+            per_type = {t: int(np.sum(cands.type_index[keep] == GRASP_TYPES.index(t))) for t in GRASP_TYPES}
+            per_type = {t: k for t, k in per_type.items() if k}
+            for t, k in per_type.items():
+                totals[t] += k
+            index["objects"][o.object_id] = {
+                "file": object_file_name(o.object_id), "group": o.group, "family": o.family, "scale": o.scale,
+                "split": split_of(o.group), "source": "synthesis", "types": list(o.types), "grasps_per_type": per_type,
+                "stats": stats, "params": o.params, "seconds": round((time.time() - t0) / max(len(preps), 1), 1),
+            }
+        write_index(out, index)
+        bar.update(len(batch))
+        bar.set_postfix_str(" ".join(f"{t[:3]}={totals[t]}" for t in GRASP_TYPES) + f" all={sum(totals.values())}")
+    bar.close()
+    print(f"{sum(totals.values())} grasps over {sum(1 for e in index['objects'].values() if e['grasps_per_type'])} "
+          f"objects: " + ", ".join(f"{t} {totals[t]}" for t in GRASP_TYPES) + f"; {len(index['skipped'])} skipped")
+    return 0
+
+
+def _run_import(args) -> int:
+    from tqdm import tqdm
+
+    from ..perception.sdf import GridSpec, sdf_from_mesh
+    from .dataset import arrays_to_grasps, object_file_name, read_index, save_object, split_of, write_index
+    from .dexgraspnet import load_grasps
+    from .labels import classify
+    from .objects import dexgraspnet_objects
+
+    root = _dexgraspnet_root(args.source or "auto")
+    if root is None:
+        raise DatasetError("no DexGraspNet folder given and the shared sample was not found")
+    out = Path(args.out)
+    index = read_index(out)
+    index["generator"] = "semg-grasp data import"
+    objects, skipped = dexgraspnet_objects(root, scales=None)
+    for oid, reason in skipped:
+        index["skipped"][oid] = reason
+    grasps = {}
+    for o in tqdm(objects, unit="obj", desc="import", dynamic_ncols=True):
+        code = o.params["code"]
+        if code not in grasps:
+            grasps[code] = load_grasps(root / "dataset" / f"{code}.npy")
+        g = grasps[code]
+        m = np.isclose(g.scale, o.scale)
+        joints, rot, trans = g.joints[m], g.rot[m], g.trans[m]
+        labels = classify(joints)
+        metrics = {}
+        if args.physics:
+            from .physics import evaluate_grasps
+
+            res = evaluate_grasps(joints, rot, trans, [list(o.pieces)], workers=args.workers)
+            metrics = {"physics_success": np.array([r is not None and r.success for r in res]),
+                       "penetration_mm": np.array([r.penetration_mm if r else np.nan for r in res]),
+                       "contact_distance_mm": np.array([r.contact_distance_mm if r else np.nan for r in res])}
+        save_object(out / "objects" / object_file_name(o.object_id), object_id=o.object_id, group=o.group,
+                    family=o.family, source="dexgraspnet", scale=o.scale, grasps=arrays_to_grasps(joints, rot, trans),
+                    types=labels, field=sdf_from_mesh(o.mesh(), GridSpec()), pieces=o.pieces, metrics=metrics)
+        keep = labels >= 0
+        if "physics_success" in metrics:
+            keep &= metrics["physics_success"]
+        per_type = {t: int(np.sum(labels[keep] == k)) for k, t in enumerate(GRASP_TYPES) if np.any(labels[keep] == k)}
+        index["objects"][o.object_id] = {
+            "file": object_file_name(o.object_id), "group": o.group, "family": o.family, "scale": o.scale,
+            "split": split_of(o.group), "source": "dexgraspnet", "grasps_per_type": per_type,
+            "unlabelled": int(np.sum(labels < 0)), "grasps": int(len(labels)),
+        }
+        write_index(out, index)
+    total = sum(sum(e["grasps_per_type"].values()) for e in index["objects"].values())
+    print(f"{len(objects)} objects imported ({len(skipped)} skipped), {total} labelled grasps")
+    return 0

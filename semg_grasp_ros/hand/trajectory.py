@@ -1,0 +1,193 @@
+"""Grasp execution trajectory: pre-shape -> approach along the palm normal -> close.
+
+1. Pre-shape: the joints move from the current position to a partly opened copy of the grasp
+   (``q_open + preshape * (q_grasp - q_open)``) while the wrist waits at the pre-grasp pose,
+   ``approach_distance`` behind the grasp pose along the palm normal.
+2. Approach: the wrist slides along the palm normal to the grasp pose at ``approach_speed``.
+3. Close: the joints move from the pre-shape to the grasp.
+
+Joint segments follow a quintic (minimum-jerk) profile, whose peak speed is ``15/8 * dq / T``;
+each segment's duration is the shortest one keeping every joint within ``velocity_scale`` times
+its velocity limit. Every waypoint is clamped to the joint limits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from ..types import Header, JointTrajectory, JointTrajectoryPoint
+from .convert import matrix_to_quat_xyzw
+from .model import FINGER_JOINTS, PALM_NORMAL
+
+PHASES = ("preshape", "approach", "close")
+_QUINTIC_PEAK = 15.0 / 8.0
+
+
+@dataclass(frozen=True)
+class TrajectoryConfig:
+    """Shape and timing of a grasp trajectory.
+
+    Attributes:
+        preshape: 0 = fully open pre-shape, 1 = the grasp itself.
+        approach_distance: m behind the grasp along the palm normal where the approach starts.
+        approach_speed: m/s of the wrist during the approach.
+        velocity_scale: fraction (0, 1] of each joint's velocity limit used.
+        sample_period: s between waypoints.
+        min_segment_time: s, lower bound of each phase's duration.
+    """
+
+    preshape: float = 0.3
+    approach_distance: float = 0.08
+    approach_speed: float = 0.1
+    velocity_scale: float = 0.5
+    sample_period: float = 0.05
+    min_segment_time: float = 0.2
+
+    def __post_init__(self):
+        if not 0.0 <= self.preshape <= 1.0:
+            raise ConfigError(f"preshape must be in [0, 1], got {self.preshape}")
+        if not 0.0 < self.velocity_scale <= 1.0:
+            raise ConfigError(f"velocity_scale must be in (0, 1], got {self.velocity_scale}")
+        for name in ("approach_speed", "sample_period"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("approach_distance", "min_segment_time"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True, eq=False)
+class HandTrajectory:
+    """A sampled grasp trajectory.
+
+    Attributes:
+        times: (K,) s from the start, increasing, first 0.
+        joints: (K, 22) rad, FINGER_JOINTS order.
+        velocities: (K, 22) rad/s.
+        wrist_position: (K, 3) m, palm position in the grasp's frame.
+        wrist_rotation: (3, 3) palm rotation (constant along the trajectory).
+        phase: (K,) index into PHASES.
+    """
+
+    times: np.ndarray
+    joints: np.ndarray
+    velocities: np.ndarray
+    wrist_position: np.ndarray
+    wrist_rotation: np.ndarray
+    phase: np.ndarray
+
+    @property
+    def duration(self) -> float:
+        return float(self.times[-1])
+
+    def sample(self, t: float) -> tuple[np.ndarray, np.ndarray, int]:
+        """Joints (22,), wrist position (3,) and phase at ``t`` s (linear between waypoints, held after the end)."""
+        t = float(np.clip(t, 0.0, self.duration))
+        k = int(np.searchsorted(self.times, t, side="right")) - 1
+        k = min(max(k, 0), len(self.times) - 2) if len(self.times) > 1 else 0
+        if len(self.times) == 1:
+            return self.joints[0].copy(), self.wrist_position[0].copy(), int(self.phase[0])
+        a = (t - self.times[k]) / (self.times[k + 1] - self.times[k])
+        q = (1 - a) * self.joints[k] + a * self.joints[k + 1]
+        p = (1 - a) * self.wrist_position[k] + a * self.wrist_position[k + 1]
+        return q, p, int(self.phase[k + 1] if a > 0 else self.phase[k])
+
+    def to_joint_trajectory(self, header: Header, names: tuple[str, ...] = FINGER_JOINTS) -> JointTrajectory:
+        """The joint part as a ``JointTrajectory`` message (time_from_start in ns)."""
+        points = tuple(
+            JointTrajectoryPoint(q, v, int(round(t * 1e9))) for t, q, v in zip(self.times, self.joints, self.velocities)
+        )
+        return JointTrajectory(header, names, points)
+
+    def wrist_quaternion(self) -> np.ndarray:
+        """(4,) x, y, z, w of the constant palm rotation."""
+        return matrix_to_quat_xyzw(self.wrist_rotation)
+
+
+def _quintic(q0, q1, vmax, cfg: TrajectoryConfig):
+    dq = q1 - q0
+    duration = max(cfg.min_segment_time, float(np.max(_QUINTIC_PEAK * np.abs(dq) / vmax)))
+    n = max(1, int(np.ceil(duration / cfg.sample_period)))
+    s = np.linspace(0.0, 1.0, n + 1)[1:]
+    pos = 10 * s**3 - 15 * s**4 + 6 * s**5
+    vel = (30 * s**2 - 60 * s**3 + 30 * s**4) / duration
+    return s * duration, q0 + pos[:, None] * dq, vel[:, None] * dq
+
+
+def plan_grasp(
+    q_start,
+    q_grasp,
+    rot,
+    trans,
+    lower,
+    upper,
+    velocity_limits,
+    q_open=None,
+    config: TrajectoryConfig = TrajectoryConfig(),
+) -> HandTrajectory:
+    """Plan pre-shape -> approach -> close.
+
+    Args:
+        q_start: (22,) current joint positions, rad.
+        q_grasp: (22,) grasp joint positions, rad (clamped to the limits here).
+        rot, trans: (3, 3), (3,) palm pose of the grasp in its frame (m).
+        lower, upper: (22,) joint limits, rad.
+        velocity_limits: (22,) rad/s.
+        q_open: (22,) open hand (default: zeros clamped to the limits).
+    """
+    arrays = [np.asarray(a, dtype=np.float64) for a in (q_start, q_grasp, lower, upper, velocity_limits)]
+    q_start, q_grasp, lower, upper, vlim = arrays
+    rot = np.asarray(rot, dtype=np.float64)
+    trans = np.asarray(trans, dtype=np.float64)
+    for name, a in zip(("q_start", "q_grasp", "lower", "upper", "velocity_limits"), arrays):
+        if a.shape != (22,) or not np.all(np.isfinite(a)):
+            raise DataError(f"{name} must be 22 finite values, got shape {a.shape}")
+    if rot.shape != (3, 3) or trans.shape != (3,) or not (np.all(np.isfinite(rot)) and np.all(np.isfinite(trans))):
+        raise DataError("wrist pose must be a finite (3, 3) rotation and (3,) position")
+    if np.any(vlim <= 0) or np.any(upper < lower):
+        raise DataError("velocity limits must be positive and upper limits >= lower limits")
+    q_open = np.clip(np.zeros(22) if q_open is None else np.asarray(q_open, dtype=np.float64), lower, upper)
+    q_start, q_grasp = np.clip(q_start, lower, upper), np.clip(q_grasp, lower, upper)
+    q_pre = np.clip(q_open + config.preshape * (q_grasp - q_open), lower, upper)
+    vmax = vlim * config.velocity_scale
+    normal = rot @ PALM_NORMAL
+    p_pre = trans - config.approach_distance * normal
+
+    times, joints, vels, wrist, phase = [np.zeros(1)], [q_start[None]], [np.zeros((1, 22))], [p_pre[None]], [np.zeros(1, int)]
+    t0 = 0.0
+    # 1. pre-shape (wrist waits at the pre-grasp pose)
+    t, q, v = _quintic(q_start, q_pre, vmax, config)
+    times.append(t0 + t), joints.append(q), vels.append(v), wrist.append(np.repeat(p_pre[None], len(t), 0))
+    phase.append(np.full(len(t), 0))
+    t0 += t[-1]
+    # 2. approach along the palm normal at constant speed
+    dur = max(config.min_segment_time, config.approach_distance / config.approach_speed)
+    n = max(1, int(np.ceil(dur / config.sample_period)))
+    s = np.linspace(0.0, 1.0, n + 1)[1:]
+    times.append(t0 + s * dur), joints.append(np.repeat(q_pre[None], n, 0)), vels.append(np.zeros((n, 22)))
+    wrist.append(p_pre + s[:, None] * (trans - p_pre)), phase.append(np.full(n, 1))
+    t0 += dur
+    # 3. close
+    t, q, v = _quintic(q_pre, q_grasp, vmax, config)
+    times.append(t0 + t), joints.append(q), vels.append(v), wrist.append(np.repeat(trans[None], len(t), 0))
+    phase.append(np.full(len(t), 2))
+    return HandTrajectory(
+        times=np.concatenate(times),
+        joints=np.clip(np.concatenate(joints), lower, upper),
+        velocities=np.concatenate(vels),
+        wrist_position=np.concatenate(wrist),
+        wrist_rotation=rot,
+        phase=np.concatenate(phase),
+    )
+
+
+def plan_joint_motion(q_start, q_goal, lower, upper, velocity_limits, config: TrajectoryConfig = TrajectoryConfig()):
+    """A single quintic joint move (e.g. opening the hand), as ``(times (K,), joints (K, 22), velocities (K, 22))``."""
+    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+    q0 = np.clip(np.asarray(q_start, float), lower, upper)
+    q1 = np.clip(np.asarray(q_goal, float), lower, upper)
+    t, q, v = _quintic(q0, q1, np.asarray(velocity_limits, float) * config.velocity_scale, config)
+    return np.concatenate([[0.0], t]), np.clip(np.vstack([q0, q]), lower, upper), np.vstack([np.zeros(22), v])

@@ -1,0 +1,244 @@
+"""The hand controller component: a selected grasp in, safe hand commands out.
+
+``grasp/selected`` (``HandGrasp``) -> a trajectory pre-shape -> approach along the palm normal
+-> close (``hand.trajectory``), published once as ``hand/joint_trajectory`` (for a hand
+controller) with the wrist target ``grasp/pose`` (``PoseStamped``, for an arm planner). A timer
+at ``rate_hz`` publishes ``joint_states`` (for robot_state_publisher) and the wrist transform
+(TF ``grasp frame -> root_link``) of the commanded hand.
+
+Safety policy:
+
+* every command is clamped to the joint limits (the intersection of the E3M5 hand's and the
+  grasp convention's limits) and moves no joint faster than ``velocity_scale`` times its
+  velocity limit, also when a new grasp replaces a running one (it starts from the commanded
+  position);
+* a grasp with unknown joint names, non-finite values or missing joints is rejected with a
+  logged reason (throttled) and counted in ``rejected``; joint values beyond the limits are
+  clamped (logged);
+* watchdog: when no fresh grasp arrived within ``timeout_s`` (message time), the hand ``hold``s
+  its position or ``open``s (rate-limited), as configured, also in the middle of a trajectory;
+  a grasp whose stamp is already older than ``timeout_s`` is rejected as stale. Re-publishing
+  the same grasp (same frame, joints and pose within 1e-6) only refreshes it: the running
+  trajectory goes on instead of starting over.
+
+Deterministic: outputs depend only on the inputs and the timer's ``now_ns`` (sim or wall clock).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from ..hand.convert import hand_grasp_to_arrays, matrix_to_quat_xyzw
+from ..hand.kinematics import HandKinematics
+from ..hand.model import FINGER_JOINTS, WRIST_JOINTS, load_hand
+from ..hand.trajectory import TrajectoryConfig, plan_grasp, plan_joint_motion
+from ..types import HandGrasp, Header, JointState, JointTrajectory, Pose, PoseStamped, TransformStamped
+from .component import Ports, Timer
+
+log = logging.getLogger(__name__)
+
+
+def _p(default, description: str):
+    return field(default=default, metadata={"description": description})
+
+
+@dataclass(frozen=True)
+class HandControllerConfig:
+    """Parameters of :class:`HandController` (SI units unless the name says otherwise)."""
+
+    rate_hz: float = _p(50.0, "joint_states / TF publishing and watchdog rate, Hz")
+    timeout_s: float = _p(5.0, "no grasp message for this long (message time): the watchdog acts; "
+                               "longer than a whole trajectory unless the grasp is re-published")
+    on_timeout: str = _p("hold", "what the hand does without a fresh grasp: 'hold' or 'open'")
+    velocity_scale: float = _p(0.5, "fraction (0, 1] of each joint's velocity limit used")
+    preshape: float = _p(0.3, "pre-shape: 0 = open hand, 1 = the grasp's joint angles")
+    approach_distance: float = _p(0.08, "metres behind the grasp, along the palm normal, where the approach starts")
+    approach_speed: float = _p(0.1, "wrist speed during the approach, m/s")
+    sample_period: float = _p(0.05, "seconds between JointTrajectory points")
+    root_link: str = _p("rh_palm", "child frame of the published wrist TF: 'rh_palm' (shadow_hand_free.urdf) "
+                                   "or 'rh_forearm' (shadow_hand.urdf, wrist joints at zero)")
+    publish_wrist_joints: bool = _p(True, "also publish rh_WRJ2/rh_WRJ1 = 0 in joint_states (for shadow_hand.urdf)")
+    log_throttle_s: float = _p(1.0, "same rejection reason logged at most once per this many seconds")
+
+    def __post_init__(self):
+        if not 0 < self.rate_hz <= 1000:
+            raise ConfigError(f"rate_hz must be in (0, 1000], got {self.rate_hz}")
+        if not self.timeout_s > 0:
+            raise ConfigError(f"timeout_s must be positive, got {self.timeout_s}")
+        if self.on_timeout not in ("hold", "open"):
+            raise ConfigError(f"on_timeout {self.on_timeout!r} unknown; expected 'hold' or 'open'")
+        if self.root_link not in ("rh_palm", "rh_forearm"):
+            raise ConfigError(f"root_link {self.root_link!r} unknown; expected 'rh_palm' or 'rh_forearm'")
+        if self.log_throttle_s < 0:
+            raise ConfigError("log_throttle_s must be >= 0")
+        self.trajectory()
+
+    def trajectory(self) -> TrajectoryConfig:
+        return TrajectoryConfig(
+            preshape=self.preshape, approach_distance=self.approach_distance, approach_speed=self.approach_speed,
+            velocity_scale=self.velocity_scale, sample_period=self.sample_period,
+        )
+
+
+class HandController:
+    """Plans and streams ShadowHand commands for the selected grasp (see the module docstring)."""
+
+    name = "hand_controller"
+
+    def __init__(self, config: HandControllerConfig = HandControllerConfig()):
+        self.config = config
+        free, fixed = load_hand("free"), load_hand("fixed")
+        lo_a, hi_a = free.limits()
+        lo_b, hi_b = fixed.limits()
+        self.lower, self.upper = np.maximum(lo_a, lo_b), np.minimum(hi_a, hi_b)
+        self.velocity_limits = np.minimum(free.velocity_limits(), fixed.velocity_limits())
+        self.q_open = np.clip(np.zeros(22), self.lower, self.upper)
+        self.command = self.q_open.copy()
+        self.rejected = 0
+        self._plan = None  # (start_ns, times, joints, wrist positions or None, rotation or None)
+        self._goal = None  # (frame, joints, rot, trans) of the grasp being executed
+        self._frame = ""
+        self._wrist = None  # (position (3,), rotation (3, 3)) of rh_palm in self._frame
+        self._last_grasp_ns: int | None = None
+        self._last_tick_ns: int | None = None
+        self._stale_handled = False
+        self._last_log: dict[str, int] = {}
+        # rh_palm expressed in rh_forearm with the wrist joints at zero (for root_link = rh_forearm)
+        fk = HandKinematics.load("fixed")
+        poses = fk.link_poses(np.zeros((1, fk.n_joints))).numpy()[0]
+        self._palm_in_root = poses[fk.link_index["rh_palm"]] if config.root_link == "rh_forearm" else np.eye(4)
+
+    def ports(self) -> Ports:
+        return Ports(
+            inputs={"grasp/selected": self.on_grasp},
+            outputs={
+                JointState: "joint_states",
+                TransformStamped: "tf",
+                JointTrajectory: "hand/joint_trajectory",
+                PoseStamped: "grasp/pose",
+            },
+            timers=[Timer(1.0 / self.config.rate_hz, self.on_timer)],
+        )
+
+    # ------------------------------------------------------------------ inputs
+
+    def on_grasp(self, grasp: HandGrasp) -> list:
+        """Validate, plan and publish the trajectory and the wrist target; [] when rejected."""
+        stamp = int(grasp.header.stamp_ns)
+        now = self._last_tick_ns if self._last_tick_ns is not None else stamp
+        try:
+            joints, rot, trans = hand_grasp_to_arrays(grasp)
+            if now - stamp > self.config.timeout_s * 1e9:
+                raise DataError(f"grasp is stale: stamped {(now - stamp) * 1e-9:.2f} s before now")
+        except DataError as exc:
+            return self._reject(str(exc), now)
+        clamped = np.clip(joints, self.lower, self.upper)
+        if self._same_goal(grasp.header.frame_id, clamped, rot, trans):
+            self._last_grasp_ns = max(stamp, now)
+            self._stale_handled = False
+            return []
+        excess = np.abs(joints - clamped)
+        if excess.max() > 1e-9:
+            worst = int(np.argmax(excess))
+            log.warning("grasp joints beyond limits clamped (worst %s by %.3f rad)", FINGER_JOINTS[worst], excess[worst])
+        start = max(now, stamp)
+        traj = plan_grasp(
+            self.command, clamped, rot, trans, self.lower, self.upper, self.velocity_limits, self.q_open,
+            self.config.trajectory(),
+        )
+        self._plan = (start, traj.times, traj.joints, traj.wrist_position, rot)
+        self._goal = (grasp.header.frame_id, clamped, rot, trans)
+        self._frame = grasp.header.frame_id
+        self._last_grasp_ns = max(stamp, now)
+        self._stale_handled = False
+        header = Header(start, grasp.header.frame_id)
+        target = PoseStamped(header, Pose(trans, matrix_to_quat_xyzw(rot)))
+        return [traj.to_joint_trajectory(header), target]
+
+    def _same_goal(self, frame: str, joints, rot, trans) -> bool:
+        if self._goal is None or self._plan is None or self._plan[3] is None:
+            return False
+        f, q, r, t = self._goal
+        return (f == frame and np.allclose(q, joints, atol=1e-6, rtol=0) and np.allclose(r, rot, atol=1e-6, rtol=0)
+                and np.allclose(t, trans, atol=1e-6, rtol=0))
+
+    def _reject(self, reason: str, now_ns: int) -> list:
+        self.rejected += 1
+        last = self._last_log.get(reason)
+        if last is None or (now_ns - last) >= self.config.log_throttle_s * 1e9:
+            log.warning("grasp rejected: %s", reason)
+            self._last_log[reason] = now_ns
+        return []
+
+    # ------------------------------------------------------------------ timer
+
+    def on_timer(self, now_ns: int) -> list:
+        """Advance the commanded state to ``now_ns``; publish JointState and the wrist TF."""
+        dt = 0.0 if self._last_tick_ns is None else max(0.0, (now_ns - self._last_tick_ns) * 1e-9)
+        self._last_tick_ns = now_ns
+        self._watchdog(now_ns)
+        target, wrist_pos = self.command, None
+        if self._plan is not None:
+            start, times, joints, wrist, _ = self._plan
+            t = (now_ns - start) * 1e-9
+            if t >= 0:
+                target = _interp(times, joints, t)
+                wrist_pos = _interp(times, wrist, t) if wrist is not None else None
+        # rate limit relative to the last command: never faster than the velocity limits
+        step = self.velocity_limits * self.config.velocity_scale * dt
+        new = np.clip(self.command + np.clip(target - self.command, -step, step), self.lower, self.upper)
+        velocity = (new - self.command) / dt if dt > 0 else np.zeros(22)
+        self.command = new
+        if wrist_pos is not None:
+            self._wrist = (wrist_pos, self._plan[4])
+        out = [self._joint_state(now_ns, velocity)]
+        if self._wrist is not None:
+            out.append(self._transform(now_ns))
+        return out
+
+    def _watchdog(self, now_ns: int) -> None:
+        if self._last_grasp_ns is None or self._stale_handled:
+            return
+        if (now_ns - self._last_grasp_ns) * 1e-9 <= self.config.timeout_s:
+            return
+        self._stale_handled = True
+        if self.config.on_timeout == "open":
+            log.info("no fresh grasp for %.2f s: opening the hand", self.config.timeout_s)
+            times, joints, _ = plan_joint_motion(
+                self.command, self.q_open, self.lower, self.upper, self.velocity_limits, self.config.trajectory()
+            )
+            self._plan = (now_ns, times, joints, None, None)
+        else:
+            log.info("no fresh grasp for %.2f s: holding the hand", self.config.timeout_s)
+            self._plan = None
+        self._goal = None
+
+    def _joint_state(self, now_ns: int, velocity: np.ndarray) -> JointState:
+        names, pos, vel = FINGER_JOINTS, self.command, velocity
+        if self.config.publish_wrist_joints:
+            names = WRIST_JOINTS + FINGER_JOINTS
+            pos = np.concatenate([np.zeros(2), pos])
+            vel = np.concatenate([np.zeros(2), vel])
+        return JointState(Header(now_ns, ""), names, pos, vel)
+
+    def _transform(self, now_ns: int) -> TransformStamped:
+        pos, rot = self._wrist
+        palm = np.eye(4)
+        palm[:3, :3], palm[:3, 3] = rot, pos
+        root = palm @ np.linalg.inv(self._palm_in_root)
+        return TransformStamped(Header(now_ns, self._frame), self.config.root_link, Pose.from_matrix(root))
+
+
+def _interp(times: np.ndarray, values: np.ndarray, t: float) -> np.ndarray:
+    """Row-wise linear interpolation of ``values`` (K, n) at ``t`` (held outside the range)."""
+    if t <= times[0]:
+        return values[0].copy()
+    if t >= times[-1]:
+        return values[-1].copy()
+    k = int(np.searchsorted(times, t, side="right")) - 1
+    a = (t - times[k]) / (times[k + 1] - times[k])
+    return (1 - a) * values[k] + a * values[k + 1]

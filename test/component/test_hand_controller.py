@@ -1,0 +1,157 @@
+"""Hand controller wired in the in-process graph: trajectory shape, limits, rate limits, watchdog,
+bad input and determinism under the simulated clock."""
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from semg_grasp_ros.config import load_config
+from semg_grasp_ros.errors import ConfigError
+from semg_grasp_ros.hand.convert import arrays_to_hand_grasp
+from semg_grasp_ros.hand.model import FINGER_JOINTS, PALM_NORMAL, WRIST_JOINTS, load_hand
+from semg_grasp_ros.pipeline.graph import Graph
+from semg_grasp_ros.pipeline.hand_controller import HandController, HandControllerConfig
+from semg_grasp_ros.types import HandGrasp, Header, JointState, JointTrajectory, Pose, PoseStamped, TransformStamped
+
+ROT = Rotation.from_euler("xyz", [0.3, -0.4, 1.2]).as_matrix()
+TRANS = np.array([0.05, -0.12, 0.2])
+
+
+def _grasp_joints():
+    lo, hi = load_hand("free").limits()
+    return lo + np.random.default_rng(0).uniform(0.2, 0.8, 22) * (hi - lo)
+
+
+def _run(config=HandControllerConfig(), grasps=((0.1, None),), duration=8.0):
+    """Run the controller; ``grasps``: (publish time s, HandGrasp or None = the default grasp)."""
+    graph = Graph()
+    ctrl = graph.add(HandController(config))
+    seen = []
+    graph.tap(lambda topic, obj, now: seen.append((topic, obj, now)))
+    for t, g in grasps:
+        g = g or arrays_to_hand_grasp(_grasp_joints(), ROT, TRANS, Header(int(t * 1e9), "object"), "cylindrical")
+        graph.call_at(int(t * 1e9), lambda g=g: graph.publish("grasp/selected", g))
+    graph.run(duration)
+    return ctrl, seen
+
+
+def _states(seen):
+    return [(now, obj) for topic, obj, now in seen if topic == "joint_states"]
+
+
+def test_trajectory_and_stream_respect_limits_and_reach_the_grasp():
+    ctrl, seen = _run()
+    trajs = [o for t, o, _ in seen if t == "hand/joint_trajectory"]
+    poses = [o for t, o, _ in seen if t == "grasp/pose"]
+    assert len(trajs) == 1 and isinstance(trajs[0], JointTrajectory) and len(poses) == 1
+    traj = trajs[0]
+    assert traj.joint_names == FINGER_JOINTS and traj.header.frame_id == "object"
+    q = np.array([p.positions for p in traj.points])
+    t = np.array([p.time_from_start_ns for p in traj.points]) * 1e-9
+    vmax = ctrl.velocity_limits * ctrl.config.velocity_scale
+    assert np.all(np.diff(t) > 0) and t[0] == 0
+    assert np.all(q >= ctrl.lower - 1e-12) and np.all(q <= ctrl.upper + 1e-12)
+    assert np.all(np.abs(np.diff(q, axis=0)) <= vmax * np.diff(t)[:, None] + 1e-9)
+    assert np.all(np.abs([p.velocities for p in traj.points]) <= vmax + 1e-9)
+    np.testing.assert_allclose(q[-1], _grasp_joints(), atol=1e-12)
+    np.testing.assert_allclose(poses[0].pose.position, TRANS)
+    np.testing.assert_allclose(poses[0].pose.matrix()[:3, :3], ROT, atol=1e-9)
+
+    states = _states(seen)
+    assert all(s.name == WRIST_JOINTS + FINGER_JOINTS for _, s in states)
+    pos = np.array([s.position[2:] for _, s in states])
+    times = np.array([n for n, _ in states]) * 1e-9
+    assert np.all(pos >= ctrl.lower - 1e-12) and np.all(pos <= ctrl.upper + 1e-12)
+    assert np.all(np.abs(np.diff(pos, axis=0)) <= vmax * np.diff(times)[:, None] + 1e-9)
+    np.testing.assert_allclose(pos[-1], _grasp_joints(), atol=1e-9)
+    np.testing.assert_allclose(pos[0], ctrl.q_open, atol=1e-12)  # before the grasp: open hand
+
+    tfs = [(n, o) for tp, o, n in seen if tp == "tf"]
+    assert tfs and all(isinstance(o, TransformStamped) and o.child_frame_id == "rh_palm" for _, o in tfs)
+    assert tfs[0][0] >= int(0.1e9)  # no wrist TF before the grasp
+    first, last = tfs[0][1].transform.position, tfs[-1][1].transform.position
+    np.testing.assert_allclose(first, TRANS - 0.08 * ROT @ PALM_NORMAL, atol=1e-9)  # pre-grasp pose
+    np.testing.assert_allclose(last, TRANS, atol=1e-9)
+    path = np.array([o.transform.position for _, o in tfs])
+    off_line = np.cross(path - TRANS, ROT @ PALM_NORMAL)
+    assert np.abs(off_line).max() < 1e-9  # the approach stays on the palm normal
+
+
+def test_new_grasp_replaces_running_one_without_jumps():
+    other = arrays_to_hand_grasp(np.zeros(22), ROT, TRANS + 0.1, Header(int(0.6e9), "object"), "tip")
+    ctrl, seen = _run(grasps=((0.1, None), (0.6, other)), duration=6.0)
+    states = _states(seen)
+    pos = np.array([s.position[2:] for _, s in states])
+    times = np.array([n for n, _ in states]) * 1e-9
+    vmax = ctrl.velocity_limits * ctrl.config.velocity_scale
+    assert np.all(np.abs(np.diff(pos, axis=0)) <= vmax * np.diff(times)[:, None] + 1e-9)
+    np.testing.assert_allclose(pos[-1], np.clip(np.zeros(22), ctrl.lower, ctrl.upper), atol=1e-9)
+
+
+def _duration(seen):
+    traj = [o for t, o, _ in seen if t == "hand/joint_trajectory"][0]
+    return traj.points[-1].time_from_start_ns * 1e-9
+
+
+def test_watchdog_open_and_hold():
+    ctrl, seen = _run(HandControllerConfig(on_timeout="open", timeout_s=6.0), duration=12.0)
+    end = 0.1 + _duration(seen)
+    assert end < 6.1  # the whole trajectory runs before the watchdog
+    states = _states(seen)
+    at = lambda t: min(states, key=lambda s: abs(s[0] - t * 1e9))[1].position[2:]  # noqa: E731
+    np.testing.assert_allclose(at(6.0), _grasp_joints(), atol=1e-9)  # closed before the timeout
+    assert np.abs(at(6.4) - _grasp_joints()).max() > 1e-3  # opening after 6.1 s
+    np.testing.assert_allclose(at(12.0), ctrl.q_open, atol=1e-9)
+    ctrl, seen = _run(HandControllerConfig(on_timeout="hold", timeout_s=6.0), duration=12.0)
+    np.testing.assert_allclose(_states(seen)[-1][1].position[2:], _grasp_joints(), atol=1e-9)
+    # a short timeout stops the hand mid-way; re-publishing the same grasp keeps it going
+    ctrl, seen = _run(HandControllerConfig(timeout_s=1.0), duration=8.0)
+    stopped = _states(seen)[-1][1].position[2:]
+    assert np.abs(stopped - _grasp_joints()).max() > 0.1
+    refresh = [(0.1 + 0.5 * k, None) for k in range(12)]
+    ctrl, seen = _run(HandControllerConfig(timeout_s=1.0), grasps=refresh, duration=8.0)
+    assert len([o for t, o, _ in seen if t == "hand/joint_trajectory"]) == 1
+    np.testing.assert_allclose(_states(seen)[-1][1].position[2:], _grasp_joints(), atol=1e-9)
+
+
+def test_bad_grasps_are_rejected_or_clamped():
+    pose = Pose(TRANS, Rotation.from_matrix(ROT).as_quat())
+    names = list(FINGER_JOINTS)
+    names[3] = "rh_FFJ9"
+    unknown = HandGrasp(Header(int(0.1e9), "object"), "tip", pose, tuple(names), np.zeros(22))
+    ctrl, seen = _run(grasps=((0.1, unknown),), duration=1.0)
+    assert ctrl.rejected == 1 and not [o for t, o, _ in seen if t in ("hand/joint_trajectory", "tf")]
+    np.testing.assert_allclose(_states(seen)[-1][1].position[2:], ctrl.q_open)
+    missing = HandGrasp(Header(int(0.1e9), "object"), "tip", pose, FINGER_JOINTS[:-1], np.zeros(21))
+    ctrl, _ = _run(grasps=((0.1, missing),), duration=0.5)
+    assert ctrl.rejected == 1
+    stale = arrays_to_hand_grasp(_grasp_joints(), ROT, TRANS, Header(0, "object"), "tip")
+    ctrl, seen = _run(grasps=((7.0, stale),), duration=8.0)
+    assert ctrl.rejected == 1
+    wild = arrays_to_hand_grasp(np.full(22, 3.0), ROT, TRANS, Header(int(0.1e9), "object"), "tip")
+    ctrl, seen = _run(grasps=((0.1, wild),), duration=8.0)
+    assert ctrl.rejected == 0
+    np.testing.assert_allclose(_states(seen)[-1][1].position[2:], ctrl.upper, atol=1e-9)
+    with pytest.raises(ConfigError):
+        HandControllerConfig(on_timeout="drop")
+    with pytest.raises(ConfigError):
+        HandControllerConfig(velocity_scale=1.5)
+
+
+def test_forearm_root_and_determinism_and_yaml():
+    cfg = HandControllerConfig(root_link="rh_forearm", publish_wrist_joints=True)
+    ctrl, seen = _run(cfg)
+    tf = [o for t, o, _ in seen if t == "tf"][-1]
+    assert tf.child_frame_id == "rh_forearm"
+    palm = tf.transform.matrix() @ ctrl._palm_in_root
+    np.testing.assert_allclose(palm[:3, 3], TRANS, atol=1e-9)
+    np.testing.assert_allclose(palm[:3, :3], ROT, atol=1e-9)
+    _, a = _run()
+    _, b = _run()
+    assert len(a) == len(b)
+    for (ta, oa, na), (tb, ob, nb) in zip(a, b):
+        assert ta == tb and na == nb
+        if isinstance(oa, JointState):
+            np.testing.assert_array_equal(oa.position, ob.position)
+    assert load_config(HandControllerConfig, "hand_controller") == HandControllerConfig()
+    assert isinstance([o for t, o, _ in a if t == "grasp/pose"][0], PoseStamped)
