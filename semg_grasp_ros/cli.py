@@ -25,6 +25,8 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("simulator", "fit"), "semg_grasp_ros.emg.simulator", "fit the sEMG simulator to the Sapsanis subjects (models/emg_simulator_*.json)"),
     (("sdf",), "semg_grasp_ros.perception.sdf_cli", "build an object distance field (.npz) from a mesh or a cloud file"),
     (("train", "grasp"), "semg_grasp_ros.grasp.train_cli", "train a grasp diffusion model (paper or improved) from a YAML config"),
+    (("eval", "grasps"), "semg_grasp_ros.grasp.eval_cli", "physics check (MuJoCo) of a grasp file: hold under six pushes, penetration, limits (JSON)"),
+    (("eval", "generator"), "semg_grasp_ros.grasp.generator_eval_cli", "evaluate a grasp generator on an object mesh, all six types (JSON report)"),
     (("data", "synth"), "semg_grasp_ros.grasp.data_cli", "synthesise physics-checked, type-labelled grasps for the object set (resumable)"),
     (("data", "import"), "semg_grasp_ros.grasp.data_cli", "import DexGraspNet grasp files as a type-labelled grasp dataset"),
 ]

@@ -18,6 +18,15 @@ from .paths import resource
 T = TypeVar("T")
 
 
+def param(default: Any, description: str, range: tuple[float, float] | None = None) -> Any:
+    """A config dataclass field carrying the ROS parameter's description and valid range
+    (``semg_grasp_ros.ros.node`` declares parameters from them)."""
+    meta: dict[str, Any] = {"description": description}
+    if range is not None:
+        meta["range"] = range
+    return dataclasses.field(default=default, metadata=meta)
+
+
 def read_parameters(node_name: str, path: str | Path | None = None) -> dict[str, Any]:
     """``ros__parameters`` of ``node_name`` in ``path`` (default ``config/<node_name>.yaml``)."""
     path = Path(path) if path is not None else resource("config", f"{node_name}.yaml")

@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from .. import __version__
 from ..errors import ConfigError, DataError, ModelError
 from ..hand.convert import GraspNormalizer
+from ..paths import resource
 from .networks import GraspDiffusion, ModelConfig
 
 log = logging.getLogger(__name__)
@@ -157,6 +158,21 @@ def load_state(model: torch.nn.Module, tensors: Mapping[str, torch.Tensor], wher
         if value.is_floating_point() and not torch.isfinite(value).all():
             raise ModelError(f"{where}: tensor {name} contains NaN or inf")
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
+
+
+def model_folder(name: str | os.PathLike) -> Path:
+    """A model folder: ``name`` as a path if that folder exists, else ``models/<name>`` of the package.
+
+    Raises:
+        ModelError: neither exists.
+    """
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    try:
+        return resource("models", str(name))
+    except ConfigError as exc:
+        raise ModelError(f"grasp model {str(name)!r} not found as a folder or under models/: {exc}") from exc
 
 
 def from_pretrained(path: str | os.PathLike, device: str | torch.device = "cpu") -> GraspDiffusion:

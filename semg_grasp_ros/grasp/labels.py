@@ -9,9 +9,12 @@ Two labellers:
   wrist pose in the object frame says nothing about the hand shape.
 * :func:`classify`, the hand-pose descriptor: wrist-independent features of the hand shape
   (thumb opposition, aperture, finger flexion at the knuckles and at the middle/distal joints,
-  abduction spread, which fingers curl away, thumb against the index side), scored against the
-  ranges that define each type in ``grasp.types``. The type with the highest score wins;
-  a grasp far from every definition is unlabelled (-1).
+  abduction spread, which fingers curl away, thumb against the index side) and, when the
+  object's distance field is given, of the contacts (palm contact, thumb contact, how many
+  fingers touch, how far the surface normals at the finger contacts turn: a wrap around a
+  curved object versus pads on a flat face), scored against the ranges that define each type
+  in ``grasp.types``. The type with the highest score wins; a grasp far from every definition
+  is unlabelled (-1).
 
 :func:`confusion` compares either with hand labels.
 """
@@ -32,7 +35,12 @@ from .types import SPECS
 
 #: Descriptor names, in the column order of :func:`descriptors`.
 DESCRIPTORS = ("thumb_opposition", "spread", "aperture", "fingers_flexed", "mcp_flexion", "pipdip_flexion",
-               "index_pipdip", "index_flexion", "curled_others", "thumb_to_index_side", "index_vs_others")
+               "index_pipdip", "index_flexion", "curled_others", "thumb_to_index_side", "index_vs_others",
+               "palm_contact", "thumb_contact", "fingers_touching", "normal_spread")
+#: The descriptors that need the object (NaN without a distance field; their ranges are then skipped).
+CONTACT_DESCRIPTORS = DESCRIPTORS[-4:]
+#: A hand link touches the object when its collision spheres come this close (m).
+CONTACT_DISTANCE = 0.005
 #: A finger counts as flexed around an object beyond this total flexion (J3 + J2 + J1, rad),
 #: and as curled out of the way beyond ``CURLED``.
 FLEXED = 0.8
@@ -48,11 +56,65 @@ def _fk() -> HandKinematics:
     return HandKinematics.load("free")
 
 
-def descriptors(joints) -> np.ndarray:
-    """Hand-pose descriptors of grasps, from the finger joints only (wrist-independent).
+@lru_cache(maxsize=1)
+def _proxies():
+    from ..hand.proxies import build_proxies
+
+    fk = _fk()
+    prox = build_proxies(fk)
+    names = np.array([fk.link_names[i] for i in prox.sphere_link])
+    groups = {"palm": names == "rh_palm", "thumb": np.isin(names, ["rh_thmiddle", "rh_thdistal"])}
+    for f in ("ff", "mf", "rf", "lf"):
+        groups[f] = np.isin(names, [f"rh_{f}proximal", f"rh_{f}middle", f"rh_{f}distal"])
+    return prox, groups
+
+
+def contact_descriptors(joints, rot, trans, field) -> np.ndarray:
+    """Contact descriptors of grasps on one object.
+
+    Args:
+        joints: (N, 22) Shadow joints, rad; rot (N, 3, 3), trans (N, 3) m: palm pose in the
+            field's frame.
+        field: the object's signed distance field (``perception.sdf.DistanceField``).
+
+    Returns:
+        (N, 4): palm contact (0/1), thumb contact (0/1, middle or distal phalanx), fingers
+        touching (0-4), normal spread (deg: largest angle between the surface normals at the
+        finger contacts; 0 with fewer than two).
+    """
+    q = np.asarray(joints, dtype=np.float64).reshape(-1, 22)
+    n = len(q)
+    prox, groups = _proxies()
+    with torch.no_grad():
+        centres, radii = prox.spheres_world(_fk(), torch.as_tensor(q), torch.as_tensor(np.asarray(rot, dtype=np.float64)).reshape(n, 3, 3),
+                                            torch.as_tensor(np.asarray(trans, dtype=np.float64)).reshape(n, 3))
+    c = centres.numpy()
+    gap = field.sample(c) - radii.numpy()
+    touch = gap <= CONTACT_DISTANCE
+    h = 0.5 * field.voxel_size
+    grad = np.stack([field.sample(c + h * e) - field.sample(c - h * e) for e in np.eye(3)], -1)
+    normals = grad / np.linalg.norm(grad, axis=-1, keepdims=True).clip(1e-12)
+    fingers = groups["ff"] | groups["mf"] | groups["rf"] | groups["lf"]
+    spread = np.zeros(n)
+    for i in range(n):
+        nn = normals[i, touch[i] & fingers]
+        if len(nn) >= 2:
+            spread[i] = np.degrees(np.arccos(np.clip((nn @ nn.T).min(), -1, 1)))
+    return np.stack([touch[:, groups["palm"]].any(1), touch[:, groups["thumb"]].any(1),
+                     sum(touch[:, groups[f]].any(1) for f in ("ff", "mf", "rf", "lf")), spread], 1).astype(np.float64)
+
+
+def descriptors(joints, rot=None, trans=None, field=None) -> np.ndarray:
+    """Hand-pose descriptors of grasps (``DESCRIPTORS`` columns).
+
+    The hand-shape descriptors come from the finger joints only (wrist-independent); the
+    contact descriptors (``CONTACT_DESCRIPTORS``, see :func:`contact_descriptors`) need the
+    palm pose and the object's distance field and are NaN without them.
 
     Args:
         joints: (N, 22) or (22,) Shadow finger joints, rad (``FINGER_JOINTS`` order).
+        rot, trans, field: optional palm poses (N, 3, 3), (N, 3) m and the object's
+            ``DistanceField`` in the same frame.
 
     Returns:
         (N, len(DESCRIPTORS)) float64: thumb opposition (``THJ4``, rad), spread (mean outward
@@ -78,23 +140,29 @@ def descriptors(joints) -> np.ndarray:
     flex = j3 + j21
     spread = (-q[:, _J["rh_FFJ4"]] - q[:, _J["rh_RFJ4"]] - q[:, _J["rh_LFJ4"]]) / 3
     aperture = np.minimum(np.linalg.norm(tips[:, 4] - tips[:, 0], axis=1), np.linalg.norm(tips[:, 4] - tips[:, 1], axis=1))
-    return np.stack([
+    shape = np.stack([
         q[:, _J["rh_THJ4"]], spread, aperture, (flex > FLEXED).sum(1), j3.mean(1), j21.mean(1), j21[:, 0],
         flex[:, 0], (flex[:, 1:] > CURLED).sum(1), np.linalg.norm(tips[:, 4] - mid, axis=1),
         flex[:, 1:].mean(1) - flex[:, 0],
     ], axis=1)
+    if field is None or rot is None or trans is None:
+        contact = np.full((len(q), len(CONTACT_DESCRIPTORS)), np.nan)
+    else:
+        contact = contact_descriptors(q, rot, trans, field)
+    return np.concatenate([shape, contact], axis=1)
 
 
 def type_scores(desc: np.ndarray) -> np.ndarray:
     """(N, 6) score of each type: minus the summed misses of its descriptor ranges, each miss
-    in units of the range's ``scale`` (0 = every range met)."""
+    in units of the range's ``scale`` (0 = every range met); NaN descriptors (no object) are
+    skipped."""
     desc = np.asarray(desc, dtype=np.float64).reshape(-1, len(DESCRIPTORS))
     scores = np.zeros((desc.shape[0], len(GRASP_TYPES)))
     for t, s in enumerate(SPECS.values()):
         for r in s.descriptor:
             x = desc[:, DESCRIPTORS.index(r.feature)]
             miss = np.maximum(r.lo - x, 0) + np.maximum(x - r.hi, 0)
-            scores[:, t] -= miss / r.scale
+            scores[:, t] -= np.nan_to_num(miss / r.scale)
     return scores
 
 
@@ -105,15 +173,17 @@ def _soft_margin(desc: np.ndarray) -> np.ndarray:
         for r in s.descriptor:
             x = desc[:, DESCRIPTORS.index(r.feature)]
             inside = np.minimum(np.where(np.isfinite(r.lo), x - r.lo, np.inf), np.where(np.isfinite(r.hi), r.hi - x, np.inf))
-            out[:, t] += np.clip(inside / r.scale, -3, 3)
+            out[:, t] += np.nan_to_num(np.clip(inside / r.scale, -3, 3))
     return out
 
 
-def classify(joints, return_scores: bool = False):
+def classify(joints, rot=None, trans=None, field=None, return_scores: bool = False):
     """Grasp type of each grasp by the hand-pose descriptor.
 
     Args:
         joints: (N, 22) or (22,) Shadow finger joints, rad.
+        rot, trans, field: optional palm poses (N, 3, 3), (N, 3) m and the object's
+            ``perception.sdf.DistanceField``: adds the contact descriptors.
         return_scores: also return the (N, 6) type scores.
 
     Returns:
@@ -121,7 +191,7 @@ def classify(joints, return_scores: bool = False):
         (and the scores when asked). Among types whose ranges are all met, the one the grasp
         lies deepest inside wins.
     """
-    desc = descriptors(joints)
+    desc = descriptors(joints, rot, trans, field)
     scores = type_scores(desc)
     ranked = scores + 1e-3 * _soft_margin(desc)
     labels = ranked.argmax(1)
@@ -129,14 +199,15 @@ def classify(joints, return_scores: bool = False):
     return (labels, scores) if return_scores else labels
 
 
-def type_consistency(joints, requested) -> float:
+def type_consistency(joints, requested, rot=None, trans=None, field=None) -> float:
     """Share of grasps whose descriptor type equals the requested type.
 
     Args:
         joints: (N, 22) Shadow joints, rad.
         requested: a type name, or (N,) names or indices.
+        rot, trans, field: optional poses and the object field (see :func:`classify`).
     """
-    labels = classify(joints)
+    labels = classify(joints, rot, trans, field)
     if isinstance(requested, str):
         want = np.full(len(labels), GRASP_TYPES.index(requested))
     else:

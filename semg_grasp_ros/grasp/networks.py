@@ -321,7 +321,7 @@ class ModelConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     representation: str = "vector31"
     grasp_types: tuple[str, ...] = GRASP_TYPES
-    translation_range: float = 0.2
+    translation_range: float = 0.25
 
     def __post_init__(self):
         if self.kind not in DENOISERS:

@@ -50,15 +50,22 @@ class RefineConfig:
         lr_joints: Adam step of the finger joints, radians.
         max_joint_change: bound of each joint's change, radians (keeps the linearised
             kinematics accurate).
+        joint_anchor_weight: weight of the squared joint changes (per rad²), so the fingers
+            move only as far as the contacts need and the hand keeps the sampled shape (and
+            with it the grasp type).
+        rank_by_type: rank candidates whose hand-pose descriptor (``grasp.labels``) gives
+            the requested type before the others (each group by energy).
         contact_weight, penetration_weight, clearance_weight: term weights (per metre);
             None takes the synthesis energy's (``grasp.energy.EnergyWeights``).
     """
 
-    steps: int = 10
+    steps: int = 6
     lr_translation: float = 0.002
     lr_rotation: float = 0.02
     lr_joints: float = 0.03
     max_joint_change: float = 0.15
+    joint_anchor_weight: float = 20.0
+    rank_by_type: bool = True
     contact_weight: float | None = None
     penetration_weight: float | None = None
     clearance_weight: float | None = None
@@ -69,6 +76,8 @@ class RefineConfig:
         for name in ("lr_translation", "lr_rotation", "lr_joints", "max_joint_change"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"refine {name} must be positive, got {getattr(self, name)}")
+        if not self.joint_anchor_weight >= 0:
+            raise ConfigError(f"refine joint_anchor_weight must be >= 0, got {self.joint_anchor_weight}")
         for name in ("contact_weight", "penetration_weight", "clearance_weight"):
             value = getattr(self, name)
             if value is not None and not value >= 0:
@@ -254,7 +263,8 @@ class GraspRefiner:
             with torch.enable_grad():
                 for _ in range(c.steps):
                     _, world = pose_points()
-                    loss = self._terms(world, types, sdf, origin, voxel_size).energy.sum()
+                    loss = (self._terms(world, types, sdf, origin, voxel_size).energy.sum()
+                            + c.joint_anchor_weight * dq.square().sum())
                     opt.zero_grad()
                     loss.backward()
                     opt.step()
@@ -266,6 +276,11 @@ class GraspRefiner:
         return joints, R, t, self.evaluate(joints, R, t, grasp_type, sdf, origin, voxel_size)
 
     @staticmethod
-    def rank(terms: EnergyTerms) -> torch.Tensor:
-        """(B,) indices ordering grasps best (lowest energy) first; non-finite energies last."""
-        return torch.argsort(torch.nan_to_num(terms.energy, nan=float("inf")), stable=True)
+    def rank(terms: EnergyTerms, type_ok: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) indices ordering grasps best first: those with ``type_ok`` (B,) bool first
+        (when given), each group by energy (lowest first); non-finite energies last."""
+        energy = torch.nan_to_num(terms.energy.double(), nan=float("inf"))
+        order = torch.argsort(energy, stable=True)
+        if type_ok is not None:
+            order = order[torch.argsort((~type_ok[order]).to(torch.int8), stable=True)]
+        return order

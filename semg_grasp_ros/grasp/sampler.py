@@ -20,12 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import GRASP_TYPES
 from ..config import build_config
 from ..errors import ConfigError, DataError, ModelError
 from ..perception.sdf import DistanceField
 from .checkpoint import from_pretrained
 from .networks import GraspDiffusion
-from .refine import EnergyTerms, GraspRefiner
+from .labels import classify
+from .refine import GraspRefiner
 from .scheduler import SCHEDULERS, SPACINGS, make_scheduler
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,7 @@ class ObjectCondition:
         voxel_size: metres.
         centre: (3,) float32 centre of the grid, metres (grasp translations are relative to it).
         code: (1, cond_dim) object code.
+        field: the field as given (for the hand-pose descriptor of the ranking).
     """
 
     sdf: torch.Tensor
@@ -85,6 +88,7 @@ class ObjectCondition:
     voxel_size: float
     centre: torch.Tensor
     code: torch.Tensor
+    field: DistanceField
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,6 +104,8 @@ class GraspCandidates:
         penetration_depth: (K,) metres (NaN when not evaluated).
         contact_distance: (K,) metres (NaN when not evaluated).
         seconds: wall time of the request (sampling + refinement + ranking).
+        type_ok: (K,) bool, the hand-pose descriptor gives the requested type (None when
+            not checked).
     """
 
     grasp_type: str
@@ -110,6 +116,7 @@ class GraspCandidates:
     penetration_depth: np.ndarray
     contact_distance: np.ndarray
     seconds: float
+    type_ok: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.joints.shape[0])
@@ -177,11 +184,11 @@ class GraspSampler:
         origin = np.asarray(field.origin, dtype=np.float64).reshape(3)
         if not (np.isfinite(voxel) and voxel > 0 and np.isfinite(origin).all()):
             raise DataError(f"distance field needs a positive voxel size and a finite origin, got {voxel}, {origin}")
-        sdf = torch.as_tensor(d, dtype=torch.float32, device=self.device)
+        sdf = torch.tensor(d, dtype=torch.float32, device=self.device)
         origin_t = torch.as_tensor(origin, dtype=torch.float32, device=self.device)
         with torch.inference_mode():
             code = self.model.encode(sdf.unsqueeze(0), torch.tensor([voxel], device=self.device))
-        return ObjectCondition(sdf, origin_t, voxel, origin_t + voxel * (n - 1) / 2, code.clone())
+        return ObjectCondition(sdf, origin_t, voxel, origin_t + voxel * (n - 1) / 2, code.clone(), field)
 
     @torch.inference_mode()
     def sample(self, obj: ObjectCondition, grasp_type: str, num: int | None = None,
@@ -245,12 +252,15 @@ class GraspSampler:
                                    time.perf_counter() - start)
         joints, rot, trans, terms = self.refiner.refine(joints.cpu(), rot.cpu(), trans.cpu(), grasp_type,
                                                         obj.sdf.cpu(), obj.origin.cpu(), obj.voxel_size)
-        return _ranked(grasp_type, joints, rot, trans, terms, self.refiner.rank(terms), time.perf_counter() - start)
+        type_ok = None
+        if self.refiner.config.rank_by_type:
+            labels = classify(joints.double().numpy(), rot.double().numpy(), trans.double().numpy(), obj.field)
+            type_ok = torch.as_tensor(labels == GRASP_TYPES.index(grasp_type)) if grasp_type in GRASP_TYPES else None
+        order = self.refiner.rank(terms, type_ok)
 
+        def ranked(t: torch.Tensor) -> np.ndarray:
+            return t[order].double().cpu().numpy()
 
-def _ranked(grasp_type: str, joints, rot, trans, energy: EnergyTerms, order: torch.Tensor, seconds: float) -> GraspCandidates:
-    def np_(t: torch.Tensor) -> np.ndarray:
-        return t[order].double().cpu().numpy()
-
-    return GraspCandidates(grasp_type, np_(joints), np_(rot), np_(trans), np_(energy.energy),
-                           np_(energy.penetration_depth), np_(energy.contact_distance), seconds)
+        return GraspCandidates(grasp_type, ranked(joints), ranked(rot), ranked(trans), ranked(terms.energy),
+                               ranked(terms.penetration_depth), ranked(terms.contact_distance),
+                               time.perf_counter() - start, None if type_ok is None else type_ok[order].numpy())

@@ -14,8 +14,8 @@ their limits by projection after every step.
 A candidate is *pre-accepted* when its deepest collision sphere penetrates less than
 ``max_penetration_mm``, its contact patches lie on average within ``mean_contact_mm`` of the
 surface and none farther than ``max_contact_mm``,
-the clear patches keep half their clearance and the hand-pose descriptor (``grasp.labels``)
-gives the requested type; it is *accepted* when it also passes the physics check
+the clear patches keep half their clearance and the hand-pose descriptor (``grasp.labels``,
+with the contact descriptors on the object) gives the requested type; it is *accepted* when it also passes the physics check
 (``grasp.physics``, all six directions) with less than ``max_physics_penetration_mm``
 penetration. Tasks of several objects are optimised in one batch (one distance grid per
 task), on the GPU when one is given.
@@ -367,7 +367,13 @@ def optimise(tasks: list[tuple[PreparedObject, str]], config: SynthesisConfig = 
         terms = energy(field, q, rot, t, types)
     joints = q.detach().cpu().double().numpy()
     type_index = types.cpu().numpy()
-    label = classify(joints)
+    rot_np = rot.detach().cpu().double().numpy()
+    trans_np = t.detach().cpu().double().numpy()
+    task_of = np.repeat(np.arange(len(tasks)), K)
+    label = np.full(len(joints), -1, dtype=np.int64)
+    for k, (prep, _) in enumerate(tasks):  # with the contact descriptors on the task's object
+        m = task_of == k
+        label[m] = classify(joints[m], rot_np[m], trans_np[m], prep.fine)
     pen = terms["max_penetration"].cpu().double().numpy() * 1000
     contact = terms["max_contact_distance"].cpu().double().numpy() * 1000
     mean_contact = terms["mean_contact_distance"].cpu().double().numpy() * 1000
@@ -377,8 +383,7 @@ def optimise(tasks: list[tuple[PreparedObject, str]], config: SynthesisConfig = 
     pre = ((pen <= config.max_penetration_mm) & (contact <= config.max_contact_mm)
            & (mean_contact <= config.mean_contact_mm) & (clear >= need) & (label == type_index))
     return Candidates(
-        task=np.repeat(np.arange(len(tasks)), K), type_index=type_index, joints=joints,
-        rot=rot.detach().cpu().double().numpy(), trans=t.detach().cpu().double().numpy(),
+        task=task_of, type_index=type_index, joints=joints, rot=rot_np, trans=trans_np,
         energy=terms["total"].cpu().double().numpy(),
         terms={k: v.detach().cpu().double().numpy() for k, v in terms.items() if k != "total"},
         max_penetration_mm=pen, max_contact_mm=contact, mean_contact_mm=mean_contact, min_clearance_mm=clear,

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 import yaml
 
 from .. import GRASP_TYPES
@@ -40,6 +42,7 @@ from .scheduler import make_scheduler
 log = logging.getLogger(__name__)
 
 DEVICES = ("auto", "cpu", "cuda")
+AUGMENTATIONS = ("none", "z", "so3")
 
 
 # ---------------------------------------------------------------------------------- data
@@ -168,7 +171,9 @@ class DiffusionDataset(torch.utils.data.Dataset):
     """A ``GraspArrays`` as training items of one model.
 
     Items (for an index or a tensor of indices): normalised grasp vector (D,), type index,
-    field index. The fields and voxel sizes are shared tensors (``fields``, ``voxel_sizes``).
+    field index. Shared tensors: ``fields`` (M, n, n, n), ``voxel_sizes`` (M,); and, for
+    rotation augmentation, each grasp relative to its field's centre: ``joints`` (N, 22),
+    ``rot`` (N, 3, 3), ``offset`` (N, 3) m.
     """
 
     def __init__(self, arrays: GraspArrays, model: GraspDiffusion):
@@ -176,10 +181,11 @@ class DiffusionDataset(torch.utils.data.Dataset):
             raise ConfigError(f"the data's grasp types {arrays.grasp_types} differ from the model's {model.grasp_types}")
         if arrays.sdf_size != model.sdf_size:
             raise ConfigError(f"the data's fields are {arrays.sdf_size}^3, the model expects {model.sdf_size}^3")
-        centres = torch.from_numpy(arrays.centres()[arrays.field_index])
+        self.joints = torch.from_numpy(arrays.joints).float()
+        self.rot = torch.from_numpy(arrays.rot).float()
+        self.offset = torch.from_numpy(arrays.trans - arrays.centres()[arrays.field_index]).float()
         with torch.no_grad():
-            self.vectors = model.encode_grasps(torch.from_numpy(arrays.joints), torch.from_numpy(arrays.rot),
-                                               torch.from_numpy(arrays.trans), centres).float()
+            self.vectors = model.encode_grasps(self.joints, self.rot, self.offset, torch.zeros_like(self.offset)).float()
         self.types = torch.from_numpy(arrays.type_index)
         self.field_index = torch.from_numpy(arrays.field_index)
         self.fields = torch.from_numpy(arrays.fields)
@@ -190,6 +196,40 @@ class DiffusionDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         return self.vectors[index], self.types[index], self.field_index[index]
+
+
+def random_rotations(n: int, kind: str, generator: torch.Generator) -> torch.Tensor:
+    """(n, 3, 3) random rotations: ``"z"`` uniform about the z axis, ``"so3"`` uniform over all
+    rotations (normalised Gaussian quaternions, Shoemake 1992)."""
+    if kind == "z":
+        a = torch.rand(n, generator=generator) * 2 * math.pi
+        c, s, o, z = a.cos(), a.sin(), torch.ones(n), torch.zeros(n)
+        return torch.stack([c, -s, z, s, c, z, z, z, o], -1).reshape(n, 3, 3)
+    q = torch.randn(n, 4, generator=generator)
+    w, x, y, z = (q / q.norm(dim=1, keepdim=True)).unbind(1)
+    return torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+                        2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+                        2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1).reshape(n, 3, 3)
+
+
+def rotate_fields(fields: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
+    """Rotate cubic fields about their centres: F'(p) = F(R^T p) (trilinear; beyond the grid
+    the border value is repeated).
+
+    Args:
+        fields: (U, n, n, n), axes x, y, z.
+        rot: (U, 3, 3).
+
+    Returns:
+        (U, n, n, n).
+    """
+    U, n = fields.shape[0], fields.shape[1]
+    flip = torch.eye(3, dtype=fields.dtype).flip(0)  # torch's grid coordinates run (z, y, x)
+    theta = torch.zeros(U, 3, 4, dtype=fields.dtype)
+    theta[:, :, :3] = flip @ rot.to(fields.dtype).transpose(1, 2) @ flip
+    grid = F.affine_grid(theta, [U, 1, n, n, n], align_corners=True)
+    return F.grid_sample(fields.unsqueeze(1), grid, mode="bilinear", padding_mode="border",
+                         align_corners=True).squeeze(1)
 
 
 def arrays_from_dataset(dataset: GraspDataset) -> GraspArrays:
@@ -263,6 +303,9 @@ class TrainConfig:
         p_uncond: probability of dropping the type to the null type (classifier-free
             guidance training, Ho & Salimans 2022); 0 for the paper's model.
         wrist_loss_weight: loss weight of the wrist numbers relative to the joints.
+        augment_rotation: ``"none"``, ``"z"`` or ``"so3"``: turn each object of a batch with
+            its grasps by a random rotation about its field's centre, so the model does not
+            depend on the object's orientation in the field's frame (a camera frame online).
         grad_clip: gradient norm clip (0 = off).
         val_fraction: share of objects held out for the validation loss.
         seed: seeds initialisation, shuffling, timesteps and noise.
@@ -281,6 +324,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     p_uncond: float = 0.0
     wrist_loss_weight: float = 1.0
+    augment_rotation: str = "none"
     grad_clip: float = 1.0
     val_fraction: float = 0.1
     seed: int = 0
@@ -302,6 +346,8 @@ class TrainConfig:
             raise ConfigError(f"p_uncond and val_fraction must lie in [0, 1), got {self.p_uncond}, {self.val_fraction}")
         if self.p_uncond > 0 and self.model.kind == "paper":
             raise ConfigError("p_uncond > 0 needs a model with a null type (kind 'improved')")
+        if self.augment_rotation not in AUGMENTATIONS:
+            raise ConfigError(f"unknown augment_rotation {self.augment_rotation!r}; expected one of {list(AUGMENTATIONS)}")
         if self.device not in DEVICES:
             raise ConfigError(f"unknown device {self.device!r}; expected one of {list(DEVICES)}")
         if not isinstance(self.num_threads, int) or self.num_threads < 0:
@@ -363,24 +409,36 @@ def _loss_weights(model: GraspDiffusion, wrist_weight: float) -> torch.Tensor:
     return w / w.mean()
 
 
-def diffusion_loss(model: GraspDiffusion, scheduler, batch, dataset: DiffusionDataset, weights: torch.Tensor,
-                   generator: torch.Generator, p_uncond: float, device: torch.device) -> torch.Tensor:
+def diffusion_loss(model: GraspDiffusion, scheduler, dataset: DiffusionDataset, index: torch.Tensor,
+                   weights: torch.Tensor, generator: torch.Generator, p_uncond: float, device: torch.device,
+                   augment: str = "none") -> torch.Tensor:
     """Weighted MSE between the network output and the scheduler's target on one batch.
 
     Args:
-        batch: (vectors (B, D), types (B,), field indices (B,)) on the CPU.
-        generator: CPU generator of timesteps, noise and type dropping.
+        index: (B,) items of ``dataset``.
+        generator: CPU generator of timesteps, noise, type dropping and rotations.
+        augment: ``"none"``, or rotate every object of the batch (its field and its grasps
+            together, about the field's centre) by a random ``"z"`` or ``"so3"`` rotation.
     """
-    x0, types, fidx = batch
+    x0, types, fidx = dataset[index]
     B = x0.shape[0]
     t = torch.randint(0, scheduler.num_train_timesteps, (B,), generator=generator)
     noise = torch.randn(x0.shape, generator=generator)
     drop = torch.rand(B, generator=generator) < p_uncond
+    unique, inverse = torch.unique(fidx, return_inverse=True)
+    fields = dataset.fields[unique]
+    if augment != "none":
+        rot = random_rotations(len(unique), augment, generator)
+        fields = rotate_fields(fields, rot)
+        r = rot[inverse]
+        offset = (r @ dataset.offset[index].unsqueeze(-1)).squeeze(-1)
+        with torch.no_grad():
+            x0 = model.encode_grasps(dataset.joints[index], r @ dataset.rot[index], offset,
+                                     torch.zeros_like(offset)).float()
     xt = scheduler.add_noise(x0, noise, t)
     target = scheduler.training_target(x0, noise, t)
     types = torch.where(drop, torch.full_like(types, -1), types)
-    unique, inverse = torch.unique(fidx, return_inverse=True)
-    code = model.encode(dataset.fields[unique].to(device), dataset.voxel_sizes[unique].to(device))[inverse.to(device)]
+    code = model.encode(fields.to(device), dataset.voxel_sizes[unique].to(device))[inverse.to(device)]
     pred = model(xt.to(device), t.to(device), code, types.to(device))
     return ((pred - target.to(device)).square() * weights.to(device)).mean()
 
@@ -479,7 +537,8 @@ def train(config: TrainConfig, data: GraspArrays | None = None, val_data: GraspA
         model.train()
         total, count = 0.0, 0
         for idx in _batches(len(train_set), config.batch_size, gen):
-            loss = diffusion_loss(model, scheduler, train_set[idx], train_set, weights, gen, config.p_uncond, device)
+            loss = diffusion_loss(model, scheduler, train_set, idx, weights, gen, config.p_uncond, device,
+                                  config.augment_rotation)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip:
@@ -514,7 +573,7 @@ def validation_loss(model: GraspDiffusion, scheduler, dataset: DiffusionDataset 
     gen = torch.Generator().manual_seed(config.seed + 1)
     total = 0.0
     for idx in _batches(len(dataset), config.batch_size, None):
-        total += float(diffusion_loss(model, scheduler, dataset[idx], dataset, weights, gen, 0.0, device)) * len(idx)
+        total += float(diffusion_loss(model, scheduler, dataset, idx, weights, gen, 0.0, device)) * len(idx)
     return total / len(dataset)
 
 

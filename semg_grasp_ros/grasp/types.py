@@ -194,6 +194,8 @@ SPECS: dict[str, GraspTypeSpec] = {
             DescriptorRange("spread", lo=0.1, scale=0.08),
             DescriptorRange("fingers_flexed", lo=4, scale=1.0),
             DescriptorRange("curled_others", hi=1, scale=1.0),
+            DescriptorRange("thumb_contact", lo=1, scale=1.0),
+            DescriptorRange("fingers_touching", lo=3, scale=1.0),
         ),
     ),
     "cylindrical": GraspTypeSpec(
@@ -211,10 +213,12 @@ SPECS: dict[str, GraspTypeSpec] = {
         descriptor=(
             DescriptorRange("thumb_opposition", lo=0.5, scale=0.2),
             DescriptorRange("spread", hi=0.1, scale=0.08),
-            DescriptorRange("mcp_flexion", lo=0.3, scale=0.2),
-            DescriptorRange("pipdip_flexion", lo=0.8, scale=0.3),
-            DescriptorRange("fingers_flexed", lo=4, scale=1.0),
-            DescriptorRange("index_vs_others", hi=0.5, scale=0.3),
+            DescriptorRange("mcp_flexion", lo=0.2, scale=0.2),
+            DescriptorRange("pipdip_flexion", lo=0.85, scale=0.2),
+            DescriptorRange("fingers_flexed", lo=3, scale=1.0),
+            DescriptorRange("index_vs_others", hi=1.2, scale=0.3),
+            DescriptorRange("thumb_contact", lo=1, scale=1.0),
+            DescriptorRange("fingers_touching", lo=3, scale=1.0),
         ),
     ),
     "hook": GraspTypeSpec(
@@ -235,6 +239,8 @@ SPECS: dict[str, GraspTypeSpec] = {
             DescriptorRange("pipdip_flexion", lo=1.5, scale=0.3),
             DescriptorRange("mcp_flexion", hi=0.8, scale=0.2),
             DescriptorRange("thumb_to_index_side", lo=0.03, scale=0.01),
+            DescriptorRange("thumb_contact", hi=0, scale=1.0),
+            DescriptorRange("fingers_touching", lo=3, scale=1.0),
         ),
     ),
     "palmar": GraspTypeSpec(
@@ -254,8 +260,10 @@ SPECS: dict[str, GraspTypeSpec] = {
         descriptor=(
             DescriptorRange("thumb_opposition", lo=0.5, scale=0.2),
             DescriptorRange("spread", hi=0.1, scale=0.08),
-            DescriptorRange("index_pipdip", hi=0.8, scale=0.3),
+            DescriptorRange("pipdip_flexion", hi=0.85, scale=0.2),
+            DescriptorRange("index_pipdip", hi=1.0, scale=0.3),
             DescriptorRange("aperture", lo=0.02, scale=0.015),
+            DescriptorRange("thumb_contact", lo=1, scale=1.0),
             DescriptorRange("curled_others", hi=1, scale=1.0),
         ),
     ),
@@ -278,6 +286,7 @@ SPECS: dict[str, GraspTypeSpec] = {
             DescriptorRange("aperture", hi=0.05, scale=0.015),
             DescriptorRange("curled_others", lo=2, scale=1.0),
             DescriptorRange("index_vs_others", lo=0.3, scale=0.3),
+            DescriptorRange("thumb_contact", lo=1, scale=1.0),
         ),
     ),
     "lateral": GraspTypeSpec(
@@ -297,6 +306,7 @@ SPECS: dict[str, GraspTypeSpec] = {
             DescriptorRange("thumb_to_index_side", hi=0.03, scale=0.01),
             DescriptorRange("index_flexion", lo=2.0, scale=0.3),
             DescriptorRange("curled_others", lo=2, scale=1.0),
+            DescriptorRange("thumb_contact", lo=1, scale=1.0),
         ),
     ),
 }

@@ -1,0 +1,12 @@
+"""The ShadowHand (right hand) model.
+
+* ``model``: joint table parsed from ``urdf/`` (variants ``"free"``: palm-rooted, 22 finger
+  joints in DexGraspNet's geometry, the grasp convention; ``"fixed"``: E3M5 on its forearm, 24
+  joints), names in Shadow's and DexGraspNet's conventions, limits, coupling of J1/J2.
+* ``kinematics``: batched, differentiable torch forward kinematics (``HandKinematics``).
+* ``proxies``: collision spheres and contact candidates for penetration / contact energies.
+* ``convert``: DexGraspNet ``qpos`` <-> Shadow arrays, Euler ``sxyz``, 6-D rotations,
+  normalised 28-D / 31-D grasp vectors (``GraspNormalizer``), ``HandGrasp`` messages.
+* ``trajectory``: pre-shape -> approach along the palm normal -> close, within velocity limits.
+* ``render``: headless pictures of a grasp with its object.
+"""

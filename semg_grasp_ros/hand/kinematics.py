@@ -131,8 +131,24 @@ class HandKinematics:
                 raise ConfigError(f"joint {j.get('name')} of type {j.get('type')!r} is not supported")
         self._parent = parent_idx
         self._qcol = qcol
-        self._origins = torch.tensor(np.stack(origins), dtype=torch.float64)
-        self._axes = torch.tensor(np.stack(axes), dtype=torch.float64)
+        origins = np.stack(origins)
+        axes = np.stack(axes)
+        self._rev = [i for i, c in enumerate(qcol) if c >= 0]  # links moved by a revolute joint
+        self._rev_slot = {link: k for k, link in enumerate(self._rev)}
+        k = axes[self._rev]
+        K = np.zeros((len(k), 3, 3))  # cross-product matrices of the joint axes (Rodrigues)
+        K[:, 0, 1], K[:, 0, 2], K[:, 1, 0], K[:, 1, 2], K[:, 2, 0], K[:, 2, 1] = (
+            -k[:, 2], k[:, 1], k[:, 2], -k[:, 0], -k[:, 1], k[:, 0]
+        )
+        self._const = {
+            "R0": torch.tensor(origins[:, :3, :3]),  # (L, 3, 3) joint origin rotations
+            "t0": torch.tensor(origins[:, :3, 3]),  # (L, 3) joint origin translations
+            "K": torch.tensor(K),
+            "K2": torch.tensor(K @ K),
+            "R0rev": torch.tensor(origins[self._rev, :3, :3]),
+            "qcol": torch.tensor([qcol[i] for i in self._rev], dtype=torch.long),
+        }
+        self._cache: dict = {}
         self.lower = torch.tensor([lim[n][0] for n in self.joint_names], dtype=torch.float64)
         self.upper = torch.tensor([lim[n][1] for n in self.joint_names], dtype=torch.float64)
         self.collisions = parse_collisions(urdf_text)
@@ -181,31 +197,34 @@ class HandKinematics:
         """
         q = self._prepare(q, rot, trans)
         dtype, device = q.dtype, q.device
-        origins = self._origins.to(device=device, dtype=dtype)
-        axes = self._axes.to(device=device, dtype=dtype)
+        c = self._consts(dtype, device)
         B = q.shape[0]
+        # every joint rotation at once: R = I + sin(q) K + (1 - cos(q)) K^2, then origin @ R
+        theta = q[:, c["qcol"]][..., None, None]  # (B, J, 1, 1)
         eye = torch.eye(3, dtype=dtype, device=device)
-        root = torch.eye(4, dtype=dtype, device=device).expand(B, 4, 4).clone()
-        if rot is not None:
-            root[:, :3, :3] = torch.as_tensor(rot, dtype=dtype, device=device).reshape(B, 3, 3)
-        if trans is not None:
-            root[:, :3, 3] = torch.as_tensor(trans, dtype=dtype, device=device).reshape(B, 3)
-        poses = [root]
+        local_rot = c["R0rev"] @ (eye + torch.sin(theta) * c["K"] + (1 - torch.cos(theta)) * c["K2"])
+        R_root = torch.as_tensor(rot, dtype=dtype, device=device).reshape(B, 3, 3) if rot is not None else eye.expand(B, 3, 3)
+        p_root = (torch.as_tensor(trans, dtype=dtype, device=device).reshape(B, 3) if trans is not None
+                  else torch.zeros(B, 3, dtype=dtype, device=device))
+        rots, pos = [R_root], [p_root]
         for i in range(1, len(self.link_names)):
-            local = origins[i].expand(B, 4, 4)
-            col = self._qcol[i]
-            if col >= 0:
-                k = axes[i]
-                K = torch.zeros(3, 3, dtype=dtype, device=device)
-                K[0, 1], K[0, 2], K[1, 0], K[1, 2], K[2, 0], K[2, 1] = -k[2], k[1], k[2], -k[0], -k[1], k[0]
-                theta = q[:, col].reshape(B, 1, 1)
-                R = eye + torch.sin(theta) * K + (1 - torch.cos(theta)) * (K @ K)
-                motion = torch.zeros(B, 4, 4, dtype=dtype, device=device)
-                motion[:, :3, :3] = R
-                motion[:, 3, 3] = 1
-                local = local @ motion
-            poses.append(poses[self._parent[i]] @ local)
-        return torch.stack(poses, dim=1)
+            R_par, p_par = rots[self._parent[i]], pos[self._parent[i]]
+            p = p_par + R_par @ c["t0"][i]
+            slot = self._rev_slot.get(i)
+            R = R_par @ (local_rot[:, slot] if slot is not None else c["R0"][i])
+            rots.append(R)
+            pos.append(p)
+        R = torch.stack(rots, dim=1)  # (B, L, 3, 3)
+        p = torch.stack(pos, dim=1).unsqueeze(-1)  # (B, L, 3, 1)
+        bottom = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=dtype, device=device).expand(B, len(rots), 1, 4)
+        return torch.cat([torch.cat([R, p], dim=-1), bottom], dim=-2)
+
+    def _consts(self, dtype, device) -> dict:
+        key = (dtype, device)
+        if key not in self._cache:
+            self._cache[key] = {k: (v.to(device) if k == "qcol" else v.to(device=device, dtype=dtype))
+                                for k, v in self._const.items()}
+        return self._cache[key]
 
     def points(self, q, link_idx, local_points, rot=None, trans=None) -> torch.Tensor:
         """World positions of points fixed on links.

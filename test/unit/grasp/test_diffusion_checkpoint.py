@@ -45,7 +45,7 @@ def test_round_trip_rebuilds_the_model_from_its_config(saved):
     assert loaded.info["metrics"] == {"success_rate": 0.5} and loaded.info["training"] == {"epochs": 3}
     assert loaded.info["sampler"]["steps"] == 4
     stored = json.loads((path / CONFIG_FILE).read_text())
-    assert stored["normalizer"]["translation_range"] == pytest.approx(0.2)
+    assert stored["normalizer"]["translation_range"] == pytest.approx(0.25)
     assert stored["grasp_types"] == list(model.grasp_types)
 
 

@@ -90,6 +90,10 @@ def test_refinement_lowers_the_energy_and_respects_limits(refiner, sphere):
     joints, rot, trans = _grasps(refiner, n=8, push=0.02)
     before = refiner.evaluate(joints, rot, trans, "spherical", sphere, ORIGIN, VOXEL)
     j2, r2, t2, terms = refiner.refine(joints, rot, trans, "spherical", sphere, ORIGIN, VOXEL)
+    anchored = GraspRefiner(RefineConfig(steps=10, joint_anchor_weight=1e4), refiner.energy)
+    j3, *_ = anchored.refine(joints, rot, trans, "spherical", sphere, ORIGIN, VOXEL)
+    # a strong anchor keeps the fingers (nearly) where they were
+    assert (j3 - joints.float()).abs().max() < 0.3 * (j2 - joints.float()).abs().max()
     after = refiner.evaluate(j2, r2, t2, "spherical", sphere, ORIGIN, VOXEL)  # exact kinematics
     assert (after.energy < before.energy).all()
     assert after.penetration.mean() < 0.5 * before.penetration.mean()
@@ -99,6 +103,11 @@ def test_refinement_lowers_the_energy_and_respects_limits(refiner, sphere):
     assert torch.allclose(r2 @ r2.transpose(1, 2), torch.eye(3).expand(8, 3, 3), atol=1e-5)
     order = GraspRefiner.rank(terms)
     assert torch.all(terms.energy[order][1:] >= terms.energy[order][:-1])
+    type_ok = torch.tensor([False, True, False, True, True, False, False, True])
+    order = GraspRefiner.rank(terms, type_ok)
+    assert type_ok[order].tolist() == [True] * 4 + [False] * 4
+    for group in (order[:4], order[4:]):
+        assert torch.all(terms.energy[group][1:] >= terms.energy[group][:-1])
 
 
 def test_bad_input(refiner, sphere):

@@ -50,7 +50,7 @@ def test_seeded_sampling_repeats_and_works_in_the_field_frame():
         assert np.array_equal(getattr(a, k), getattr(b, k))
     assert not np.array_equal(a.trans, c.trans)
     # translations are decoded around the grid centre (the object is at (0.3, -0.2, 1.0))
-    assert np.all(np.abs(a.trans - [0.3, -0.2, 1.0]) <= 0.2 + 1e-6)
+    assert np.all(np.abs(a.trans - [0.3, -0.2, 1.0]) <= 0.25 + 1e-6)  # clip_sample: +-translation_range
     np.testing.assert_allclose(a.rot @ a.rot.transpose(0, 2, 1), np.broadcast_to(np.eye(3), (5, 3, 3)), atol=1e-5)
     lo, hi = s.model.normalizer.lower, s.model.normalizer.upper
     assert np.all(a.joints >= np.array(lo) - 1e-6) and np.all(a.joints <= np.array(hi) + 1e-6)
@@ -95,7 +95,13 @@ def test_guidance_mixes_conditional_and_null_predictions():
 def test_refined_candidates_come_ranked():
     s = GraspSampler(model(), SamplerConfig(steps=3, num_candidates=6), GraspRefiner(RefineConfig(steps=2)))
     c = s.generate(s.prepare(sphere_field()), "spherical", generator=torch.Generator().manual_seed(0))
-    assert np.isfinite(c.energy).all() and np.all(np.diff(c.energy) >= 0)
+    assert c.type_ok is not None and c.type_ok.dtype == bool
+    k = int(c.type_ok.sum())  # grasps of the requested type first, each group by energy
+    assert np.all(c.type_ok[:k]) and not np.any(c.type_ok[k:])
+    assert np.all(np.diff(c.energy[:k]) >= 0) and np.all(np.diff(c.energy[k:]) >= 0)
+    plain = GraspSampler(s.model, s.config, GraspRefiner(RefineConfig(steps=2, rank_by_type=False)))
+    c = plain.generate(plain.prepare(sphere_field()), "spherical", generator=torch.Generator().manual_seed(0))
+    assert c.type_ok is None and np.isfinite(c.energy).all() and np.all(np.diff(c.energy) >= 0)
     assert np.all(c.penetration_depth >= 0) and np.all(c.contact_distance >= 0)
     assert c.seconds > 0
 

@@ -10,7 +10,8 @@ from semg_grasp_ros import cli
 from semg_grasp_ros.errors import ConfigError, DatasetError
 from semg_grasp_ros.grasp.checkpoint import from_pretrained
 from semg_grasp_ros.grasp.sampler import GraspSampler, SamplerConfig
-from semg_grasp_ros.grasp.train import GraspArrays, load_train_config, split_by_object, train
+from semg_grasp_ros.grasp.train import (GraspArrays, load_train_config, random_rotations, rotate_fields,
+                                         split_by_object, train)
 from semg_grasp_ros.hand.convert import euler_sxyz_to_matrix
 from semg_grasp_ros.hand.model import load_hand
 from semg_grasp_ros.perception.sdf import DistanceField
@@ -158,3 +159,30 @@ def test_train_cli(tmp_path, capsys):
     assert cli.main(argv[:-3] + ["--epochs", "2", "--resume", "--no-progress"]) == 0
     assert from_pretrained(out / "model").info["training"]["epochs_done"] == 2
     assert cli.main(["train", "grasp", "--config", str(tmp_path / "none.yaml")]) == 2
+
+
+def test_rotation_augmentation_turns_fields_about_their_centre(tmp_path):
+    n, span = 24, 0.2
+    axis = torch.linspace(-span / 2, span / 2, n, dtype=torch.float64)
+    p = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1)
+    a, r = torch.tensor([0.03, -0.02, 0.01], dtype=torch.float64), 0.04
+    field = ((p - a).norm(dim=-1) - r).unsqueeze(0)
+    gen = torch.Generator().manual_seed(0)
+    for kind in ("so3", "z"):
+        R = random_rotations(3, kind, gen).double()
+        assert torch.allclose(R @ R.transpose(1, 2), torch.eye(3, dtype=torch.float64).expand(3, 3, 3), atol=1e-6)
+        assert torch.allclose(torch.linalg.det(R), torch.ones(3, dtype=torch.float64), atol=1e-6)
+        if kind == "z":
+            assert torch.allclose(R[:, 2], torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64), atol=1e-6)
+        turned = rotate_fields(field.expand(3, n, n, n).contiguous(), R)
+        for k in range(3):
+            expected = (p - R[k] @ a).norm(dim=-1) - r
+            source = p @ R[k]  # R^T p, row vectors
+            inside = (source.abs() <= span / 2).all(-1) & ((p - R[k] @ a).norm(dim=-1) > 2 * span / (n - 1))
+            assert inside.float().mean() > 0.3
+            err = (turned[k] - expected)[inside].abs().max()
+            assert err < 0.15 * span / (n - 1), (kind, k, float(err))
+    result = train(_small_config(tmp_path, epochs=1, augment_rotation="so3"), toy_arrays(3, 1), progress=False)
+    assert np.isfinite(result.history[0]["train_loss"])
+    with pytest.raises(ConfigError, match="so3"):
+        load_train_config(TINY, augment_rotation="random")

@@ -1,0 +1,238 @@
+"""``semg-grasp eval generator``: evaluate a grasp generator on an object, all six types.
+
+Example::
+
+    semg-grasp eval generator --mesh mug.obj --scale 0.1 --json mug_eval.json
+
+Also the evaluation shared with ``bench/grasp.py`` (``evaluate_generator``): for every
+object and requested type, sample ``num_candidates`` grasps (refined and ranked when the
+sampler has a refiner), then measure on the top-ranked one the physics check
+(``grasp.physics``: success under the six pushes, penetration), the palm-to-surface
+distance, and the type consistency (``grasp.labels.classify`` of its hand pose equals the
+requested type, with the contact descriptors on the object's field); over all candidates
+the type consistency and the diversity (per-joint standard deviation); and the wall time
+of each request (sampling + refinement + ranking; the object is encoded once beforehand,
+as the generator component does).
+
+A mesh given on the command line is used as its bodies' convex hulls in the physics check
+(MuJoCo collides convex shapes); its distance field is the dataset's (50³, object size +
+3 cm, signed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import GRASP_TYPES
+from ..errors import DataError
+from ..perception.sdf import DistanceField, GridSpec, sdf_from_mesh
+from .checkpoint import model_folder
+from .energy import GraspEnergy
+from .labels import classify
+from .physics import PhysicsConfig, evaluate_grasps
+from .refine import GraspRefiner, RefineConfig
+from .sampler import GraspSampler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class EvalObject:
+    """An object to evaluate on.
+
+    Attributes:
+        name: for reports.
+        field: its distance field, object frame.
+        pieces: convex pieces [(vertices (V, 3) m, faces (F, 3))] for the physics check.
+        types: the grasp types to request.
+    """
+
+    name: str
+    field: DistanceField
+    pieces: tuple
+    types: tuple[str, ...] = GRASP_TYPES
+
+
+def object_from_mesh(path: str | Path, scale: float = 1.0, types: tuple[str, ...] = GRASP_TYPES) -> EvalObject:
+    """An object from a mesh file (scaled to metres by ``scale``).
+
+    Raises:
+        DataError: unreadable or empty mesh, or a non-positive scale.
+    """
+    import trimesh
+
+    if not scale > 0:
+        raise DataError(f"scale must be positive, got {scale}")
+    try:
+        mesh = trimesh.load(str(path), force="mesh")
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read mesh {path}: {exc}") from exc
+    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
+        raise DataError(f"{path} holds no triangles")
+    mesh.apply_scale(scale)
+    pieces = tuple((np.asarray(b.convex_hull.vertices), np.asarray(b.convex_hull.faces))
+                   for b in mesh.split(only_watertight=False) if len(b.faces) >= 4)
+    return EvalObject(Path(path).name, sdf_from_mesh(mesh, GridSpec()), pieces, tuple(types))
+
+
+def objects_from_dataset(root: str | Path, split: str = "test", limit: int | None = None) -> list[EvalObject]:
+    """The objects of a dataset split (``grasp.dataset``), each with the types it holds grasps of."""
+    from .dataset import load_object, read_index
+
+    index = read_index(root)
+    out = []
+    for oid, entry in sorted(index["objects"].items()):
+        if entry.get("split") != split or not sum(entry.get("grasps_per_type", {}).values()):
+            continue
+        rec = load_object(Path(root) / "objects" / entry["file"])
+        present = set(np.unique(rec.types).tolist())
+        types = tuple(t for i, t in enumerate(GRASP_TYPES) if i in present)
+        field = DistanceField(rec.sdf, rec.sdf_origin, rec.sdf_voxel_size, True, rec.centroid, rec.extent)
+        out.append(EvalObject(oid, field, tuple(rec.pieces), types))
+        if limit and len(out) >= limit:
+            break
+    return out
+
+
+def _palm_distance(energy: GraspEnergy, field: DistanceField, joints, rot, trans) -> np.ndarray:
+    """(B,) distance of the palm's grasping face (its nearest patch point) to the surface, metres."""
+    palm = [i for i, p in enumerate(energy.patches) if p.link == "rh_palm"]
+    with torch.no_grad():
+        _, patch = energy.hand_points(torch.as_tensor(joints), torch.as_tensor(rot), torch.as_tensor(trans))
+    valid = energy.patch_valid[palm].numpy()
+    pts = patch[:, palm].numpy()  # (B, p, K, 3)
+    d = np.abs(field.sample(pts))
+    return np.where(valid[None], d, np.inf).reshape(len(d), -1).min(1)
+
+
+def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: int = 0,
+                       physics: PhysicsConfig = PhysicsConfig(), workers: int = 2, progress: bool = True) -> dict:
+    """Evaluate ``sampler`` on ``objects`` (see the module docstring).
+
+    Returns:
+        JSON-ready dict: ``requests``, ``success_rate``, ``success_any_rate``,
+        ``mean_penetration_mm``, ``palm_distance_mm``, ``type_consistency`` (top-ranked),
+        ``type_consistency_all``, ``diversity_joint_std_rad``, ``diversity_translation_std_m``,
+        ``latency_ms`` {p50, p95, mean}, ``encode_ms``, ``per_type`` {type: {n, success_rate,
+        type_consistency}}, ``per_object``, and the sampler settings.
+    """
+    from tqdm import tqdm
+
+    energy = GraspEnergy()
+    gen = torch.Generator().manual_seed(seed)
+    top = {"joints": [], "rot": [], "trans": [], "obj": [], "type": [], "label": []}
+    latency, encode, consistent_all, joint_std, trans_std, palm = [], [], [], [], [], []
+    total = sum(len(o.types) for o in objects)
+    bar = tqdm(total=total, desc="sample", unit="request", disable=not progress)
+    for k, obj in enumerate(objects):
+        t0 = time.perf_counter()
+        cond = sampler.prepare(obj.field)
+        encode.append(time.perf_counter() - t0)
+        for grasp_type in obj.types:
+            c = sampler.generate(cond, grasp_type, generator=gen)
+            latency.append(c.seconds)
+            top["joints"].append(c.joints[0])
+            top["rot"].append(c.rot[0])
+            top["trans"].append(c.trans[0])
+            top["obj"].append(k)
+            top["type"].append(grasp_type)
+            labels = classify(c.joints, c.rot, c.trans, obj.field)
+            top["label"].append(int(labels[0]))
+            consistent_all.append(float(np.mean(labels == GRASP_TYPES.index(grasp_type))))
+            joint_std.append(float(c.joints.std(0).mean()))
+            trans_std.append(float(c.trans.std(0).mean()))
+            palm.append(float(_palm_distance(energy, obj.field, c.joints[:1], c.rot[:1], c.trans[:1])[0]))
+            bar.update(1)
+    bar.close()
+    joints = np.array(top["joints"]).reshape(-1, 22)
+    bar = tqdm(total=len(joints), desc="physics", unit="grasp", disable=not progress)
+    results = evaluate_grasps(joints, np.array(top["rot"]).reshape(-1, 3, 3), np.array(top["trans"]).reshape(-1, 3),
+                              [o.pieces for o in objects], np.array(top["obj"], dtype=int), physics, workers,
+                              progress=bar.update)
+    bar.close()
+    labels = np.array(top["label"], dtype=int)
+    want = np.array([GRASP_TYPES.index(t) for t in top["type"]], dtype=int)
+    success = np.array([bool(r is not None and r.success) for r in results])
+    success_any = np.array([bool(r is not None and r.success_any) for r in results])
+    pen = np.array([r.penetration_mm if r is not None else np.nan for r in results])
+    lat = np.array(latency) * 1e3
+
+    def stat(x) -> float | None:
+        x = np.asarray(x, dtype=float)
+        return float(np.nanmean(x)) if x.size and np.isfinite(x).any() else None
+
+    per_type = {}
+    for t in GRASP_TYPES:
+        m = np.array([tt == t for tt in top["type"]], dtype=bool)
+        if m.any():
+            per_type[t] = {"n": int(m.sum()), "success_rate": float(success[m].mean()),
+                           "type_consistency": float((labels[m] == want[m]).mean())}
+    per_object = {}
+    for k, obj in enumerate(objects):
+        m = np.array(top["obj"]) == k
+        if m.any():
+            per_object[obj.name] = {"n": int(m.sum()), "success_rate": float(success[m].mean())}
+    return {
+        "requests": int(len(joints)),
+        "objects": len(objects),
+        "success_rate": stat(success),
+        "success_any_rate": stat(success_any),
+        "mean_penetration_mm": stat(pen),
+        "palm_distance_mm": stat(np.array(palm) * 1e3),
+        "type_consistency": stat(labels == want),
+        "type_consistency_all": stat(consistent_all),
+        "diversity_joint_std_rad": stat(joint_std),
+        "diversity_translation_std_m": stat(trans_std),
+        "latency_ms": {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
+                       "mean": float(lat.mean())} if lat.size else None,
+        "encode_ms": float(np.median(encode) * 1e3) if encode else None,
+        "num_candidates": sampler.config.num_candidates,
+        "sampler": asdict(sampler.config),
+        "refine": asdict(sampler.refiner.config) if sampler.refiner is not None else None,
+        "per_type": per_type,
+        "per_object": per_object,
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mesh", type=Path, required=True, help="object mesh file (obj, ply, stl, off, glb ...)")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply the mesh by this to get metres")
+    parser.add_argument("--json", type=Path, required=True, help="output JSON file")
+    parser.add_argument("--model", default="grasp_improved",
+                        help="model folder, or a folder name under models/ (default grasp_improved)")
+    parser.add_argument("--types", nargs="+", choices=GRASP_TYPES, default=list(GRASP_TYPES),
+                        help="grasp types to request (default all six)")
+    parser.add_argument("--refine-steps", type=int, default=RefineConfig.steps,
+                        help=f"refinement steps (default {RefineConfig.steps})")
+    parser.add_argument("--no-refine", action="store_true", help="no refinement or ranking: candidates as sampled")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    parser.add_argument("--workers", type=int, default=2, help="physics-check processes")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    torch.set_num_threads(1)
+    path = model_folder(args.model)
+    refiner = None if args.no_refine else GraspRefiner(RefineConfig(steps=args.refine_steps))
+    sampler = GraspSampler.from_pretrained(path, refiner=refiner)
+    obj = object_from_mesh(args.mesh, args.scale, tuple(args.types))
+    report = evaluate_generator(sampler, [obj], seed=args.seed, workers=args.workers, progress=not args.no_progress)
+    report = {"model": str(path), "mesh": str(args.mesh), "scale": args.scale, **report}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    pen = report["mean_penetration_mm"]
+    print(f"{obj.name}: success {report['success_rate']:.0%}, penetration "
+          f"{'n/a' if pen is None else f'{pen:.1f} mm'}, type consistency {report['type_consistency']:.0%}, "
+          f"latency p95 {report['latency_ms']['p95']:.0f} ms")
+    for t, m in report["per_type"].items():
+        print(f"  {t:12s} success {m['success_rate']:.0%}  type {m['type_consistency']:.0%}")
+    print(f"report written to {args.json}")
+    return 0

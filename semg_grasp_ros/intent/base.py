@@ -1,0 +1,318 @@
+"""The interface every grasp-type model implements, and its checkpoint format.
+
+A model maps filtered windows ``(n, window, n_channels)`` to class posteriors. It works in
+two stages so cross-validation can encode a subject's windows once:
+
+* ``encode(windows)``: a fixed transform with no learned parameters (features,
+  spectrogram, rectification);
+* ``fit_encoded`` / ``predict_proba_encoded``: everything learned, normaliser included.
+
+``fit`` and ``predict_proba`` chain the two. A checkpoint is ``<stem>.json`` (format,
+architecture, model config, input spec, class names, training data, metrics) plus
+``<stem>.safetensors`` (normaliser statistics and weights as named arrays). Loading
+rebuilds the model from the JSON and then fills in the arrays; nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .. import __version__
+from ..errors import ConfigError, DataError, ModelError
+from .spec import InputSpec
+
+log = logging.getLogger(__name__)
+
+FORMAT = "semg_grasp_ros.intent_model"
+FORMAT_VERSION = 1
+#: architecture name -> model class; filled by ``register``.
+ARCHITECTURES: dict[str, type["IntentModel"]] = {}
+
+#: ``progress(step, total, message)`` callback for long fits (the CLI wires it to tqdm).
+Progress = Callable[[int, int, str], None]
+
+
+def register(cls: type["IntentModel"]) -> type["IntentModel"]:
+    """Class decorator: make ``cls`` loadable by its ``architecture`` name."""
+    ARCHITECTURES[cls.architecture] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Posteriors for a batch of windows.
+
+    Attributes:
+        probabilities: (n, n_classes) float64, rows sum to 1.
+        class_names: column names.
+    """
+
+    probabilities: np.ndarray
+    class_names: tuple[str, ...]
+
+    @property
+    def labels(self) -> np.ndarray:
+        """(n,) int64 most probable class index."""
+        return np.argmax(self.probabilities, axis=1)
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """(n,) probability of the most probable class."""
+        return np.max(self.probabilities, axis=1)
+
+
+class IntentModel(ABC):
+    """Base class of the grasp-type classifiers.
+
+    Subclasses set ``architecture`` and ``config_type`` (a frozen dataclass with
+    ``to_dict``/``from_dict``) and implement the abstract methods.
+    """
+
+    architecture: ClassVar[str]
+    config_type: ClassVar[type]
+
+    def __init__(self, spec: InputSpec, class_names, config=None):
+        self.spec = spec
+        self.class_names = tuple(class_names)
+        if len(self.class_names) < 2:
+            raise ConfigError(f"a classifier needs at least 2 classes, got {self.class_names}")
+        self.config = self.config_type() if config is None else config
+        if not isinstance(self.config, self.config_type):
+            raise ConfigError(f"{type(self).__name__} needs a {self.config_type.__name__}, got {type(self.config).__name__}")
+        self.fitted = False
+        #: free-form provenance stored in the JSON (training data, metrics, notes).
+        self.info: dict[str, Any] = {}
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    # --- the two stages -----------------------------------------------------------------
+
+    @abstractmethod
+    def encode(self, windows: np.ndarray) -> np.ndarray:
+        """Fixed transform of filtered windows (n, window, n_channels) -> model input (n, ...)."""
+
+    @abstractmethod
+    def fit_encoded(
+        self,
+        inputs: np.ndarray,
+        labels: np.ndarray,
+        groups: np.ndarray | None = None,
+        seed: int = 0,
+        progress: Progress | None = None,
+    ) -> "IntentModel":
+        """Learn from encoded inputs; ``groups`` (n,) are trial ids so any validation split
+        keeps whole trials apart."""
+
+    @abstractmethod
+    def predict_proba_encoded(self, inputs: np.ndarray) -> np.ndarray:
+        """(n, n_classes) float64 posteriors of encoded inputs."""
+
+    @abstractmethod
+    def state(self) -> dict[str, np.ndarray]:
+        """Every learned array (normaliser statistics included), by name."""
+
+    @abstractmethod
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """Inverse of ``state``; raise ``ModelError`` on missing or misshapen arrays."""
+
+    # --- convenience ----------------------------------------------------------------------
+
+    def _check_windows(self, windows: np.ndarray) -> np.ndarray:
+        w = np.asarray(windows, dtype=np.float64)
+        expected = (self.spec.window, self.spec.n_channels)
+        if w.ndim != 3 or w.shape[1:] != expected:
+            raise DataError(f"{self.architecture}: windows must be (n, {expected[0]}, {expected[1]}), got {w.shape}")
+        return w
+
+    def fit(
+        self,
+        windows: np.ndarray,
+        labels: np.ndarray,
+        groups: np.ndarray | None = None,
+        seed: int = 0,
+        progress: Progress | None = None,
+    ) -> "IntentModel":
+        """Train on filtered windows (n, window, n_channels) with labels (n,) int."""
+        labels = np.asarray(labels, dtype=np.int64)
+        w = self._check_windows(windows)
+        if labels.shape != (w.shape[0],) or labels.min(initial=0) < 0 or labels.max(initial=0) >= self.n_classes:
+            raise DataError(f"labels must be ({w.shape[0]},) ints in 0..{self.n_classes - 1}")
+        return self.fit_encoded(self.encode(w), labels, groups=groups, seed=seed, progress=progress)
+
+    def predict_proba(self, windows: np.ndarray) -> np.ndarray:
+        """(n, n_classes) posteriors of filtered windows (n, window, n_channels)."""
+        if not self.fitted:
+            raise ModelError(f"{self.architecture}: predict before fit or load")
+        return self.predict_proba_encoded(self.encode(self._check_windows(windows)))
+
+    def predict(self, windows: np.ndarray) -> Prediction:
+        return Prediction(self.predict_proba(windows), self.class_names)
+
+    def size_bytes(self) -> int:
+        """Bytes of the learned arrays."""
+        return int(sum(a.nbytes for a in self.state().values()))
+
+    # --- checkpoints ----------------------------------------------------------------------
+
+    def to_json(self) -> dict:
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "package_version": __version__,
+            "architecture": self.architecture,
+            "config": self.config.to_dict(),
+            "input": self.spec.to_dict(),
+            "class_names": list(self.class_names),
+            **self.info,
+        }
+
+    def save(self, path) -> Path:
+        """Write ``<stem>.json`` and ``<stem>.safetensors``; returns the JSON path."""
+        from safetensors.numpy import save_file
+
+        if not self.fitted:
+            raise ModelError(f"{self.architecture}: nothing to save before fit")
+        stem = _stem(path)
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {k: np.ascontiguousarray(v) for k, v in self.state().items()}
+        save_file(arrays, str(stem.with_suffix(".safetensors")), metadata={"format": FORMAT})
+        meta = self.to_json()
+        meta["weights"] = stem.with_suffix(".safetensors").name
+        stem.with_suffix(".json").write_text(json.dumps(_jsonable(meta), indent=2) + "\n")
+        return stem.with_suffix(".json")
+
+    @classmethod
+    def from_pretrained(cls, path) -> "IntentModel":
+        """Load a checkpoint: a path (stem, ``.json`` or ``.safetensors``) or the name of a
+        shipped model in ``models/`` (e.g. ``"intent_default"``).
+
+        Raises:
+            ModelError: missing, corrupt or incompatible files.
+        """
+        model = load_model(path)
+        if cls is not IntentModel and not isinstance(model, cls):
+            raise ModelError(f"{path}: holds a {model.architecture} model, not {cls.__name__}")
+        return model
+
+
+def _stem(path) -> Path:
+    p = Path(path)
+    return p.with_suffix("") if p.suffix in (".json", ".safetensors") else p
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def resolve_checkpoint(path) -> Path:
+    """The ``.json`` of a checkpoint given as a path or a shipped model name."""
+    stem = _stem(path)
+    if stem.with_suffix(".json").is_file():
+        return stem.with_suffix(".json")
+    if not Path(path).is_absolute() and len(Path(path).parts) == 1:
+        from ..paths import resource
+
+        try:
+            shipped = _stem(resource("models", stem.name + ".json"))
+            return shipped.with_suffix(".json")
+        except ConfigError:
+            pass
+    raise ModelError(f"model {path}: no {stem.with_suffix('.json')} (expected <stem>.json + <stem>.safetensors)")
+
+
+def load_model(path) -> IntentModel:
+    """Rebuild any registered model from its checkpoint (see ``IntentModel.from_pretrained``)."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    from . import models  # noqa: F401  (registers the architectures)
+
+    json_path = resolve_checkpoint(path)
+    try:
+        meta = json.loads(json_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{json_path}: unreadable model config ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelError(f"{json_path}: not a grasp-intent model config (format {FORMAT!r} expected)")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ModelError(f"{json_path}: format_version {meta.get('format_version')}, this package reads {FORMAT_VERSION}")
+    arch = meta.get("architecture")
+    if arch not in ARCHITECTURES:
+        raise ModelError(f"{json_path}: unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}")
+    model_cls = ARCHITECTURES[arch]
+    try:
+        spec = InputSpec.from_dict(meta["input"])
+        config = model_cls.config_type.from_dict(meta["config"])
+        model = model_cls(spec, meta["class_names"], config)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{json_path}: model config does not rebuild a {arch} ({type(exc).__name__}: {exc})") from exc
+    weights = json_path.with_name(meta.get("weights", json_path.with_suffix(".safetensors").name))
+    try:
+        arrays = load_file(str(weights))
+    except (OSError, SafetensorError, ValueError) as exc:
+        raise ModelError(f"{weights}: missing or corrupt weights ({exc})") from exc
+    model.load_state(arrays)
+    model.fitted = True
+    model.info = {k: v for k, v in meta.items() if k not in _RESERVED}
+    return model
+
+
+_RESERVED = {"format", "format_version", "package_version", "architecture", "config", "input", "class_names", "weights"}
+
+
+def take(arrays: dict[str, np.ndarray], name: str, shape: tuple | None = None) -> np.ndarray:
+    """``arrays[name]`` checked for presence and shape; ``ModelError`` otherwise."""
+    if name not in arrays:
+        raise ModelError(f"weights lack array {name!r} (have {sorted(arrays)[:8]}...)")
+    arr = np.asarray(arrays[name])
+    if shape is not None and arr.shape != tuple(shape):
+        raise ModelError(f"weights array {name!r} has shape {arr.shape}, the config implies {tuple(shape)}")
+    if not np.all(np.isfinite(arr)):
+        raise ModelError(f"weights array {name!r} contains NaN or inf")
+    return arr
+
+
+@dataclass(frozen=True)
+class Standardiser:
+    """Per-column z-scoring learned on training inputs (stored as ``<prefix>.mean/.std``)."""
+
+    mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    std: np.ndarray = field(default_factory=lambda: np.ones(0))
+
+    @classmethod
+    def fit(cls, x: np.ndarray, axis=0) -> "Standardiser":
+        mean = np.mean(x, axis=axis, keepdims=True)
+        std = np.std(x, axis=axis, keepdims=True)
+        std = np.where(std > 1e-12 * (np.abs(mean) + 1.0), std, 1.0)
+        return cls(np.squeeze(mean, axis=axis).astype(np.float64), np.squeeze(std, axis=axis).astype(np.float64))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean) / self.std
+
+    def state(self, prefix: str = "normaliser") -> dict[str, np.ndarray]:
+        return {f"{prefix}.mean": self.mean, f"{prefix}.std": self.std}
+
+    @classmethod
+    def from_state(cls, arrays, shape, prefix: str = "normaliser") -> "Standardiser":
+        std = take(arrays, f"{prefix}.std", shape)
+        if np.any(std <= 0):
+            raise ModelError(f"weights array {prefix}.std has non-positive entries")
+        return cls(take(arrays, f"{prefix}.mean", shape).astype(np.float64), std.astype(np.float64))

@@ -1,0 +1,303 @@
+"""Online grasp-intent decoding: the streaming wrapper around an offline model.
+
+Per block of samples: check the block (finite values, continuity), filter it with the
+model's causal filter (``emg.filters.StreamFilter``), cut the model's windows at the
+decision stride (``emg.windows.WindowBuffer``), and for each window:
+
+1. reject it when a channel is flat (disconnected) or clipped (saturated);
+2. call it ``rest`` when its energy stays below the rest threshold on every channel
+   (the threshold is a multiple of the per-channel RMS of a rest segment, calibrated
+   from the first ``calibration_s`` of the stream or set explicitly);
+3. otherwise ask the model (``IntentModel.predict_proba``, the same features as in
+   training) and reject posteriors below ``min_confidence``;
+4. majority vote over the last ``vote_window`` window decisions;
+5. debounce: the published intent changes only after the vote has named the same new
+   intent for ``debounce`` consecutive decisions.
+
+Deterministic: the output depends only on the samples and their indices.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import REST
+from ..emg.windows import samples_for_ms
+from ..errors import ConfigError, DataError
+from .base import IntentModel
+
+log = logging.getLogger(__name__)
+
+#: Label used in the vote for "no grasp" (rest or a rejected window).
+NO_GRASP = -1
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """Streaming decision parameters.
+
+    Attributes:
+        stride_ms: time between decisions, ms (decision rate = 1000 / stride_ms Hz).
+        vote_window: window decisions in the majority vote (1 = no vote).
+        min_confidence: posteriors below this are rejected (no grasp).
+        debounce: consecutive identical votes needed to change the published intent.
+        rest_factor: a channel is active above ``rest_factor`` x its rest RMS.
+        rest_rms: per-channel rest RMS of the filtered signal (signal units); empty =
+            calibrate from the start of the stream.
+        calibration_s: seconds of rest at the start of the stream used to calibrate.
+        flat_std: a raw channel whose standard deviation in a window is below this
+            (signal units) is flat (disconnected electrode).
+        clip_samples: a raw channel is saturated when at least this many samples of a
+            window sit at its extreme value (0 disables).
+        saturation_level: absolute raw level treated as saturation (``None`` disables).
+    """
+
+    stride_ms: float = 50.0
+    vote_window: int = 5
+    min_confidence: float = 0.5
+    debounce: int = 3
+    rest_factor: float = 3.0
+    rest_rms: tuple[float, ...] = ()
+    calibration_s: float = 2.0
+    flat_std: float = 1e-6
+    clip_samples: int = 5
+    saturation_level: float | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "rest_rms", tuple(float(v) for v in self.rest_rms))
+        if not self.stride_ms > 0:
+            raise ConfigError(f"stride_ms must be > 0, got {self.stride_ms}")
+        if self.vote_window < 1 or self.debounce < 1:
+            raise ConfigError(f"vote_window ({self.vote_window}) and debounce ({self.debounce}) must be >= 1")
+        if not 0 <= self.min_confidence <= 1:
+            raise ConfigError(f"min_confidence must be in [0, 1], got {self.min_confidence}")
+        if not self.rest_factor > 0 or self.calibration_s < 0 or self.flat_std < 0 or self.clip_samples < 0:
+            raise ConfigError("rest_factor must be > 0; calibration_s, flat_std, clip_samples >= 0")
+        if any(not (v > 0 and np.isfinite(v)) for v in self.rest_rms):
+            raise ConfigError(f"rest_rms values must be finite and > 0, got {self.rest_rms}")
+        if not self.rest_rms and self.calibration_s <= 0:
+            raise ConfigError("give rest_rms or a calibration_s > 0 to calibrate the rest level")
+        if self.saturation_level is not None and not self.saturation_level > 0:
+            raise ConfigError(f"saturation_level must be > 0 or None, got {self.saturation_level}")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One decision of the decoder.
+
+    Attributes:
+        end_index: stream index of the last sample of the deciding window (or of the
+            rejected block).
+        class_index: published intent: index into the model's classes, -1 for no grasp.
+        confidence: probability of the published intent (window-level, of the latest
+            window); 1 for a confident rest, 0 for a rejection.
+        probabilities: (n_classes,) model posteriors of the latest window (zeros when the
+            model was not consulted).
+        window_label: this window's own decision before vote and debounce (-1 = none).
+        reason: ``"grasp"``, ``"rest"``, ``"low confidence"``, ``"calibrating"`` or the
+            reason of a rejection (``"non-finite samples"``, ``"flat channel ch2"``, ...).
+        window_samples: samples in the deciding window.
+    """
+
+    end_index: int
+    class_index: int
+    confidence: float
+    probabilities: np.ndarray
+    window_label: int
+    reason: str
+    window_samples: int
+
+    @property
+    def rejected(self) -> bool:
+        return self.reason not in ("grasp", "rest", "low confidence", "calibrating")
+
+
+class OnlineDecoder:
+    """Streaming decoder around a fitted window model (see module docstring)."""
+
+    def __init__(self, model: IntentModel, config: DecoderConfig = DecoderConfig()):
+        if not model.fitted:
+            raise ConfigError("the online decoder needs a trained model")
+        if getattr(model, "whole_trial", False) or model.info.get("preset") == "resnet18_paper":
+            raise ConfigError("whole-trial models cannot decode a stream; use a window model")
+        spec = model.spec
+        if config.rest_rms and len(config.rest_rms) != spec.n_channels:
+            raise ConfigError(f"rest_rms has {len(config.rest_rms)} values for {spec.n_channels} channels")
+        self.model, self.config, self.spec = model, config, spec
+        self.stride = samples_for_ms(config.stride_ms, spec.sample_rate)
+        self.n_calibration = int(round(config.calibration_s * spec.sample_rate))
+        self._filter = spec.stream_filter()
+        self._raw = spec.window_buffer(self.stride)
+        self._filtered = spec.window_buffer(self.stride)
+        self.rest_rms = np.asarray(config.rest_rms, dtype=np.float64) if config.rest_rms else None
+        self._calibration: list[np.ndarray] = []
+        self._calibrated_samples = 0
+        self._expected_index: int | None = None
+        self.reset_decisions()
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.model.class_names
+
+    @property
+    def window_samples(self) -> int:
+        return self.spec.window
+
+    def reset_decisions(self) -> None:
+        """Forget the vote history and the published intent (back to no grasp)."""
+        self._votes: deque[int] = deque(maxlen=self.config.vote_window)
+        self._current = NO_GRASP
+        self._candidate = NO_GRASP
+        self._candidate_run = 0
+
+    def reset_stream(self) -> None:
+        """Forget filter state and buffered samples (after a gap or bad samples)."""
+        self._filter.reset()
+        self._raw.reset()
+        self._filtered.reset()
+        self._expected_index = None
+        self._stream_offset = 0
+
+    def calibrate(self, rest: np.ndarray) -> np.ndarray:
+        """Set the rest level from a rest segment (n_samples, n_channels) of raw signal.
+
+        Returns:
+            (n_channels,) rest RMS of the filtered segment (its first window dropped so
+            the filter has settled).
+        """
+        rest = np.asarray(rest, dtype=np.float64)
+        if rest.ndim != 2 or rest.shape[1] != self.spec.n_channels or rest.shape[0] < 2 * self.spec.window:
+            raise DataError(
+                f"rest segment must be (>= {2 * self.spec.window} samples, {self.spec.n_channels}), got {rest.shape}"
+            )
+        if not np.all(np.isfinite(rest)):
+            raise DataError("rest segment contains NaN or inf")
+        from ..emg.filters import filter_trials
+
+        filtered = filter_trials(rest, self.spec.sos())[self.spec.window :]
+        rms = np.sqrt(np.mean(np.square(filtered), axis=0))
+        self.rest_rms = np.maximum(rms, 1e-12)
+        log.info("rest level calibrated: RMS %s", np.array2string(self.rest_rms, precision=4))
+        return self.rest_rms
+
+    # --- per block -------------------------------------------------------------------
+
+    def process(self, block: np.ndarray, first_index: int, sample_rate: float | None = None,
+                n_channels: int | None = None) -> list[Decision]:
+        """Feed (n_samples, n_channels) raw samples whose first has stream index ``first_index``.
+
+        Returns:
+            The decisions of the windows completed by this block (or one rejection).
+        """
+        block = np.asarray(block)
+        end = int(first_index) + max(block.shape[0] if block.ndim else 0, 1) - 1
+        if sample_rate is not None and abs(sample_rate - self.spec.sample_rate) > 1e-6 * self.spec.sample_rate:
+            return [self._reject(end, f"sample rate {sample_rate} Hz, model expects {self.spec.sample_rate} Hz")]
+        channels = block.shape[1] if block.ndim == 2 else n_channels
+        if block.ndim != 2 or channels != self.spec.n_channels or (n_channels is not None and n_channels != channels):
+            return [self._reject(end, f"{channels} channels, model expects {self.spec.n_channels}")]
+        if block.shape[0] == 0:
+            return []
+        block = block.astype(np.float64)
+        if not np.all(np.isfinite(block)):
+            self.reset_stream()
+            return [self._reject(end, "non-finite samples")]
+        if self._expected_index is not None and first_index != self._expected_index:
+            log.warning("sample index jumps from %d to %d; stream reset", self._expected_index, first_index)
+            self.reset_stream()
+        if self._expected_index is None:
+            self._stream_offset = int(first_index)
+        self._expected_index = int(first_index) + block.shape[0]
+        filtered = self._filter.process(block)
+        if self.rest_rms is None:
+            self._collect_calibration(filtered)
+        raw_windows, ends = self._raw.push(block)
+        filt_windows, _ = self._filtered.push(filtered)
+        return [self._decide(raw_windows[i], filt_windows[i], int(ends[i]) + self._stream_offset)
+                for i in range(ends.size)]
+
+    def _collect_calibration(self, filtered: np.ndarray) -> None:
+        self._calibration.append(filtered)
+        self._calibrated_samples += filtered.shape[0]
+        if self._calibrated_samples >= self.n_calibration + self.spec.window:
+            data = np.concatenate(self._calibration)[self.spec.window : self.spec.window + self.n_calibration]
+            self.rest_rms = np.maximum(np.sqrt(np.mean(np.square(data), axis=0)), 1e-12)
+            self._calibration = []
+            log.info("rest level calibrated from the stream: RMS %s", np.array2string(self.rest_rms, precision=4))
+
+    def _signal_problem(self, raw: np.ndarray) -> str | None:
+        names = self.spec.channel_names
+        std = raw.std(axis=0)
+        for c in np.flatnonzero(std < self.config.flat_std):
+            return f"flat channel {names[c]}"
+        if self.config.saturation_level is not None:
+            for c in np.flatnonzero(np.max(np.abs(raw), axis=0) >= self.config.saturation_level):
+                return f"saturated channel {names[c]} (|x| >= {self.config.saturation_level})"
+        if self.config.clip_samples:
+            hi, lo = raw.max(axis=0), raw.min(axis=0)
+            tol = 1e-6 * (hi - lo)
+            at_rail = np.maximum(np.sum(raw >= hi - tol, axis=0), np.sum(raw <= lo + tol, axis=0))
+            for c in np.flatnonzero(at_rail >= self.config.clip_samples):
+                return f"clipped channel {names[c]} ({int(at_rail[c])} samples at the rail)"
+        return None
+
+    def _decide(self, raw: np.ndarray, filtered: np.ndarray, end: int) -> Decision:
+        zeros = np.zeros(len(self.class_names))
+        problem = self._signal_problem(raw)
+        if problem is not None:
+            return self._reject(end, problem)
+        if self.rest_rms is None:
+            return self._publish(end, NO_GRASP, 0.0, zeros, "calibrating")
+        rms = np.sqrt(np.mean(np.square(filtered), axis=0))
+        if np.all(rms < self.config.rest_factor * self.rest_rms):
+            return self._publish(end, NO_GRASP, 1.0, zeros, "rest")
+        proba = self.model.predict_proba(filtered[None])[0]
+        label = int(np.argmax(proba))
+        if proba[label] < self.config.min_confidence:
+            return self._publish(end, NO_GRASP, float(proba[label]), proba, "low confidence")
+        return self._publish(end, label, float(proba[label]), proba, "grasp")
+
+    def _vote(self) -> int:
+        """Most frequent label of the history; ties go to the most recent of the tied."""
+        labels = list(self._votes)
+        counts = {lab: labels.count(lab) for lab in labels}
+        best = max(counts.values())
+        for lab in reversed(labels):
+            if counts[lab] == best:
+                return lab
+        return NO_GRASP
+
+    def _publish(self, end: int, label: int, confidence: float, proba: np.ndarray, reason: str) -> Decision:
+        self._votes.append(label)
+        voted = self._vote()
+        if voted == self._current:
+            self._candidate, self._candidate_run = voted, 0
+        else:
+            if voted == self._candidate:
+                self._candidate_run += 1
+            else:
+                self._candidate, self._candidate_run = voted, 1
+            if self._candidate_run >= self.config.debounce:
+                self._current, self._candidate_run = voted, 0
+        current = self._current
+        if current == NO_GRASP:
+            conf = confidence if label == NO_GRASP else 1.0 - confidence
+        else:
+            conf = float(proba[current]) if proba.any() else 0.0
+        return Decision(end, current, float(np.clip(conf, 0.0, 1.0)), proba, label, reason, self.spec.window)
+
+    def _reject(self, end: int, reason: str) -> Decision:
+        """A rejected window: counts as no grasp in the vote, reason logged."""
+        log.warning("grasp decision rejected: %s", reason)
+        self._votes.append(NO_GRASP)
+        # A bad signal must not keep an old grasp alive: drop the published intent at once.
+        self._current, self._candidate, self._candidate_run = NO_GRASP, NO_GRASP, 0
+        return Decision(end, NO_GRASP, 0.0, np.zeros(len(self.class_names)), NO_GRASP, reason, self.spec.window)
+
+    @staticmethod
+    def intent_name(class_names, index: int) -> str:
+        return REST if index < 0 else class_names[index]

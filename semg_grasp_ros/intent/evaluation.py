@@ -1,0 +1,341 @@
+"""Evaluation protocols for grasp-type models on trial data.
+
+Protocols:
+
+* ``within``: per subject, stratified k-fold cross-validation over *trials*, repeated
+  with different shuffles (default 5 x 5, as the paper's 5 runs). Every window of a test
+  trial is kept out of training.
+* ``loso``: leave one subject out; train on all trials of the others.
+
+Levels:
+
+* trial level: one decision per trial. Window models combine the posteriors of the
+  trial's active windows (sum of log posteriors); whole-trial models classify the trial.
+* window level: one decision per window (the model's window and stride, 250 ms / 50 ms) of the
+  active part of each test trial (``emg.windows.active_mask``), as online control sees
+  it, without voting.
+
+Fold results can be written to a run folder (one JSON per fold) so a long evaluation
+resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..emg.datasets import TrialSet
+from ..emg.windows import ACTIVE_FRACTION, ACTIVE_PERCENTILE, active_mask
+from ..errors import ConfigError, DataError
+from .base import IntentModel
+from .metrics import confusion_matrix, scores
+from .models import Preset
+from .spec import filter_and_window
+
+log = logging.getLogger(__name__)
+
+PROTOCOLS = ("within", "loso")
+#: Definition of the window-level test set, stored with every result.
+ACTIVE_PART = (
+    f"windows whose envelope (per-channel RMS, geometric mean over channels) is at least "
+    f"{ACTIVE_FRACTION:g} x the {ACTIVE_PERCENTILE:g}th percentile of that trial's window envelopes"
+)
+
+
+def stratified_folds(labels: np.ndarray, n_folds: int, seed: int) -> list[np.ndarray]:
+    """Trial indices of each test fold: every class's trials shuffled with ``seed`` and
+    dealt round-robin, so folds are class-balanced and disjoint."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    folds: list[list[int]] = [[] for _ in range(n_folds)]
+    offset = 0
+    for k in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == k))
+        for j, i in enumerate(idx):
+            folds[(j + offset) % n_folds].append(int(i))
+        offset += len(idx)
+    return [np.sort(np.array(f, dtype=np.int64)) for f in folds]
+
+
+@dataclass
+class SubjectWindows:
+    """One subject's trials, filtered and windowed once for all folds.
+
+    Attributes:
+        trials: the subject's ``TrialSet``.
+        inputs: model inputs: (n_trials, n_windows, ...) for window models, (n_trials, ...)
+            for whole-trial models.
+        active: (n_trials, n_windows) bool active-part mask (window models only).
+    """
+
+    trials: TrialSet
+    inputs: np.ndarray
+    active: np.ndarray | None
+
+
+def prepare_subject(trials: TrialSet, template: IntentModel, whole_trial: bool) -> SubjectWindows:
+    """Filter, window and encode a subject's trials for the model family of ``template``."""
+    template.spec.check_trials(trials.sample_rate, trials.channel_names)
+    if whole_trial:
+        windows = filter_and_window(trials.data, template.spec)[:, 0]  # (n_trials, samples, ch)
+        return SubjectWindows(trials, template.encode(windows), None)
+    windows = filter_and_window(trials.data, template.spec)
+    n_t, n_w = windows.shape[:2]
+    encoded = template.encode(windows.reshape(n_t * n_w, *windows.shape[2:]))
+    return SubjectWindows(trials, encoded.reshape(n_t, n_w, *encoded.shape[1:]), active_mask(windows))
+
+
+@dataclass
+class FoldResult:
+    """Predictions on the test trials of one fold.
+
+    Attributes:
+        subject: test subject.
+        trial_index: (n_test,) indices into the subject's trials.
+        trial_true: (n_test,) labels.
+        trial_proba: (n_test, n_classes) trial-level posteriors.
+        window_true, window_pred: (n_windows,) labels of the active test windows (empty
+            for whole-trial models).
+        fit_seconds: training time.
+    """
+
+    subject: str
+    trial_index: np.ndarray
+    trial_true: np.ndarray
+    trial_proba: np.ndarray
+    window_true: np.ndarray
+    window_pred: np.ndarray
+    fit_seconds: float
+
+    def to_dict(self) -> dict:
+        return {
+            "subject": self.subject,
+            "trial_index": self.trial_index.tolist(),
+            "trial_true": self.trial_true.tolist(),
+            "trial_proba": np.round(self.trial_proba, 6).tolist(),
+            "window_true": self.window_true.tolist(),
+            "window_pred": self.window_pred.tolist(),
+            "fit_seconds": self.fit_seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FoldResult":
+        return cls(
+            d["subject"],
+            np.asarray(d["trial_index"], np.int64),
+            np.asarray(d["trial_true"], np.int64),
+            np.asarray(d["trial_proba"], np.float64),
+            np.asarray(d["window_true"], np.int64),
+            np.asarray(d["window_pred"], np.int64),
+            float(d["fit_seconds"]),
+        )
+
+
+def _train_arrays(data: SubjectWindows, idx: np.ndarray, whole_trial: bool, group_offset: int):
+    """Inputs, labels and trial groups of trials ``idx`` (active windows only)."""
+    labels = data.trials.labels[idx]
+    if whole_trial:
+        return data.inputs[idx], labels, idx + group_offset
+    act = data.active[idx]
+    n_w = act.shape[1]
+    return (
+        data.inputs[idx][act],
+        np.repeat(labels, n_w).reshape(-1, n_w)[act],
+        np.repeat(idx + group_offset, n_w).reshape(-1, n_w)[act],
+    )
+
+
+def run_fold(
+    preset: Preset,
+    train: Sequence[tuple[SubjectWindows, np.ndarray]],
+    test: tuple[SubjectWindows, np.ndarray],
+    seed: int = 0,
+    progress=None,
+) -> FoldResult:
+    """Train a fresh model of ``preset`` on ``train`` (subject data, trial indices) pairs
+    and predict the ``test`` trials."""
+    first = train[0][0].trials
+    model = preset.build(first.sample_rate, first.channel_names, first.class_names, first.n_samples)
+    parts = [_train_arrays(d, idx, preset.whole_trial, 100_000 * i) for i, (d, idx) in enumerate(train)]
+    x = np.concatenate([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    g = np.concatenate([p[2] for p in parts])
+    t0 = time.perf_counter()
+    model.fit_encoded(x, y, groups=g, seed=seed, progress=progress)
+    fit_seconds = time.perf_counter() - t0
+    data, idx = test
+    labels = data.trials.labels[idx]
+    if preset.whole_trial:
+        proba = model.predict_proba_encoded(data.inputs[idx])
+        empty = np.zeros(0, np.int64)
+        return FoldResult(data.trials.subject, idx, labels, proba, empty, empty, fit_seconds)
+    act = data.active[idx]
+    inputs = data.inputs[idx]
+    flat = model.predict_proba_encoded(inputs.reshape(-1, *inputs.shape[2:])).reshape(*act.shape, -1)
+    log_p = np.log(np.clip(flat, 1e-12, 1.0))
+    trial_scores = np.stack([log_p[i][act[i]].sum(axis=0) if act[i].any() else log_p[i].sum(axis=0)
+                             for i in range(len(idx))])
+    trial_scores -= trial_scores.max(axis=1, keepdims=True)
+    trial_proba = np.exp(trial_scores) / np.exp(trial_scores).sum(axis=1, keepdims=True)
+    window_pred = flat.argmax(axis=-1)[act]
+    window_true = np.repeat(labels, act.shape[1]).reshape(act.shape)[act]
+    return FoldResult(data.trials.subject, idx, labels, trial_proba, window_true, window_pred, fit_seconds)
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Protocol parameters (stored with the result)."""
+
+    protocol: str = "within"
+    folds: int = 5
+    repeats: int = 5
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"protocol {self.protocol!r} unknown; choose from {PROTOCOLS}")
+        if self.folds < 2 or self.repeats < 1:
+            raise ConfigError(f"need folds >= 2 and repeats >= 1, got {self.folds}, {self.repeats}")
+
+
+def _fold_key(preset: Preset, settings: EvalSettings, subject_sets: Sequence[TrialSet], tag: str) -> str:
+    first = subject_sets[0]
+    model = preset.build(first.sample_rate, first.channel_names, first.class_names, first.n_samples)
+    ident = {
+        "model": model.to_json(),
+        "settings": [settings.protocol, settings.folds, settings.seed],
+        "data": [(t.subject, t.n_trials, t.n_samples, float(np.sum(t.data[:, ::97], dtype=np.float64))) for t in subject_sets],
+        "tag": tag,
+    }
+    ident["model"].pop("package_version", None)
+    return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def evaluate(
+    preset: Preset,
+    subjects: Sequence[TrialSet],
+    settings: EvalSettings = EvalSettings(),
+    run_dir: Path | None = None,
+    on_fold: Callable[[str], None] | None = None,
+) -> dict:
+    """Run a protocol and summarise it (see ``summarise``).
+
+    Args:
+        preset: the model recipe.
+        subjects: one ``TrialSet`` per subject (``loso`` needs two or more).
+        run_dir: folder for per-fold JSON results (resumed when present).
+        on_fold: called with a description after every fold (progress bars).
+    """
+    if not subjects:
+        raise DataError("no subjects to evaluate")
+    if settings.protocol == "loso" and len(subjects) < 2:
+        raise ConfigError("leave-one-subject-out needs at least two subjects")
+    names = subjects[0].class_names
+    for t in subjects[1:]:
+        if t.class_names != names or t.channel_names != subjects[0].channel_names or t.sample_rate != subjects[0].sample_rate:
+            raise DataError(f"subject {t.subject} differs from {subjects[0].subject} in classes, channels or sample rate")
+    first = subjects[0]
+    template = preset.build(first.sample_rate, first.channel_names, names, first.n_samples)
+    prepared = {t.subject: prepare_subject(t, template, preset.whole_trial) for t in subjects}
+    jobs = []
+    if settings.protocol == "within":
+        for t in subjects:
+            for r in range(settings.repeats):
+                folds = stratified_folds(t.labels, settings.folds, settings.seed + 1000 * r)
+                for f, test_idx in enumerate(folds):
+                    train_idx = np.setdiff1d(np.arange(t.n_trials), test_idx)
+                    tag = f"{t.subject}_r{r}_f{f}"
+                    jobs.append((tag, [t], [(prepared[t.subject], train_idx)], (prepared[t.subject], test_idx), r))
+    else:
+        for t in subjects:
+            others = [s for s in subjects if s.subject != t.subject]
+            train = [(prepared[s.subject], np.arange(s.n_trials)) for s in others]
+            jobs.append((f"loso_{t.subject}", [t, *others], train, (prepared[t.subject], np.arange(t.n_trials)), 0))
+    results: list[tuple[int, FoldResult]] = []
+    for tag, sets, train, test, repeat in jobs:
+        key = _fold_key(preset, settings, sets, tag)
+        path = None if run_dir is None else Path(run_dir) / f"{tag}.json"
+        fold = None
+        if path is not None and path.is_file():
+            try:
+                stored = json.loads(path.read_text())
+                if stored.get("key") == key:
+                    fold = FoldResult.from_dict(stored["result"])
+            except (OSError, ValueError, KeyError):
+                log.warning("ignoring unreadable fold result %s", path)
+        if fold is None:
+            fold = run_fold(preset, train, test, seed=settings.seed + repeat)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(json.dumps({"key": key, "result": fold.to_dict()}))
+                tmp.replace(path)
+        results.append((repeat, fold))
+        if on_fold is not None:
+            on_fold(tag)
+    return summarise(preset, template, settings, subjects, results)
+
+
+def _level_summary(per_subject: dict[str, list[tuple[int, np.ndarray, np.ndarray]]], n_classes: int) -> dict:
+    """Metrics per subject (pooled over folds and repeats) and their mean."""
+    out: dict = {"per_subject": {}, "per_subject_metrics": {}}
+    total = np.zeros((n_classes, n_classes), np.int64)
+    for subject, items in per_subject.items():
+        conf = sum((confusion_matrix(t, p, n_classes) for _, t, p in items), np.zeros((n_classes, n_classes), np.int64))
+        m = scores(conf)
+        repeats = sorted({r for r, _, _ in items})
+        per_rep = []
+        for r in repeats:
+            t = np.concatenate([t for rr, t, _ in items if rr == r])
+            p = np.concatenate([p for rr, _, p in items if rr == r])
+            per_rep.append(float(np.mean(t == p)) if t.size else float("nan"))
+        m["accuracy_std_over_repeats"] = float(np.std(per_rep)) if len(per_rep) > 1 else 0.0
+        m["confusion"] = conf.tolist()
+        out["per_subject"][subject] = m["accuracy"]
+        out["per_subject_metrics"][subject] = m
+        total += conf
+    subj = list(out["per_subject_metrics"].values())
+    out["mean_accuracy"] = float(np.mean([m["accuracy"] for m in subj]))
+    out["mean_macro_f1"] = float(np.mean([m["macro_f1"] for m in subj]))
+    out["mean_macro_precision"] = float(np.mean([m["macro_precision"] for m in subj]))
+    out["mean_macro_recall"] = float(np.mean([m["macro_recall"] for m in subj]))
+    out["confusion"] = total.tolist()
+    return out
+
+
+def summarise(preset: Preset, template: IntentModel, settings: EvalSettings, subjects, results) -> dict:
+    """The result JSON: per-subject and mean metrics at trial and window level."""
+    n_classes = len(subjects[0].class_names)
+    trial: dict = {}
+    window: dict = {}
+    for repeat, f in results:
+        trial.setdefault(f.subject, []).append((repeat, f.trial_true, f.trial_proba.argmax(axis=1)))
+        if f.window_true.size:
+            window.setdefault(f.subject, []).append((repeat, f.window_true, f.window_pred))
+    out = {
+        "model": preset.name,
+        "description": preset.description,
+        "architecture": template.architecture,
+        "protocol": settings.protocol,
+        "folds": settings.folds if settings.protocol == "within" else len(subjects),
+        "repeats": settings.repeats if settings.protocol == "within" else 1,
+        "seed": settings.seed,
+        "subjects": [t.subject for t in subjects],
+        "class_names": list(subjects[0].class_names),
+        "input": template.spec.to_dict(),
+        "whole_trial": preset.whole_trial,
+        "trial_level": _level_summary(trial, n_classes),
+        "trial_level_rule": "whole-trial model" if preset.whole_trial else "sum of log posteriors of the trial's active windows",
+        "window_level": _level_summary(window, n_classes) if window else None,
+        "active_part": ACTIVE_PART,
+        "fit_seconds_mean": float(np.mean([f.fit_seconds for _, f in results])),
+        "n_fits": len(results),
+    }
+    return out

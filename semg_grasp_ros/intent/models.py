@@ -1,0 +1,150 @@
+"""Named model presets: what ``--model NAME`` builds, and the default.
+
+A preset fixes the architecture, its config and the analysis window. ``whole_trial``
+presets classify a whole trial at once (the paper's ResNet-18 on the per-trial
+spectrogram); the others classify windows, as online control does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from ..emg.features import RICH_FEATURES, TD_FEATURES, SpectrogramConfig
+from ..emg.filters import FilterConfig
+from ..errors import ConfigError
+from .base import ARCHITECTURES, IntentModel  # noqa: F401  (ARCHITECTURES filled by the imports below)
+from .lda import LdaConfig, LdaModel
+from .networks import HybridConfig, MlpConfig
+from .spec import InputSpec
+from .torch_models import (
+    PAPER_TRAIN,
+    FeatureMlpConfig,
+    FeatureMlpModel,
+    HybridModel,
+    HybridModelConfig,
+    SpectrogramResNetConfig,
+    SpectrogramResNetModel,
+)
+from .training import TrainConfig
+
+#: Analysis window of the window-level models and of the window-level metric, ms.
+WINDOW_MS = 250.0
+#: Hop between training windows, ms.
+STRIDE_MS = 50.0
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named model recipe.
+
+    Attributes:
+        name: the ``--model`` name.
+        description: one line for tables and model cards.
+        factory: ``(spec, class_names) -> IntentModel`` (untrained).
+        window_ms: analysis window; ignored when ``whole_trial``.
+        whole_trial: the model sees a whole trial (window = trial length).
+    """
+
+    name: str
+    description: str
+    factory: Callable[[InputSpec, tuple[str, ...]], IntentModel]
+    window_ms: float = WINDOW_MS
+    stride_ms: float = STRIDE_MS
+    whole_trial: bool = False
+
+    def build(self, sample_rate: float, channel_names, class_names, trial_samples: int | None = None,
+              filter_config: FilterConfig | None = None) -> IntentModel:
+        """An untrained model for data at ``sample_rate`` with these channels and classes.
+
+        ``trial_samples`` (the trial length) is required for ``whole_trial`` presets.
+        """
+        window_ms = self.window_ms
+        if self.whole_trial:
+            if not trial_samples:
+                raise ConfigError(f"model {self.name} classifies whole trials; the trial length is needed")
+            window_ms = trial_samples * 1000.0 / sample_rate
+        spec = InputSpec(
+            sample_rate=sample_rate,
+            channel_names=tuple(channel_names),
+            window_ms=window_ms,
+            stride_ms=window_ms if self.whole_trial else self.stride_ms,
+            filter=filter_config or FilterConfig(),
+        )
+        model = self.factory(spec, tuple(class_names))
+        model.info["preset"] = self.name
+        model.info["description"] = self.description
+        return model
+
+
+#: The paper's STFT (256-sample Hann, 50 % overlap) and the same on 250 ms windows, where
+#: 256 samples do not fit: 64-sample segments keep the 50 % overlap.
+PAPER_STFT = SpectrogramConfig(nperseg=256, overlap=0.5)
+WINDOW_STFT = SpectrogramConfig(nperseg=64, overlap=0.5)
+
+MLP_TRAIN = TrainConfig(optimizer="adamw", lr=3e-3, weight_decay=1e-3, batch_size=256, epochs=30,
+                        schedule="onecycle", label_smoothing=0.1)
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "lda_td",
+            "LDA on Hudgins' time-domain features (MAV, WL, ZC, SSC)",
+            lambda spec, names: LdaModel(spec, names, LdaConfig(features=TD_FEATURES)),
+        ),
+        Preset(
+            "lda_rich",
+            "LDA on log-TD, Hjorth, AR(4), band-power, spectral-moment and channel-relation features",
+            lambda spec, names: LdaModel(spec, names, LdaConfig(features=RICH_FEATURES)),
+        ),
+        Preset(
+            "mlp_rich",
+            "MLP (2 x 128, GELU, dropout) on the rich window features",
+            lambda spec, names: FeatureMlpModel(
+                spec, names, FeatureMlpConfig(RICH_FEATURES, MlpConfig(hidden=(128, 128), dropout=0.2), MLP_TRAIN)
+            ),
+        ),
+        Preset(
+            "resnet18_paper",
+            "ResNet-18 from scratch on the per-trial 2-channel STFT (256 Hann, 50 %), SGD 0.001/0.9, "
+            "batch 10, 30 epochs, 10 % validation (the paper's recipe)",
+            lambda spec, names: SpectrogramResNetModel(spec, names, SpectrogramResNetConfig(PAPER_STFT, train=PAPER_TRAIN)),
+            whole_trial=True,
+        ),
+        Preset(
+            "resnet18_window",
+            "the paper's ResNet-18 recipe on 250 ms window spectrograms (64-sample Hann, 50 %)",
+            lambda spec, names: SpectrogramResNetModel(spec, names, SpectrogramResNetConfig(WINDOW_STFT, train=PAPER_TRAIN)),
+        ),
+        Preset(
+            "lstm_causal_cnn",
+            "dilated causal CNN (4 residual blocks, 32 ch) + 4-layer LSTM (128) on rectified z-scored sEMG",
+            lambda spec, names: HybridModel(spec, names, HybridModelConfig(HybridConfig())),
+        ),
+    )
+}
+
+#: The model ``semg-grasp`` uses unless told otherwise.
+DEFAULT_MODEL = "mlp_rich"
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name`` (``"default"`` = ``DEFAULT_MODEL``)."""
+    name = DEFAULT_MODEL if name == "default" else name
+    if name not in PRESETS:
+        raise ConfigError(f"unknown model {name!r}; choose from {['default', *PRESETS]}")
+    return PRESETS[name]
+
+
+def with_train(preset: Preset, **changes) -> Preset:
+    """A copy of ``preset`` whose training config has ``changes`` (e.g. fewer epochs for tests)."""
+    factory = preset.factory
+
+    def patched(spec, names):
+        model = factory(spec, names)
+        if hasattr(model.config, "train"):
+            model.config = replace(model.config, train=replace(model.config.train, **changes))
+        return model
+
+    return replace(preset, factory=patched)

@@ -1,0 +1,238 @@
+"""The grasp generator component: the latest intent and object in, ranked grasps out.
+
+``grasp/intent`` (``GraspIntent``) + ``object/sdf`` (``ObjectSdf``) -> a diffusion model
+samples ``num_candidates`` grasps of the intended type for the object, refines and ranks
+them against its distance field (``grasp.sampler``, ``grasp.refine``) ->
+``grasp/candidates`` (``HandGraspArray``, best first) and ``grasp/selected`` (``HandGrasp``,
+the best), in the field's frame.
+
+Policy:
+
+* A new set is generated when the intended type changes or the object changes (a new
+  field whose centroid or extent moved by more than ``object_change`` metres, or whose
+  grid changed), once both are known. Re-sent identical inputs do not regenerate.
+* Rest, a rejected decision (class index -1) or a confidence below ``min_confidence``
+  never triggers a grasp; the last published grasp stays (the topics are latched) and the
+  hand controller's watchdog decides what the hand does.
+* Bad input: a field of the wrong size, with NaN/inf, or a non-positive voxel size drops
+  the current object (no grasp is built from it) and is logged (throttled) and counted in
+  ``failures``; an intent of a type the model does not know is logged and ignored.
+  Missing or corrupt weights raise ``ModelError`` at construction (start-up).
+
+Grids may be rotated relative to their frame: sampling runs in the grid's frame and the
+grasps are expressed in the header frame. Deterministic: request k (counted from 0) uses
+the noise seed ``seed + k``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import REST
+from ..errors import ConfigError, DataError
+from ..grasp.checkpoint import model_folder
+from ..grasp.refine import GraspRefiner, RefineConfig
+from ..grasp.sampler import GraspCandidates, GraspSampler, ObjectCondition
+from ..hand.convert import arrays_to_hand_grasp, quat_xyzw_to_matrix
+from ..perception.sdf import DistanceField
+from ..types import GraspIntent, HandGrasp, HandGraspArray, Header, ObjectSdf
+from .component import Ports
+
+log = logging.getLogger(__name__)
+
+
+def _p(default, description: str, bounds=None):
+    meta = {"description": description}
+    if bounds is not None:
+        meta["range"] = bounds
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class GraspDiffusionConfig:
+    """Parameters of :class:`GraspDiffusionComponent` (metres unless named otherwise)."""
+
+    model: str = _p("grasp_improved", "model folder: a path, or a folder name under the package's models/")
+    num_candidates: int = _p(16, "grasps sampled per request", (1, 256))
+    steps: int = _p(-1, "reverse diffusion steps; -1: the model's stored setting, 0: every training step",
+                    (-1, 1000))
+    guidance_scale: float = _p(-1.0, "classifier-free guidance weight; < 0: the model's stored setting",
+                               (-1.0, 20.0))
+    refine_steps: int = _p(RefineConfig.steps, "refinement gradient steps per request (0: evaluate and rank only)",
+                           (0, 200))
+    min_confidence: float = _p(0.6, "intents below this confidence never trigger a grasp", (0.0, 1.0))
+    object_change: float = _p(0.01, "centroid or extent change that makes a new field a new object, metres",
+                              (0.0, 1.0))
+    seed: int = _p(0, "sampling noise seed (request k uses seed + k)", (0, 2**31 - 1))
+    torch_threads: int = _p(1, "CPU threads for torch in this process (0: leave torch's setting)", (0, 256))
+    log_throttle_s: float = _p(1.0, "same failure reason logged at most once per this many seconds", (0.0, 3600.0))
+
+    def __post_init__(self):
+        if self.num_candidates < 1 or self.refine_steps < 0 or self.steps < -1 or self.torch_threads < 0:
+            raise ConfigError("num_candidates must be >= 1, refine_steps and torch_threads >= 0, steps >= -1")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ConfigError(f"min_confidence must lie in [0, 1], got {self.min_confidence}")
+        if self.object_change < 0 or self.log_throttle_s < 0:
+            raise ConfigError("object_change and log_throttle_s must be >= 0")
+
+    def model_path(self) -> Path:
+        """The model folder (``model`` as a path, else ``models/<model>``).
+
+        Raises:
+            ModelError: not found.
+        """
+        return model_folder(self.model)
+
+
+@dataclass(frozen=True, eq=False)
+class _Object:
+    """The current object: its message, the grid pose in the header frame and the encoding."""
+
+    sdf: ObjectSdf
+    rotation: np.ndarray  # (3, 3) grid axes in the header frame
+    condition: ObjectCondition
+
+
+class GraspDiffusionComponent:
+    """Intent + object -> ranked grasps (see the module docstring)."""
+
+    name = "grasp_diffusion"
+
+    def __init__(self, config: GraspDiffusionConfig = GraspDiffusionConfig(), sampler: GraspSampler | None = None):
+        self.config = config
+        if config.torch_threads:
+            torch.set_num_threads(config.torch_threads)
+        if sampler is None:
+            sampler = GraspSampler.from_pretrained(config.model_path())
+        overrides = {"num_candidates": config.num_candidates}
+        if config.steps >= 0:
+            overrides["steps"] = config.steps
+        if config.guidance_scale >= 0:
+            overrides["guidance_scale"] = config.guidance_scale
+        self.sampler = GraspSampler(sampler.model, replace(sampler.config, **overrides),
+                                    GraspRefiner(RefineConfig(steps=config.refine_steps)))
+        self._object: _Object | None = None
+        self._type: str | None = None  # latest actionable intended type
+        self._object_version = 0  # counts accepted objects
+        self._done: tuple[str, int] | None = None  # (type, object version) of the last generation
+        self._stamp_ns = 0
+        self._last_log: dict[str, int] = {}
+        #: failure reason -> count (bad fields, unknown types, failed generations).
+        self.failures: Counter[str] = Counter()
+        #: requests served, and wall seconds of the latest one.
+        self.requests = 0
+        self.last_seconds = float("nan")
+
+    def ports(self) -> Ports:
+        return Ports(inputs={"grasp/intent": self.on_intent, "object/sdf": self.on_sdf},
+                     outputs={HandGraspArray: "grasp/candidates", HandGrasp: "grasp/selected"})
+
+    # ------------------------------------------------------------------ inputs
+
+    def on_intent(self, intent: GraspIntent) -> list:
+        """Record the intended type; generate when it changed and an object is known."""
+        stamp = int(intent.header.stamp_ns)
+        if intent.is_rest or intent.grasp_type == REST:
+            return []
+        if intent.confidence < self.config.min_confidence:
+            log.debug("intent %s at confidence %.2f below %.2f: ignored", intent.grasp_type, intent.confidence,
+                      self.config.min_confidence)
+            return []
+        if intent.grasp_type not in self.sampler.model.grasp_types:
+            return self._fail(f"intent type {intent.grasp_type!r} unknown to the model "
+                              f"(knows {list(self.sampler.model.grasp_types)})", stamp)
+        self._type = intent.grasp_type
+        self._stamp_ns = max(self._stamp_ns, stamp)
+        return self._maybe_generate()
+
+    def on_sdf(self, sdf: ObjectSdf) -> list:
+        """Take a new field; generate when the object changed and a type is intended."""
+        stamp = int(sdf.header.stamp_ns)
+        if self._object is not None and not self._changed(self._object.sdf, sdf):
+            return []
+        try:
+            self._object = self._prepare(sdf)
+            self._object_version += 1
+        except DataError as exc:
+            self._object = None
+            return self._fail(f"object field rejected: {exc}", stamp)
+        self._stamp_ns = max(self._stamp_ns, stamp)
+        return self._maybe_generate()
+
+    # ------------------------------------------------------------------ work
+
+    def _changed(self, old: ObjectSdf, new: ObjectSdf) -> bool:
+        thr = self.config.object_change
+        return (old.header.frame_id != new.header.frame_id or old.shape != new.shape
+                or not np.isclose(old.voxel_size, new.voxel_size, rtol=1e-6)
+                or np.linalg.norm(np.asarray(new.centroid) - np.asarray(old.centroid)) > thr
+                or np.abs(np.asarray(new.extent) - np.asarray(old.extent)).max(initial=0.0) > thr
+                or np.linalg.norm(new.origin.position - old.origin.position) > thr
+                or not np.allclose(new.origin.orientation, old.origin.orientation, atol=1e-6))
+
+    def _prepare(self, sdf: ObjectSdf) -> _Object:
+        """Check and encode a field in its grid frame (origin at the corner voxel, grid axes)."""
+        if not isinstance(sdf, ObjectSdf):
+            raise DataError(f"expected an ObjectSdf, got {type(sdf).__name__}")
+        rot = quat_xyzw_to_matrix(sdf.origin.orientation)
+        local = DistanceField(np.asarray(sdf.distances, dtype=np.float32), np.zeros(3), float(sdf.voxel_size),
+                              bool(sdf.is_signed), rot.T @ (np.asarray(sdf.centroid) - sdf.origin.position),
+                              np.asarray(sdf.extent))
+        return _Object(sdf, rot, self.sampler.prepare(local))
+
+    def _maybe_generate(self) -> list:
+        if self._object is None or self._type is None:
+            return []
+        key = (self._type, self._object_version)
+        if key == self._done:
+            return []
+        self._done = key
+        return self.generate(self._type)
+
+    def generate(self, grasp_type: str) -> list:
+        """Sample, refine and rank grasps of ``grasp_type`` for the current object.
+
+        Returns:
+            [HandGraspArray (ranked), HandGrasp (the best)], or [] without an object or on failure.
+        """
+        obj = self._object
+        if obj is None:
+            return []
+        gen = torch.Generator().manual_seed(self.config.seed + self.requests)
+        self.requests += 1
+        try:
+            cands = self.sampler.generate(obj.condition, grasp_type, generator=gen)
+        except DataError as exc:
+            return self._fail(f"generation failed: {exc}", self._stamp_ns)
+        self.last_seconds = cands.seconds
+        header = Header(self._stamp_ns, obj.sdf.header.frame_id)
+        grasps = self._to_messages(cands, obj, header)
+        log.info("%d %s grasps in %.0f ms (best energy %.3f)", len(grasps), grasp_type, 1e3 * cands.seconds,
+                 cands.energy[0])
+        return [HandGraspArray(header, tuple(grasps)), grasps[0]]
+
+    @staticmethod
+    def _to_messages(cands: GraspCandidates, obj: _Object, header: Header) -> list[HandGrasp]:
+        R0, p0 = obj.rotation, obj.sdf.origin.position
+        out = []
+        for i in range(len(cands)):
+            rot, trans = R0 @ cands.rot[i], R0 @ cands.trans[i] + p0
+            out.append(arrays_to_hand_grasp(
+                cands.joints[i], rot, trans, header, cands.grasp_type, score=float(-cands.energy[i]),
+                penetration_depth=float(cands.penetration_depth[i]), contact_distance=float(cands.contact_distance[i])))
+        return out
+
+    def _fail(self, reason: str, stamp_ns: int) -> list:
+        key = reason.split(":")[0]
+        self.failures[key] += 1
+        last = self._last_log.get(key)
+        if last is None or stamp_ns - last >= self.config.log_throttle_s * 1e9:
+            log.warning("%s", reason)
+            self._last_log[key] = stamp_ns
+        return []

@@ -1,0 +1,140 @@
+"""The grasp generator component wired in the in-process graph, with a tiny saved model."""
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from semg_grasp_ros import GRASP_TYPES, REST
+from semg_grasp_ros.config import load_config
+from semg_grasp_ros.errors import ConfigError, ModelError
+from semg_grasp_ros.grasp.checkpoint import save_pretrained
+from semg_grasp_ros.grasp.networks import GraspDiffusion, ModelConfig
+from semg_grasp_ros.hand.convert import hand_grasp_to_arrays
+from semg_grasp_ros.hand.model import FINGER_JOINTS
+from semg_grasp_ros.pipeline.graph import Graph
+from semg_grasp_ros.pipeline.grasp_diffusion import GraspDiffusionComponent, GraspDiffusionConfig
+from semg_grasp_ros.types import GraspIntent, HandGrasp, HandGraspArray, Header, ObjectSdf, Pose
+
+N = 16
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    m = GraspDiffusion(ModelConfig(network=dict(sdf_size=N, sdf_pool=1, sdf_channels=(4, 8), sdf_dim=32,
+                                                time_embed_dim=16, width=32, wrist_blocks=1, finger_blocks=1),
+                                   scheduler={"num_train_timesteps": 20}))
+    m.info["sampler"] = {"method": "ddim", "steps": 3}
+    return save_pretrained(m, tmp_path_factory.mktemp("models") / "tiny")
+
+
+def component(model_dir, **kw):
+    kw = {"model": str(model_dir), "num_candidates": 4, "refine_steps": 1, **kw}
+    return GraspDiffusionComponent(GraspDiffusionConfig(**kw))
+
+
+def sdf_msg(stamp=0, centre=(0.1, 0.0, 0.5), quat=(0.0, 0.0, 0.0, 1.0), n=N, frame="camera", radius=0.03):
+    span = 0.2
+    axis = np.linspace(0.0, span, n)
+    grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1) - span / 2
+    rot = Rotation.from_quat(quat).as_matrix()
+    origin = np.asarray(centre) - rot @ np.full(3, span / 2)
+    return ObjectSdf(Header(stamp, frame), Pose(origin, quat), span / (n - 1),
+                     (np.linalg.norm(grid, axis=-1) - radius).astype(np.float32), True, np.asarray(centre),
+                     np.full(3, 2 * radius))
+
+
+def intent(grasp_type="cylindrical", confidence=0.9, stamp=0):
+    index = GRASP_TYPES.index(grasp_type) if grasp_type in GRASP_TYPES else -1
+    probs = np.full(6, 0.02)
+    return GraspIntent(Header(stamp, ""), grasp_type, index, confidence, GRASP_TYPES, probs, 0.25)
+
+
+def test_generates_on_type_or_object_change_only(model_dir):
+    c = component(model_dir)
+    assert c.on_intent(intent("hook")) == []  # no object yet
+    out = c.on_sdf(sdf_msg(stamp=10))
+    assert [type(o) for o in out] == [HandGraspArray, HandGrasp]
+    arr, best = out
+    assert len(arr.grasps) == 4 and arr.grasps[0] is best and best.grasp_type == "hook"
+    assert arr.header.frame_id == "camera" and arr.header.stamp_ns == 10
+    scores = [g.score for g in arr.grasps]
+    assert scores == sorted(scores, reverse=True) and all(np.isfinite(scores))
+    assert best.joint_names == FINGER_JOINTS and all(g.penetration_depth >= 0 for g in arr.grasps)
+    assert c.on_intent(intent("hook", stamp=20)) == []  # same type, same object
+    assert c.on_sdf(sdf_msg(stamp=30, centre=(0.1, 0.0, 0.503))) == []  # moved less than object_change
+    assert len(c.on_sdf(sdf_msg(stamp=40, centre=(0.1, 0.05, 0.5)))) == 2  # moved 5 cm
+    out = c.on_intent(intent("tip", stamp=50))
+    assert out and out[1].grasp_type == "tip" and out[0].header.stamp_ns == 50
+    assert c.requests == 3
+
+
+def test_rest_low_confidence_and_unknown_types_never_trigger(model_dir, caplog):
+    c = component(model_dir)
+    c.on_sdf(sdf_msg())
+    assert c.on_intent(intent(REST, confidence=0.99)) == []
+    assert c.on_intent(intent("palmar", confidence=0.3)) == []
+    caplog.set_level(logging.WARNING)
+    bad = GraspIntent(Header(0, ""), "pinch", 0, 0.9, ("pinch",), np.ones(1), 0.25)
+    assert c.on_intent(bad) == []
+    assert c.requests == 0 and sum(c.failures.values()) == 1 and "pinch" in caplog.text
+
+
+def test_bad_fields_drop_the_object(model_dir):
+    c = component(model_dir)
+    c.on_intent(intent("spherical"))
+    assert c.on_sdf(sdf_msg(n=20)) == []
+    bad = sdf_msg()
+    d = bad.distances.copy()
+    d[1, 2, 3] = np.nan
+    nan_field = ObjectSdf(bad.header, bad.origin, bad.voxel_size, d, True, bad.centroid, bad.extent)
+    assert c.on_sdf(nan_field) == []
+    assert c.requests == 0 and c.failures["object field rejected"] == 2
+    assert len(c.on_sdf(sdf_msg())) == 2  # a good field afterwards works
+
+
+def test_rotated_grids_give_the_same_grasps_in_the_header_frame(model_dir):
+    """The same object and seed, described by a grid rotated in its frame: the grasps are the
+    same relative to the grid, so in the header frame they turn with it."""
+    quat = Rotation.from_euler("xyz", [0.3, -0.5, 1.1]).as_quat()
+    R = Rotation.from_quat(quat).as_matrix()
+    a, b = component(model_dir), component(model_dir)
+    a.on_intent(intent("lateral"))
+    b.on_intent(intent("lateral"))
+    ga = a.on_sdf(sdf_msg())[1]
+    gb = b.on_sdf(sdf_msg(quat=quat))[1]
+    ja, Ra, ta = hand_grasp_to_arrays(ga)
+    jb, Rb, tb = hand_grasp_to_arrays(gb)
+    centre = np.array([0.1, 0.0, 0.5])
+    np.testing.assert_allclose(jb, ja, atol=1e-5)
+    np.testing.assert_allclose(Rb, R @ Ra, atol=1e-5)
+    np.testing.assert_allclose(tb - centre, R @ (ta - centre), atol=1e-5)
+
+
+def test_in_the_graph_and_from_the_yaml(model_dir):
+    cfg = load_config(GraspDiffusionConfig, "grasp_diffusion", model=str(model_dir), num_candidates=3,
+                      refine_steps=0)
+    graph = Graph()
+    graph.add(GraspDiffusionComponent(cfg))
+    got = {"grasp/candidates": [], "grasp/selected": []}
+    for topic, items in got.items():
+        graph.subscribe(topic, items.append)
+    graph.publish("object/sdf", sdf_msg())
+    graph.publish("grasp/intent", intent("palmar"))
+    graph.run(duration=0.01)
+    assert len(got["grasp/candidates"]) == 1 and len(got["grasp/candidates"][0].grasps) == 3
+    assert got["grasp/selected"][0].grasp_type == "palmar"
+
+
+def test_start_up_errors(tmp_path, model_dir):
+    with pytest.raises(ModelError, match="not found"):
+        GraspDiffusionComponent(GraspDiffusionConfig(model=str(tmp_path / "none")))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{}")
+    with pytest.raises(ModelError):
+        GraspDiffusionComponent(GraspDiffusionConfig(model=str(tmp_path / "broken")))
+    with pytest.raises(ConfigError):
+        GraspDiffusionConfig(min_confidence=1.5)
