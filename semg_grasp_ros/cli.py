@@ -29,6 +29,8 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("eval", "generator"), "semg_grasp_ros.grasp.generator_eval_cli", "evaluate a grasp generator on an object mesh, all six types (JSON report)"),
     (("data", "synth"), "semg_grasp_ros.grasp.data_cli", "synthesise physics-checked, type-labelled grasps for the object set (resumable)"),
     (("data", "import"), "semg_grasp_ros.grasp.data_cli", "import DexGraspNet grasp files as a type-labelled grasp dataset"),
+    (("train", "intent"), "semg_grasp_ros.intent.train_cli", "train a grasp-type classifier on Sapsanis-layout sEMG and save it (safetensors + JSON)"),
+    (("eval", "intent"), "semg_grasp_ros.intent.eval_cli", "cross-validate a grasp-type classifier (within-subject or leave-one-subject-out; JSON, PNG)"),
 ]
 
 

@@ -6,7 +6,9 @@ in the folder's ``index.json`` are skipped, so an interrupted run continues wher
 when started again with the same folder (and the same settings, which the manifest keeps).
 
 ``data import`` converts DexGraspNet grasp files (``dataset/*.npy`` + ``meshdata``) into the
-same format, labelling every grasp with the hand-pose descriptor (``grasp.labels``).
+same format, labelling every grasp with the hand-pose descriptor (``grasp.labels``, with the
+contact descriptors on the object); grasps no type fits are kept with type -1 (the loader
+skips them).
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the object set and the synthesis (default 0)")
     parser.add_argument("--objects-per-family", type=int, default=None,
                         help="procedural objects per family (default: the object set's defaults, 176 in all)")
+    parser.add_argument("--family-counts", nargs="+", default=None, metavar="FAMILY=N",
+                        help="procedural objects of given families, e.g. plate=60 box=36 (others keep their "
+                             "default or --objects-per-family); raising a count adds objects, the existing ones "
+                             "stay the same")
     parser.add_argument("--dexgraspnet", default="auto",
                         help="DexGraspNet folder whose objects join the set; 'auto' = the shared sample if "
                              "present, 'none' = procedural objects only")
@@ -117,7 +123,12 @@ def _run_synth(args) -> int:
     torch.set_num_threads(args.threads)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     out = Path(args.out)
-    counts = DEFAULT_COUNTS if args.objects_per_family is None else dict.fromkeys(DEFAULT_COUNTS, args.objects_per_family)
+    counts = dict(DEFAULT_COUNTS) if args.objects_per_family is None else dict.fromkeys(DEFAULT_COUNTS, args.objects_per_family)
+    for item in args.family_counts or ():
+        family, _, n = item.partition("=")
+        if family not in DEFAULT_COUNTS or not n.isdigit():
+            raise ConfigError(f"--family-counts takes FAMILY=N with FAMILY in {list(DEFAULT_COUNTS)}, got {item!r}")
+        counts[family] = int(n)
     dgn = _dexgraspnet_root(args.dexgraspnet)
     cfg = SynthesisConfig(candidates=args.candidates, steps=args.steps)
     settings = {"seed": args.seed, "counts": counts, "dexgraspnet": str(dgn) if dgn else None,
@@ -130,6 +141,7 @@ def _run_synth(args) -> int:
         raise ConfigError(f"{out} was generated with seed {index['settings'].get('seed')}; resume it with that "
                           "seed or write to another folder")
     index.setdefault("settings", settings)
+    index.setdefault("runs", []).append({**settings, "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
     index["generator"] = "semg-grasp data synth"
     objects, skipped = object_set(args.seed, counts, dgn)
     for oid, reason in skipped:
@@ -234,7 +246,8 @@ def _run_import(args) -> int:
         g = grasps[code]
         m = np.isclose(g.scale, o.scale)
         joints, rot, trans = g.joints[m], g.rot[m], g.trans[m]
-        labels = classify(joints)
+        field = sdf_from_mesh(o.mesh(), GridSpec())
+        labels = classify(joints, rot, trans, field)
         metrics = {}
         if args.physics:
             from .physics import evaluate_grasps
@@ -245,7 +258,7 @@ def _run_import(args) -> int:
                        "contact_distance_mm": np.array([r.contact_distance_mm if r else np.nan for r in res])}
         save_object(out / "objects" / object_file_name(o.object_id), object_id=o.object_id, group=o.group,
                     family=o.family, source="dexgraspnet", scale=o.scale, grasps=arrays_to_grasps(joints, rot, trans),
-                    types=labels, field=sdf_from_mesh(o.mesh(), GridSpec()), pieces=o.pieces, metrics=metrics)
+                    types=labels, field=field, pieces=o.pieces, metrics=metrics)
         keep = labels >= 0
         if "physics_success" in metrics:
             keep &= metrics["physics_success"]

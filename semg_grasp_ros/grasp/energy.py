@@ -7,8 +7,11 @@ grids, each candidate with a requested grasp type ``t``:
 + w_prior E_prior + w_lim E_limits``
 
 * ``E_contact``: for each contact patch of type ``t`` (``grasp.types``), the distance of its
-  closest point to the surface, ``min_k |d(p_k)|`` (m), summed over the patches.
-* ``E_pen``: penetration of the collision spheres, ``sum relu(r - d(c))`` (m).
+  closest point to the type's contact depth, ``min_k |d(p_k) + depth_t|`` (m), summed over the
+  patches (pinches press ``depth_t`` = 1-1.5 mm into the surface: a preload, as in a real
+  pinch, without which the light objects of a pinch slip at the smallest push).
+* ``E_pen``: penetration of the collision spheres beyond that depth, ``sum relu(r - d(c) - depth_t)``
+  (m).
 * ``E_spen``: self-penetration between spheres of different digits, ``sum relu(r_i + r_j - |c_i - c_j|)``.
 * ``E_clear``: patches that must stay clear (e.g. the thumb in a hook), ``sum relu(clearance - d)``.
 * ``E_fc``: force closure with unit inward normal forces at the contacts (DexGraspNet's
@@ -170,6 +173,7 @@ class GraspEnergy:
         contact = np.zeros((n_t, n_p))
         clear = np.zeros((n_t, n_p))
         clearance = np.zeros(n_t)
+        depth = np.zeros(n_t)
         preshape = np.zeros((n_t, 22))
         prior_w = np.zeros((n_t, 22))
         fc_w = np.ones(n_t)
@@ -181,6 +185,7 @@ class GraspEnergy:
             for p in s.clear:
                 clear[t, patches.index(p)] = 1.0
             clearance[t] = s.clearance
+            depth[t] = s.contact_depth
             preshape[t] = s.preshape_vector()
             prior_w[t] = s.prior_weights()
             fc_w[t] = s.force_closure / max(len(s.contacts), 1)
@@ -192,6 +197,7 @@ class GraspEnergy:
         self.contact_mask = torch.as_tensor(contact)
         self.clear_mask = torch.as_tensor(clear)
         self.clearance = torch.as_tensor(clearance)
+        self.contact_depth = torch.as_tensor(depth)
         self.preshape = torch.as_tensor(preshape)
         self.prior_w = torch.as_tensor(prior_w)
         self.fc_w = torch.as_tensor(fc_w)
@@ -204,7 +210,7 @@ class GraspEnergy:
             if t.device != like.device:
                 setattr(self, name, t.to(like.device))
         for name in ("sphere_centre", "sphere_radius", "patch_local", "contact_mask", "clear_mask", "clearance",
-                     "preshape", "prior_w", "fc_w", "centre_w"):
+                     "preshape", "prior_w", "fc_w", "centre_w", "contact_depth"):
             t = getattr(self, name)
             if t.device != like.device or t.dtype != like.dtype:
                 setattr(self, name, t.to(device=like.device, dtype=like.dtype))
@@ -246,9 +252,11 @@ class GraspEnergy:
         P, Kp = patch.shape[1], patch.shape[2]
         d_sph = field(spheres.reshape(G, K, -1, 3)).reshape(B, -1)
         pen = torch.relu(self.sphere_radius - d_sph)
+        depth = self.contact_depth[type_index].unsqueeze(-1)  # (B, 1)
+        pen_energy = torch.relu(self.sphere_radius - d_sph - depth)
         d_patch = field(patch.reshape(G, K, -1, 3)).reshape(B, P, Kp)
         big = torch.full_like(d_patch, 1.0)
-        abs_patch = torch.where(self.patch_valid, d_patch.abs(), big)
+        abs_patch = torch.where(self.patch_valid, (d_patch + depth.unsqueeze(-1)).abs(), big)
         dmin, arg = abs_patch.min(dim=-1)  # (B, P)
         cmask = self.contact_mask[type_index]  # (B, P)
         e_contact = (cmask * dmin).sum(-1)
@@ -276,7 +284,7 @@ class GraspEnergy:
         lo, hi = self.fk.lower.to(q), self.fk.upper.to(q)
         e_lim = (torch.relu(q - hi) + torch.relu(lo - q)).sum(-1)
         e_prior = (self.prior_w[type_index] * (q - self.preshape[type_index]).square()).sum(-1)
-        e_pen = pen.sum(-1)
+        e_pen = pen_energy.sum(-1)
         total = (w.contact * e_contact + w.penetration * e_pen + w.self_penetration * e_spen
                  + w.clearance * e_clear + w.force_closure * e_fc + w.centring * e_centre + w.prior * e_prior
                  + w.joint_limits * e_lim)

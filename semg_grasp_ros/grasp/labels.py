@@ -86,8 +86,9 @@ def contact_descriptors(joints, rot, trans, field) -> np.ndarray:
     n = len(q)
     prox, groups = _proxies()
     with torch.no_grad():
-        centres, radii = prox.spheres_world(_fk(), torch.as_tensor(q), torch.as_tensor(np.asarray(rot, dtype=np.float64)).reshape(n, 3, 3),
-                                            torch.as_tensor(np.asarray(trans, dtype=np.float64)).reshape(n, 3))
+        rot_t = torch.tensor(np.asarray(rot, dtype=np.float64)).reshape(n, 3, 3)
+        trans_t = torch.tensor(np.asarray(trans, dtype=np.float64)).reshape(n, 3)
+        centres, radii = prox.spheres_world(_fk(), torch.as_tensor(q), rot_t, trans_t)
     c = centres.numpy()
     gap = field.sample(c) - radii.numpy()
     touch = gap <= CONTACT_DISTANCE

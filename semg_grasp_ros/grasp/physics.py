@@ -25,7 +25,8 @@ The protocol, used everywhere in the project (DexGraspNet-style, Wang et al. 202
    With ``early_stop`` a push ends as soon as the object is beyond the threshold (fails), or,
    after ``min_disturb_time``, once it rests within half the threshold and its present speed
    would carry it less than a tenth of the threshold further in the remaining time (holds);
-   on the DexGraspNet sample this gives the same verdicts as the full second.
+   on the 935 DexGraspNet sample grasps this halves the CPU time and changes 4 all-six verdicts
+   (93.9 % instead of 93.7 % success); ``early_stop=False`` runs every push for the full time.
 
 Batch use: ``evaluate_grasps`` spreads grasps over worker processes (one MuJoCo model per object
 and scale, built once per worker).
@@ -441,7 +442,8 @@ def summarize(results: Sequence[PhysicsResult | None], threshold: float = Physic
 
     Returns:
         dict with n, success_rate, success_any_rate, mean_penetration_mm, max_penetration_mm,
-        mean_contact_count, median_settle_shift_mm, limit_violation_rate (share of grasps beyond
+        mean_contact_count, median_settle_shift_mm, success_and_settle_rate (all six hold and the
+        squeeze/settle moved the object less than the threshold too), limit_violation_rate (share of grasps beyond
         a limit by > 0.01 rad), direction_success_rate (per direction), n_invalid; rates are 0 and
         means NaN for no results.
     """
@@ -458,6 +460,7 @@ def summarize(results: Sequence[PhysicsResult | None], threshold: float = Physic
         "max_penetration_mm": float(np.max([r.penetration_mm for r in valid])) if valid else math.nan,
         "mean_contact_count": float(np.mean([r.contact_count for r in valid])) if valid else math.nan,
         "median_settle_shift_mm": float(np.median([r.settle_shift for r in valid]) * 1000) if valid else math.nan,
+        "success_and_settle_rate": sum(r.success and r.settle_shift < threshold for r in valid) / denom,
         "limit_violation_rate": sum(r.limit_violation > 0.01 for r in valid) / denom,
         "direction_success_rate": dict(zip(DIRECTION_NAMES, (held.mean(0) if len(valid) else np.zeros(6)).tolist())),
     }

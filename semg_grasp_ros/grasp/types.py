@@ -117,6 +117,7 @@ class GraspTypeSpec:
         force_closure: weight of the force-closure term for this type (0 for a hook, which holds
             by enclosure rather than by opposing forces; low for power grasps, whose many
             contacts need not push equally hard).
+        contact_depth: metres the contact patches press into the surface (a pinch's preload).
         centre_pinch: pull the thumb-finger pinch line through the object's centre (a two-point
             pinch cannot resist torques about that line).
         palm_contact: whether the palm touches the object.
@@ -141,6 +142,7 @@ class GraspTypeSpec:
     clearance: float = 0.01
     force_closure: float = 1.0
     centre_pinch: bool = False
+    contact_depth: float = 0.0
 
     def preshape_vector(self) -> np.ndarray:
         """(22,) pre-shape in ``FINGER_JOINTS`` order, rad."""
@@ -257,6 +259,7 @@ SPECS: dict[str, GraspTypeSpec] = {
         approach="pinch",
         width=(0.02, 0.08),
         clearance=0.005,
+        contact_depth=0.001,
         descriptor=(
             DescriptorRange("thumb_opposition", lo=0.5, scale=0.2),
             DescriptorRange("spread", hi=0.1, scale=0.08),
@@ -281,6 +284,7 @@ SPECS: dict[str, GraspTypeSpec] = {
         width=(0.005, 0.045),
         clearance=0.01,
         centre_pinch=True,
+        contact_depth=0.001,
         descriptor=(
             DescriptorRange("thumb_opposition", lo=0.5, scale=0.2),
             DescriptorRange("aperture", hi=0.05, scale=0.015),
@@ -302,6 +306,7 @@ SPECS: dict[str, GraspTypeSpec] = {
         width=(0.001, 0.02),
         clearance=0.005,
         centre_pinch=True,
+        contact_depth=0.0015,
         descriptor=(
             DescriptorRange("thumb_to_index_side", hi=0.03, scale=0.01),
             DescriptorRange("index_flexion", lo=2.0, scale=0.3),

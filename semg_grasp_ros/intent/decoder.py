@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 #: Label used in the vote for "no grasp" (rest or a rejected window).
 NO_GRASP = -1
+#: A repeated rejection reason is logged at most once per this many seconds of signal.
+LOG_EVERY_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -122,8 +124,6 @@ class OnlineDecoder:
     def __init__(self, model: IntentModel, config: DecoderConfig = DecoderConfig()):
         if not model.fitted:
             raise ConfigError("the online decoder needs a trained model")
-        if getattr(model, "whole_trial", False) or model.info.get("preset") == "resnet18_paper":
-            raise ConfigError("whole-trial models cannot decode a stream; use a window model")
         spec = model.spec
         if config.rest_rms and len(config.rest_rms) != spec.n_channels:
             raise ConfigError(f"rest_rms has {len(config.rest_rms)} values for {spec.n_channels} channels")
@@ -136,7 +136,8 @@ class OnlineDecoder:
         self.rest_rms = np.asarray(config.rest_rms, dtype=np.float64) if config.rest_rms else None
         self._calibration: list[np.ndarray] = []
         self._calibrated_samples = 0
-        self._expected_index: int | None = None
+        self._log_state: tuple[str, int] = ("", -(10**18))
+        self.reset_stream()
         self.reset_decisions()
 
     @property
@@ -258,7 +259,7 @@ class OnlineDecoder:
         proba = self.model.predict_proba(filtered[None])[0]
         label = int(np.argmax(proba))
         if proba[label] < self.config.min_confidence:
-            return self._publish(end, NO_GRASP, float(proba[label]), proba, "low confidence")
+            return self._publish(end, NO_GRASP, 1.0 - float(proba[label]), proba, "low confidence")
         return self._publish(end, label, float(proba[label]), proba, "grasp")
 
     def _vote(self) -> int:
@@ -291,8 +292,12 @@ class OnlineDecoder:
         return Decision(end, current, float(np.clip(conf, 0.0, 1.0)), proba, label, reason, self.spec.window)
 
     def _reject(self, end: int, reason: str) -> Decision:
-        """A rejected window: counts as no grasp in the vote, reason logged."""
-        log.warning("grasp decision rejected: %s", reason)
+        """A rejected window: counts as no grasp in the vote, reason logged (throttled:
+        when the reason changes, else once per ``LOG_EVERY_S`` of signal)."""
+        last_reason, last_end = self._log_state
+        if reason != last_reason or end - last_end >= LOG_EVERY_S * self.spec.sample_rate:
+            log.warning("grasp decision rejected at sample %d: %s", end, reason)
+            self._log_state = (reason, end)
         self._votes.append(NO_GRASP)
         # A bad signal must not keep an old grasp alive: drop the published intent at once.
         self._current, self._candidate, self._candidate_run = NO_GRASP, NO_GRASP, 0

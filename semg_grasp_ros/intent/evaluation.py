@@ -339,3 +339,27 @@ def summarise(preset: Preset, template: IntentModel, settings: EvalSettings, sub
         "n_fits": len(results),
     }
     return out
+
+
+def default_sapsanis_folder() -> Path:
+    """``<data root>/emg/sapsanis/Database 1``."""
+    from ..paths import data_root
+
+    return data_root() / "emg" / "sapsanis" / "Database 1"
+
+
+def load_subjects(folder=None, names: Sequence[str] | None = None) -> list[TrialSet]:
+    """Load Sapsanis-layout subjects from ``folder`` (every ``.mat`` there, or ``names``).
+
+    Raises:
+        DatasetError: missing folder, no files, or a named subject not in the folder.
+    """
+    from ..emg.datasets import list_sapsanis_subjects, load_sapsanis
+    from ..errors import DatasetError
+
+    found = list_sapsanis_subjects(folder if folder is not None else default_sapsanis_folder())
+    names = list(names) if names else list(found)
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise DatasetError(f"subjects {missing} not found; the folder has {sorted(found)}")
+    return [load_sapsanis(found[n]) for n in names]

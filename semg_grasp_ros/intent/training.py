@@ -151,7 +151,7 @@ def train_classifier(
                 opt.step()
                 if sched is not None:
                     sched.step()
-                total += float(loss) * idx.numel()
+                total += loss.item() * idx.numel()
             loss_value = total / max(n, 1)
             message = f"loss {loss_value:.3f}"
             if y_val.numel():

@@ -1,0 +1,139 @@
+"""The grasp-classifier component: ``EmgChunk`` on ``emg/chunks`` -> ``GraspIntent`` on ``grasp/intent``.
+
+Wraps ``intent.decoder.OnlineDecoder`` around a trained window model (the shipped
+default unless told otherwise): one ``GraspIntent`` per decision, every ``stride_ms`` of
+signal, stamped with the time of the last sample of the deciding window. Bad input
+(NaN/inf, a flat or clipped channel, a wrong sample rate or channel count, gaps in
+``first_sample_index``) gives a rejected intent (``rest``, class -1, confidence 0) with a
+logged reason; a gap also restarts the filter and window buffers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from .. import REST
+from ..config import param
+from ..errors import ConfigError
+from ..intent.base import IntentModel, load_model
+from ..intent.decoder import DecoderConfig, Decision, OnlineDecoder
+from ..types import EmgChunk, GraspIntent, Header
+from .component import Ports
+
+log = logging.getLogger(__name__)
+
+INPUT_TOPIC = "emg/chunks"
+OUTPUT_TOPIC = "grasp/intent"
+
+
+@dataclass(frozen=True)
+class GraspClassifierConfig:
+    """Parameters of the classifier node (``config/grasp_classifier.yaml`` documents each)."""
+
+    model: str = param("intent_default", "shipped model name in models/ or a checkpoint path (.json)")
+    stride_ms: float = param(50.0, "time between decisions, ms (decision rate = 1000 / stride_ms Hz)", (1.0, 1000.0))
+    vote_window: int = param(5, "window decisions in the majority vote", (1, 100))
+    min_confidence: float = param(0.5, "posteriors below this are rejected (no grasp)", (0.0, 1.0))
+    debounce: int = param(3, "consecutive identical votes needed to change the intent", (1, 100))
+    rest_factor: float = param(3.0, "a channel is active above rest_factor x its rest RMS", (0.1, 1000.0))
+    rest_rms: tuple[float, ...] = param(
+        (0.0,), "rest RMS of the filtered signal per channel (one value = all channels); 0 = calibrate"
+    )
+    calibration_s: float = param(2.0, "seconds of rest at the stream start used to calibrate", (0.0, 600.0))
+    flat_std: float = param(1e-6, "raw channel std below this (signal units) = flat electrode", (0.0, 1e6))
+    clip_samples: int = param(5, "samples of a window at the channel's rail = saturated (0 = off)", (0, 100000))
+    saturation_level: float = param(0.0, "absolute raw level treated as saturation (0 = off)", (0.0, 1e12))
+    expected_sample_rate_hz: float = param(0.0, "required model sample rate, Hz (0 = the model's)", (0.0, 1e6))
+    expected_channels: int = param(0, "required model channel count (0 = the model's)", (0, 1024))
+    frame_id: str = param("", "header.frame_id of the intents ('' = that of the EMG chunks)")
+
+    def __post_init__(self):
+        if not self.model:
+            raise ConfigError("model must name a shipped model or a checkpoint path")
+        self.decoder_config(1)  # validate the decoder parameters now
+
+    def decoder_config(self, n_channels: int) -> DecoderConfig:
+        """The ``DecoderConfig`` for a model with ``n_channels`` channels."""
+        rest = tuple(float(v) for v in self.rest_rms)
+        if all(v == 0 for v in rest):
+            rest = ()
+        elif len(rest) == 1:
+            rest = rest * n_channels
+        return DecoderConfig(
+            stride_ms=self.stride_ms,
+            vote_window=self.vote_window,
+            min_confidence=self.min_confidence,
+            debounce=self.debounce,
+            rest_factor=self.rest_factor,
+            rest_rms=rest,
+            calibration_s=self.calibration_s,
+            flat_std=self.flat_std,
+            clip_samples=self.clip_samples,
+            saturation_level=self.saturation_level or None,
+        )
+
+
+class GraspClassifier:
+    """Online grasp-type decoder component.
+
+    Args:
+        config: parameters.
+        model: a trained ``IntentModel`` to use instead of loading ``config.model``.
+
+    Raises:
+        ConfigError: the model does not match ``expected_sample_rate_hz`` /
+            ``expected_channels``, or parameters are invalid.
+        ModelError: the model cannot be loaded.
+    """
+
+    name = "grasp_classifier"
+
+    def __init__(self, config: GraspClassifierConfig | None = None, model: IntentModel | None = None):
+        self.config = config or GraspClassifierConfig()
+        self.model = model if model is not None else load_model(self.config.model)
+        spec = self.model.spec
+        if self.config.expected_sample_rate_hz and abs(self.config.expected_sample_rate_hz - spec.sample_rate) > 1e-6:
+            raise ConfigError(
+                f"model {self.config.model} was trained at {spec.sample_rate} Hz, the stream is configured for "
+                f"{self.config.expected_sample_rate_hz} Hz"
+            )
+        if self.config.expected_channels and self.config.expected_channels != spec.n_channels:
+            raise ConfigError(
+                f"model {self.config.model} expects {spec.n_channels} channels, the stream is configured for "
+                f"{self.config.expected_channels}"
+            )
+        decoder_config = self.config.decoder_config(spec.n_channels)
+        if decoder_config.rest_rms and len(self.config.rest_rms) not in (1, spec.n_channels):
+            raise ConfigError(f"rest_rms needs 1 or {spec.n_channels} values, got {len(self.config.rest_rms)}")
+        self.decoder = OnlineDecoder(self.model, decoder_config)
+        #: every decision of the latest ``on_emg`` call (reasons included), for diagnostics.
+        self.last_decisions: list[Decision] = []
+
+    def ports(self) -> Ports:
+        return Ports(inputs={INPUT_TOPIC: self.on_emg}, outputs={GraspIntent: OUTPUT_TOPIC})
+
+    def on_emg(self, chunk: EmgChunk) -> list[GraspIntent]:
+        """Decode one chunk; returns one intent per decision it completes."""
+        decisions = self.decoder.process(
+            chunk.data, chunk.first_sample_index, sample_rate=chunk.sample_rate, n_channels=chunk.n_channels
+        )
+        self.last_decisions = decisions
+        frame = self.config.frame_id or chunk.header.frame_id
+        names = self.model.class_names
+        out = []
+        for d in decisions:
+            offset = d.end_index - chunk.first_sample_index
+            stamp = chunk.header.stamp_ns + int(round(offset * 1e9 / chunk.sample_rate))
+            out.append(
+                GraspIntent(
+                    header=Header(stamp, frame),
+                    grasp_type=REST if d.class_index < 0 else names[d.class_index],
+                    class_index=d.class_index,
+                    confidence=d.confidence,
+                    class_names=names,
+                    probabilities=d.probabilities,
+                    window_duration=d.window_samples / self.model.spec.sample_rate,
+                )
+            )
+        return out
