@@ -33,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             help="DexGraspNet folder with dataset/*.npy and meshdata/ (default: the shared "
                                  "data's grasps/dexgraspnet_sample)")
         parser.add_argument("--out", required=True, help="dataset folder to write (index.json + objects/)")
+        parser.add_argument("--references", default=None,
+                            help="label with the original work's method instead of the descriptor: a JSON file "
+                                 "{type: [28 DexGraspNet values], ...} of reference grasps (nearest within --threshold)")
+        parser.add_argument("--threshold", type=float, default=1.0,
+                            help="largest Euclidean distance to a reference grasp over the 28 values (default 1.0)")
         parser.add_argument("--physics", action="store_true", help="also run the physics check on every grasp")
         parser.add_argument("--workers", type=int, default=1, help="physics processes (default 1)")
         parser.set_defaults(_run=_run_import)
@@ -229,6 +234,19 @@ def _run_import(args) -> int:
     from .labels import classify
     from .objects import dexgraspnet_objects
 
+    labeller = None
+    if args.references:
+        import json
+
+        from .labels import ReferenceLabeller
+
+        try:
+            refs = json.loads(Path(args.references).read_text())
+            labeller = ReferenceLabeller(np.array(list(refs.values()), dtype=np.float64),
+                                         np.array([GRASP_TYPES.index(t) for t in refs]), args.threshold)
+        except (OSError, ValueError, TypeError) as exc:
+            raise ConfigError(f"--references {args.references}: expected a JSON object {{type: [28 numbers]}} with "
+                              f"types from {GRASP_TYPES}: {exc}") from exc
     root = _dexgraspnet_root(args.source or "auto")
     if root is None:
         raise DatasetError("no DexGraspNet folder given and the shared sample was not found")
@@ -247,7 +265,10 @@ def _run_import(args) -> int:
         m = np.isclose(g.scale, o.scale)
         joints, rot, trans = g.joints[m], g.rot[m], g.trans[m]
         field = sdf_from_mesh(o.mesh(), GridSpec())
-        labels = classify(joints, rot, trans, field)
+        if labeller is None:
+            labels = classify(joints, rot, trans, field)
+        else:
+            labels = labeller.label(arrays_to_grasps(joints, rot, trans))
         metrics = {}
         if args.physics:
             from .physics import evaluate_grasps

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import GRASP_TYPES
+from ..config import param
 from ..errors import ConfigError
 from ..types import EmgChunk, Header
 from .component import Ports, Timer
@@ -68,30 +69,30 @@ class EmgAcquisitionConfig:
         max_chunk_s: the most signal one chunk carries (a stalled clock catches up in pieces).
     """
 
-    source: str = "simulated"
-    chunk_ms: float = 20.0
-    frame_id: str = "emg"
-    file: str = ""
-    sample_rate_hz: float = 0.0
-    seed: int = 0
-    loop: bool = False
-    simulator_model: str = ""
-    channels: int = 2
-    script: str = ""
-    repetitions: int = 5
-    grasp_s: float = 3.0
-    rest_s: float = 2.0
-    trial_order: str = "shuffled"
-    bag_topic: str = TOPIC
-    lsl_name: str = ""
-    lsl_type: str = "EMG"
-    timeout_s: float = 5.0
-    board_id: int = -1
-    serial_port: str = ""
-    ip_address: str = ""
-    ip_port: int = 0
-    max_drift_s: float = 0.25
-    max_chunk_s: float = 1.0
+    source: str = param("simulated", "where samples come from: simulated, sapsanis, ninapro, csv, bag, lsl or brainflow")
+    chunk_ms: float = param(20.0, "timer period in milliseconds; one EmgChunk per tick", range=(1.0, 1000.0))
+    frame_id: str = param("emg", "header.frame_id of the chunks")
+    file: str = param("", "dataset file or folder (sapsanis, ninapro, csv) or bag directory (bag)")
+    sample_rate_hz: float = param(0.0, "sample rate of the simulator or of a file without one, Hz; 0 = the source's own", range=(0.0, 100000.0))
+    seed: int = param(0, "seed of the simulator, trial shuffling and simulated rest gaps")
+    loop: bool = param(False, "restart paced sources (simulated, files, bag) at their end")
+    simulator_model: str = param("", "simulated user: '' generic, a Sapsanis subject (female_1, female_2, male_1) or a model .json")
+    channels: int = param(2, "channel count of the generic simulated user", range=(1, 64))
+    script: str = param("", "simulator script 'name:seconds,...'; '' = every grasp `repetitions` times, shuffled")
+    repetitions: int = param(5, "default script: repetitions of each grasp", range=(1, 1000))
+    grasp_s: float = param(3.0, "default script: seconds per grasp")
+    rest_s: float = param(2.0, "seconds of rest between grasps (default script) and between dataset trials")
+    trial_order: str = param("shuffled", "order of dataset trials: shuffled, sequential or interleaved")
+    bag_topic: str = param(TOPIC, "topic of the EmgChunk messages in a replayed bag")
+    lsl_name: str = param("", "LSL stream name to resolve ('' = resolve by type)")
+    lsl_type: str = param("EMG", "LSL stream type to resolve when no name is given")
+    timeout_s: float = param(5.0, "seconds to wait for a live device at start-up")
+    board_id: int = param(-1, "BrainFlow board id (-1 = synthetic board)")
+    serial_port: str = param("", "BrainFlow serial port")
+    ip_address: str = param("", "BrainFlow IP address")
+    ip_port: int = param(0, "BrainFlow IP port")
+    max_drift_s: float = param(0.25, "live sources: re-anchor stamps beyond this clock drift, seconds")
+    max_chunk_s: float = param(1.0, "most seconds of signal in one chunk")
 
     def __post_init__(self):
         if self.source not in SOURCE_KINDS:

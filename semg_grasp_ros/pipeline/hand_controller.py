@@ -27,10 +27,11 @@ Deterministic: outputs depend only on the inputs and the timer's ``now_ns`` (sim
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import param
 from ..errors import ConfigError, DataError
 from ..hand.convert import hand_grasp_to_arrays, matrix_to_quat_xyzw
 from ..hand.kinematics import HandKinematics
@@ -42,27 +43,23 @@ from .component import Ports, Timer
 log = logging.getLogger(__name__)
 
 
-def _p(default, description: str):
-    return field(default=default, metadata={"description": description})
-
-
 @dataclass(frozen=True)
 class HandControllerConfig:
     """Parameters of :class:`HandController` (SI units unless the name says otherwise)."""
 
-    rate_hz: float = _p(50.0, "joint_states / TF publishing and watchdog rate, Hz")
-    timeout_s: float = _p(5.0, "no grasp message for this long (message time): the watchdog acts; "
+    rate_hz: float = param(50.0, "joint_states / TF publishing and watchdog rate, Hz")
+    timeout_s: float = param(5.0, "no grasp message for this long (message time): the watchdog acts; "
                                "longer than a whole trajectory unless the grasp is re-published")
-    on_timeout: str = _p("hold", "what the hand does without a fresh grasp: 'hold' or 'open'")
-    velocity_scale: float = _p(0.5, "fraction (0, 1] of each joint's velocity limit used")
-    preshape: float = _p(0.3, "pre-shape: 0 = open hand, 1 = the grasp's joint angles")
-    approach_distance: float = _p(0.08, "metres behind the grasp, along the palm normal, where the approach starts")
-    approach_speed: float = _p(0.1, "wrist speed during the approach, m/s")
-    sample_period: float = _p(0.05, "seconds between JointTrajectory points")
-    root_link: str = _p("rh_palm", "child frame of the published wrist TF: 'rh_palm' (shadow_hand_free.urdf) "
+    on_timeout: str = param("hold", "what the hand does without a fresh grasp: 'hold' or 'open'")
+    velocity_scale: float = param(0.5, "fraction (0, 1] of each joint's velocity limit used")
+    preshape: float = param(0.3, "pre-shape: 0 = open hand, 1 = the grasp's joint angles")
+    approach_distance: float = param(0.08, "metres behind the grasp, along the palm normal, where the approach starts")
+    approach_speed: float = param(0.1, "wrist speed during the approach, m/s")
+    sample_period: float = param(0.05, "seconds between JointTrajectory points")
+    root_link: str = param("rh_palm", "child frame of the published wrist TF: 'rh_palm' (shadow_hand_free.urdf) "
                                    "or 'rh_forearm' (shadow_hand.urdf, wrist joints at zero)")
-    publish_wrist_joints: bool = _p(True, "also publish rh_WRJ2/rh_WRJ1 = 0 in joint_states (for shadow_hand.urdf)")
-    log_throttle_s: float = _p(1.0, "same rejection reason logged at most once per this many seconds")
+    publish_wrist_joints: bool = param(True, "also publish rh_WRJ2/rh_WRJ1 = 0 in joint_states (for shadow_hand.urdf)")
+    log_throttle_s: float = param(1.0, "same rejection reason logged at most once per this many seconds")
 
     def __post_init__(self):
         if not 0 < self.rate_hz <= 1000:

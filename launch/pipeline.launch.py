@@ -1,0 +1,82 @@
+"""The whole pipeline: sEMG acquisition -> grasp classifier; (simulated) depth camera ->
+object distance field; diffusion grasp generator; hand controller; robot_state_publisher
+with the ShadowHand URDF; RViz.
+
+    ros2 launch semg_grasp_ros pipeline.launch.py
+    ros2 launch semg_grasp_ros pipeline.launch.py emg_source:=sapsanis emg_file:=/data/female_1.mat
+    ros2 launch semg_grasp_ros pipeline.launch.py use_sim_camera:=false   # remap object/points to a camera
+
+Every node reads config/<node>.yaml; the arguments below override single parameters.
+"""
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
+from launch.actions import GroupAction
+from launch.substitutions import Command, LaunchConfiguration
+from launch_ros.actions import Node, PushRosNamespace
+from launch_ros.parameter_descriptions import ParameterValue
+
+PKG = "semg_grasp_ros"
+
+
+def generate_launch_description():
+    share = get_package_share_directory(PKG)
+    config = os.path.join(share, "config")
+    arg = LaunchConfiguration
+
+    args = [
+        DeclareLaunchArgument("namespace", default_value="", description="namespace of every node and topic"),
+        DeclareLaunchArgument("use_emg_acquisition", default_value="true",
+                              description="run the acquisition node (false when emg/chunks come from elsewhere, "
+                                          "e.g. ros2 bag play)"),
+        DeclareLaunchArgument("emg_source", default_value="simulated",
+                              description="sEMG source: simulated, sapsanis, ninapro, csv, bag, lsl or brainflow"),
+        DeclareLaunchArgument("emg_file", default_value="",
+                              description="dataset file/folder or bag directory for file and bag sources"),
+        DeclareLaunchArgument("simulator_model", default_value="female_1",
+                              description="simulated user: a Sapsanis subject's fitted model or a model .json"),
+        DeclareLaunchArgument("model_dir", default_value=os.path.join(share, "models"),
+                              description="folder holding the classifier and generator weights"),
+        DeclareLaunchArgument("intent_model", default_value="intent_default",
+                              description="classifier folder under model_dir"),
+        DeclareLaunchArgument("grasp_model", default_value="grasp_improved",
+                              description="grasp generator folder under model_dir"),
+        DeclareLaunchArgument("use_sim_camera", default_value="true",
+                              description="run the simulated depth camera (else remap object/points to a camera)"),
+        DeclareLaunchArgument("object", default_value="cylinder:0.035,0.12",
+                              description="object the simulated camera sees: a primitive, a mesh file or a DexGraspNet code"),
+        DeclareLaunchArgument("use_rviz", default_value="true", description="start RViz with config/pipeline.rviz"),
+        DeclareLaunchArgument("use_robot_state_publisher", default_value="true",
+                              description="publish the hand's link transforms from joint_states and the URDF"),
+        DeclareLaunchArgument("urdf", default_value=os.path.join(share, "urdf", "shadow_hand_free.urdf"),
+                              description="hand URDF for robot_state_publisher"),
+    ]
+
+    def node(executable, name, overrides=None, condition=None):
+        params = [os.path.join(config, f"{name}.yaml")] + ([overrides] if overrides else [])
+        return Node(package=PKG, executable=executable, name=name, parameters=params, output="screen",
+                    condition=condition)
+
+    nodes = GroupAction([
+        PushRosNamespace(arg("namespace")),
+        node("emg_acquisition_node", "emg_acquisition",
+             {"source": arg("emg_source"), "file": arg("emg_file"), "simulator_model": arg("simulator_model")},
+             condition=IfCondition(arg("use_emg_acquisition"))),
+        node("grasp_classifier_node", "grasp_classifier",
+             {"model": [arg("model_dir"), "/", arg("intent_model")]}),
+        node("depth_camera_sim_node", "depth_camera_sim", {"object": arg("object")},
+             condition=IfCondition(arg("use_sim_camera"))),
+        node("object_sdf_node", "object_sdf"),
+        node("grasp_diffusion_node", "grasp_diffusion", {"model": [arg("model_dir"), "/", arg("grasp_model")]}),
+        node("hand_controller_node", "hand_controller"),
+        Node(package="robot_state_publisher", executable="robot_state_publisher", name="robot_state_publisher",
+             parameters=[{"robot_description": ParameterValue(Command(["cat ", arg("urdf")]), value_type=str)}], output="screen",
+             condition=IfCondition(arg("use_robot_state_publisher"))),
+        Node(package="rviz2", executable="rviz2", name="rviz2", output="log",
+             arguments=["-d", os.path.join(config, "pipeline.rviz")], condition=IfCondition(arg("use_rviz"))),
+    ])
+    return LaunchDescription(args + [nodes])
