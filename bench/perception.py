@@ -14,7 +14,10 @@
   the analytic distance, mean absolute error in voxels over voxels within 2 cm of the surface.
 * single_view_mae_m: field of one simulated view of each DexGraspNet object (the
   component's default settings) vs the unsigned field of the full mesh on the same
-  voxels, near the surface (within 2 cm) and overall, averaged over four views.
+  voxels, near the surface (within 2 cm) and overall, averaged over four views;
+  ``fraction_of_near_voxels_within_2_voxels`` (of the truth) tells how much of the
+  surface the view effectively covers, ``hull_sign_accuracy`` how often the convex-hull
+  sign (``signed="hull"``) agrees with the mesh's, away from the surface.
 * bad_input: what the component does with empty, all-NaN, table-only, 10-million-point,
   huge-valued clouds and wrongly typed PointCloud2 fields.
 """

@@ -184,7 +184,7 @@ class IntentModel(ABC):
             raise ModelError(f"{self.architecture}: nothing to save before fit")
         stem = _stem(path)
         stem.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {k: np.ascontiguousarray(v) for k, v in self.state().items()}
+        arrays = {k: np.array(v, order="C") for k, v in self.state().items()}  # keeps 0-d arrays 0-d
         save_file(arrays, str(stem.with_suffix(".safetensors")), metadata={"format": FORMAT})
         meta = self.to_json()
         meta["weights"] = stem.with_suffix(".safetensors").name

@@ -34,6 +34,9 @@ from ..types import (
 )
 
 log = logging.getLogger(__name__)
+#: Clouds are decoded with an even stride down to at most this many points, so a huge
+#: message costs bounded memory before any component sees it.
+MAX_CLOUD_POINTS = 300_000
 
 
 class MessageFactory(Protocol):
@@ -218,7 +221,8 @@ def _cloud_from(m: Any) -> PointCloud:
 
     fields = [(str(p.name), int(p.offset), int(p.datatype), int(p.count)) for p in m.fields]
     points, extra = decode_pointcloud2(fields, _arr(m.data, np.uint8).tobytes(), int(m.point_step),
-                                       int(m.row_step), int(m.height), int(m.width), bool(m.is_bigendian))
+                                       int(m.row_step), int(m.height), int(m.width), bool(m.is_bigendian),
+                                       max_points=MAX_CLOUD_POINTS)
     return PointCloud(_from_header(m.header), points, extra)
 
 

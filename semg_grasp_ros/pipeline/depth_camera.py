@@ -9,10 +9,11 @@ driver's topic to use a real one). Frame ``k`` is rendered with the noise of see
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import param
 from ..errors import ConfigError
 from ..perception.camera import CameraConfig, DepthCamera, TableScene
 from ..perception.objects import resolve_object
@@ -22,37 +23,30 @@ from .component import Ports, Timer
 log = logging.getLogger(__name__)
 
 
-def _p(default, description: str, bounds=None):
-    meta = {"description": description}
-    if bounds is not None:
-        meta["range"] = bounds
-    return field(default=default, metadata=meta)
-
-
 @dataclass(frozen=True)
 class DepthCameraSimConfig:
     """Parameters of :class:`DepthCameraSim` (metres, degrees as named)."""
 
-    object: str = _p("cylinder:0.035,0.12", "'sphere:R', 'box:SX,SY,SZ', 'cylinder:R,H' (metres), a mesh file, "
+    object: str = param("cylinder:0.035,0.12", "'sphere:R', 'box:SX,SY,SZ', 'cylinder:R,H' (metres), a mesh file, "
                                             "or a DexGraspNet sample code (or unique part of one, e.g. 'mug')")
-    scale: float = _p(0.1, "mesh units -> metres for mesh files and DexGraspNet objects", (1e-4, 1e4))
-    yaw_deg: float = _p(0.0, "object rotation about the vertical axis, degrees", (-360.0, 360.0))
-    rate_hz: float = _p(10.0, "frames per second", (0.01, 1000.0))
-    width: int = _p(320, "image width, pixels", (2, 4096))
-    height: int = _p(240, "image height, pixels", (2, 4096))
-    hfov_deg: float = _p(58.0, "horizontal field of view, degrees", (1.0, 170.0))
-    distance: float = _p(0.6, "camera distance to the look-at point, metres", (0.05, 20.0))
-    elevation_deg: float = _p(40.0, "viewing angle above the table plane, degrees", (-89.0, 89.0))
-    azimuth_deg: float = _p(0.0, "camera position around the vertical axis, degrees", (-360.0, 360.0))
-    target_height: float = _p(0.05, "look-at point above the table, metres", (-10.0, 10.0))
-    noise_base: float = _p(0.0012, "depth noise a in sigma = a + b (z - 0.4)^2, metres", (0.0, 1.0))
-    noise_quadratic: float = _p(0.0019, "depth noise b in sigma = a + b (z - 0.4)^2, 1/metres", (0.0, 1.0))
-    depth_unit: float = _p(0.001, "depth quantisation step, metres (0: none)", (0.0, 1.0))
-    dropout: float = _p(0.02, "probability that a pixel returns nothing", (0.0, 0.99))
-    max_incidence_deg: float = _p(80.0, "surfaces seen more obliquely return nothing, degrees", (1.0, 90.0))
-    edge_jump: float = _p(0.02, "drop pixels at depth jumps larger than this, metres (0: keep)", (0.0, 10.0))
-    frame_id: str = _p("camera_depth_optical_frame", "frame of the published cloud")
-    seed: int = _p(0, "noise seed", (0, 2**31 - 1))
+    scale: float = param(0.1, "mesh units -> metres for mesh files and DexGraspNet objects", (1e-4, 1e4))
+    yaw_deg: float = param(0.0, "object rotation about the vertical axis, degrees", (-360.0, 360.0))
+    rate_hz: float = param(10.0, "frames per second", (0.01, 1000.0))
+    width: int = param(320, "image width, pixels", (2, 4096))
+    height: int = param(240, "image height, pixels", (2, 4096))
+    hfov_deg: float = param(58.0, "horizontal field of view, degrees", (1.0, 170.0))
+    distance: float = param(0.6, "camera distance to the look-at point, metres", (0.05, 20.0))
+    elevation_deg: float = param(40.0, "viewing angle above the table plane, degrees", (-89.0, 89.0))
+    azimuth_deg: float = param(0.0, "camera position around the vertical axis, degrees", (-360.0, 360.0))
+    target_height: float = param(0.05, "look-at point above the table, metres", (-10.0, 10.0))
+    noise_base: float = param(0.0012, "depth noise a in sigma = a + b (z - 0.4)^2, metres", (0.0, 1.0))
+    noise_quadratic: float = param(0.0019, "depth noise b in sigma = a + b (z - 0.4)^2, 1/metres", (0.0, 1.0))
+    depth_unit: float = param(0.001, "depth quantisation step, metres (0: none)", (0.0, 1.0))
+    dropout: float = param(0.02, "probability that a pixel returns nothing", (0.0, 0.99))
+    max_incidence_deg: float = param(80.0, "surfaces seen more obliquely return nothing, degrees", (1.0, 90.0))
+    edge_jump: float = param(0.02, "drop pixels at depth jumps larger than this, metres (0: keep)", (0.0, 10.0))
+    frame_id: str = param("camera_depth_optical_frame", "frame of the published cloud")
+    seed: int = param(0, "noise seed", (0, 2**31 - 1))
 
     def __post_init__(self):
         if not self.rate_hz > 0:

@@ -27,10 +27,11 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import param
 from ..errors import ConfigError, DataError
 from ..perception.sdf import DistanceField, GridSpec, sdf_from_points
 from ..perception.segmentation import SegmentationConfig, segment_object
@@ -40,58 +41,51 @@ from .component import Ports, Timer
 log = logging.getLogger(__name__)
 
 
-def _p(default, description: str, bounds=None):
-    meta = {"description": description}
-    if bounds is not None:
-        meta["range"] = bounds
-    return field(default=default, metadata=meta)
-
-
 @dataclass(frozen=True)
 class ObjectSdfConfig:
     """Parameters of :class:`ObjectSdfComponent` (metres unless named otherwise)."""
 
     # Grid.
-    grid_size: int = _p(50, "voxels per axis of the cubic grid", (2, 256))
-    extent_mode: str = _p("object", "'object': object size + margin; 'fixed': fixed_extent (match training)")
-    margin: float = _p(0.03, "metres added on every side of the object in 'object' mode", (0.0, 1.0))
-    fixed_extent: float = _p(0.3, "metres spanned by the grid in 'fixed' mode", (0.01, 5.0))
-    grid_centre: str = _p("bbox", "grid centre: 'bbox' (bounding-box centre) or 'centroid' (mean point)")
-    signed: str = _p("none", "'none': unsigned distance; 'hull': negative inside the convex hull "
+    grid_size: int = param(50, "voxels per axis of the cubic grid", (2, 256))
+    extent_mode: str = param("object", "'object': object size + margin; 'fixed': fixed_extent (match training)")
+    margin: float = param(0.03, "metres added on every side of the object in 'object' mode", (0.0, 1.0))
+    fixed_extent: float = param(0.3, "metres spanned by the grid in 'fixed' mode", (0.01, 5.0))
+    grid_centre: str = param("bbox", "grid centre: 'bbox' (bounding-box centre) or 'centroid' (mean point)")
+    signed: str = param("none", "'none': unsigned distance; 'hull': negative inside the convex hull "
                              "closed down to the table")
     # Segmentation.
-    max_points: int = _p(300_000, "larger clouds are strided down to this many points first", (1000, 100_000_000))
-    min_range: float = _p(0.05, "nearest valid point from the sensor, metres", (0.0, 100.0))
-    max_range: float = _p(3.0, "farthest valid point from the sensor, metres", (0.01, 100.0))
-    crop_enabled: bool = _p(False, "keep only points inside the box crop_min..crop_max (cloud frame)")
-    crop_min: tuple[float, ...] = _p((-1.0, -1.0, 0.0), "lower corner of the crop box, metres")
-    crop_max: tuple[float, ...] = _p((1.0, 1.0, 2.0), "upper corner of the crop box, metres")
-    voxel_size: float = _p(0.01, "downsampling cell for clustering, metres", (0.001, 0.2))
-    remove_plane: bool = _p(True, "find the supporting plane (table) with RANSAC and remove it")
-    plane_distance: float = _p(0.008, "RANSAC inlier distance, metres", (0.0005, 0.2))
-    plane_iterations: int = _p(100, "RANSAC hypotheses", (1, 100_000))
-    plane_sample: int = _p(1000, "points scoring the RANSAC hypotheses", (10, 1_000_000))
-    min_plane_fraction: float = _p(0.1, "a plane is the table only if it holds this fraction of the points",
+    max_points: int = param(300_000, "larger clouds are strided down to this many points first", (1000, 100_000_000))
+    min_range: float = param(0.05, "nearest valid point from the sensor, metres", (0.0, 100.0))
+    max_range: float = param(3.0, "farthest valid point from the sensor, metres", (0.01, 100.0))
+    crop_enabled: bool = param(False, "keep only points inside the box crop_min..crop_max (cloud frame)")
+    crop_min: tuple[float, ...] = param((-1.0, -1.0, 0.0), "lower corner of the crop box, metres")
+    crop_max: tuple[float, ...] = param((1.0, 1.0, 2.0), "upper corner of the crop box, metres")
+    voxel_size: float = param(0.01, "downsampling cell for clustering, metres", (0.001, 0.2))
+    remove_plane: bool = param(True, "find the supporting plane (table) with RANSAC and remove it")
+    plane_distance: float = param(0.008, "RANSAC inlier distance, metres", (0.0005, 0.2))
+    plane_iterations: int = param(100, "RANSAC hypotheses", (1, 100_000))
+    plane_sample: int = param(1000, "points scoring the RANSAC hypotheses", (10, 1_000_000))
+    min_plane_fraction: float = param(0.1, "a plane is the table only if it holds this fraction of the points",
                                    (0.0, 1.0))
-    plane_normal: tuple[float, ...] = _p((0.0, 0.0, 0.0), "expected table normal in the cloud frame; "
+    plane_normal: tuple[float, ...] = param((0.0, 0.0, 0.0), "expected table normal in the cloud frame; "
                                                           "zeros: any orientation")
-    plane_max_angle_deg: float = _p(30.0, "largest tilt of the plane from plane_normal, degrees", (0.1, 90.0))
-    drop_below_plane: bool = _p(True, "also drop points on the far side of the table from the sensor")
-    cluster_eps: float = _p(0.025, "DBSCAN neighbourhood radius, metres", (0.001, 1.0))
-    cluster_min_points: int = _p(3, "DBSCAN core-point neighbour count (downsampled cells)", (1, 10_000))
-    select: str = _p("largest", "object choice: 'largest' cluster or 'closest' to target_point")
-    target_point: tuple[float, ...] = _p((0.0, 0.0, 0.6), "point (cloud frame) for select='closest', metres")
-    min_object_points: int = _p(30, "smallest object, points", (1, 10_000_000))
-    max_object_size: float = _p(0.6, "largest object bounding-box diagonal, metres", (0.01, 10.0))
-    seed: int = _p(0, "RANSAC seed (fixed per cloud: same cloud, same field)", (0, 2**31 - 1))
+    plane_max_angle_deg: float = param(30.0, "largest tilt of the plane from plane_normal, degrees", (0.1, 90.0))
+    drop_below_plane: bool = param(True, "also drop points on the far side of the table from the sensor")
+    cluster_eps: float = param(0.025, "DBSCAN neighbourhood radius, metres", (0.001, 1.0))
+    cluster_min_points: int = param(3, "DBSCAN core-point neighbour count (downsampled cells)", (1, 10_000))
+    select: str = param("largest", "object choice: 'largest' cluster or 'closest' to target_point")
+    target_point: tuple[float, ...] = param((0.0, 0.0, 0.6), "point (cloud frame) for select='closest', metres")
+    min_object_points: int = param(30, "smallest object, points", (1, 10_000_000))
+    max_object_size: float = param(0.6, "largest object bounding-box diagonal, metres", (0.01, 10.0))
+    seed: int = param(0, "RANSAC seed (fixed per cloud: same cloud, same field)", (0, 2**31 - 1))
     # Publishing policy.
-    rate_hz: float = _p(0.0, "0: process every cloud; > 0: process the latest cloud at this rate, Hz",
+    rate_hz: float = param(0.0, "0: process every cloud; > 0: process the latest cloud at this rate, Hz",
                         (0.0, 1000.0))
-    publish_on_change: bool = _p(False, "publish a new field only when the object changed")
-    change_threshold: float = _p(0.003, "centroid shift or mean near-surface field change that counts, metres", (0.0, 1.0))
-    keep_last_good: bool = _p(False, "on bad input re-publish the last good field (True) or nothing (False)")
-    marker_max_points: int = _p(20_000, "most near-surface points in the marker", (0, 1_000_000))
-    log_throttle_s: float = _p(1.0, "same failure reason logged at most once per this many seconds "
+    publish_on_change: bool = param(False, "publish a new field only when the object changed")
+    change_threshold: float = param(0.003, "centroid shift or mean near-surface field change that counts, metres", (0.0, 1.0))
+    keep_last_good: bool = param(False, "on bad input re-publish the last good field (True) or nothing (False)")
+    marker_max_points: int = param(20_000, "most near-surface points in the marker", (0, 1_000_000))
+    log_throttle_s: float = param(1.0, "same failure reason logged at most once per this many seconds "
                                     "(message time)", (0.0, 3600.0))
 
     def __post_init__(self):

@@ -217,3 +217,24 @@ def test_index_round_trip(tmp_path):
     (tmp_path / "index.json").write_text("{broken")
     with pytest.raises(DatasetError):
         ds.read_index(tmp_path)
+
+
+def test_data_synth_cli_writes_and_resumes(tmp_path, capsys):
+    from semg_grasp_ros.cli import main
+
+    argv = ["data", "synth", "--out", str(tmp_path), "--objects-per-family", "1", "--limit", "1", "--candidates", "2",
+            "--steps", "2", "--dexgraspnet", "none", "--types", "palmar", "tip"]
+    assert main(argv) == 0
+    first = ds.read_index(tmp_path)
+    assert len(first["objects"]) == 1
+    (oid, entry), = first["objects"].items()
+    path = tmp_path / "objects" / entry["file"]
+    stamp = path.stat().st_mtime_ns
+    rec = ds.load_object(path)
+    assert rec.object_id == oid and rec.sdf.shape == (50, 50, 50) and len(rec.pieces) >= 1
+    assert sum(s["candidates"] for s in entry["stats"].values()) >= 2
+    assert main(argv) == 0  # resumes: a second object, the first left alone
+    second = ds.read_index(tmp_path)
+    assert len(second["objects"]) == 2 and path.stat().st_mtime_ns == stamp
+    assert main(argv[:-3] + ["--seed", "5"]) == 2  # another seed cannot resume this folder
+    assert "seed" in capsys.readouterr().err

@@ -1,0 +1,215 @@
+"""Online decoder: streaming equals offline prediction, vote, debounce, rest, rejections."""
+
+import logging
+
+import numpy as np
+import pytest
+
+from semg_grasp_ros.emg.features import FeatureConfig
+from semg_grasp_ros.emg.windows import window_ends
+from semg_grasp_ros.errors import ConfigError
+from semg_grasp_ros.intent.base import IntentModel
+from semg_grasp_ros.intent.decoder import NO_GRASP, DecoderConfig, OnlineDecoder
+from semg_grasp_ros.intent.lda import LdaConfig, LdaModel
+from semg_grasp_ros.intent.spec import InputSpec, filter_and_window
+
+FS = 500.0
+SPEC = InputSpec(sample_rate=FS, channel_names=("a", "b"), window_ms=100.0, stride_ms=20.0)  # 50 / 10 samples
+NAMES = ("first", "second")
+QUIET = DecoderConfig(stride_ms=20.0, vote_window=1, debounce=1, min_confidence=0.0, rest_rms=(1e-9, 1e-9))
+
+
+def _segment(label, n, rng, level=1.0):
+    """Noise with channel a loud for class 0, channel b loud for class 1, both quiet for rest."""
+    gains = {0: (1.0, 0.1), 1: (0.1, 1.0), -1: (0.01, 0.01)}[label]
+    return 0.14 + level * rng.standard_normal((n, 2)) * np.array(gains)
+
+
+@pytest.fixture(scope="module")
+def lda():
+    rng = np.random.default_rng(0)
+    trials = np.stack([_segment(k, 600, rng) for k in (0, 1) for _ in range(6)])
+    w = filter_and_window(trials, SPEC)
+    labels = np.repeat([0, 1], 6 * w.shape[1])
+    model = LdaModel(SPEC, NAMES, LdaConfig(features=FeatureConfig(names=("log_rms", "log_rms_ratio"))))
+    return model.fit(w.reshape(-1, *w.shape[2:]), labels)
+
+
+def _feed(decoder, x, rng, first=0, max_chunk=37):
+    out, pos = [], 0
+    while pos < len(x):
+        n = int(rng.integers(1, max_chunk))
+        out += decoder.process(x[pos : pos + n], first + pos)
+        pos += n
+    return out
+
+
+def test_streaming_equals_offline_prediction(lda):
+    rng = np.random.default_rng(1)
+    x = np.concatenate([_segment(0, 400, rng), _segment(1, 400, rng)])
+    decisions = _feed(OnlineDecoder(lda, QUIET), x, rng)
+    ends = window_ends(len(x), SPEC.window, 10)
+    assert [d.end_index for d in decisions] == ends.tolist()
+    offline = lda.predict_proba(filter_and_window(x[None], SPEC, stride=10)[0])
+    np.testing.assert_allclose(np.array([d.probabilities for d in decisions]), offline, rtol=1e-7, atol=1e-10)
+    labels = np.array([d.class_index for d in decisions])
+    assert np.mean(labels[ends < 400] == 0) > 0.9 and np.mean(labels[ends >= 450] == 1) > 0.9
+
+
+def test_deterministic(lda):
+    x = np.concatenate([_segment(k, 300, np.random.default_rng(k + 1)) for k in (0, 1, -1)])
+    a = _feed(OnlineDecoder(lda, DecoderConfig(stride_ms=20.0)), x, np.random.default_rng(5))
+    b = _feed(OnlineDecoder(lda, DecoderConfig(stride_ms=20.0)), x, np.random.default_rng(6))
+    assert [(d.end_index, d.class_index, d.confidence, d.reason) for d in a] == \
+        [(d.end_index, d.class_index, d.confidence, d.reason) for d in b]
+
+
+class _Scripted(IntentModel):
+    """Returns a scripted sequence of posteriors, one per window."""
+
+    architecture = "scripted_test"
+    config_type = LdaConfig
+
+    def __init__(self, probs):
+        super().__init__(SPEC, ("p", "q", "r"))
+        self.probs = list(probs)
+        self.fitted = True
+
+    def encode(self, windows):
+        return windows
+
+    def fit_encoded(self, *a, **k):
+        return self
+
+    def predict_proba_encoded(self, inputs):
+        return np.array([self.probs.pop(0) for _ in range(len(inputs))])
+
+    def state(self):
+        return {}
+
+    def load_state(self, arrays):
+        pass
+
+
+def _onehot(labels, p=0.9):
+    out = []
+    for lab in labels:
+        row = np.full(3, (1 - p) / 2)
+        row[lab] = p
+        out.append(row)
+    return out
+
+
+def test_majority_vote_and_debounce():
+    window_labels = [0, 0, 0, 1, 0, 1, 1, 1, 1, 1]
+    model = _Scripted(_onehot(window_labels))
+    cfg = DecoderConfig(stride_ms=20.0, vote_window=3, debounce=2, min_confidence=0.5, rest_rms=(1e-9, 1e-9))
+    x = _segment(0, SPEC.window + 10 * (len(window_labels) - 1), np.random.default_rng(0))
+    decisions = OnlineDecoder(model, cfg).process(x, 0)
+    assert [d.window_label for d in decisions] == window_labels
+    # Worked by hand: the vote needs two agreeing decisions to switch; the lone 1 is outvoted.
+    assert [d.class_index for d in decisions] == [-1, 0, 0, 0, 0, 0, 1, 1, 1, 1]
+    assert decisions[-1].confidence == pytest.approx(0.9)
+
+
+def test_vote_tie_goes_to_most_recent_and_low_confidence_is_rejected():
+    probs = _onehot([0, 1]) + [np.array([0.4, 0.35, 0.25])]
+    cfg = DecoderConfig(stride_ms=20.0, vote_window=2, debounce=1, min_confidence=0.5, rest_rms=(1e-9, 1e-9))
+    x = _segment(0, SPEC.window + 20, np.random.default_rng(0))
+    d = OnlineDecoder(_Scripted(probs), cfg).process(x, 0)
+    # Votes [0] -> 0; [0, 1] tie -> the most recent, 1; [1, no grasp] tie -> no grasp.
+    assert [e.class_index for e in d[:2]] == [0, 1]
+    assert d[2].reason == "low confidence" and d[2].window_label == NO_GRASP
+    assert d[2].class_index == NO_GRASP and d[2].confidence == pytest.approx(0.6)
+
+
+def test_rest_from_calibration_segment(lda):
+    rng = np.random.default_rng(2)
+    dec = OnlineDecoder(lda, DecoderConfig(stride_ms=20.0, vote_window=1, debounce=1, rest_factor=3.0))
+    rms = dec.calibrate(_segment(-1, 1000, rng))
+    assert rms == pytest.approx([0.01, 0.01], rel=0.15)
+    out = dec.process(np.concatenate([_segment(-1, 300, rng), _segment(1, 300, rng)]), 0)
+    ends = np.array([d.end_index for d in out])
+    reasons = np.array([d.reason for d in out])
+    assert set(reasons[ends < 300]) == {"rest"}
+    assert np.all(np.array([d.class_index for d in out])[ends < 300] == NO_GRASP)
+    assert np.mean(reasons[ends >= 360] == "grasp") == 1.0
+
+
+def test_rest_calibrated_from_stream_start(lda):
+    rng = np.random.default_rng(3)
+    dec = OnlineDecoder(lda, DecoderConfig(stride_ms=20.0, vote_window=1, debounce=1, calibration_s=1.0))
+    out = _feed(dec, np.concatenate([_segment(-1, 700, rng), _segment(-1, 200, rng), _segment(0, 400, rng)]), rng)
+    reasons = [d.reason for d in out]
+    assert reasons[0] == "calibrating"
+    assert dec.rest_rms is not None and dec.rest_rms == pytest.approx([0.01, 0.01], rel=0.2)
+    ends = np.array([d.end_index for d in out])
+    assert {r for r, e in zip(reasons, ends) if 600 < e < 900} == {"rest"}
+    assert np.mean([d.class_index == 0 for d, e in zip(out, ends) if e > 1000]) > 0.9
+
+
+def _first_grasp_decoder(lda):
+    dec = OnlineDecoder(lda, DecoderConfig(stride_ms=20.0, vote_window=1, debounce=1, rest_rms=(1e-9, 1e-9)))
+    rng = np.random.default_rng(4)
+    out = dec.process(_segment(0, 200, rng), 0)
+    assert out[-1].class_index == 0
+    return dec, rng
+
+
+def test_nonfinite_samples_reject_and_reset(lda, caplog):
+    dec, rng = _first_grasp_decoder(lda)
+    bad = _segment(0, 20, rng)
+    bad[3, 1] = np.nan
+    with caplog.at_level(logging.WARNING, logger="semg_grasp_ros.intent.decoder"):
+        out = dec.process(bad, 200)
+    assert len(out) == 1 and out[0].rejected and out[0].reason == "non-finite samples"
+    assert out[0].class_index == NO_GRASP and out[0].confidence == 0.0 and out[0].end_index == 219
+    assert "non-finite" in caplog.text
+    # The stream restarts: a full window is needed before the next decision.
+    assert dec.process(_segment(0, SPEC.window - 1, rng), 220) == []
+    nxt = dec.process(_segment(0, 1, rng), 220 + SPEC.window - 1)
+    assert len(nxt) == 1 and nxt[0].end_index == 220 + SPEC.window - 1
+
+
+def test_gap_resets_buffer(lda):
+    dec, rng = _first_grasp_decoder(lda)
+    assert dec.process(_segment(0, 40, rng), 500) == []  # jump from 200 to 500: new window needed
+    out = dec.process(_segment(0, 10, rng), 540)
+    assert [d.end_index for d in out] == [549]
+
+
+def test_flat_and_clipped_channels(lda):
+    dec, rng = _first_grasp_decoder(lda)
+    flat = _segment(0, 60, rng)
+    flat[:, 1] = 0.14
+    out = dec.process(flat, 200)
+    assert out and all(d.reason == "flat channel b" for d in out[-2:]) and out[-1].class_index == NO_GRASP
+    dec, rng = _first_grasp_decoder(lda)
+    clipped = np.clip(_segment(0, 60, rng), -0.3, 0.5)
+    out = dec.process(clipped, 200)
+    assert out[-1].reason.startswith("clipped channel a")
+    dec = OnlineDecoder(lda, DecoderConfig(stride_ms=20.0, rest_rms=(1e-9, 1e-9), saturation_level=2.0))
+    x = _segment(0, 200, rng)
+    x[150, 0] = 2.5
+    assert dec.process(x, 0)[-1].reason.startswith("saturated channel a")
+
+
+def test_wrong_rate_or_channels_rejected(lda):
+    dec, rng = _first_grasp_decoder(lda)
+    out = dec.process(np.zeros((10, 3)), 200)
+    assert out[0].rejected and "3 channels" in out[0].reason
+    out = dec.process(_segment(0, 10, rng), 210, sample_rate=1000.0)
+    assert out[0].rejected and "1000.0 Hz" in out[0].reason
+
+
+def test_config_errors(lda):
+    with pytest.raises(ConfigError):
+        DecoderConfig(vote_window=0)
+    with pytest.raises(ConfigError):
+        DecoderConfig(min_confidence=1.5)
+    with pytest.raises(ConfigError):
+        DecoderConfig(rest_rms=(), calibration_s=0.0)
+    with pytest.raises(ConfigError):
+        OnlineDecoder(lda, DecoderConfig(rest_rms=(0.1, 0.1, 0.1)))
+    with pytest.raises(ConfigError):
+        OnlineDecoder(LdaModel(SPEC, NAMES), DecoderConfig())
