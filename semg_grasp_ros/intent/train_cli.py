@@ -106,8 +106,15 @@ def run(args: argparse.Namespace) -> int:
     probe = preset.build(subjects[0].sample_rate, subjects[0].channel_names, subjects[0].class_names,
                          subjects[0].n_samples)
     epochs = getattr(getattr(probe.config, "train", None), "epochs", 1)
+    steps = []
     with tqdm_progress(epochs, f"train {preset.name}", enabled=not args.no_progress) as update:
-        model = train_on_subjects(preset, subjects, seed=args.seed, progress=lambda i, n, msg: update(msg))
+        def progress(epoch: int, total: int, message: str) -> None:
+            steps.append(epoch)
+            update(message)
+
+        model = train_on_subjects(preset, subjects, seed=args.seed, progress=progress)
+        if not steps:  # closed-form models (LDA) fit in one step
+            update("fitted")
     files = list_sapsanis_subjects(folder)
     model.info["training_data"]["files_sha256"] = {t.subject: _sha256(files[t.subject]) for t in subjects}
     metrics = {}

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .. import REST
+from ..config import param
 from ..errors import ConfigError, DataError
 from ..grasp.checkpoint import model_folder
 from ..grasp.refine import GraspRefiner, RefineConfig
@@ -47,31 +48,24 @@ from .component import Ports
 log = logging.getLogger(__name__)
 
 
-def _p(default, description: str, bounds=None):
-    meta = {"description": description}
-    if bounds is not None:
-        meta["range"] = bounds
-    return field(default=default, metadata=meta)
-
-
 @dataclass(frozen=True)
 class GraspDiffusionConfig:
     """Parameters of :class:`GraspDiffusionComponent` (metres unless named otherwise)."""
 
-    model: str = _p("grasp_improved", "model folder: a path, or a folder name under the package's models/")
-    num_candidates: int = _p(16, "grasps sampled per request", (1, 256))
-    steps: int = _p(-1, "reverse diffusion steps; -1: the model's stored setting, 0: every training step",
+    model: str = param("grasp_improved", "model folder: a path, or a folder name under the package's models/")
+    num_candidates: int = param(16, "grasps sampled per request", (1, 256))
+    steps: int = param(-1, "reverse diffusion steps; -1: the model's stored setting, 0: every training step",
                     (-1, 1000))
-    guidance_scale: float = _p(-1.0, "classifier-free guidance weight; < 0: the model's stored setting",
+    guidance_scale: float = param(-1.0, "classifier-free guidance weight; < 0: the model's stored setting",
                                (-1.0, 20.0))
-    refine_steps: int = _p(RefineConfig.steps, "refinement gradient steps per request (0: evaluate and rank only)",
+    refine_steps: int = param(RefineConfig.steps, "refinement gradient steps per request (0: evaluate and rank only)",
                            (0, 200))
-    min_confidence: float = _p(0.6, "intents below this confidence never trigger a grasp", (0.0, 1.0))
-    object_change: float = _p(0.01, "centroid or extent change that makes a new field a new object, metres",
+    min_confidence: float = param(0.6, "intents below this confidence never trigger a grasp", (0.0, 1.0))
+    object_change: float = param(0.01, "centroid or extent change that makes a new field a new object, metres",
                               (0.0, 1.0))
-    seed: int = _p(0, "sampling noise seed (request k uses seed + k)", (0, 2**31 - 1))
-    torch_threads: int = _p(1, "CPU threads for torch in this process (0: leave torch's setting)", (0, 256))
-    log_throttle_s: float = _p(1.0, "same failure reason logged at most once per this many seconds", (0.0, 3600.0))
+    seed: int = param(0, "sampling noise seed (request k uses seed + k)", (0, 2**31 - 1))
+    torch_threads: int = param(1, "CPU threads for torch in this process (0: leave torch's setting)", (0, 256))
+    log_throttle_s: float = param(1.0, "same failure reason logged at most once per this many seconds", (0.0, 3600.0))
 
     def __post_init__(self):
         if self.num_candidates < 1 or self.refine_steps < 0 or self.steps < -1 or self.torch_threads < 0:
