@@ -88,14 +88,21 @@ def waveform_length(w: np.ndarray) -> np.ndarray:
 def zero_crossings(w: np.ndarray, threshold: float = 0.0) -> np.ndarray:
     """Zero crossings: sign changes between consecutive samples whose step is at least ``threshold``."""
     a, b = w[..., :-1, :], w[..., 1:, :]
-    return np.sum((a * b < 0) & (np.abs(a - b) >= threshold), axis=-2).astype(np.float64)
+    crossing = a * b < 0
+    if threshold > 0:
+        crossing &= np.abs(a - b) >= threshold
+    return np.count_nonzero(crossing, axis=-2).astype(np.float64)
 
 
 def slope_sign_changes(w: np.ndarray, threshold: float = 0.0) -> np.ndarray:
     """Slope sign changes: samples where the slope changes sign, with
     ``(x[i] - x[i-1]) * (x[i] - x[i+1]) > threshold`` (Hudgins' form)."""
     d = np.diff(w, axis=-2)
-    return np.sum(-d[..., :-1, :] * d[..., 1:, :] > threshold, axis=-2).astype(np.float64)
+    return _ssc(d, threshold)
+
+
+def _ssc(d: np.ndarray, threshold: float) -> np.ndarray:
+    return np.count_nonzero(d[..., :-1, :] * d[..., 1:, :] < -threshold, axis=-2).astype(np.float64)
 
 
 def hjorth(w: np.ndarray) -> np.ndarray:
@@ -104,8 +111,13 @@ def hjorth(w: np.ndarray) -> np.ndarray:
     return _hjorth(w, d1, np.diff(d1, axis=-2))
 
 
+def _power(v: np.ndarray) -> np.ndarray:
+    """Mean square along the sample axis: (..., n, ch) -> (..., ch)."""
+    return np.einsum("...ij,...ij->...j", v, v) / v.shape[-2]
+
+
 def _hjorth(w, d1, d2):
-    v0, v1, v2 = (np.mean(np.square(v), axis=-2) for v in (w, d1, d2))
+    v0, v1, v2 = _power(w), _power(d1), _power(d2)
     mobility = np.sqrt(v1 / (v0 + _EPS))
     complexity = np.sqrt(v2 / (v1 + _EPS)) / (mobility + _EPS)
     return np.concatenate([mobility, complexity], axis=-1)
@@ -121,7 +133,8 @@ def ar_coefficients(w: np.ndarray, order: int = 4) -> np.ndarray:
     if n <= 2 * order:
         raise DataError(f"AR order {order} needs windows longer than {2 * order} samples, got {n}")
     x = np.swapaxes(w, -1, -2)  # (..., ch, n)
-    lags = np.stack([x[..., order - k : n - k] for k in range(1, order + 1)], axis=-1)  # (..., ch, n-p, p)
+    # Row t of lags holds x[t-1], ..., x[t-p] for t = p .. n-1: (..., ch, n-p, p).
+    lags = np.lib.stride_tricks.sliding_window_view(x[..., :-1], order, axis=-1)[..., ::-1]
     lags_t = np.swapaxes(lags, -1, -2)
     gram = lags_t @ lags
     rhs = lags_t @ x[..., order:, None]
@@ -200,7 +213,7 @@ class _Window:
 
     @property
     def rms(self):
-        return self.get("rms", lambda: rms(self.w))
+        return self.get("rms", lambda: np.sqrt(_power(self.w)))
 
     @property
     def mav(self):
@@ -216,8 +229,7 @@ class _Window:
 
     @property
     def ssc(self):
-        t = self.cfg.zc_threshold
-        return self.get("ssc", lambda: np.sum(-self.d1[..., :-1, :] * self.d1[..., 1:, :] > t, axis=-2).astype(float))
+        return self.get("ssc", lambda: _ssc(self.d1, self.cfg.zc_threshold))
 
     @property
     def spectrum(self):

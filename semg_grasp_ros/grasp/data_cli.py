@@ -103,7 +103,7 @@ def _interleave(objects):
 
 #: Share of candidates accepted per type, measured on pilot runs (CPU, 200 steps); used only to
 #: balance the types by repeating the tasks of rare or hard ones.
-EXPECTED_YIELD = {"spherical": 0.5, "cylindrical": 0.25, "hook": 0.3, "palmar": 0.7, "tip": 0.8, "lateral": 0.2}
+EXPECTED_YIELD = {"spherical": 0.5, "cylindrical": 0.3, "hook": 0.3, "palmar": 0.7, "tip": 0.8, "lateral": 0.35}
 
 
 def _repeats(objects, types) -> dict[str, int]:
@@ -127,6 +127,10 @@ def _run_synth(args) -> int:
         raise ConfigError("--candidates, --steps, --batch-objects, --workers and --threads must be positive")
     torch.set_num_threads(args.threads)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: this torch has no CUDA device; use --device cpu or auto")
+    if device not in ("cpu", "auto") and not device.startswith("cuda"):
+        raise ConfigError(f"--device must be auto, cpu or cuda[:N], got {device!r}")
     out = Path(args.out)
     counts = dict(DEFAULT_COUNTS) if args.objects_per_family is None else dict.fromkeys(DEFAULT_COUNTS, args.objects_per_family)
     for item in args.family_counts or ():

@@ -240,7 +240,9 @@ class GraspEnergy:
             ``self_penetration``, ``clearance``, ``force_closure``, ``centre``, ``prior``,
             ``joint_limits``),
             plus diagnostics in metres: ``max_penetration``, ``max_contact_distance`` (the worst
-            contact patch), ``mean_contact_distance``, ``min_clearance``.
+            contact patch), ``mean_contact_distance``, ``min_clearance``. ``contact`` and
+            ``penetration`` are reported against the surface itself; ``total`` uses them shifted
+            by the type's contact depth (see the module docstring).
         """
         B = q.shape[0]
         G = field.distances.shape[0]
@@ -257,9 +259,12 @@ class GraspEnergy:
         d_patch = field(patch.reshape(G, K, -1, 3)).reshape(B, P, Kp)
         big = torch.full_like(d_patch, 1.0)
         abs_patch = torch.where(self.patch_valid, (d_patch + depth.unsqueeze(-1)).abs(), big)
-        dmin, arg = abs_patch.min(dim=-1)  # (B, P)
+        dmin, arg = abs_patch.min(dim=-1)  # (B, P), to the pressed-in target
         cmask = self.contact_mask[type_index]  # (B, P)
-        e_contact = (cmask * dmin).sum(-1)
+        e_contact_target = (cmask * dmin).sum(-1)
+        # the reported contact distance is to the surface itself
+        dsurf = torch.where(self.patch_valid, d_patch.abs(), big).min(dim=-1).values
+        e_contact = (cmask * dsurf).sum(-1)
         clear_viol = torch.where(self.patch_valid, torch.relu(self.clearance[type_index].reshape(B, 1, 1) - d_patch),
                                  torch.zeros_like(d_patch))
         kmask = self.clear_mask[type_index]
@@ -284,12 +289,12 @@ class GraspEnergy:
         lo, hi = self.fk.lower.to(q), self.fk.upper.to(q)
         e_lim = (torch.relu(q - hi) + torch.relu(lo - q)).sum(-1)
         e_prior = (self.prior_w[type_index] * (q - self.preshape[type_index]).square()).sum(-1)
-        e_pen = pen_energy.sum(-1)
-        total = (w.contact * e_contact + w.penetration * e_pen + w.self_penetration * e_spen
+        e_pen = pen.sum(-1)
+        total = (w.contact * e_contact_target + w.penetration * pen_energy.sum(-1) + w.self_penetration * e_spen
                  + w.clearance * e_clear + w.force_closure * e_fc + w.centring * e_centre + w.prior * e_prior
                  + w.joint_limits * e_lim)
         with torch.no_grad():
-            worst_contact = torch.where(cmask > 0, dmin, torch.zeros_like(dmin)).max(-1).values
+            worst_contact = torch.where(cmask > 0, dsurf, torch.zeros_like(dsurf)).max(-1).values
             mean_contact = e_contact / cmask.sum(-1).clamp_min(1)
             d_clear = torch.where(self.patch_valid, d_patch, big).min(-1).values
             min_clear = torch.where(kmask > 0, d_clear, torch.ones_like(d_clear)).min(-1).values

@@ -1,0 +1,14 @@
+"""Grasp-type classification from sEMG windows.
+
+* ``spec``: ``InputSpec`` (rate, channels, window, filter) and ``filter_and_window``.
+* ``base``: the ``IntentModel`` interface (``fit`` / ``predict_proba`` / ``save`` /
+  ``from_pretrained``), checkpoints (safetensors + JSON) and ``load_model``.
+* ``lda``, ``torch_models`` (+ ``networks``, ``training``): the architectures.
+* ``models``: named presets (``--model NAME``) and ``DEFAULT_MODEL``.
+* ``evaluation``, ``metrics``: within-subject / leave-one-subject-out protocols at trial
+  and window level.
+* ``decoder``: ``OnlineDecoder``, the streaming wrapper used by the classifier node.
+* ``train_cli``, ``eval_cli``: ``semg-grasp train intent`` / ``semg-grasp eval intent``.
+
+Modules are imported where needed (``import semg_grasp_ros.intent`` stays light).
+"""

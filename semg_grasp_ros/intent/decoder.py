@@ -53,8 +53,10 @@ class DecoderConfig:
         calibration_s: seconds of rest at the start of the stream used to calibrate.
         flat_std: a raw channel whose standard deviation in a window is below this
             (signal units) is flat (disconnected electrode).
-        clip_samples: a raw channel is saturated when at least this many samples of a
-            window sit at its extreme value (0 disables).
+        clip_samples: a raw channel is clipped (saturated) when at least this many
+            consecutive samples of a window sit at its extreme value (0 disables). Real
+            quantised sEMG reaches its window maximum at most 3 samples in a row (Sapsanis:
+            max run 3 over every window of the three subjects); a clipped amplifier stays there.
         saturation_level: absolute raw level treated as saturation (``None`` disables).
     """
 
@@ -62,11 +64,11 @@ class DecoderConfig:
     vote_window: int = 5
     min_confidence: float = 0.5
     debounce: int = 3
-    rest_factor: float = 3.0
+    rest_factor: float = 1.5
     rest_rms: tuple[float, ...] = ()
     calibration_s: float = 2.0
     flat_std: float = 1e-6
-    clip_samples: int = 5
+    clip_samples: int = 4
     saturation_level: float | None = None
 
     def __post_init__(self):
@@ -116,6 +118,17 @@ class Decision:
     @property
     def rejected(self) -> bool:
         return self.reason not in ("grasp", "rest", "low confidence", "calibrating")
+
+
+def _longest_run(flags: np.ndarray) -> int:
+    """Length of the longest run of True in a 1-D bool array."""
+    idx = np.flatnonzero(flags)
+    if idx.size == 0:
+        return 0
+    breaks = np.flatnonzero(np.diff(idx) > 1)
+    starts = np.r_[0, breaks + 1]
+    stops = np.r_[breaks, idx.size - 1]
+    return int(np.max(stops - starts + 1))
 
 
 class OnlineDecoder:
@@ -238,12 +251,15 @@ class OnlineDecoder:
         if self.config.saturation_level is not None:
             for c in np.flatnonzero(np.max(np.abs(raw), axis=0) >= self.config.saturation_level):
                 return f"saturated channel {names[c]} (|x| >= {self.config.saturation_level})"
-        if self.config.clip_samples:
+        k = self.config.clip_samples
+        if k:
             hi, lo = raw.max(axis=0), raw.min(axis=0)
             tol = 1e-6 * (hi - lo)
-            at_rail = np.maximum(np.sum(raw >= hi - tol, axis=0), np.sum(raw <= lo + tol, axis=0))
-            for c in np.flatnonzero(at_rail >= self.config.clip_samples):
-                return f"clipped channel {names[c]} ({int(at_rail[c])} samples at the rail)"
+            for rail in (raw >= hi - tol, raw <= lo + tol):
+                for c in np.flatnonzero(rail.sum(axis=0) >= k):  # cheap pre-check before run lengths
+                    run = _longest_run(rail[:, c])
+                    if run >= k:
+                        return f"clipped channel {names[c]} ({run} consecutive samples at the rail)"
         return None
 
     def _decide(self, raw: np.ndarray, filtered: np.ndarray, end: int) -> Decision:

@@ -17,6 +17,7 @@ from torch import nn
 from ..emg.features import RICH_FEATURES, FeatureConfig, SpectrogramConfig, extract_features, feature_names, spectrogram
 from ..errors import ConfigError, ModelError
 from .base import IntentModel, Standardiser, register, take
+from .lda import softmax
 from .networks import HybridConfig, HybridNet, MlpConfig, MlpNet, ResNet18, ResNetConfig
 from .training import TrainConfig, predict_logits, train_classifier
 
@@ -64,8 +65,7 @@ class TorchModel(IntentModel):
 
     def predict_proba_encoded(self, inputs):
         x = torch.from_numpy(self._normalise(np.asarray(inputs, dtype=np.float64)))
-        logits = predict_logits(self.net, x)
-        return torch.softmax(logits.double(), dim=1).numpy()
+        return softmax(predict_logits(self.net, x).numpy().astype(np.float64))
 
     def state(self):
         arrays = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}

@@ -88,10 +88,12 @@ def split_groups(labels: np.ndarray, groups: np.ndarray, fraction: float, seed: 
 
 def predict_logits(net: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
     """Logits of ``x`` in eval mode, batch by batch."""
-    net.eval()
+    if net.training:
+        net.eval()
     with torch.inference_mode():
-        outs = [net(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)]
-    return torch.cat(outs) if outs else torch.zeros(0)
+        if x.shape[0] <= batch_size:  # the online case: one window, no copies
+            return net(x)
+        return torch.cat([net(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])
 
 
 def train_classifier(

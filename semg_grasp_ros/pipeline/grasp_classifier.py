@@ -36,13 +36,13 @@ class GraspClassifierConfig:
     vote_window: int = param(5, "window decisions in the majority vote", (1, 100))
     min_confidence: float = param(0.5, "posteriors below this are rejected (no grasp)", (0.0, 1.0))
     debounce: int = param(3, "consecutive identical votes needed to change the intent", (1, 100))
-    rest_factor: float = param(3.0, "a channel is active above rest_factor x its rest RMS", (0.1, 1000.0))
+    rest_factor: float = param(1.5, "a channel is active above rest_factor x its rest RMS", (0.1, 1000.0))
     rest_rms: tuple[float, ...] = param(
         (0.0,), "rest RMS of the filtered signal per channel (one value = all channels); 0 = calibrate"
     )
     calibration_s: float = param(2.0, "seconds of rest at the stream start used to calibrate", (0.0, 600.0))
     flat_std: float = param(1e-6, "raw channel std below this (signal units) = flat electrode", (0.0, 1e6))
-    clip_samples: int = param(5, "samples of a window at the channel's rail = saturated (0 = off)", (0, 100000))
+    clip_samples: int = param(4, "consecutive samples at the channel's rail = clipped (0 = off)", (0, 100000))
     saturation_level: float = param(0.0, "absolute raw level treated as saturation (0 = off)", (0.0, 1e12))
     expected_sample_rate_hz: float = param(0.0, "required model sample rate, Hz (0 = the model's)", (0.0, 1e6))
     expected_channels: int = param(0, "required model channel count (0 = the model's)", (0, 1024))

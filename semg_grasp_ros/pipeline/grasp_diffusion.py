@@ -133,6 +133,9 @@ class GraspDiffusionComponent:
         """Record the intended type; generate when it changed and an object is known."""
         stamp = int(intent.header.stamp_ns)
         if intent.is_rest or intent.grasp_type == REST:
+            # No grasp is intended any more: later object updates must not act on the old type.
+            self._type = None
+            self._done = None
             return []
         if intent.confidence < self.config.min_confidence:
             log.debug("intent %s at confidence %.2f below %.2f: ignored", intent.grasp_type, intent.confidence,
@@ -164,7 +167,8 @@ class GraspDiffusionComponent:
     def _changed(self, old: ObjectSdf, new: ObjectSdf) -> bool:
         thr = self.config.object_change
         return (old.header.frame_id != new.header.frame_id or old.shape != new.shape
-                or not np.isclose(old.voxel_size, new.voxel_size, rtol=1e-6)
+                # the grid's span, not its voxel size: an object-sized grid breathes with sensor noise
+                or abs(new.voxel_size - old.voxel_size) * max(new.shape) > thr
                 or np.linalg.norm(np.asarray(new.centroid) - np.asarray(old.centroid)) > thr
                 or np.abs(np.asarray(new.extent) - np.asarray(old.extent)).max(initial=0.0) > thr
                 or np.linalg.norm(new.origin.position - old.origin.position) > thr

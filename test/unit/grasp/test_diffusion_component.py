@@ -83,6 +83,20 @@ def test_rest_low_confidence_and_unknown_types_never_trigger(model_dir, caplog):
     assert c.requests == 0 and sum(c.failures.values()) == 1 and "pinch" in caplog.text
 
 
+def test_after_rest_object_updates_do_not_regenerate(model_dir):
+    c = component(model_dir)
+    c.on_sdf(sdf_msg(stamp=0))
+    assert len(c.on_intent(intent("hook", stamp=10))) == 2
+    assert c.on_intent(intent(REST, confidence=0.99, stamp=20)) == []
+    assert c.on_sdf(sdf_msg(stamp=30, centre=(0.1, 0.05, 0.5))) == []  # new object, but no grasp intended
+    # An object-sized grid whose span breathes by a millimetre is the same object.
+    jitter = sdf_msg(stamp=40, centre=(0.1, 0.05, 0.5))
+    jitter = ObjectSdf(jitter.header, jitter.origin, jitter.voxel_size * 1.002, jitter.distances, True,
+                       jitter.centroid, jitter.extent)
+    assert len(c.on_intent(intent("hook", stamp=35))) == 2
+    assert c.on_sdf(jitter) == [] and c.requests == 2
+
+
 def test_bad_fields_drop_the_object(model_dir):
     c = component(model_dir)
     c.on_intent(intent("spherical"))

@@ -1,0 +1,280 @@
+"""The standalone demo: a simulated user grasps an object seen by a simulated depth camera.
+
+All nodes of ``pipeline.launch.py`` run as components of one ``Graph``, each configured by
+its ``config/<node>.yaml`` with the demo's overrides: sEMG acquisition (a simulated user
+fitted to a Sapsanis subject, or a Sapsanis file) -> grasp classifier; simulated depth
+camera -> object distance field; diffusion grasp generator; hand controller. Every
+message is recorded to a ROS 2 bag. Each selected grasp is checked in MuJoCo against the
+true object (the mesh the camera renders) and drawn to a PNG; the EMG with the decoded
+intents is plotted; a JSON summary holds the timeline, the physics results, decoding
+agreement with the simulated user's ground truth, and per-component latencies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import REST
+from ..config import load_config
+from ..errors import ConfigError
+from ..types import EmgChunk, GraspIntent, HandGrasp
+from .bag import BagWriter
+from .depth_camera import DepthCameraSim, DepthCameraSimConfig
+from .emg_acquisition import EmgAcquisition, EmgAcquisitionConfig
+from .graph import Graph
+from .grasp_classifier import GraspClassifier, GraspClassifierConfig
+from .grasp_diffusion import GraspDiffusionComponent, GraspDiffusionConfig
+from .hand_controller import HandController, HandControllerConfig
+from .object_sdf import ObjectSdfComponent, ObjectSdfConfig
+from .session import record
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SCRIPT = "rest:3,cylindrical:4,rest:3,spherical:4,rest:3,tip:4,rest:3"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """What the demo runs.
+
+    Attributes:
+        object: what the camera sees: a primitive (``cylinder:R,H``), a mesh file or a
+            DexGraspNet sample code (part of one is enough, e.g. ``bottle``).
+        scale: mesh units -> metres for mesh files and DexGraspNet objects.
+        script: the simulated user's session, ``name:seconds,...``.
+        subject: the Sapsanis subject whose fitted simulator model plays the user.
+        emg_file: a Sapsanis ``.mat`` to replay instead of the simulator ('' = simulator).
+        duration: seconds of session to run (0 = the script's length; 60 s for a file).
+        realtime: pace by the wall clock instead of running as fast as possible.
+        intent_model, grasp_model: model folders (names under ``models/`` or paths).
+        camera_rate_hz: simulated camera frames per second.
+        seed: seed of the simulated user, camera noise and grasp sampling.
+        physics: check each selected grasp in MuJoCo.
+        render: draw each selected grasp to a PNG.
+        storage: bag storage, ``mcap`` or ``sqlite3``.
+    """
+
+    object: str = "cylinder:0.035,0.12"
+    scale: float = 0.1
+    script: str = DEFAULT_SCRIPT
+    subject: str = "female_1"
+    emg_file: str = ""
+    duration: float = 0.0
+    realtime: bool = False
+    intent_model: str = "intent_default"
+    grasp_model: str = "grasp_improved"
+    camera_rate_hz: float = 1.0
+    seed: int = 0
+    physics: bool = True
+    render: bool = True
+    storage: str = "mcap"
+
+    def session_length(self) -> float:
+        """Seconds of session the demo runs."""
+        if self.duration > 0:
+            return self.duration
+        if self.emg_file:
+            return 60.0
+        try:
+            return sum(float(part.split(":")[1]) for part in self.script.split(","))
+        except (IndexError, ValueError) as exc:
+            raise ConfigError(f"script {self.script!r} is not 'name:seconds,...'") from exc
+
+
+class Demo:
+    """Builds the pipeline for ``config`` and runs it, writing into ``out_dir``.
+
+    Raises (at construction):
+        ConfigError, ModelError, DatasetError, BagError: a bad option, missing weights or
+        data, or an existing output folder.
+    """
+
+    def __init__(self, config: DemoConfig, out_dir: str | Path):
+        self.config = config
+        self.out = Path(out_dir)
+        if self.out.exists():
+            raise ConfigError(f"output folder {self.out} already exists; choose a new one (nothing was overwritten)")
+        c = config
+        emg = dict(seed=c.seed, simulator_model=c.subject, script=c.script)
+        if c.emg_file:
+            emg = dict(source="sapsanis", file=c.emg_file, seed=c.seed)
+        self.acquisition = EmgAcquisition(load_config(EmgAcquisitionConfig, "emg_acquisition", **emg))
+        self.classifier = GraspClassifier(load_config(GraspClassifierConfig, "grasp_classifier", model=c.intent_model))
+        self.camera = DepthCameraSim(load_config(DepthCameraSimConfig, "depth_camera_sim", object=c.object,
+                                                 scale=c.scale, rate_hz=c.camera_rate_hz, seed=c.seed))
+        self.sdf = ObjectSdfComponent(load_config(ObjectSdfConfig, "object_sdf"))
+        self.generator = GraspDiffusionComponent(load_config(GraspDiffusionConfig, "grasp_diffusion",
+                                                             model=c.grasp_model, seed=c.seed))
+        self.hand = HandController(load_config(HandControllerConfig, "hand_controller"))
+        self.graph = Graph(realtime=c.realtime)
+        for component in (self.acquisition, self.classifier, self.camera, self.sdf, self.generator, self.hand):
+            self.graph.add(component)
+        mesh = self.camera.camera.object_mesh_in_camera()
+        self._pieces = [(np.asarray(p.vertices, float), np.asarray(p.faces)) for p in mesh.split(only_watertight=False)]
+        self._simulator = None
+        self.timeline: list[dict] = []
+        self.grasps: list[dict] = []
+        self._emg: list[np.ndarray] = []
+        self._labels: list[np.ndarray] = []
+        self._intents: list[tuple[float, int, float]] = []
+        self._last_intent = None
+        self._t0_ns: int | None = None
+        for topic, handler in (("emg/chunks", self._on_emg), ("grasp/intent", self._on_intent),
+                               ("grasp/selected", self._on_grasp)):
+            self.graph.subscribe(topic, handler)
+
+    # --- monitors -------------------------------------------------------------------------
+
+    def _time(self, stamp_ns: int) -> float:
+        return (stamp_ns - (self._t0_ns or 0)) * 1e-9
+
+    def _on_emg(self, chunk: EmgChunk) -> None:
+        if self._t0_ns is None:
+            self._t0_ns = chunk.header.stamp_ns
+        self._emg.append(chunk.data)
+        labels = self.acquisition.last_labels
+        self._labels.append(np.full(chunk.sample_count, -2) if labels is None else np.asarray(labels))
+        self._rate = chunk.sample_rate
+
+    def _on_intent(self, intent: GraspIntent) -> None:
+        t = self._time(intent.header.stamp_ns)
+        self._intents.append((t, intent.class_index, intent.confidence))
+        if intent.grasp_type != self._last_intent:
+            self._last_intent = intent.grasp_type
+            self.timeline.append({"t": round(t, 3), "event": "intent", "grasp_type": intent.grasp_type,
+                                  "confidence": round(float(intent.confidence), 3)})
+
+    def _on_grasp(self, grasp: HandGrasp) -> None:
+        from ..hand.convert import hand_grasp_to_arrays
+
+        t = self._time(self.graph.now_ns)
+        joints, rot, trans = hand_grasp_to_arrays(grasp)
+        entry = {"t": round(t, 3), "event": "grasp", "grasp_type": grasp.grasp_type,
+                 "score": round(float(grasp.score), 4), "penetration_mm": round(1e3 * grasp.penetration_depth, 2),
+                 "contact_distance_mm": round(1e3 * grasp.contact_distance, 2)}
+        if self.config.physics:
+            result = self._physics().evaluate(joints, rot, trans)
+            entry["physics_success"] = bool(result.success)
+            entry["physics_directions_held"] = int(np.sum(np.asarray(result.displacement) < 0.02))
+        if self.config.render:
+            from ..hand.render import render_grasp
+
+            path = self.out / f"grasp_{len(self.grasps):02d}_{grasp.grasp_type}.png"
+            render_grasp(joints, rot, trans, self._pieces, path)
+            entry["picture"] = path.name
+        self.grasps.append(entry)
+        self.timeline.append(entry)
+
+    def _physics(self):
+        if self._simulator is None:
+            from ..grasp.physics import GraspSimulator
+
+            self._simulator = GraspSimulator(self._pieces)
+        return self._simulator
+
+    # --- running ----------------------------------------------------------------------------
+
+    def run(self, progress: Callable[[float], None] | None = None, step: float = 0.5) -> dict:
+        """Run the session; ``progress(seconds_done)`` is called every ``step`` seconds of session.
+
+        Returns:
+            the summary written to ``summary.json``.
+        """
+        self.out.mkdir(parents=True)
+        length = self.config.session_length()
+        wall0 = time.perf_counter()
+        with BagWriter(self.out / "session", storage=self.config.storage) as bag:
+            record(self.graph, bag)
+            done = 0.0
+            while done < length and not self.acquisition.finished:
+                dt = min(step, length - done)
+                self.graph.run(duration=dt)
+                done += dt
+                if progress:
+                    progress(done)
+            counts = dict(bag.counts)
+        wall = time.perf_counter() - wall0
+        self.acquisition.close()
+        summary = self._summary(done, wall, counts)
+        (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
+        self._plot()
+        return summary
+
+    def _agreement(self) -> dict:
+        """Decisions whose type matches the simulated user's ground truth at their stamp."""
+        if not self._intents or not self._emg:
+            return {}
+        labels = np.concatenate(self._labels)
+        if np.all(labels == -2):
+            return {}
+        n = len(labels)
+        idx = np.clip((np.array([t for t, _, _ in self._intents]) * self._rate).astype(int) - 1, 0, n - 1)
+        truth, decided = labels[idx], np.array([c for _, c, _ in self._intents])
+        active = truth >= 0
+        return {
+            "decisions": int(len(idx)),
+            "active_decisions": int(active.sum()),
+            "active_accuracy": float(np.mean(decided[active] == truth[active])) if active.any() else None,
+            "active_rejected": float(np.mean(decided[active] < 0)) if active.any() else None,
+            "rest_false_grasp_rate": float(np.mean(decided[~active] >= 0)) if (~active).any() else None,
+        }
+
+    def _summary(self, session_s: float, wall_s: float, counts: dict) -> dict:
+        latency = {name: {"p50_ms": round(1e3 * float(np.percentile(t, 50)), 3),
+                          "p95_ms": round(1e3 * float(np.percentile(t, 95)), 3), "calls": len(t)}
+                   for name, t in self.graph.timings.items() if len(t)}
+        ok = [g["physics_success"] for g in self.grasps if "physics_success" in g]
+        return {
+            "config": asdict(self.config),
+            "session_s": round(session_s, 3),
+            "wall_s": round(wall_s, 3),
+            "realtime_factor": round(session_s / wall_s, 2) if wall_s > 0 else None,
+            "messages": counts,
+            "errors": dict(self.graph.errors),
+            "decoding": self._agreement(),
+            "grasps": len(self.grasps),
+            "physics_success_rate": float(np.mean(ok)) if ok else None,
+            "timeline": self.timeline,
+            "latency": latency,
+            "bag": "session",
+        }
+
+    def _plot(self) -> None:
+        if not self._emg:
+            return
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        data, labels = np.concatenate(self._emg), np.concatenate(self._labels)
+        t = np.arange(len(data)) / self._rate
+        names = list(self.classifier.model.class_names)
+        fig, (ax_emg, ax_int) = plt.subplots(2, 1, figsize=(12, 6), sharex=True, height_ratios=(2, 1))
+        spread = 4 * float(np.std(data)) or 1.0
+        for k in range(data.shape[1]):
+            ax_emg.plot(t, data[:, k] - data[:, k].mean() + k * spread, lw=0.4, label=f"channel {k + 1}")
+        ax_emg.set_ylabel("sEMG (V, offset)")
+        ax_emg.legend(loc="upper right", fontsize=8)
+        ax_emg.set_title(f"Session: {self.config.object} — decoded grasp intents vs the simulated user")
+        if not np.all(labels == -2):
+            ax_int.step(t, labels, where="post", color="0.6", lw=3, label="performed")
+        if self._intents:
+            ti, ci, _ = zip(*self._intents)
+            ax_int.step(ti, ci, where="post", color="C3", lw=1.2, label="decoded")
+        for g in self.grasps:
+            ax_int.axvline(g["t"], color="C2", ls=":", lw=1)
+        ax_int.set_yticks(range(-1, len(names)), [REST] + names)
+        ax_int.set_xlabel("time (s)")
+        ax_int.legend(loc="upper right", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(self.out / "emg_intents.png", dpi=110)
+        plt.close(fig)
+

@@ -1,0 +1,153 @@
+"""The grasp classifier wired behind the acquisition in the in-process graph: decision rate,
+stamps, rest, grasps, no flicker, determinism, bad input, its parameter file, and the
+shipped model on a simulated user fitted to a Sapsanis subject."""
+
+import logging
+
+import numpy as np
+import pytest
+import yaml
+
+from semg_grasp_ros import GRASP_TYPES, REST
+from semg_grasp_ros.config import load_config
+from semg_grasp_ros.emg.simulator import EmgSimulator, SimulatorConfig, SimulatorModel
+from semg_grasp_ros.errors import ConfigError
+from semg_grasp_ros.intent.base import load_model
+from semg_grasp_ros.intent.models import get_preset
+from semg_grasp_ros.intent.train_cli import train_on_subjects
+from semg_grasp_ros.paths import resource
+from semg_grasp_ros.pipeline.emg_acquisition import EmgAcquisition, EmgAcquisitionConfig
+from semg_grasp_ros.pipeline.grasp_classifier import GraspClassifier, GraspClassifierConfig
+from semg_grasp_ros.pipeline.graph import Graph
+from semg_grasp_ros.types import EmgChunk, GraspIntent, Header
+
+SCRIPT = "rest:3,cylindrical:3,rest:2,tip:3,rest:2"
+
+
+@pytest.fixture(scope="module")
+def model():
+    """LDA on the rich features, trained on the generic simulated user."""
+    trials = EmgSimulator(None, SimulatorConfig(seed=11)).trials(8, trial_s=3.0)
+    return train_on_subjects(get_preset("lda_rich"), [trials])
+
+
+def _session(model, script=SCRIPT, seed=2, simulator_model="", **cfg):
+    graph = Graph()
+    acq = graph.add(EmgAcquisition(EmgAcquisitionConfig(script=script, seed=seed, chunk_ms=20.0,
+                                                        simulator_model=simulator_model)))
+    clf = graph.add(GraspClassifier(GraspClassifierConfig(**cfg), model=model))
+    chunks, intents = [], []
+    graph.subscribe("emg/chunks", chunks.append)
+    graph.subscribe("grasp/intent", intents.append)
+    graph.run(duration=sum(float(p.split(":")[1]) for p in script.split(",")) + 0.1)
+    return acq, clf, chunks, intents
+
+
+def _truth_at(script, t):
+    edges = np.cumsum([float(p.split(":")[1]) for p in script.split(",")])
+    return script.split(",")[int(np.searchsorted(edges, t, side="right"))].split(":")[0]
+
+
+def test_stream_of_intents(model):
+    acq, clf, chunks, intents = _session(model)
+    assert all(isinstance(i, GraspIntent) for i in intents)
+    n_samples = sum(c.sample_count for c in chunks)
+    # One decision per 50 ms once the first 250 ms window is full.
+    assert len(intents) == (n_samples - 125) // 25 + 1
+    stamps = np.array([i.header.stamp_ns for i in intents])
+    t0 = chunks[0].header.stamp_ns
+    np.testing.assert_array_equal(stamps, t0 + np.round((124 + 25 * np.arange(len(intents))) * 2e6).astype(np.int64))
+    assert {i.window_duration for i in intents} == {0.25}
+    assert intents[-1].class_names == GRASP_TYPES
+    t = (stamps - t0) * 1e-9
+    names = np.array([i.grasp_type for i in intents])
+    truth = np.array([_truth_at(SCRIPT, x) for x in t])
+    reasons = [d.reason for d in clf.last_decisions]
+    assert reasons  # diagnostics of the latest chunk
+    # Calibration (2 s) then rest; each grasp recognised within 0.8 s of its cue and held.
+    assert set(names[t < 2.0]) == {REST}
+    assert np.mean(names[(t > 2.2) & (t < 3.0)] == REST) == 1.0
+    for name, start, stop in (("cylindrical", 3.0, 6.0), ("tip", 8.0, 11.0)):
+        seg = names[(t > start + 0.8) & (t < stop)]
+        assert np.mean(seg == name) > 0.9, (name, seg)
+    assert np.mean(names[(t > 6.6) & (t < 8.0)] == REST) > 0.9
+    # Debounced: the published intent changes only a few times (rest/cyl/rest/tip/rest).
+    changes = int(np.sum(names[1:] != names[:-1]))
+    assert changes <= 6, changes
+    assert np.mean(names == truth) > 0.85
+
+
+def test_deterministic_under_the_sim_clock(model):
+    a = _session(model)[3]
+    b = _session(model)[3]
+    assert [(i.header.stamp_ns, i.class_index, i.confidence) for i in a] == \
+        [(i.header.stamp_ns, i.class_index, i.confidence) for i in b]
+
+
+def _chunk(data, first, rate=500.0, names=("ch1", "ch2")):
+    return EmgChunk(Header(int(first * 1e9 / rate)), rate, names, first, data)
+
+
+def test_bad_chunks_give_rejected_intents(model, caplog):
+    clf = GraspClassifier(GraspClassifierConfig(rest_rms=(1e-9,)), model=model)
+    rng = np.random.default_rng(0)
+    good = 0.14 + 0.5 * rng.standard_normal((200, 2))
+    assert len(clf.on_emg(_chunk(good, 0))) == 4
+    bad = good[:20].copy()
+    bad[5, 0] = np.inf
+    with caplog.at_level(logging.WARNING):
+        out = clf.on_emg(_chunk(bad, 200))
+        three = clf.on_emg(EmgChunk(Header(0), 500.0, ("a", "b", "c"), 220, np.zeros((10, 3))))
+        slow = clf.on_emg(_chunk(good[:10], 230, rate=250.0))
+    for o in (out, three, slow):
+        assert len(o) == 1 and o[0].class_index == -1 and o[0].grasp_type == REST and o[0].confidence == 0.0
+    assert out[0].header.stamp_ns == int(200 * 2e6) + int(19 * 2e6)
+    assert "non-finite" in caplog.text and "3 channels" in caplog.text and "250.0 Hz" in caplog.text
+    # A gap restarts the window: no decision until 125 new samples have arrived.
+    assert clf.on_emg(_chunk(good[:100], 1000)) == []
+    assert len(clf.on_emg(_chunk(good[:25], 1100))) == 1
+
+
+def test_config_checks_against_the_model(model):
+    with pytest.raises(ConfigError, match="channels"):
+        GraspClassifier(GraspClassifierConfig(expected_channels=8), model=model)
+    with pytest.raises(ConfigError, match="Hz"):
+        GraspClassifier(GraspClassifierConfig(expected_sample_rate_hz=1000.0), model=model)
+    with pytest.raises(ConfigError):
+        GraspClassifier(GraspClassifierConfig(rest_rms=(0.1, 0.1, 0.1)), model=model)
+    with pytest.raises(ConfigError):
+        GraspClassifierConfig(vote_window=0)
+
+
+def test_parameter_file_matches_the_dataclass():
+    path = resource("config", "grasp_classifier.yaml")
+    params = yaml.safe_load(path.read_text())["grasp_classifier"]["ros__parameters"]
+    fields = GraspClassifierConfig.__dataclass_fields__
+    assert set(params) == set(fields)
+    config = load_config(GraspClassifierConfig, "grasp_classifier")
+    assert config == GraspClassifierConfig()
+    text = path.read_text()
+    for name in fields:  # every parameter has a comment line above it
+        lines = text.splitlines()
+        i = next(k for k, line in enumerate(lines) if line.strip().startswith(f"{name}:"))
+        assert any(lines[j].strip().startswith("#") for j in range(max(0, i - 3), i)), name
+
+
+def test_shipped_model_on_a_fitted_simulated_user():
+    shipped = load_model("intent_default")
+    assert shipped.class_names == GRASP_TYPES and shipped.info["training_data"]["subjects"]
+    script = "rest:2.5,hook:3,rest:2,palmar:3,rest:1"
+    _, _, _, intents = _session(shipped, script=script, seed=5, simulator_model="female_2")
+    t0 = intents[0].header.stamp_ns - int(0.248 * 1e9)
+    t = np.array([(i.header.stamp_ns - t0) * 1e-9 for i in intents])
+    names = np.array([i.grasp_type for i in intents])
+    for name, start, stop in (("hook", 2.5, 5.5), ("palmar", 7.5, 10.5)):
+        assert np.mean(names[(t > start + 1.0) & (t < stop)] == name) > 0.7, (name, names[(t > start) & (t < stop)])
+    assert np.mean(names[(t > 6.0) & (t < 7.5)] == REST) > 0.8
+
+
+def test_default_config_loads_the_shipped_model():
+    clf = GraspClassifier()
+    assert clf.model.info.get("preset") == "mlp_rich" and clf.ports().outputs == {GraspIntent: "grasp/intent"}
+    assert list(clf.ports().inputs) == ["emg/chunks"]
+    assert SimulatorModel.shipped("male_1").class_names == clf.model.class_names
