@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import machine_info  # noqa: E402  (bench/common.py)
 
 import torch  # noqa: E402
 
@@ -41,16 +41,6 @@ from semg_grasp_ros.grasp.checkpoint import model_folder  # noqa: E402
 from semg_grasp_ros.grasp.generator_eval_cli import evaluate_generator, objects_from_dataset  # noqa: E402
 from semg_grasp_ros.grasp.refine import GraspRefiner, RefineConfig  # noqa: E402
 from semg_grasp_ros.grasp.sampler import GraspSampler  # noqa: E402
-
-
-def machine() -> dict:
-    cpu = platform.processor()
-    if Path("/proc/cpuinfo").exists():
-        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name")), cpu)
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.is_available(), "load_average_start": list(os.getloadavg())}
 
 
 def latency(sampler: GraspSampler, obj, requests: int, rounds: int, seed: int) -> dict:
@@ -91,7 +81,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    info = machine()
+    info = machine_info("mujoco")
     objects = objects_from_dataset(args.data, args.split, args.limit)
     if not objects:
         parser.error(f"no {args.split} objects with grasps in {args.data}")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -26,35 +25,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import machine_info  # noqa: E402  (bench/common.py)
 
 from semg_grasp_ros.grasp import physics  # noqa: E402
 from semg_grasp_ros.grasp.dexgraspnet import hand_mjcf_text, load_convex_pieces, load_grasps, mesh_path  # noqa: E402
 from semg_grasp_ros.hand.kinematics import HandKinematics  # noqa: E402
 from semg_grasp_ros.hand.model import DEXGRASPNET_JOINTS, DEXGRASPNET_SIGN  # noqa: E402
 from semg_grasp_ros.paths import data_root  # noqa: E402
-
-
-def machine() -> dict:
-    import mujoco
-
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "load_average_1min": os.getloadavg()[0],
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "mujoco": mujoco.__version__,
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-    }
 
 
 def fk_menagerie_error(root: Path, n: int = 1000) -> float:
@@ -156,7 +133,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)
     root = data_root()
-    result = {"machine": machine()}
+    result = {"machine": machine_info("mujoco")}
     result["fk_max_error_mm"] = fk_menagerie_error(root)
     result["fk_dexgraspnet_max_error_mm"] = fk_dexgraspnet_error(root)
     result["fk_batch_ms"] = fk_batch_ms()

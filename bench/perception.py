@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 import tracemalloc
@@ -36,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import machine_info  # noqa: E402  (bench/common.py)
 
 from semg_grasp_ros.errors import DataError, SemgGraspError  # noqa: E402
 from semg_grasp_ros.perception.camera import CameraConfig, DepthCamera, TableScene  # noqa: E402
@@ -49,18 +49,6 @@ SIZES = {"10k": (10_000, 128, 96), "30k": (30_000, 224, 168), "100k": (100_000, 
 PRIMITIVES = {"sphere": Primitive("sphere", (0.05,)), "box": Primitive("box", (0.08, 0.06, 0.12)),
               "cylinder": Primitive("cylinder", (0.035, 0.12))}
 NEAR = 0.02
-
-
-def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
-        else platform.processor()
-    import open3d
-    import scipy
-
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "numpy": np.__version__, "scipy": scipy.__version__, "open3d": open3d.__version__,
-            "load_average_start": list(os.getloadavg())}
 
 
 def objects() -> dict:
@@ -237,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="latency rounds (the best p95 is reported)")
     parser.add_argument("--repeats", type=int, default=10, help="passes over the clouds per round")
     args = parser.parse_args(argv)
-    result = {"machine": machine(), "settings": {"grid": "50^3, object extent + 3 cm margin, unsigned, EDT",
+    result = {"machine": machine_info("scipy", "open3d"), "settings": {"grid": "50^3, object extent + 3 cm margin, unsigned, EDT",
                                                  "near_surface_m": NEAR}}
     meshes = objects()
     result.update(latency(meshes, args.rounds, args.repeats))

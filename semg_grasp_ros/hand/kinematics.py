@@ -111,7 +111,7 @@ class HandKinematics:
         self.joint_names: tuple[str, ...] = tuple(joint_order) if joint_order else tuple(actuated)
         if sorted(self.joint_names) != sorted(actuated):
             raise ConfigError(f"joint order {self.joint_names} does not match the URDF joints {actuated}")
-        parent_idx, origins, axes, qcol, lower, upper = [-1], [np.eye(4)], [np.zeros(3)], [-1], [], []
+        parent_idx, origins, axes, qcol = [-1], [np.eye(4)], [np.zeros(3)], [-1]
         jcol = {n: i for i, n in enumerate(self.joint_names)}
         lim = {}
         for link in order[1:]:

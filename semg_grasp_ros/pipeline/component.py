@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-Handler = Callable[[Any], "Iterable[Any] | None"]
-TimerHandler = Callable[[int], "Iterable[Any] | None"]
+Handler = Callable[[Any], Iterable[Any] | None]
+TimerHandler = Callable[[int], Iterable[Any] | None]
 
 
 @dataclass(frozen=True)
