@@ -20,6 +20,7 @@ from .errors import SemgGraspError
 #: (command words, module, one-line help). Modules expose add_arguments(parser) and run(args).
 COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("demo",), "semg_grasp_ros.pipeline.demo_cli", "run the whole pipeline in one process (no ROS needed)"),
+    (("replay",), "semg_grasp_ros.pipeline.replay_cli", "re-run the pipeline on a recorded session bag and report differences"),
     (("record",), "semg_grasp_ros.emg.record_cli", "record sEMG from a source into a ROS 2 bag"),
     (("bag", "info"), "semg_grasp_ros.pipeline.bag_cli", "show topics, types, counts and duration of a bag"),
     (("simulator", "fit"), "semg_grasp_ros.emg.simulator", "fit the sEMG simulator to the Sapsanis subjects (models/emg_simulator_*.json)"),

@@ -88,6 +88,17 @@ class DemoConfig:
             raise ConfigError(f"script {self.script!r} is not 'name:seconds,...'") from exc
 
 
+def processing_components(intent_model: str, grasp_model: str, seed: int = 0) -> tuple:
+    """The components downstream of the sensors, each from its ``config/<node>.yaml``:
+    (classifier, distance field, grasp generator, hand controller)."""
+    return (
+        GraspClassifier(load_config(GraspClassifierConfig, "grasp_classifier", model=intent_model)),
+        ObjectSdfComponent(load_config(ObjectSdfConfig, "object_sdf")),
+        GraspDiffusionComponent(load_config(GraspDiffusionConfig, "grasp_diffusion", model=grasp_model, seed=seed)),
+        HandController(load_config(HandControllerConfig, "hand_controller")),
+    )
+
+
 class Demo:
     """Builds the pipeline for ``config`` and runs it, writing into ``out_dir``.
 
@@ -106,13 +117,10 @@ class Demo:
         if c.emg_file:
             emg = dict(source="sapsanis", file=c.emg_file, seed=c.seed)
         self.acquisition = EmgAcquisition(load_config(EmgAcquisitionConfig, "emg_acquisition", **emg))
-        self.classifier = GraspClassifier(load_config(GraspClassifierConfig, "grasp_classifier", model=c.intent_model))
         self.camera = DepthCameraSim(load_config(DepthCameraSimConfig, "depth_camera_sim", object=c.object,
                                                  scale=c.scale, rate_hz=c.camera_rate_hz, seed=c.seed))
-        self.sdf = ObjectSdfComponent(load_config(ObjectSdfConfig, "object_sdf"))
-        self.generator = GraspDiffusionComponent(load_config(GraspDiffusionConfig, "grasp_diffusion",
-                                                             model=c.grasp_model, seed=c.seed))
-        self.hand = HandController(load_config(HandControllerConfig, "hand_controller"))
+        self.classifier, self.sdf, self.generator, self.hand = processing_components(c.intent_model, c.grasp_model,
+                                                                                     c.seed)
         self.graph = Graph(realtime=c.realtime)
         for component in (self.acquisition, self.classifier, self.camera, self.sdf, self.generator, self.hand):
             self.graph.add(component)

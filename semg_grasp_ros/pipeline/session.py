@@ -26,11 +26,13 @@ def record(graph: Graph, writer: BagWriter, topics: Iterable[str] | None = None)
 
 
 def play(graph: Graph, path: str | Path, topics: Iterable[str] | None = None, rate: float = 1.0,
-         remap: dict[str, str] | None = None) -> None:
+         remap: dict[str, str] | None = None, recorded_times: bool = False) -> None:
     """Schedule the messages of a bag into ``graph``, starting at its current time.
 
-    Message ``i`` is published at ``now + (stamp_i - stamp_0) / rate``; messages are read
-    lazily, one ahead, so a long bag costs no memory. Messages keep their own header stamps.
+    Message ``i`` is published at ``now + (stamp_i - stamp_0) / rate``, or at its recorded
+    stamp itself with ``recorded_times`` (a re-run on the clock of the recording); messages
+    are read lazily, one ahead, so a long bag costs no memory. Messages keep their own
+    header stamps.
 
     Args:
         path: bag directory.
@@ -40,6 +42,8 @@ def play(graph: Graph, path: str | Path, topics: Iterable[str] | None = None, ra
     """
     if not rate > 0:
         raise ConfigError(f"playback rate must be positive, got {rate}")
+    if recorded_times and rate != 1.0:
+        raise ConfigError("recorded_times replays on the recording's own clock: rate must be 1")
     remap = remap or {}
     messages = read_bag(path, topics)
     start = graph.now_ns
@@ -55,8 +59,8 @@ def play(graph: Graph, path: str | Path, topics: Iterable[str] | None = None, ra
         if item is None:
             return
         if not first:
-            first.append(item[1])
-        at = start + int(round((item[1] - first[0]) / rate))
+            first.append(0 if recorded_times else item[1])
+        at = (0 if recorded_times else start) + int(round((item[1] - first[0]) / rate))
         graph.call_at(at, lambda: publish_next(item))
 
     schedule_next()
