@@ -147,6 +147,8 @@ def bench_dataset(root: Path) -> dict:
                                  "accepted_fraction": s["accepted"] / s["candidates"] if s["candidates"] else None}
                              for t, s in stats.items()},
         "seconds_per_object_median": float(np.nanmedian(seconds)) if seconds else None,
+        # the whole run's rate: every object's share of its batch's wall time
+        "production_grasps_per_s": summary["grasps"] / float(np.nansum(seconds)) if seconds else None,
         "skipped_reasons": reasons,
     }
 

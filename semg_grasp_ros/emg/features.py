@@ -133,11 +133,13 @@ def ar_coefficients(w: np.ndarray, order: int = 4) -> np.ndarray:
     if n <= 2 * order:
         raise DataError(f"AR order {order} needs windows longer than {2 * order} samples, got {n}")
     x = np.swapaxes(w, -1, -2)  # (..., ch, n)
-    # Row t of lags holds x[t-1], ..., x[t-p] for t = p .. n-1: (..., ch, n-p, p).
-    lags = np.lib.stride_tricks.sliding_window_view(x[..., :-1], order, axis=-1)[..., ::-1]
-    lags_t = np.swapaxes(lags, -1, -2)
-    gram = lags_t @ lags
-    rhs = lags_t @ x[..., order:, None]
+    # Rows [x[t], x[t-1], ..., x[t-p]] for t = p .. n-1; one product gives the normal
+    # equations: gram = sum lags lags', rhs = sum lags x[t].
+    rows = np.lib.stride_tricks.as_strided(  # (..., ch, n-p, p+1) read-only view; faster than sliding_window_view
+        x, x.shape[:-1] + (n - order, order + 1), x.strides + x.strides[-1:], writeable=False
+    )[..., ::-1]
+    m = np.swapaxes(rows, -1, -2) @ rows  # (..., ch, p+1, p+1)
+    gram, rhs = m[..., 1:, 1:], m[..., 1:, :1]
     # A tiny ridge keeps flat windows solvable; relative to the signal power, so unitless.
     ridge = 1e-9 * (np.trace(gram, axis1=-2, axis2=-1)[..., None, None] / order) + 1e-300
     coef = np.linalg.solve(gram + ridge * np.eye(order), rhs)[..., 0]
@@ -148,26 +150,32 @@ def ar_coefficients(w: np.ndarray, order: int = 4) -> np.ndarray:
 
 
 @lru_cache(maxsize=32)
-def _spectral_layout(n: int, sample_rate: float, edges: tuple[float, ...]):
-    """Hann taper (n, 1), bin frequencies (n_freq,) Hz and band membership (n_bands, n_freq)."""
-    freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
+def _taper_and_freqs(n: int, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Hann taper (n, 1) and the rfft bin frequencies (n // 2 + 1,) in Hz."""
+    return np.hanning(n)[:, None], np.fft.rfftfreq(n, 1.0 / sample_rate)
+
+
+@lru_cache(maxsize=32)
+def _band_matrix(n: int, sample_rate: float, edges: tuple[float, ...]) -> np.ndarray:
+    """(n_bands, n_freq) 0/1 membership of each rfft bin in ``[edges[i], edges[i+1])`` (last closed)."""
+    freqs = _taper_and_freqs(n, sample_rate)[1]
     member = np.zeros((len(edges) - 1, freqs.size))
     for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
         member[i] = (freqs >= lo) & ((freqs < hi) if i < len(edges) - 2 else (freqs <= hi))
-    return np.hanning(n)[:, None], freqs, member
+    return member
 
 
 def power_spectrum(w: np.ndarray, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
     """Hann-windowed periodogram ``|rfft(w * hann)|^2``: frequencies (n_freq,) Hz and
     power (..., n_freq, ch)."""
-    taper, freqs, _ = _spectral_layout(w.shape[-2], float(sample_rate), (0.0, 1.0))
+    taper, freqs = _taper_and_freqs(w.shape[-2], float(sample_rate))
     return freqs, np.abs(np.fft.rfft(w * taper, axis=-2)) ** 2
 
 
 def band_powers(w: np.ndarray, sample_rate: float, edges_hz) -> np.ndarray:
     """Periodogram power in bands ``[edges[i], edges[i+1])`` (last band closed): (..., n_bands, ch)."""
     _, spec = power_spectrum(w, sample_rate)
-    return _spectral_layout(w.shape[-2], float(sample_rate), tuple(edges_hz))[2] @ spec
+    return _band_matrix(w.shape[-2], float(sample_rate), tuple(edges_hz)) @ spec
 
 
 def mean_median_frequency(w: np.ndarray, sample_rate: float) -> np.ndarray:
@@ -237,27 +245,26 @@ class _Window:
 
     @property
     def bands(self):
-        member = _spectral_layout(self.n, self.fs, self.cfg.band_edges_hz)[2]
-        return self.get("bands", lambda: member @ self.spectrum)
-
-    def pairs(self) -> list[tuple[int, int]]:
-        c = self.w.shape[-1]
-        return [(i, j) for i in range(c) for j in range(i + 1, c)]
+        return self.get("bands", lambda: _band_matrix(self.n, self.fs, self.cfg.band_edges_hz) @ self.spectrum)
 
 
-def _stack_pairs(x: _Window, fn) -> np.ndarray:
-    vals = [fn(i, j) for i, j in x.pairs()]
-    return np.stack(vals, axis=-1) if vals else np.zeros(x.w.shape[:-2] + (0,))
+@lru_cache(maxsize=8)
+def _pairs(n_channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Channel index pairs (i < j), in row-major order."""
+    return np.triu_indices(n_channels, 1)
 
 
 def _corr(x: _Window) -> np.ndarray:
+    i, j = _pairs(x.w.shape[-1])
+    cov = np.swapaxes(x.w, -1, -2) @ x.w / x.n  # zero-mean signal: second moments (..., ch, ch)
     r = x.rms
-    return _stack_pairs(x, lambda i, j: np.mean(x.w[..., i] * x.w[..., j], axis=-1) / (r[..., i] * r[..., j] + _EPS))
+    return cov[..., i, j] / (r[..., i] * r[..., j] + _EPS)
 
 
 def _log_ratio(x: _Window) -> np.ndarray:
+    i, j = _pairs(x.w.shape[-1])
     lr = np.log(x.rms + _EPS)
-    return _stack_pairs(x, lambda i, j: lr[..., i] - lr[..., j])
+    return lr[..., i] - lr[..., j]
 
 
 def _flatten_bands(b: np.ndarray) -> np.ndarray:
@@ -309,7 +316,7 @@ FEATURES: dict[str, tuple[GroupFn, Callable]] = {
     "log_band_power": (lambda x: _flatten_bands(np.log(x.bands / x.n + _EPS)), _band_names("log_power")),
     "mnf_mdf": (
         # In hundreds of Hz so all groups have comparable magnitudes.
-        lambda x: _mnf_mdf(_spectral_layout(x.n, x.fs, (0.0, 1.0))[1], x.spectrum) / 100.0,
+        lambda x: _mnf_mdf(_taper_and_freqs(x.n, x.fs)[1], x.spectrum) / 100.0,
         lambda ch, cfg: [f"mnf_{c}" for c in ch] + [f"mdf_{c}" for c in ch],
     ),
     "corr": (_corr, _pair_names("corr")),

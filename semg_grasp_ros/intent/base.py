@@ -5,12 +5,14 @@ two stages so cross-validation can encode a subject's windows once:
 
 * ``encode(windows)``: a fixed transform with no learned parameters (features,
   spectrogram, rectification);
-* ``fit_encoded`` / ``predict_proba_encoded``: everything learned, normaliser included.
+* ``fit_encoded`` / ``predict_proba_encoded``: everything learned, the input
+  normaliser (z-scoring of the encoded inputs) included.
 
 ``fit`` and ``predict_proba`` chain the two. A checkpoint is ``<stem>.json`` (format,
-architecture, model config, input spec, class names, training data, metrics) plus
-``<stem>.safetensors`` (normaliser statistics and weights as named arrays). Loading
-rebuilds the model from the JSON and then fills in the arrays; nothing is unpickled.
+architecture, model config, input spec, class names, normaliser statistics, training
+data, metrics) plus ``<stem>.safetensors`` (the learned weights as named arrays).
+Loading rebuilds the model from the JSON and then fills in the arrays; nothing is
+unpickled.
 """
 
 from __future__ import annotations
@@ -119,11 +121,15 @@ class IntentModel(ABC):
 
     @abstractmethod
     def state(self) -> dict[str, np.ndarray]:
-        """Every learned array (normaliser statistics included), by name."""
+        """Every learned array but the normaliser's, by name (the safetensors content)."""
 
     @abstractmethod
     def load_state(self, arrays: dict[str, np.ndarray]) -> None:
         """Inverse of ``state``; raise ``ModelError`` on missing or misshapen arrays."""
+
+    @abstractmethod
+    def normaliser_shape(self) -> tuple[int, ...]:
+        """Shape of the normaliser's mean and std (stored in the JSON)."""
 
     # --- convenience ----------------------------------------------------------------------
 
@@ -159,8 +165,8 @@ class IntentModel(ABC):
         return Prediction(self.predict_proba(windows), self.class_names)
 
     def size_bytes(self) -> int:
-        """Bytes of the learned arrays."""
-        return int(sum(a.nbytes for a in self.state().values()))
+        """Bytes of the learned arrays (weights and normaliser statistics)."""
+        return int(sum(a.nbytes for a in self.state().values()) + self.normaliser.mean.nbytes * 2)
 
     # --- checkpoints ----------------------------------------------------------------------
 
@@ -173,6 +179,7 @@ class IntentModel(ABC):
             "config": self.config.to_dict(),
             "input": self.spec.to_dict(),
             "class_names": list(self.class_names),
+            **({"normaliser": self.normaliser.to_json()} if self.fitted else {}),
             **self.info,
         }
 
@@ -223,7 +230,10 @@ def _jsonable(obj):
 
 
 def resolve_checkpoint(path) -> Path:
-    """The ``.json`` of a checkpoint given as a path or a shipped model name."""
+    """The ``.json`` of a checkpoint given as a path (stem, ``.json``, ``.safetensors``, or a
+    folder holding ``model.json``) or a shipped model name (``models/<name>.json``)."""
+    if Path(path).is_dir():
+        path = Path(path) / "model.json"
     stem = _stem(path)
     if stem.with_suffix(".json").is_file():
         return stem.with_suffix(".json")
@@ -269,13 +279,15 @@ def load_model(path) -> IntentModel:
         arrays = load_file(str(weights))
     except (OSError, SafetensorError, ValueError) as exc:
         raise ModelError(f"{weights}: missing or corrupt weights ({exc})") from exc
+    model.normaliser = Standardiser.from_json(meta.get("normaliser"), model.normaliser_shape(), json_path)
     model.load_state(arrays)
     model.fitted = True
     model.info = {k: v for k, v in meta.items() if k not in _RESERVED}
     return model
 
 
-_RESERVED = {"format", "format_version", "package_version", "architecture", "config", "input", "class_names", "weights"}
+_RESERVED = {"format", "format_version", "package_version", "architecture", "config", "input", "class_names", "weights",
+             "normaliser"}
 
 
 def take(arrays: dict[str, np.ndarray], name: str, shape: tuple | None = None) -> np.ndarray:
@@ -307,12 +319,27 @@ class Standardiser:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return (x - self.mean) / self.std
 
-    def state(self, prefix: str = "normaliser") -> dict[str, np.ndarray]:
-        return {f"{prefix}.mean": self.mean, f"{prefix}.std": self.std}
+    def to_json(self) -> dict:
+        return {
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+            "note": "model inputs (features, spectrogram planes or channels) are z-scored: (x - mean) / std",
+        }
 
     @classmethod
-    def from_state(cls, arrays, shape, prefix: str = "normaliser") -> "Standardiser":
-        std = take(arrays, f"{prefix}.std", shape)
-        if np.any(std <= 0):
-            raise ModelError(f"weights array {prefix}.std has non-positive entries")
-        return cls(take(arrays, f"{prefix}.mean", shape).astype(np.float64), std.astype(np.float64))
+    def from_json(cls, d, shape: tuple, where="model config") -> "Standardiser":
+        """Rebuild from ``to_json`` output, checking shape, finiteness and positive std.
+
+        Raises:
+            ModelError: missing or malformed statistics.
+        """
+        try:
+            mean = np.asarray(d["mean"], dtype=np.float64)
+            std = np.asarray(d["std"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{where}: no valid 'normaliser' mean/std ({type(exc).__name__}: {exc})") from exc
+        if mean.shape != tuple(shape) or std.shape != tuple(shape):
+            raise ModelError(f"{where}: normaliser statistics have shapes {mean.shape}, {std.shape}; expected {tuple(shape)}")
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std > 0)):
+            raise ModelError(f"{where}: normaliser statistics must be finite with std > 0")
+        return cls(mean, std)

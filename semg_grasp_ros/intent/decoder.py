@@ -244,19 +244,21 @@ class OnlineDecoder:
             log.info("rest level calibrated from the stream: RMS %s", np.array2string(self.rest_rms, precision=4))
 
     def _signal_problem(self, raw: np.ndarray) -> str | None:
+        """Why a raw window (window, n_channels) cannot be classified, or None."""
         names = self.spec.channel_names
-        std = raw.std(axis=0)
-        for c in np.flatnonzero(std < self.config.flat_std):
-            return f"flat channel {names[c]}"
+        hi, lo = raw.max(axis=0), raw.min(axis=0)
+        if np.any(hi - lo < self.config.flat_std):  # cheap screen: a flat channel has no range either
+            std = raw.std(axis=0)
+            for c in np.flatnonzero(std < self.config.flat_std):
+                return f"flat channel {names[c]}"
         if self.config.saturation_level is not None:
-            for c in np.flatnonzero(np.max(np.abs(raw), axis=0) >= self.config.saturation_level):
+            for c in np.flatnonzero(np.maximum(hi, -lo) >= self.config.saturation_level):
                 return f"saturated channel {names[c]} (|x| >= {self.config.saturation_level})"
         k = self.config.clip_samples
         if k:
-            hi, lo = raw.max(axis=0), raw.min(axis=0)
             tol = 1e-6 * (hi - lo)
             for rail in (raw >= hi - tol, raw <= lo + tol):
-                for c in np.flatnonzero(rail.sum(axis=0) >= k):  # cheap pre-check before run lengths
+                for c in np.flatnonzero(np.count_nonzero(rail, axis=0) >= k):  # screen before run lengths
                     run = _longest_run(rail[:, c])
                     if run >= k:
                         return f"clipped channel {names[c]} ({run} consecutive samples at the rail)"
@@ -269,8 +271,8 @@ class OnlineDecoder:
             return self._reject(end, problem)
         if self.rest_rms is None:
             return self._publish(end, NO_GRASP, 0.0, zeros, "calibrating")
-        rms = np.sqrt(np.mean(np.square(filtered), axis=0))
-        if np.all(rms < self.config.rest_factor * self.rest_rms):
+        power = np.einsum("ij,ij->j", filtered, filtered) / filtered.shape[0]
+        if np.all(power < (self.config.rest_factor * self.rest_rms) ** 2):
             return self._publish(end, NO_GRASP, 1.0, zeros, "rest")
         proba = self.model.predict_proba(filtered[None])[0]
         label = int(np.argmax(proba))

@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, help="folder of subject .mat files (default <data>/emg/sapsanis/Database 1)")
     parser.add_argument("--subjects", nargs="+", metavar="NAME", help="subjects (file stems); default all in --data")
     parser.add_argument("--protocol", choices=PROTOCOLS, default="within",
-                        help="within: per-subject repeated stratified k-fold over trials; loso: leave one subject out")
+                        help="within: per-subject repeated stratified k-fold over trials; loso: leave one subject out; "
+                        "pooled: the within-subject folds of all subjects trained as one model")
     parser.add_argument("--model", default="default", choices=["default", *PRESETS],
                         help=f"model preset (default = {DEFAULT_MODEL})")
     parser.add_argument("--folds", type=int, default=5, help="folds of the within-subject protocol")
@@ -106,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
     if args.epochs is not None:
         preset = with_train(preset, epochs=args.epochs)
     settings = EvalSettings(args.protocol, args.folds, args.repeats, args.seed)
-    n_jobs = len(subjects) * settings.folds * settings.repeats if settings.protocol == "within" else len(subjects)
+    n_jobs = {"within": len(subjects) * settings.folds * settings.repeats, "loso": len(subjects),
+              "pooled": settings.folds * settings.repeats}[settings.protocol]
     with tqdm_progress(n_jobs, f"eval {preset.name}", enabled=not args.no_progress) as update:
         result = evaluate(preset, subjects, settings, run_dir=args.runs, on_fold=update)
     print_summary(result)

@@ -6,6 +6,8 @@ Protocols:
   with different shuffles (default 5 x 5, as the paper's 5 runs). Every window of a test
   trial is kept out of training.
 * ``loso``: leave one subject out; train on all trials of the others.
+* ``pooled``: one model for all subjects (as the shipped model): the within-subject folds
+  of every subject are trained together and each subject's test trials scored.
 
 Levels:
 
@@ -41,7 +43,7 @@ from .spec import filter_and_window
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("within", "loso")
+PROTOCOLS = ("within", "loso", "pooled")
 #: Definition of the window-level test set, stored with every result.
 ACTIVE_PART = (
     f"windows whose envelope (per-channel RMS, geometric mean over channels) is at least "
@@ -155,12 +157,12 @@ def _train_arrays(data: SubjectWindows, idx: np.ndarray, whole_trial: bool, grou
 def run_fold(
     preset: Preset,
     train: Sequence[tuple[SubjectWindows, np.ndarray]],
-    test: tuple[SubjectWindows, np.ndarray],
+    tests: Sequence[tuple[SubjectWindows, np.ndarray]],
     seed: int = 0,
     progress=None,
-) -> FoldResult:
+) -> list[FoldResult]:
     """Train a fresh model of ``preset`` on ``train`` (subject data, trial indices) pairs
-    and predict the ``test`` trials."""
+    and predict the trials of each of ``tests`` (one ``FoldResult`` each)."""
     first = train[0][0].trials
     model = preset.build(first.sample_rate, first.channel_names, first.class_names, first.n_samples)
     parts = [_train_arrays(d, idx, preset.whole_trial, 100_000 * i) for i, (d, idx) in enumerate(train)]
@@ -170,7 +172,11 @@ def run_fold(
     t0 = time.perf_counter()
     model.fit_encoded(x, y, groups=g, seed=seed, progress=progress)
     fit_seconds = time.perf_counter() - t0
-    data, idx = test
+    return [_predict_trials(model, preset, data, idx, fit_seconds) for data, idx in tests]
+
+
+def _predict_trials(model: IntentModel, preset: Preset, data: SubjectWindows, idx: np.ndarray,
+                    fit_seconds: float) -> FoldResult:
     labels = data.trials.labels[idx]
     if preset.whole_trial:
         proba = model.predict_proba_encoded(data.inputs[idx])
@@ -245,39 +251,46 @@ def evaluate(
     template = preset.build(first.sample_rate, first.channel_names, names, first.n_samples)
     prepared = {t.subject: prepare_subject(t, template, preset.whole_trial) for t in subjects}
     jobs = []
-    if settings.protocol == "within":
-        for t in subjects:
-            for r in range(settings.repeats):
-                folds = stratified_folds(t.labels, settings.folds, settings.seed + 1000 * r)
-                for f, test_idx in enumerate(folds):
-                    train_idx = np.setdiff1d(np.arange(t.n_trials), test_idx)
-                    tag = f"{t.subject}_r{r}_f{f}"
-                    jobs.append((tag, [t], [(prepared[t.subject], train_idx)], (prepared[t.subject], test_idx), r))
+    if settings.protocol in ("within", "pooled"):
+        for r in range(settings.repeats):
+            folds = {t.subject: stratified_folds(t.labels, settings.folds, settings.seed + 1000 * r) for t in subjects}
+            for f in range(settings.folds):
+                split = {t.subject: (np.setdiff1d(np.arange(t.n_trials), folds[t.subject][f]), folds[t.subject][f])
+                         for t in subjects}
+                if settings.protocol == "pooled":
+                    train = [(prepared[t.subject], split[t.subject][0]) for t in subjects]
+                    tests = [(prepared[t.subject], split[t.subject][1]) for t in subjects]
+                    jobs.append((f"pooled_r{r}_f{f}", list(subjects), train, tests, r))
+                    continue
+                for t in subjects:
+                    train_idx, test_idx = split[t.subject]
+                    jobs.append((f"{t.subject}_r{r}_f{f}", [t], [(prepared[t.subject], train_idx)],
+                                 [(prepared[t.subject], test_idx)], r))
     else:
         for t in subjects:
             others = [s for s in subjects if s.subject != t.subject]
             train = [(prepared[s.subject], np.arange(s.n_trials)) for s in others]
-            jobs.append((f"loso_{t.subject}", [t, *others], train, (prepared[t.subject], np.arange(t.n_trials)), 0))
+            jobs.append((f"loso_{t.subject}", [t, *others], train, [(prepared[t.subject], np.arange(t.n_trials))], 0))
     results: list[tuple[int, FoldResult]] = []
-    for tag, sets, train, test, repeat in jobs:
+    for tag, sets, train, tests, repeat in jobs:
         key = _fold_key(preset, settings, sets, tag)
         path = None if run_dir is None else Path(run_dir) / f"{tag}.json"
-        fold = None
+        folds_done = None
         if path is not None and path.is_file():
             try:
                 stored = json.loads(path.read_text())
                 if stored.get("key") == key:
-                    fold = FoldResult.from_dict(stored["result"])
-            except (OSError, ValueError, KeyError):
+                    folds_done = [FoldResult.from_dict(d) for d in stored["results"]]
+            except (OSError, ValueError, KeyError, TypeError):
                 log.warning("ignoring unreadable fold result %s", path)
-        if fold is None:
-            fold = run_fold(preset, train, test, seed=settings.seed + repeat)
+        if folds_done is None:
+            folds_done = run_fold(preset, train, tests, seed=settings.seed + repeat)
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_suffix(".tmp")
-                tmp.write_text(json.dumps({"key": key, "result": fold.to_dict()}))
+                tmp.write_text(json.dumps({"key": key, "results": [f.to_dict() for f in folds_done]}))
                 tmp.replace(path)
-        results.append((repeat, fold))
+        results += [(repeat, f) for f in folds_done]
         if on_fold is not None:
             on_fold(tag)
     return summarise(preset, template, settings, subjects, results)
@@ -324,8 +337,8 @@ def summarise(preset: Preset, template: IntentModel, settings: EvalSettings, sub
         "description": preset.description,
         "architecture": template.architecture,
         "protocol": settings.protocol,
-        "folds": settings.folds if settings.protocol == "within" else len(subjects),
-        "repeats": settings.repeats if settings.protocol == "within" else 1,
+        "folds": len(subjects) if settings.protocol == "loso" else settings.folds,
+        "repeats": 1 if settings.protocol == "loso" else settings.repeats,
         "seed": settings.seed,
         "subjects": [t.subject for t in subjects],
         "class_names": list(subjects[0].class_names),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..emg.features import TD_FEATURES, FeatureConfig, extract_features, feature_names
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, ModelError
 from .base import IntentModel, Standardiser, register, take
 
 
@@ -85,9 +85,11 @@ class LdaModel(IntentModel):
         z = self.normaliser(np.asarray(inputs, dtype=np.float64))
         return softmax(z @ self.coef.T + self.intercept)
 
+    def normaliser_shape(self):
+        return (self.n_features,)
+
     def state(self):
         return {
-            **self.normaliser.state(),
             "means": self.means,
             "covariance": self.covariance,
             "priors": self.priors,
@@ -97,9 +99,11 @@ class LdaModel(IntentModel):
 
     def load_state(self, arrays):
         d, k = self.n_features, self.n_classes
-        self.normaliser = Standardiser.from_state(arrays, (d,))
         self.means = take(arrays, "means", (k, d)).astype(np.float64)
         self.covariance = take(arrays, "covariance", (d, d)).astype(np.float64)
         self.priors = take(arrays, "priors", (k,)).astype(np.float64)
         self.coef = take(arrays, "coef", (k, d)).astype(np.float64)
         self.intercept = take(arrays, "intercept", (k,)).astype(np.float64)
+        extra = sorted(set(arrays) - {"means", "covariance", "priors", "coef", "intercept"})
+        if extra:
+            raise ModelError(f"weights hold arrays an LDA does not have: {extra[:5]}")

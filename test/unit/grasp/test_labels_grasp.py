@@ -75,7 +75,6 @@ def _sphere_field(radius=0.03, n=40, span=0.2):
 
 
 def test_contact_descriptors_see_palm_and_thumb():
-    fk = HandKinematics.load("free")
     q = np.zeros((2, 22))
     eye = np.broadcast_to(np.eye(3), (2, 3, 3))
     # palm face (y = -0.011 in the palm frame, at z = 0.04) 1 mm from a sphere of radius 3 cm; far away

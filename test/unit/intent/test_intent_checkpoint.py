@@ -24,7 +24,7 @@ from semg_grasp_ros.intent.training import TrainConfig
 
 SPEC = InputSpec(sample_rate=500.0, channel_names=("a", "b"), window_ms=128.0, stride_ms=32.0)  # 64 samples
 NAMES = ("x", "y", "z")
-TINY = TrainConfig(epochs=2, batch_size=16, lr=1e-2)
+TINY = TrainConfig(epochs=1, batch_size=16, lr=1e-2)
 
 
 def _models():
@@ -39,7 +39,7 @@ def _models():
     }
 
 
-def _data(seed=0, n=48):
+def _data(seed=0, n=30):
     rng = np.random.default_rng(seed)
     y = np.arange(n) % 3
     w = rng.standard_normal((n, SPEC.window, 2)) * np.array([[1.0, 0.2], [0.2, 1.0], [0.6, 0.6]])[y][:, None, :]
@@ -56,13 +56,29 @@ def test_round_trip(kind, tmp_path):
     assert path.suffix == ".json" and path.with_suffix(".safetensors").is_file()
     meta = json.loads(path.read_text())
     assert meta["class_names"] == list(NAMES) and meta["input"]["sample_rate"] == 500.0
-    assert "normaliser.mean" in load_file(str(path.with_suffix(".safetensors")))
+    assert len(meta["normaliser"]["mean"]) == len(meta["normaliser"]["std"]) == model.normaliser_shape()[0]
+    assert not any(k.startswith("normaliser") for k in load_file(str(path.with_suffix(".safetensors"))))
     loaded = IntentModel.from_pretrained(tmp_path / f"m_{kind}.json")
+    folder = tmp_path / "folder"
+    model.save(folder / "model")
+    assert type(IntentModel.from_pretrained(folder)) is type(model)
     assert type(loaded) is type(model) and loaded.info["metrics"] == {"note": "test"}
     test_w, _ = _data(5, 9)
     np.testing.assert_allclose(loaded.predict_proba(test_w), model.predict_proba(test_w), rtol=1e-6, atol=1e-7)
     p = loaded.predict_proba(test_w)
     assert p.shape == (9, 3) and np.allclose(p.sum(1), 1.0)
+
+
+def test_mlp_fast_path_equals_the_torch_network():
+    import torch
+
+    from semg_grasp_ros.intent.training import predict_logits
+
+    w, y = _data()
+    model = _models()["mlp"].fit(w, y, seed=2)
+    x = model.encode(_data(7, 20)[0])
+    logits = predict_logits(model.net, torch.from_numpy(model._normalise(x))).double()
+    np.testing.assert_allclose(model.predict_proba_encoded(x), torch.softmax(logits, 1).numpy(), rtol=1e-5, atol=1e-7)
 
 
 def test_training_is_seeded():
@@ -93,17 +109,26 @@ def test_missing_or_corrupt_weights(saved):
 
 
 def test_wrong_shapes_and_configs(saved):
+    meta = json.loads(saved.read_text())
     weights = saved.with_suffix(".safetensors")
     arrays = load_file(str(weights))
-    arrays["normaliser.mean"] = np.zeros(3)
-    save_file(arrays, str(weights))
+    name = next(k for k in arrays if k.endswith("weight"))
+    save_file({**arrays, name: np.zeros((3, 3), np.float32)}, str(weights))
     with pytest.raises(ModelError, match="shape"):
         load_model(saved)
-    meta = json.loads(saved.read_text())
+    save_file(arrays, str(weights))
+    bad_norm = [{**meta["normaliser"], "mean": [0.0] * 3},
+                {**meta["normaliser"], "std": [0.0] * len(meta["normaliser"]["std"])}, None]
+    for norm in bad_norm:
+        saved.write_text(json.dumps({**meta, "normaliser": norm}))
+        with pytest.raises(ModelError, match="normaliser"):
+            load_model(saved)
     for change in ({"architecture": "nope"}, {"format": "other"}, {"format_version": 99}):
         saved.write_text(json.dumps({**meta, **change}))
         with pytest.raises(ModelError):
             load_model(saved)
+    saved.write_text(json.dumps(meta))
+    assert load_model(saved).fitted
     saved.write_text("{not json")
     with pytest.raises(ModelError, match="unreadable"):
         load_model(saved)
@@ -115,8 +140,8 @@ def test_extra_or_nonfinite_arrays_rejected(saved):
     save_file({**arrays, "net.extra": np.zeros(2, np.float32)}, str(weights))
     with pytest.raises(ModelError, match="does not build"):
         load_model(saved)
-    arrays["normaliser.std"] = np.full_like(arrays["normaliser.std"], np.nan)
-    save_file(arrays, str(weights))
+    name = next(k for k in arrays if k.endswith("bias"))
+    save_file({**arrays, name: np.full_like(arrays[name], np.nan)}, str(weights))
     with pytest.raises(ModelError, match="NaN"):
         load_model(saved)
 

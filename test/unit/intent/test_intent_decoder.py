@@ -87,6 +87,9 @@ class _Scripted(IntentModel):
     def state(self):
         return {}
 
+    def normaliser_shape(self):
+        return (0,)
+
     def load_state(self, arrays):
         pass
 
@@ -213,3 +216,24 @@ def test_config_errors(lda):
         OnlineDecoder(lda, DecoderConfig(rest_rms=(0.1, 0.1, 0.1)))
     with pytest.raises(ConfigError):
         OnlineDecoder(LdaModel(SPEC, NAMES), DecoderConfig())
+
+
+def test_longest_run():
+    from semg_grasp_ros.intent.decoder import _longest_run
+
+    assert _longest_run(np.array([0, 1, 1, 0, 1, 1, 1, 0], bool)) == 3
+    assert _longest_run(np.zeros(5, bool)) == 0 and _longest_run(np.ones(4, bool)) == 4
+
+
+def test_real_recordings_pass_the_signal_checks(sapsanis_dir):
+    """Quantised Sapsanis sEMG must not look flat or clipped (no false rejections)."""
+    from semg_grasp_ros.emg.datasets import load_sapsanis
+
+    t = load_sapsanis(sapsanis_dir / "male_1.mat")  # the coarsest-quantised subject
+    spec = InputSpec(sample_rate=FS, channel_names=t.channel_names, window_ms=250.0, stride_ms=50.0)
+    model = LdaModel(spec, t.class_names, LdaConfig(features=FeatureConfig(names=("log_rms",))))
+    w = filter_and_window(t.data[::6], spec)
+    model.fit(w.reshape(-1, *w.shape[2:]), np.repeat(t.labels[::6], w.shape[1]))
+    dec = OnlineDecoder(model, DecoderConfig(rest_rms=(1e-9, 1e-9)))
+    decisions = dec.process(np.concatenate(list(t.data[::3])), 0)
+    assert len(decisions) > 1000 and not any(d.rejected for d in decisions)

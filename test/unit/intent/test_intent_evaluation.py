@@ -67,7 +67,7 @@ def test_no_window_of_a_test_trial_is_trained_on():
     data = ev.prepare_subject(t, spied.build(500.0, t.channel_names, t.class_names), False)
     test_idx = ev.stratified_folds(t.labels, 5, 0)[0]
     train_idx = np.setdiff1d(np.arange(t.n_trials), test_idx)
-    fold = ev.run_fold(spied, [(data, train_idx)], (data, test_idx))
+    [fold] = ev.run_fold(spied, [(data, train_idx)], [(data, test_idx)])
     assert seen["groups"][0] == set(train_idx.tolist())
     assert not seen["groups"][0] & set(test_idx.tolist())
     assert fold.trial_proba.shape == (len(test_idx), 6)
@@ -92,6 +92,9 @@ def test_within_and_loso_on_separable_subjects(tmp_path, monkeypatch):
     assert loso["folds"] == 2 and loso["trial_level"]["mean_accuracy"] > 0.8
     with pytest.raises(ConfigError):
         ev.evaluate(get_preset("lda_td"), subjects[:1], ev.EvalSettings("loso"))
+    pooled = ev.evaluate(get_preset("lda_td"), subjects, ev.EvalSettings("pooled", folds=3, repeats=1))
+    assert pooled["n_fits"] == 2 * 3 and set(pooled["window_level"]["per_subject"]) == {"a", "b"}
+    assert pooled["trial_level"]["mean_accuracy"] > 0.95
 
 
 def _write_folder(folder, names=("s1", "s2")):
