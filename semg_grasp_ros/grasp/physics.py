@@ -34,6 +34,7 @@ and scale, built once per worker).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import multiprocessing as mp
@@ -361,6 +362,16 @@ class GraspSimulator:
 _WORKER_CACHE: dict = {}
 
 
+def _fingerprint(pieces: Sequence[Piece]) -> str:
+    """Content hash of an object's pieces: the key of a worker's compiled model, so a model is
+    reused only for the same geometry, whatever the call and the object's index in it."""
+    h = hashlib.sha1()
+    for vertices, faces in pieces:
+        h.update(np.ascontiguousarray(vertices, dtype=np.float64).tobytes())
+        h.update(np.ascontiguousarray(faces, dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
 def _run_chunk(args):
     key, pieces, config, items = args
     sim = _WORKER_CACHE.get((key, config))
@@ -414,9 +425,10 @@ def evaluate_grasps(
     tasks = []
     for k in range(len(objects)):
         idx = np.nonzero(object_index == k)[0]
+        key = _fingerprint(objects[k]) if len(idx) else None
         for s in range(0, len(idx), chunk_size):
             part = idx[s : s + chunk_size]
-            tasks.append((k, objects[k], config, [(int(i), joints[i], rot[i], trans[i]) for i in part]))
+            tasks.append((key, objects[k], config, [(int(i), joints[i], rot[i], trans[i]) for i in part]))
     results: list[PhysicsResult | None] = [None] * n
     if workers <= 1 or len(tasks) <= 1:
         chunks = map(_run_chunk, tasks)

@@ -93,3 +93,22 @@ def test_dexgraspnet_sample_grasps_hold(data_root):
     assert all(r.contact_count >= 5 and r.penetration_mm < 5 for r in held)
     opened = evaluate_grasps(np.zeros((3, 22)), g.rot[idx[:3]], g.trans[idx[:3]], [pieces], workers=1)
     assert not any(r.success for r in opened)
+
+
+def test_consecutive_calls_never_reuse_another_objects_model():
+    """The in-process model cache is keyed by geometry: a second call with another object
+    (also at index 0) must not be simulated against the first call's object."""
+    from semg_grasp_ros.grasp import physics
+
+    def box(size):
+        m = trimesh.creation.box(extents=(size, size, size))
+        return [(np.asarray(m.vertices), np.asarray(m.faces))]
+
+    q, rot, trans = np.zeros(22), np.eye(3), np.zeros(3)  # the palm inside both boxes
+    physics._WORKER_CACHE.clear()
+    small = physics.evaluate_grasps(q, rot, trans, [box(0.04)], workers=1)[0]
+    big_after_small = physics.evaluate_grasps(q, rot, trans, [box(0.12)], workers=1)[0]
+    physics._WORKER_CACHE.clear()
+    big_fresh = physics.evaluate_grasps(q, rot, trans, [box(0.12)], workers=1)[0]
+    assert big_fresh.penetration_mm > small.penetration_mm + 5
+    assert big_after_small.penetration_mm == big_fresh.penetration_mm
