@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import REST
+from ..emg.filters import filter_trials
 from ..emg.windows import samples_for_ms
 from ..errors import ConfigError, DataError
 from .base import IntentModel
@@ -190,8 +191,6 @@ class OnlineDecoder:
             )
         if not np.all(np.isfinite(rest)):
             raise DataError("rest segment contains NaN or inf")
-        from ..emg.filters import filter_trials
-
         filtered = filter_trials(rest, self.spec.sos())[self.spec.window :]
         rms = np.sqrt(np.mean(np.square(filtered), axis=0))
         self.rest_rms = np.maximum(rms, 1e-12)
