@@ -2,22 +2,25 @@
 
     python bench/intent.py --out bench/results/intent.json [--runs runs/intent] [--models NAME ...]
 
-Per model:
-    trial_accuracy / window_accuracy    within-subject k-fold (5 folds x the model's repeats),
-                                        mean over subjects; trial level = one decision per
-                                        6 s trial, window level = every 250 ms window of the
-                                        active part of each test trial (hop 50 ms)
+Per model (``models``):
+    trial_accuracy / window_accuracy    within-subject stratified 5-fold CV over trials (x the
+                                        model's repeats, ``REPEATS``), mean over subjects;
+                                        trial level = one decision per 6 s trial, window
+                                        level = every 250 ms window of the active part of
+                                        each test trial (hop = the model's stride)
     loso_trial_accuracy / loso_window_accuracy   leave one subject out
     *_f1                                macro F1, mean over subjects
     per_subject                         the per-subject figures
-    latency_ms                          one decision on one CPU thread: p50 / p95 of its CPU
-                                        time (wall clock alongside; full
-                                        streaming step for window models: filter, buffer,
-                                        signal checks, features, model, vote; the per-trial
-                                        spectrogram + network for the whole-trial ResNet)
+    latency_ms                          one decision on one CPU thread, p50 / p95 of its CPU
+                                        time (wall clock alongside): the full streaming step
+                                        for window models (filter, buffers, signal checks,
+                                        features / network, vote), the per-trial spectrogram
+                                        + network for the whole-trial ResNet-18
     size_bytes, parameters              learned arrays
-Also: the default model vs the paper-faithful ResNet-18 (accuracy, latency ratio), the
-targets, the simulator fidelity (shipped model on simulated vs real trials), the machine.
+Also: ``default_vs_paper_resnet18`` (accuracy, F1, latency and size ratios), ``targets``,
+the default preset under the pooled protocol (one model for all subjects, as shipped),
+``simulator_fidelity`` (the shipped model on simulated vs held-out real trials),
+``not_evaluated`` (presets left out, with their measured training cost) and the machine.
 
 Fold results are cached in --runs (one JSON per fold), so an interrupted run resumes and
 a rerun only computes what is missing. Long: ResNet-18 folds take minutes each on a CPU.
@@ -109,7 +112,7 @@ def _timing_model(name: str, subject):
     return model, preset
 
 
-def latency(name: str, subject, n: int = 400) -> dict:
+def latency(name: str, subject, n: int = 1000) -> dict:
     """Per-decision latency (ms, one thread) of a model on real signal."""
     model, preset = _timing_model(name, subject)
     times, cpu = [], []

@@ -111,12 +111,15 @@ def run(args: argparse.Namespace) -> int:
               "pooled": settings.folds * settings.repeats}[settings.protocol]
     with tqdm_progress(n_jobs, f"eval {preset.name}", enabled=not args.no_progress) as update:
         result = evaluate(preset, subjects, settings, run_dir=args.runs, on_fold=update)
-    print_summary(result)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"\nresult written to {args.json}")
     png = args.png or (args.json.with_suffix(".png") if args.json else None)
     if png:
-        print(f"confusion matrices written to {save_confusion_png(result, png)}")
+        save_confusion_png(result, png)
+    print_summary(result)
+    if args.json:
+        print(f"\nresult written to {args.json}")
+    if png:
+        print(f"confusion matrices written to {png}")
     return 0

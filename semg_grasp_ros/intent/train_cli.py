@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ConfigError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .models import DEFAULT_MODEL, PRESETS
@@ -83,7 +85,10 @@ def train_on_subjects(preset, subjects, seed: int = 0, progress=None):
         "examples": int(y.size),
         "examples_per_class": np.bincount(y, minlength=model.n_classes).tolist(),
         "unit": first.units,
-        "windows": "whole trials" if preset.whole_trial else ACTIVE_PART,
+        "windows": "whole trials" if preset.whole_trial else (
+            f"{model.spec.window_ms:g} ms windows every {model.spec.stride_ms:g} ms of the active part of each "
+            f"trial: {ACTIVE_PART}"),
+        "filter": model.spec.filter.to_dict(),
         "seed": seed,
     }
     return model
@@ -98,6 +103,13 @@ def run(args: argparse.Namespace) -> int:
     from .progress import tqdm_progress
 
     torch.set_num_threads(max(1, args.threads))
+    metrics = {}
+    for path in args.metrics:  # read first: a bad file should not cost a training run
+        try:
+            result = json.loads(Path(path).read_text())
+            metrics[result["protocol"]] = metrics_summary(result)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"--metrics {path}: not a readable 'eval intent' result ({type(exc).__name__}: {exc})")
     folder = args.data or default_sapsanis_folder()
     subjects = load_subjects(folder, args.subjects)
     preset = get_preset(args.model)
@@ -117,10 +129,6 @@ def run(args: argparse.Namespace) -> int:
             update("fitted")
     files = list_sapsanis_subjects(folder)
     model.info["training_data"]["files_sha256"] = {t.subject: _sha256(files[t.subject]) for t in subjects}
-    metrics = {}
-    for path in args.metrics:
-        result = json.loads(Path(path).read_text())
-        metrics[f"{result['protocol']}"] = metrics_summary(result)
     if metrics:
         model.info["metrics"] = metrics
     path = model.save(args.out)

@@ -128,3 +128,5 @@ def test_cli_eval_and_train(tmp_path, capsys):
     model = load_model(stem)
     assert model.info["training_data"]["subjects"] == ["s1"] and model.info["metrics"]["within"]["model"] == "lda_td"
     assert cli_main(["eval", "intent", "--data", str(data), "--subjects", "nobody", "--no-progress"]) == 2
+    assert cli_main(["train", "intent", "--data", str(data), "--model", "lda_td", "--out", str(stem),
+                     "--metrics", str(tmp_path / "missing.json"), "--no-progress"]) == 2
