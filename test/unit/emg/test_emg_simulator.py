@@ -118,6 +118,8 @@ def test_shipped_fit_matches_the_real_recording(subjects, subject):
     err = compare_statistics(stats_real, stats_sim)
     assert np.abs(err["rms_rel_error"]).max() < 0.10, err["rms_rel_error"]
     assert np.abs(err["median_hz_rel_error"]).max() < 0.15, err["median_hz_rel_error"]
+    # Cross-talk: the channels are as correlated as in the recording, class by class.
+    np.testing.assert_allclose(stats_sim.correlation, stats_real.correlation, atol=0.05)
     # The DC offset of the set (~ +0.14 V) is reproduced.
     np.testing.assert_allclose(stats_sim.dc, stats_real.dc, atol=0.01)
     # Classes keep their order of loudness per channel (what a classifier separates them by).
@@ -129,7 +131,8 @@ def test_shipped_fit_matches_the_real_recording(subjects, subject):
 def test_shipped_models_are_what_the_fit_gives(subjects):
     model = fit_simulator(load_sapsanis(subjects["male_1"]))
     shipped = SimulatorModel.shipped("male_1")
-    for name in ("plateau_rms", "psd", "rest_rms", "hum_rms", "gain_sigma", "dc_offset", "overshoot", "decay_s"):
+    for name in ("plateau_rms", "psd", "rest_rms", "hum_rms", "gain_sigma", "dc_offset", "overshoot", "decay_s",
+                 "channel_correlation"):
         np.testing.assert_allclose(getattr(model, name), getattr(shipped, name), rtol=1e-4, atol=1e-7, err_msg=name)
 
 
@@ -145,6 +148,13 @@ def test_model_json_round_trip_and_errors(tmp_path):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
     d = json.loads(path.read_text())
+    # Files without a channel correlation (independent channels) still load.
+    older = SimulatorModel.from_dict({k: v for k, v in d.items() if k != "channel_correlation"})
+    np.testing.assert_array_equal(older.channel_correlation, np.broadcast_to(np.eye(3), (6, 3, 3)))
+    (tmp_path / "corr.json").write_text(json.dumps({**d, "channel_correlation": [[[1.0, 2.0, 0], [2.0, 1.0, 0],
+                                                                                  [0, 0, 1.0]]] * 6}))
+    with pytest.raises(ModelError, match="channel_correlation"):
+        SimulatorModel.load(tmp_path / "corr.json")
     with pytest.raises(ModelError, match="not found"):
         SimulatorModel.load(tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text("{not json")
@@ -177,3 +187,25 @@ def test_scripts_and_config_are_validated():
     script = default_script(repetitions=2, grasp_s=1.0, rest_s=0.5, seed=3)
     assert sorted(n for n, _ in script if n != "rest") == sorted(GRASP_TYPES * 2)
     assert script[0] == ("rest", 0.5)
+
+
+def test_channel_correlation_is_rendered_exactly():
+    """Cross-talk mixing: the activation's zero-lag correlation is the model's, each channel
+    keeps its power, and an invalid (not positive definite) matrix is made valid."""
+    base = SimulatorModel.default(n_channels=3)
+    r = np.array([[1.0, 0.6, -0.3], [0.6, 1.0, 0.1], [-0.3, 0.1, 1.0]])
+    quiet = dict(hum=False, sensor_noise=False, dc_offset=False, variability=False, modulation_depth=0.0)
+    from dataclasses import replace
+
+    model = replace(base, rest_rms=np.zeros(3), channel_correlation=np.broadcast_to(r, (6, 3, 3)))
+    x = EmgSimulator(model, SimulatorConfig(seed=2, **quiet)).render([("spherical", 60.0)]).data[5000:]
+    np.testing.assert_allclose(np.corrcoef(x.T), r, atol=0.03)
+    independent = EmgSimulator(replace(model, channel_correlation=np.zeros(0)), SimulatorConfig(seed=2, **quiet))
+    y = independent.render([("spherical", 60.0)]).data[5000:]
+    np.testing.assert_allclose(x.std(axis=0), y.std(axis=0), rtol=0.05)
+    bad = np.array([[1.0, 0.99, -0.99], [0.99, 1.0, 0.99], [-0.99, 0.99, 1.0]])  # not positive definite
+    from semg_grasp_ros.emg.simulator import _correlation_factor
+
+    L = _correlation_factor(bad)
+    np.testing.assert_allclose(np.linalg.norm(L, axis=1), 1.0, rtol=1e-9)
+    assert np.all(np.linalg.eigvalsh(L @ L.T) > 0)
