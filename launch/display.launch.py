@@ -1,7 +1,8 @@
 """The ShadowHand model alone: robot_state_publisher with the URDF and RViz.
 
     ros2 launch semg_grasp_ros display.launch.py
-    ros2 launch semg_grasp_ros display.launch.py urdf:=$(ros2 pkg prefix semg_grasp_ros)/share/semg_grasp_ros/urdf/shadow_hand.urdf
+    ros2 launch semg_grasp_ros display.launch.py \
+        urdf:=$(ros2 pkg prefix semg_grasp_ros)/share/semg_grasp_ros/urdf/shadow_hand.urdf
 
 Joint states come from whoever publishes ``joint_states`` (e.g. the hand controller or
 ``joint_state_publisher_gui``); without them robot_state_publisher shows the fixed links only.

@@ -13,9 +13,8 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, GroupAction
 from launch.conditions import IfCondition
-from launch.actions import GroupAction
 from launch.substitutions import Command, LaunchConfiguration
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.parameter_descriptions import ParameterValue
@@ -41,14 +40,15 @@ def generate_launch_description():
                               description="simulated user: a Sapsanis subject's fitted model or a model .json"),
         DeclareLaunchArgument("model_dir", default_value=os.path.join(share, "models"),
                               description="folder holding the classifier and generator weights"),
-        DeclareLaunchArgument("intent_model", default_value="intent_default",
+        DeclareLaunchArgument("intent_model", default_value="intent_150ms",
                               description="classifier folder under model_dir"),
         DeclareLaunchArgument("grasp_model", default_value="grasp_improved",
                               description="grasp generator folder under model_dir"),
         DeclareLaunchArgument("use_sim_camera", default_value="true",
                               description="run the simulated depth camera (else remap object/points to a camera)"),
         DeclareLaunchArgument("object", default_value="cylinder:0.035,0.12",
-                              description="object the simulated camera sees: a primitive, a mesh file or a DexGraspNet code"),
+                              description="object the simulated camera sees: a primitive, a mesh file or a "
+                                          "DexGraspNet code"),
         DeclareLaunchArgument("use_rviz", default_value="true", description="start RViz with config/pipeline.rviz"),
         DeclareLaunchArgument("use_robot_state_publisher", default_value="true",
                               description="publish the hand's link transforms from joint_states and the URDF"),
@@ -74,7 +74,8 @@ def generate_launch_description():
         node("grasp_diffusion_node", "grasp_diffusion", {"model": [arg("model_dir"), "/", arg("grasp_model")]}),
         node("hand_controller_node", "hand_controller"),
         Node(package="robot_state_publisher", executable="robot_state_publisher", name="robot_state_publisher",
-             parameters=[{"robot_description": ParameterValue(Command(["cat ", arg("urdf")]), value_type=str)}], output="screen",
+             parameters=[{"robot_description": ParameterValue(Command(["cat ", arg("urdf")]), value_type=str)}],
+             output="screen",
              condition=IfCondition(arg("use_robot_state_publisher"))),
         Node(package="rviz2", executable="rviz2", name="rviz2", output="log",
              arguments=["-d", os.path.join(config, "pipeline.rviz")], condition=IfCondition(arg("use_rviz"))),

@@ -12,7 +12,10 @@ decision stride (``emg.windows.WindowBuffer``), and for each window:
    training) and reject posteriors below ``min_confidence``;
 4. majority vote over the last ``vote_window`` window decisions;
 5. debounce: the published intent changes only after the vote has named the same new
-   intent for ``debounce`` consecutive decisions.
+   intent for ``debounce`` consecutive decisions (from no grasp to a grasp), for
+   ``release_debounce`` (from a grasp to no grasp) or ``switch_debounce`` (from one grasp
+   type to another): a grasp starts fast, and a held grasp neither flickers to another type
+   nor drops out for a moment.
 
 Deterministic: the output depends only on the samples and their indices.
 """
@@ -43,11 +46,22 @@ LOG_EVERY_S = 5.0
 class DecoderConfig:
     """Streaming decision parameters.
 
+    The defaults give a controller delay (half the window + processing + vote lag, Farrell &
+    Weir 2007) of about 180 ms with the shipped 150 ms model: 75 + a few ms + (1 + 3 + 1/2) x
+    20 ms. ``debounce=1`` would bring it under 125 ms, at the price of deciding on the onset
+    transient of a contraction, whose type is often wrong (``bench/e2e.py`` measures both).
+
     Attributes:
         stride_ms: time between decisions, ms (decision rate = 1000 / stride_ms Hz).
         vote_window: window decisions in the majority vote (1 = no vote).
         min_confidence: posteriors below this are rejected (no grasp).
-        debounce: consecutive identical votes needed to change the published intent.
+        debounce: consecutive identical votes needed to change the published intent from no
+            grasp to a grasp (the onset, which the controller delay is about).
+        release_debounce: votes needed to go from a grasp to no grasp (0 = ``debounce``):
+            a short dip of a held grasp must not restart it.
+        switch_debounce: votes needed to go from one grasp type straight to another (0 =
+            ``debounce``): while a grasp is held, another type is mostly a confusion of the
+            weak grasps, so switching asks for more evidence than starting.
         rest_factor: a channel is active above ``rest_factor`` x its rest RMS.
         rest_rms: per-channel rest RMS of the filtered signal (signal units); empty =
             calibrate from the start of the stream.
@@ -61,10 +75,12 @@ class DecoderConfig:
         saturation_level: absolute raw level treated as saturation (``None`` disables).
     """
 
-    stride_ms: float = 50.0
-    vote_window: int = 5
-    min_confidence: float = 0.5
-    debounce: int = 3
+    stride_ms: float = 20.0
+    vote_window: int = 3
+    min_confidence: float = 0.3
+    debounce: int = 4
+    release_debounce: int = 0
+    switch_debounce: int = 0
     rest_factor: float = 1.5
     rest_rms: tuple[float, ...] = ()
     calibration_s: float = 2.0
@@ -78,6 +94,9 @@ class DecoderConfig:
             raise ConfigError(f"stride_ms must be > 0, got {self.stride_ms}")
         if self.vote_window < 1 or self.debounce < 1:
             raise ConfigError(f"vote_window ({self.vote_window}) and debounce ({self.debounce}) must be >= 1")
+        if self.release_debounce < 0 or self.switch_debounce < 0:
+            raise ConfigError(f"release_debounce ({self.release_debounce}) and switch_debounce "
+                              f"({self.switch_debounce}) must be >= 0 (0 = debounce)")
         if not 0 <= self.min_confidence <= 1:
             raise ConfigError(f"min_confidence must be in [0, 1], got {self.min_confidence}")
         if not self.rest_factor > 0 or self.calibration_s < 0 or self.flat_std < 0 or self.clip_samples < 0:
@@ -289,6 +308,15 @@ class OnlineDecoder:
                 return lab
         return NO_GRASP
 
+    def _needed(self, voted: int) -> int:
+        """Consecutive votes needed to publish ``voted`` instead of the current intent."""
+        c = self.config
+        if self._current == NO_GRASP:
+            return c.debounce
+        if voted == NO_GRASP:
+            return c.release_debounce or c.debounce
+        return c.switch_debounce or c.debounce
+
     def _publish(self, end: int, label: int, confidence: float, proba: np.ndarray, reason: str) -> Decision:
         self._votes.append(label)
         voted = self._vote()
@@ -299,7 +327,7 @@ class OnlineDecoder:
                 self._candidate_run += 1
             else:
                 self._candidate, self._candidate_run = voted, 1
-            if self._candidate_run >= self.config.debounce:
+            if self._candidate_run >= self._needed(voted):
                 self._current, self._candidate_run = voted, 0
         current = self._current
         if current == NO_GRASP:

@@ -3,6 +3,7 @@
 Examples::
 
     semg-grasp train intent --model mlp_rich --out models/intent_default
+    semg-grasp train intent --model mlp_rich --window-ms 150 --out models/intent_150ms
     semg-grasp train intent --subjects female_1 --model lda_td --out out/lda --metrics out/lda_within.json
 
 Trains on every trial of the chosen subjects (window models: the active windows of
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"model preset (default = {DEFAULT_MODEL})")
     parser.add_argument("--out", type=Path, required=True, help="checkpoint stem: writes <out>.json and <out>.safetensors")
     parser.add_argument("--epochs", type=int, help="override the training epochs of neural models")
+    parser.add_argument("--window-ms", type=float, help="analysis window of a window model, ms (default: the preset's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weight initialisation and batches")
     parser.add_argument("--metrics", type=Path, nargs="*", default=[], help="eval intent JSON results to embed")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -115,6 +118,11 @@ def run(args: argparse.Namespace) -> int:
     preset = get_preset(args.model)
     if args.epochs is not None:
         preset = with_train(preset, epochs=args.epochs)
+    if args.window_ms is not None:
+        if preset.whole_trial or not args.window_ms > 0:
+            raise ConfigError(f"--window-ms needs a window model and a positive value, got {preset.name}, "
+                              f"{args.window_ms}")
+        preset = replace(preset, window_ms=args.window_ms)
     probe = preset.build(subjects[0].sample_rate, subjects[0].channel_names, subjects[0].class_names,
                          subjects[0].n_samples)
     epochs = getattr(getattr(probe.config, "train", None), "epochs", 1)

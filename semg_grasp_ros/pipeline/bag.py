@@ -72,7 +72,9 @@ class BagWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._store = typestore()
         self._factory = RosbagsFactory(self._store)
-        self._writer = Writer(self.path, version=9, storage_plugin=STORAGES[storage])
+        # Metadata version 8: Humble's rosbag2 reads offered_qos_profiles as a YAML string (version 9
+        # writes a list, which Humble cannot parse); Jazzy reads both.
+        self._writer = Writer(self.path, version=8, storage_plugin=STORAGES[storage])
         self._writer.open()
         self._connections: dict[str, Any] = {}
         self.counts: dict[str, int] = {}

@@ -68,7 +68,7 @@ class DemoConfig:
     emg_file: str = ""
     duration: float = 0.0
     realtime: bool = False
-    intent_model: str = "intent_default"
+    intent_model: str = "intent_150ms"
     grasp_model: str = "grasp_improved"
     camera_rate_hz: float = 1.0
     seed: int = 0
@@ -90,12 +90,16 @@ class DemoConfig:
 
 def processing_components(intent_model: str, grasp_model: str, seed: int = 0) -> tuple:
     """The components downstream of the sensors, each from its ``config/<node>.yaml``:
-    (classifier, distance field, grasp generator, hand controller)."""
+    (classifier, distance field, hand controller, grasp generator).
+
+    Added to a graph in this order, the hand controller receives each intent before the
+    generator does, so its pre-shape is not held up by grasp generation (as with separate
+    nodes, where neither waits for the other)."""
     return (
         GraspClassifier(load_config(GraspClassifierConfig, "grasp_classifier", model=intent_model)),
         ObjectSdfComponent(load_config(ObjectSdfConfig, "object_sdf")),
-        GraspDiffusionComponent(load_config(GraspDiffusionConfig, "grasp_diffusion", model=grasp_model, seed=seed)),
         HandController(load_config(HandControllerConfig, "hand_controller")),
+        GraspDiffusionComponent(load_config(GraspDiffusionConfig, "grasp_diffusion", model=grasp_model, seed=seed)),
     )
 
 
@@ -119,10 +123,10 @@ class Demo:
         self.acquisition = EmgAcquisition(load_config(EmgAcquisitionConfig, "emg_acquisition", **emg))
         self.camera = DepthCameraSim(load_config(DepthCameraSimConfig, "depth_camera_sim", object=c.object,
                                                  scale=c.scale, rate_hz=c.camera_rate_hz, seed=c.seed))
-        self.classifier, self.sdf, self.generator, self.hand = processing_components(c.intent_model, c.grasp_model,
+        self.classifier, self.sdf, self.hand, self.generator = processing_components(c.intent_model, c.grasp_model,
                                                                                      c.seed)
         self.graph = Graph(realtime=c.realtime)
-        for component in (self.acquisition, self.classifier, self.camera, self.sdf, self.generator, self.hand):
+        for component in (self.acquisition, self.classifier, self.camera, self.sdf, self.hand, self.generator):
             self.graph.add(component)
         mesh = self.camera.camera.object_mesh_in_camera()
         self._pieces = [(np.asarray(p.vertices, float), np.asarray(p.faces)) for p in mesh.split(only_watertight=False)]

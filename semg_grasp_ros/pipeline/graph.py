@@ -26,6 +26,8 @@ from .component import Component, Handler
 
 log = logging.getLogger(__name__)
 Tap = Callable[[str, Any, int], None]
+#: ``trace(component, argument, outputs, wall_start_s, wall_end_s)`` after each handler call.
+Trace = Callable[[str, Any, list, float, float], None]
 
 
 class Graph:
@@ -45,6 +47,7 @@ class Graph:
         self.timings: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=100_000))
         self._subs: dict[str, list[tuple[str, Callable[[Any], Any], Mapping[type, str]]]] = defaultdict(list)
         self._taps: list[Tap] = []
+        self._traces: list[Trace] = []
         self._queue: deque[tuple[str, Any]] = deque()
         self._events: list[tuple[int, int, Callable[[], None]]] = []
         self._seq = itertools.count()
@@ -72,6 +75,12 @@ class Graph:
     def tap(self, callback: Tap) -> None:
         """Call ``callback(topic, obj, now_ns)`` for every message published (recorders, monitors)."""
         self._taps.append(callback)
+
+    def trace(self, callback: Trace) -> None:
+        """Call ``callback(component, argument, outputs, wall_start_s, wall_end_s)`` after every
+        handler or timer call (``time.perf_counter`` seconds; the argument is the message, or
+        ``now_ns`` for a timer): latency measurements along a chain of messages."""
+        self._traces.append(callback)
 
     def subscribe(self, topic: str, callback: Callable[[Any], None]) -> None:
         """Call ``callback(obj)`` for every message on ``topic``."""
@@ -136,16 +145,18 @@ class Graph:
     def _call(self, name: str, handler: Handler, arg: Any, outputs: Mapping[type, str]) -> None:
         start = time.perf_counter()
         try:
-            result = handler(arg)
+            result = list(handler(arg) or ())
         except SemgGraspError as exc:
             self.errors[name] += 1
             n = self.errors[name]
             if n <= 3 or n % 100 == 0:
                 log.warning("%s: %s (error %d of this component)", name, exc, n)
-            return
-        finally:
-            self.timings[name].append(time.perf_counter() - start)
-        for out in result or ():
+            result = []
+        end = time.perf_counter()
+        self.timings[name].append(end - start)
+        for trace in self._traces:
+            trace(name, arg, result, start, end)
+        for out in result:
             topic = outputs.get(type(out))
             if topic is None:
                 raise TypeError(f"{name} returned a {type(out).__name__}, which it does not declare as an output")

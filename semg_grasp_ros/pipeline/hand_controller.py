@@ -1,4 +1,11 @@
-"""The hand controller component: a selected grasp in, safe hand commands out.
+"""The hand controller component: decided intents and a selected grasp in, safe hand commands out.
+
+``grasp/intent`` (``GraspIntent``): when a new grasp type is decided (confidence at least
+``intent_min_confidence``), the fingers start at once towards that type's pre-shape
+(``grasp.types``: ``q_open + preshape * (q_type - q_open)``), published as
+``hand/joint_trajectory`` (fingers only, no wrist target). This is the hand's first reaction to
+a decision; the object-specific grasp follows when the generator has made it (tens of
+milliseconds later) and takes over from wherever the fingers are.
 
 ``grasp/selected`` (``HandGrasp``) -> a trajectory pre-shape -> approach along the palm normal
 -> close (``hand.trajectory``), published once as ``hand/joint_trajectory`` (for a hand
@@ -20,6 +27,11 @@ Safety policy:
   a grasp whose stamp is already older than ``timeout_s`` is rejected as stale. Re-publishing
   the same grasp (same frame, joints and pose within 1e-6) only refreshes it: the running
   trajectory goes on instead of starting over.
+* intent watchdog: once intents have been received, when none arrived for ``intent_timeout_s``
+  (the decoder publishes one per decision, every few tens of milliseconds; silence means the
+  EMG or the decoder stopped), the hand does the same (``on_timeout``) and rejects grasps until
+  intents come back: it never acts on a decision it can no longer confirm. A controller fed
+  grasps only (no intents ever) is not affected.
 
 Deterministic: outputs depend only on the inputs and the timer's ``now_ns`` (sim or wall clock).
 """
@@ -31,13 +43,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import REST
 from ..config import param
 from ..errors import ConfigError, DataError
+from ..grasp.types import SPECS
 from ..hand.convert import hand_grasp_to_arrays, matrix_to_quat_xyzw
 from ..hand.kinematics import HandKinematics
 from ..hand.model import FINGER_JOINTS, WRIST_JOINTS, load_hand
 from ..hand.trajectory import TrajectoryConfig, plan_grasp, plan_joint_motion
-from ..types import HandGrasp, Header, JointState, JointTrajectory, Pose, PoseStamped, TransformStamped
+from ..types import (
+    GraspIntent,
+    HandGrasp,
+    Header,
+    JointState,
+    JointTrajectory,
+    JointTrajectoryPoint,
+    Pose,
+    PoseStamped,
+    TransformStamped,
+)
 from .component import Ports, Timer
 
 log = logging.getLogger(__name__)
@@ -60,6 +84,11 @@ class HandControllerConfig:
                                    "or 'rh_forearm' (shadow_hand.urdf, wrist joints at zero)")
     publish_wrist_joints: bool = param(True, "also publish rh_WRJ2/rh_WRJ1 = 0 in joint_states (for shadow_hand.urdf)")
     log_throttle_s: float = param(1.0, "same rejection reason logged at most once per this many seconds")
+    preshape_on_intent: bool = param(True, "start the decided type's pre-shape as soon as an intent names a new type, "
+                                           "before the generated grasp arrives")
+    intent_min_confidence: float = param(0.6, "intents below this confidence start no pre-shape", (0.0, 1.0))
+    intent_timeout_s: float = param(0.5, "once intents were seen, none for this long (message time): hold or open "
+                                         "(on_timeout) and reject grasps until intents return; 0 = off", (0.0, 3600.0))
 
     def __post_init__(self):
         if not 0 < self.rate_hz <= 1000:
@@ -70,8 +99,10 @@ class HandControllerConfig:
             raise ConfigError(f"on_timeout {self.on_timeout!r} unknown; expected 'hold' or 'open'")
         if self.root_link not in ("rh_palm", "rh_forearm"):
             raise ConfigError(f"root_link {self.root_link!r} unknown; expected 'rh_palm' or 'rh_forearm'")
-        if self.log_throttle_s < 0:
-            raise ConfigError("log_throttle_s must be >= 0")
+        if self.log_throttle_s < 0 or self.intent_timeout_s < 0:
+            raise ConfigError("log_throttle_s and intent_timeout_s must be >= 0")
+        if not 0.0 <= self.intent_min_confidence <= 1.0:
+            raise ConfigError(f"intent_min_confidence must lie in [0, 1], got {self.intent_min_confidence}")
         self.trajectory()
 
     def trajectory(self) -> TrajectoryConfig:
@@ -100,10 +131,16 @@ class HandController:
         self._goal = None  # (frame, joints, rot, trans) of the grasp being executed
         self._frame = ""
         self._wrist = None  # (position (3,), rotation (3, 3)) of rh_palm in self._frame
+        self._root_rotation = None  # (rotation it was computed for, root quaternion, root offset)
         self._last_grasp_ns: int | None = None
         self._last_tick_ns: int | None = None
         self._stale_handled = False
+        self._last_intent_ns: int | None = None
+        self._intent_lost = False
+        self._intent_type: str | None = None  # type of the running intent pre-shape
         self._last_log: dict[str, int] = {}
+        #: intents that started a pre-shape.
+        self.preshapes = 0
         # rh_palm expressed in rh_forearm with the wrist joints at zero (for root_link = rh_forearm)
         fk = HandKinematics.load("fixed")
         poses = fk.link_poses(np.zeros((1, fk.n_joints))).numpy()[0]
@@ -111,7 +148,7 @@ class HandController:
 
     def ports(self) -> Ports:
         return Ports(
-            inputs={"grasp/selected": self.on_grasp},
+            inputs={"grasp/intent": self.on_intent, "grasp/selected": self.on_grasp},
             outputs={
                 JointState: "joint_states",
                 TransformStamped: "tf",
@@ -123,6 +160,41 @@ class HandController:
 
     # ------------------------------------------------------------------ inputs
 
+    def on_intent(self, intent: GraspIntent) -> list:
+        """Refresh the intent watchdog; start the pre-shape of a newly decided grasp type.
+
+        Returns:
+            [JointTrajectory] (fingers, from the commanded position to the type's pre-shape) when
+            a new type is decided, else [].
+        """
+        stamp = int(intent.header.stamp_ns)
+        now = max(stamp, self._last_tick_ns if self._last_tick_ns is not None else stamp)
+        self._last_intent_ns = now
+        if self._intent_lost:
+            log.info("intents are back: grasps accepted again")
+            self._intent_lost = False
+        if intent.is_rest or intent.grasp_type == REST:
+            self._intent_type = None  # the next decision of any type pre-shapes again
+            return []
+        if not self.config.preshape_on_intent or not intent.confidence >= self.config.intent_min_confidence:
+            return []
+        if intent.grasp_type == self._intent_type:
+            return []
+        spec = SPECS.get(intent.grasp_type)
+        if spec is None:
+            return self._reject(f"intent type {intent.grasp_type!r} unknown; expected one of {list(SPECS)}", now)
+        self._intent_type = intent.grasp_type
+        q_type = np.clip(spec.preshape_vector(), self.lower, self.upper)
+        goal = np.clip(self.q_open + self.config.preshape * (q_type - self.q_open), self.lower, self.upper)
+        times, joints, velocities = plan_joint_motion(
+            self.command, goal, self.lower, self.upper, self.velocity_limits, self.config.trajectory())
+        self._plan = (now, times, joints, None, None)
+        self._goal = None  # the generated grasp that follows is always executed
+        self.preshapes += 1
+        header = Header(now, self._frame)
+        points = tuple(JointTrajectoryPoint(q, v, int(round(t * 1e9))) for t, q, v in zip(times, joints, velocities))
+        return [JointTrajectory(header, FINGER_JOINTS, points)]
+
     def on_grasp(self, grasp: HandGrasp) -> list:
         """Validate, plan and publish the trajectory and the wrist target; [] when rejected."""
         stamp = int(grasp.header.stamp_ns)
@@ -131,6 +203,9 @@ class HandController:
             joints, rot, trans = hand_grasp_to_arrays(grasp)
             if now - stamp > self.config.timeout_s * 1e9:
                 raise DataError(f"grasp is stale: stamped {(now - stamp) * 1e-9:.2f} s before now")
+            if self._intent_lost:
+                raise DataError(f"no intent for more than {self.config.intent_timeout_s:g} s: the grasp is not "
+                                f"confirmed by a fresh decision")
         except DataError as exc:
             return self._reject(str(exc), now)
         clamped = np.clip(joints, self.lower, self.upper)
@@ -139,7 +214,7 @@ class HandController:
             self._stale_handled = False
             return []
         excess = np.abs(joints - clamped)
-        if excess.max() > 1e-9:
+        if excess.max() > 1e-4:  # float32 messages round at the limits: not worth a warning
             worst = int(np.argmax(excess))
             log.warning("grasp joints beyond limits clamped (worst %s by %.3f rad)", FINGER_JOINTS[worst], excess[worst])
         start = max(now, stamp)
@@ -198,19 +273,29 @@ class HandController:
         return out
 
     def _watchdog(self, now_ns: int) -> None:
+        limit = self.config.intent_timeout_s
+        if (limit > 0 and self._last_intent_ns is not None and not self._intent_lost
+                and (now_ns - self._last_intent_ns) * 1e-9 > limit):
+            self._intent_lost = True
+            self._intent_type = None
+            self._on_timeout(now_ns, f"no intent for {limit:g} s")
         if self._last_grasp_ns is None or self._stale_handled:
             return
         if (now_ns - self._last_grasp_ns) * 1e-9 <= self.config.timeout_s:
             return
         self._stale_handled = True
+        self._on_timeout(now_ns, f"no fresh grasp for {self.config.timeout_s:g} s")
+
+    def _on_timeout(self, now_ns: int, reason: str) -> None:
+        """Hold the commanded position or start opening the hand, as configured."""
         if self.config.on_timeout == "open":
-            log.info("no fresh grasp for %.2f s: opening the hand", self.config.timeout_s)
+            log.info("%s: opening the hand", reason)
             times, joints, _ = plan_joint_motion(
                 self.command, self.q_open, self.lower, self.upper, self.velocity_limits, self.config.trajectory()
             )
             self._plan = (now_ns, times, joints, None, None)
         else:
-            log.info("no fresh grasp for %.2f s: holding the hand", self.config.timeout_s)
+            log.info("%s: holding the hand", reason)
             self._plan = None
         self._goal = None
 
@@ -224,10 +309,15 @@ class HandController:
 
     def _transform(self, now_ns: int) -> TransformStamped:
         pos, rot = self._wrist
-        palm = np.eye(4)
-        palm[:3, :3], palm[:3, 3] = rot, pos
-        root = palm @ np.linalg.inv(self._palm_in_root)
-        return TransformStamped(Header(now_ns, self._frame), self.config.root_link, Pose.from_matrix(root))
+        # root = palm @ inv(palm_in_root); the rotation is constant along a plan: its quaternion
+        # is computed once per plan, not at every tick
+        if self._root_rotation is None or self._root_rotation[0] is not rot:
+            inv = np.linalg.inv(self._palm_in_root)
+            self._root_rotation = (rot, Pose.from_matrix(np.block([[rot @ inv[:3, :3], np.zeros((3, 1))],
+                                                                    [np.zeros((1, 3)), np.ones((1, 1))]])).orientation,
+                                   rot @ inv[:3, 3])
+        _, quat, offset = self._root_rotation
+        return TransformStamped(Header(now_ns, self._frame), self.config.root_link, Pose(pos + offset, quat))
 
 
 def _interp(times: np.ndarray, values: np.ndarray, t: float) -> np.ndarray:

@@ -8,9 +8,11 @@ bounding box as a LINE_LIST, id 1).
 
 Policy:
 
-* ``rate_hz`` = 0 processes every cloud as it arrives; ``rate_hz`` > 0 keeps only the
-  latest cloud and processes it on a timer, which bounds the CPU used whatever the
-  camera rate.
+* ``rate_hz`` = 0 processes every cloud as it arrives; ``rate_hz`` > 0 processes a cloud
+  only when its stamp is at least ``1 / rate_hz`` after that of the last processed one (the
+  others are dropped and counted in ``skipped``), which bounds the CPU used whatever the
+  camera rate. The choice depends on message stamps only, so a replayed session makes
+  the same fields.
 * ``publish_on_change``: a new field is published only if the object moved or changed:
   its centroid, or the mean field difference at the last field's near-surface voxels,
   changed by more than ``change_threshold`` metres.
@@ -36,7 +38,7 @@ from ..errors import ConfigError, DataError
 from ..perception.sdf import DistanceField, GridSpec, sdf_from_points
 from ..perception.segmentation import SegmentationConfig, segment_object
 from ..types import Header, Marker, ObjectSdf, PointCloud, Pose
-from .component import Ports, Timer
+from .component import Ports
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +81,9 @@ class ObjectSdfConfig:
     max_object_size: float = param(0.6, "largest object bounding-box diagonal, metres", (0.01, 10.0))
     seed: int = param(0, "RANSAC seed (fixed per cloud: same cloud, same field)", (0, 2**31 - 1))
     # Publishing policy.
-    rate_hz: float = param(0.0, "0: process every cloud; > 0: process the latest cloud at this rate, Hz",
-                        (0.0, 1000.0))
+    rate_hz: float = param(2.0, "0: process every cloud; > 0: at most this many clouds per second of their stamps, "
+                             "the others dropped (a field takes tens of ms: every frame of a 30 Hz camera would "
+                             "need more than a core), Hz", (0.0, 1000.0))
     publish_on_change: bool = param(False, "publish a new field only when the object changed")
     change_threshold: float = param(0.003, "centroid shift or mean near-surface field change that counts, metres", (0.0, 1.0))
     keep_last_good: bool = param(False, "on bad input re-publish the last good field (True) or nothing (False)")
@@ -134,32 +137,30 @@ class ObjectSdfComponent:
         self.config = config
         self._spec = config.grid_spec()
         self._segmentation = config.segmentation()
-        self._pending: PointCloud | None = None
+        self._last_stamp: int | None = None  # stamp of the last processed cloud
         self._last: list | None = None  # last published [ObjectSdf, Marker, Marker]
         self._last_field: DistanceField | None = None
         self._last_log: dict[str, int] = {}
         #: failure reason -> count (bad clouds).
         self.failures: Counter[str] = Counter()
-        #: clouds processed, fields published.
+        #: clouds processed, fields published, clouds dropped by the rate limit.
         self.processed = 0
         self.published = 0
+        self.skipped = 0
 
     def ports(self) -> Ports:
-        timers = [Timer(1.0 / self.config.rate_hz, self.on_timer)] if self.config.rate_hz > 0 else []
-        return Ports(inputs={"object/points": self.on_cloud},
-                     outputs={ObjectSdf: "object/sdf", Marker: "object/marker"}, timers=timers)
+        return Ports(inputs={"object/points": self.on_cloud}, outputs={ObjectSdf: "object/sdf", Marker: "object/marker"})
 
     def on_cloud(self, cloud: PointCloud) -> list:
-        """Process the cloud now (``rate_hz`` = 0) or keep it for the next timer tick."""
-        if self.config.rate_hz > 0:
-            self._pending = cloud
-            return []
+        """Process the cloud now, unless the rate limit drops it (see the module docstring)."""
+        if self.config.rate_hz > 0 and isinstance(cloud, PointCloud):
+            stamp, last = int(cloud.header.stamp_ns), self._last_stamp
+            # a stamp going backwards (a looped or restarted recording) starts over
+            if last is not None and 0 <= stamp - last < 1e9 / self.config.rate_hz:
+                self.skipped += 1
+                return []
+            self._last_stamp = stamp
         return self.process(cloud)
-
-    def on_timer(self, now_ns: int) -> list:
-        """Process the latest pending cloud, if any."""
-        cloud, self._pending = self._pending, None
-        return [] if cloud is None else self.process(cloud)
 
     def compute(self, cloud: PointCloud) -> DistanceField:
         """The object's field in the cloud's frame (no publishing policy).

@@ -21,7 +21,7 @@ from ..errors import BagError
 from ..msgs.convert import from_msg, to_msg
 from ..msgs.typestore import RosbagsFactory
 from .bag import read_bag
-from .demo import processing_components
+from .demo import DemoConfig, processing_components
 from .graph import Graph
 from .session import play
 
@@ -99,7 +99,8 @@ def replay(bag: str | Path, intent_model: str, grasp_model: str, seed: int = 0) 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bag", help="a session bag written by `semg-grasp demo` (or any bag with emg/chunks and "
                                     "object/points plus the pipeline's outputs)")
-    parser.add_argument("--intent-model", default="intent_default", help="classifier the session was run with")
+    parser.add_argument("--intent-model", default=DemoConfig.intent_model,
+                        help="classifier the session was run with (default: the demo's)")
     parser.add_argument("--grasp-model", default="grasp_improved", help="grasp generator the session was run with")
     parser.add_argument("--seed", type=int, default=0, help="grasp sampling seed the session was run with")
     parser.add_argument("--json", help="write the report to this file")

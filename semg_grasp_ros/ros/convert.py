@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DataError
 from ..msgs.convert import from_msg, to_msg
+from ..types import HandGrasp, HandGraspArray, ObjectSdf, PointCloud, Pose, PoseStamped
 
 _TYPECODES = {
     "bool": None, "byte": "B", "char": "B", "int8": "b", "uint8": "B", "int16": "h", "uint16": "H",
@@ -54,3 +56,29 @@ def to_ros(obj: Any) -> Any:
 def from_ros(msg: Any) -> Any:
     """Domain object for an rclpy message (raises DataError on malformed content)."""
     return from_msg(msg)
+
+
+def pose_array(candidates: HandGraspArray, factory: Any = FACTORY) -> Any:
+    """``geometry_msgs/msg/PoseArray`` of the candidates' wrist poses (best first), for RViz."""
+    stamped = [to_msg(PoseStamped(candidates.header, g.wrist_pose), factory) for g in candidates.grasps]
+    header = to_msg(PoseStamped(candidates.header, Pose()), factory).header
+    return factory.new("geometry_msgs/msg/PoseArray", header=header, poses=[m.pose for m in stamped])
+
+
+#: Domain types whose numbers are coordinates in their header's frame.
+SPATIAL_TYPES = (PointCloud, ObjectSdf, HandGrasp, HandGraspArray)
+
+
+def check_frame(topic: str, obj: Any) -> Any:
+    """``obj`` unchanged when its frame can be used; spatial data need a valid tf2 frame id.
+
+    Raises:
+        DataError: a cloud, distance field or grasp with an empty frame id, one starting with
+            '/' (tf2 in ROS 2 refuses those) or holding whitespace.
+    """
+    if isinstance(obj, SPATIAL_TYPES):
+        frame = obj.header.frame_id
+        if not frame or frame.startswith("/") or any(c.isspace() for c in frame):
+            raise DataError(f"{topic}: frame_id {frame!r} is not a valid tf2 frame (non-empty, no leading '/', "
+                            f"no whitespace); the coordinates cannot be placed")
+    return obj

@@ -3,30 +3,36 @@
 ``ComponentNode`` declares one ROS parameter per field of the component's config
 dataclass (default, description and range from the field's metadata), builds and
 validates the config (a ``ConfigError`` stops the node at start-up with the valid range
-in its message), then creates a subscription per input, a publisher per output (a TF
-broadcaster for ``TransformStamped``) and a timer per ``Timer``, with the names, types
-and QoS of ``interfaces``. Callbacks convert, call the component, convert and publish;
-a ``SemgGraspError`` from bad input is logged, throttled, and the node keeps spinning.
-Works on Humble and Jazzy.
+in its message; missing weights name the file and where shipped weights live), then
+creates a subscription per input, a publisher per output (a TF broadcaster for
+``TransformStamped``) and a timer per ``Timer``, with the names, types and QoS of
+``interfaces``. Callbacks convert, check the frame, call the component, convert and
+publish; a ``SemgGraspError`` from bad input (wrong array lengths, NaN, a spatial message
+without a valid frame) is logged, throttled, and the node keeps spinning. The package's Python
+log records are forwarded to the node's ROS logger. Works on Humble and Jazzy.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import signal
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from tf2_ros import TransformBroadcaster
 
-from ..errors import SemgGraspError
+from ..errors import ConfigError, ModelError, SemgGraspError
 from ..pipeline.component import Component
 from ..types import TransformStamped
-from .convert import from_ros, to_ros
+from .convert import check_frame, from_ros, to_ros
 from .interfaces import msg_class, qos
 
 
@@ -47,14 +53,45 @@ def _descriptor(f: dataclasses.Field) -> ParameterDescriptor:
 
 
 def declare_config(node: Node, config_cls: type) -> Any:
-    """Declare a parameter per field of ``config_cls`` and build the (validated) config."""
+    """Declare a parameter per field of ``config_cls`` and build the (validated) config.
+
+    Raises:
+        ConfigError: a value outside the field's range (the range is in the message), of the
+            wrong type, or refused by the config's own validation.
+    """
     values = {}
     for f in dataclasses.fields(config_cls):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        node.declare_parameter(f.name, _ros_value(default), _descriptor(f))
+        try:
+            node.declare_parameter(f.name, _ros_value(default), _descriptor(f))
+        except InvalidParameterValueException as exc:
+            lo, hi = f.metadata.get("range", ("?", "?"))
+            raise ConfigError(f"parameter {f.name} must lie in [{lo}, {hi}] ({f.metadata.get('description', '')}); "
+                              f"{exc.args[0]}") from exc
+        except InvalidParameterTypeException as exc:
+            raise ConfigError(f"parameter {f.name} must be of type {type(default).__name__} "
+                              f"(default {default!r}); {exc.args[0]}") from exc
         value = node.get_parameter(f.name).value
         values[f.name] = tuple(value) if isinstance(default, tuple) else value
     return config_cls(**values)
+
+
+class RosLogHandler(logging.Handler):
+    """Forwards the package's Python log records (components, domain code) to a node's ROS
+    logger, so they reach the console with the node's name and ``/rosout``."""
+
+    def __init__(self, ros_logger: Any):
+        super().__init__(logging.INFO)
+        self._ros_logger = ros_logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = f"{record.name}: {record.getMessage()}"
+        if record.levelno >= logging.ERROR:
+            self._ros_logger.error(msg)
+        elif record.levelno >= logging.WARNING:
+            self._ros_logger.warning(msg)
+        else:
+            self._ros_logger.info(msg)
 
 
 class ComponentNode(Node):
@@ -68,29 +105,53 @@ class ComponentNode(Node):
 
     def __init__(self, node_name: str, config_cls: type, make_component: Callable[[Any], Component], **kwargs):
         super().__init__(node_name, **kwargs)
+        self._log_handler = RosLogHandler(self.get_logger())
+        package_log = logging.getLogger(__package__.split(".")[0])
+        package_log.addHandler(self._log_handler)
+        if package_log.level == logging.NOTSET:
+            package_log.setLevel(logging.INFO)
         try:
             self.config = declare_config(self, config_cls)
             self.component = make_component(self.config)
+        except ModelError as exc:
+            self.get_logger().fatal(f"cannot load the model: {exc}. Shipped weights are installed in "
+                                    "share/semg_grasp_ros/models (launch argument model_dir); "
+                                    "`semg-grasp train intent|grasp` makes new ones")
+            self._remove_log_handler()
+            raise
         except SemgGraspError as exc:
             self.get_logger().fatal(f"invalid configuration: {exc}")
+            self._remove_log_handler()
             raise
         ports = self.component.ports()
-        self._publishers: dict[type, Any] = {}
+        self._outputs: dict[type, Any] = {}
         for typ, topic in ports.outputs.items():
             if typ is TransformStamped:
-                self._publishers[typ] = TransformBroadcaster(self)
+                self._outputs[typ] = TransformBroadcaster(self)
             else:
-                self._publishers[typ] = self.create_publisher(msg_class(topic), topic, qos(topic))
+                self._outputs[typ] = self.create_publisher(msg_class(topic), topic, qos(topic))
         for topic, handler in ports.inputs.items():
-            self.create_subscription(msg_class(topic), topic, partial(self._on_message, handler), qos(topic))
+            self.create_subscription(msg_class(topic), topic, partial(self._on_message, topic, handler), qos(topic))
         for timer in ports.timers:
             self.create_timer(timer.period, partial(self._on_timer, timer.handler))
 
-    def _on_message(self, handler: Callable[[Any], Any], msg: Any) -> None:
+    def _remove_log_handler(self) -> None:
+        logging.getLogger(__package__.split(".")[0]).removeHandler(self._log_handler)
+
+    def destroy_node(self) -> None:
+        self._remove_log_handler()
+        super().destroy_node()
+
+    def _on_message(self, topic: str, handler: Callable[[Any], Any], msg: Any) -> tuple[Any, list]:
+        """Convert, check, handle, publish. Returns (the domain input or None, the outputs)."""
         try:
-            self._publish(handler(from_ros(msg)))
+            obj = check_frame(topic, from_ros(msg))
+            outputs = list(handler(obj) or ())
+            self._publish(outputs)
         except SemgGraspError as exc:
-            self.get_logger().warning(f"dropped a message: {exc}", throttle_duration_sec=1.0)
+            self.get_logger().warning(f"dropped a message on {topic}: {exc}", throttle_duration_sec=1.0)
+            return None, []
+        return obj, outputs
 
     def _on_timer(self, handler: Callable[[int], Any]) -> None:
         try:
@@ -100,7 +161,7 @@ class ComponentNode(Node):
 
     def _publish(self, outputs: Any) -> None:
         for obj in outputs or ():
-            publisher = self._publishers[type(obj)]
+            publisher = self._outputs[type(obj)]
             msg = to_ros(obj)
             if isinstance(publisher, TransformBroadcaster):
                 publisher.sendTransform(list(msg.transforms))
@@ -109,7 +170,14 @@ class ComponentNode(Node):
 
 
 def run_node(node_cls: type[Node], args: list[str] | None = None) -> None:
-    """``main()`` body of every node executable."""
+    """``main()`` body of every node executable.
+
+    rclpy's signal handler wakes the executor and shuts the context down on SIGINT (``ros2
+    launch`` stopping, Ctrl-C). A callback running at that moment then fails with rclpy's
+    ``RCLError`` (publish or wait set on a shut-down context; Humble raises it instead of
+    ``ExternalShutdownException``): such an error after shutdown ends the node cleanly, while
+    the same error with the context still valid is a real failure and propagates.
+    """
     rclpy.init(args=args)
     node = None
     try:
@@ -117,9 +185,15 @@ def run_node(node_cls: type[Node], args: list[str] | None = None) -> None:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except _rclpy.RCLError:
+        if rclpy.ok():
+            raise
     except SemgGraspError:
         raise SystemExit(2)  # already logged as fatal by the node
     finally:
+        # a second SIGINT (Ctrl-C reaches ros2 launch and its nodes, and launch forwards it) must
+        # not interrupt the clean-up
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

@@ -18,7 +18,7 @@ from semg_grasp_ros.types import Header, Marker, ObjectSdf, PointCloud
 CAN = DepthCameraSimConfig(object="cylinder:0.035,0.12", width=160, height=120, rate_hz=10.0)
 
 
-def _run(camera_cfg=CAN, sdf_cfg=ObjectSdfConfig(), seconds=0.5):
+def _run(camera_cfg=CAN, sdf_cfg=ObjectSdfConfig(rate_hz=0.0), seconds=0.5):
     graph = Graph()
     camera = graph.add(DepthCameraSim(camera_cfg))
     component = graph.add(ObjectSdfComponent(sdf_cfg))
@@ -58,10 +58,11 @@ def test_same_input_same_output():
         np.testing.assert_array_equal(x.origin.position, y.origin.position)
 
 
-def test_rate_limit_processes_only_the_latest_cloud():
+def test_rate_limit_keeps_one_cloud_per_period():
     _, component, fields, _ = _run(sdf_cfg=ObjectSdfConfig(rate_hz=2.0), seconds=1.0)
-    assert len(fields) == 2 and component.processed == 2
-    assert fields[0].header.stamp_ns == 400_000_000  # the latest cloud before the tick at t = 0.5 s
+    assert len(fields) == 2 and component.processed == 2 and component.skipped == 8
+    # clouds at 0.1, 0.2, ..., 1.0 s: the first, then the first at least 0.5 s later (by stamp)
+    assert [f.header.stamp_ns for f in fields] == [100_000_000, 600_000_000]
 
 
 def test_publish_on_change():

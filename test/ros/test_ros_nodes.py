@@ -1,38 +1,17 @@
 """ROS tier: nodes spun in-process with parameter overrides and a message round trip.
 Skipped where rclpy is not installed (plain pip set-ups); run by the ROS 2 CI workflow."""
 
-import time
-
 import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy")
-pytestmark = pytest.mark.ros
+pytestmark = [pytest.mark.ros, pytest.mark.usefixtures("ros_context")]
 
 from rclpy.parameter import Parameter  # noqa: E402
 
 from semg_grasp_ros.ros.convert import from_ros, to_ros  # noqa: E402
 from semg_grasp_ros.ros.interfaces import msg_class, qos  # noqa: E402
 from semg_grasp_ros.types import HandGrasp, Header, PointCloud, Pose  # noqa: E402
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ros_context():
-    rclpy.init()
-    yield
-    rclpy.try_shutdown()
-
-
-def _spin_until(nodes, predicate, timeout=10.0):
-    executor = rclpy.executors.SingleThreadedExecutor()
-    for n in nodes:
-        executor.add_node(n)
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        executor.spin_once(timeout_sec=0.05)
-    for n in nodes:
-        executor.remove_node(n)
-    return predicate()
 
 
 def _listener(topic):
@@ -42,15 +21,19 @@ def _listener(topic):
     return node, got
 
 
-def test_emg_acquisition_publishes_chunks_with_running_index():
+def test_emg_acquisition_publishes_chunks_with_running_index(spin):
     from semg_grasp_ros.ros.emg_acquisition_node import EmgAcquisitionNode
 
     node = EmgAcquisitionNode(parameter_overrides=[Parameter("chunk_ms", value=20.0),
                                                    Parameter("script", value="rest:1,tip:2")])
     listener, got = _listener("emg/chunks")
-    assert _spin_until([node, listener], lambda: len(got) >= 5)
-    idx = [c.first_sample_index for c in got]
-    assert all(b == a + got[0].sample_count for a, b in zip(idx, idx[1:]))
+    publisher = next(p for p in node.publishers if p.topic_name == "/emg/chunks")
+    # best effort: what is published before the subscription is matched is lost
+    assert spin([node, listener], lambda: publisher.get_subscription_count() > 0)
+    got.clear()
+    assert spin([node, listener], lambda: len(got) >= 5)
+    # contiguous: each chunk starts where the previous ended (the count per tick follows the clock)
+    assert all(b.first_sample_index == a.first_sample_index + a.sample_count for a, b in zip(got, got[1:]))
     assert got[0].n_channels == 2 and got[0].sample_rate == 500.0
     node.destroy_node()
     listener.destroy_node()
@@ -63,7 +46,7 @@ def test_out_of_range_parameter_is_refused_at_start_up():
         EmgAcquisitionNode(parameter_overrides=[Parameter("chunk_ms", value=5000.0)])
 
 
-def test_object_sdf_node_turns_a_cloud_into_a_field():
+def test_object_sdf_node_turns_a_cloud_into_a_field(spin):
     from semg_grasp_ros.ros.object_sdf_node import ObjectSdfNode
 
     node = ObjectSdfNode()
@@ -78,13 +61,13 @@ def test_object_sdf_node_turns_a_cloud_into_a_field():
         pub.publish(to_ros(PointCloud(Header(0, "camera"), sphere)))
         return bool(got)
 
-    assert _spin_until([node, listener, pub_node], send)
+    assert spin([node, listener, pub_node], send)
     assert got[0].shape == (50, 50, 50) and got[0].header.frame_id == "camera"
     for n in (node, listener, pub_node):
         n.destroy_node()
 
 
-def test_hand_controller_executes_a_grasp_and_rejects_nan():
+def test_hand_controller_executes_a_grasp_and_rejects_nan(spin):
     from semg_grasp_ros.hand.model import FINGER_JOINTS
     from semg_grasp_ros.ros.hand_controller_node import HandControllerNode
 
@@ -98,7 +81,7 @@ def test_hand_controller_executes_a_grasp_and_rejects_nan():
     bad = to_ros(grasp)
     bad.joint_positions[0] = float("nan")
     pub.publish(bad)
-    assert _spin_until([node, listener, pub_node], lambda: len(got) >= 10)
+    assert spin([node, listener, pub_node], lambda: len(got) >= 10)
     assert all(np.all(np.isfinite(j.position)) for j in got)
     for n in (node, listener, pub_node):
         n.destroy_node()

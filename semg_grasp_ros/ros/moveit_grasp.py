@@ -1,0 +1,150 @@
+"""A generated grasp as a ``moveit_msgs/Grasp``, for MoveIt pick pipelines.
+
+``moveit_grasp`` builds the Grasp-shaped structure from a ``HandGrasp`` without ROS (tested
+in the always-run tier); ``grasp_message`` turns it into a message with any factory of
+``semg_grasp_ros.msgs.convert`` (rclpy classes in the hand controller node, where
+``moveit_msgs`` is installed).
+
+Conventions (``urdf/shadow_hand.srdf``: end effector ``rh_hand``, group ``rh_fingers``,
+parent link ``rh_palm``):
+
+* ``grasp_pose``: pose of ``rh_palm`` (the end effector's parent link) in the grasp's frame,
+  the same pose as ``grasp/pose``.
+* ``pre_grasp_posture``: the 22 finger joints at the pre-shape the hand controller also uses,
+  ``q_open + preshape * (q_grasp - q_open)``, clamped to the joint limits.
+* ``grasp_posture``: the 22 finger joints of the grasp, clamped to the joint limits.
+* ``pre_grasp_approach``: along the palm normal (in ``rh_palm``), ``approach_distance``
+  desired and half of it at least: the hand controller's own approach.
+* ``post_grasp_retreat``: back along the palm normal, the same distances.
+* ``grasp_quality``: the generator's ranking score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..hand.convert import hand_grasp_to_arrays, matrix_to_quat_xyzw
+from ..hand.model import FINGER_JOINTS, PALM_NORMAL
+from ..hand.trajectory import TrajectoryConfig
+from ..msgs.convert import MessageFactory, to_msg
+from ..types import Header, HandGrasp, JointTrajectory, JointTrajectoryPoint, Pose, PoseStamped
+
+#: Link of the end effector's parent (``urdf/shadow_hand.srdf``), frame of approach and retreat.
+EEF_PARENT_LINK = "rh_palm"
+#: Time from start of each posture's single point, ns (MoveIt executes postures as trajectories).
+POSTURE_TIME_NS = 500_000_000
+
+
+@dataclass(frozen=True)
+class GripperTranslation:
+    """``moveit_msgs/GripperTranslation``: a straight motion of the end effector.
+
+    Attributes:
+        frame_id: frame of ``direction``.
+        direction: (3,) unit vector.
+        desired_distance: metres.
+        min_distance: metres (the motion fails below it).
+    """
+
+    frame_id: str
+    direction: np.ndarray
+    desired_distance: float
+    min_distance: float
+
+
+@dataclass(frozen=True, eq=False)
+class MoveItGrasp:
+    """``moveit_msgs/Grasp`` fields (see the module docstring for their meaning here)."""
+
+    id: str
+    pre_grasp_posture: JointTrajectory
+    grasp_posture: JointTrajectory
+    grasp_pose: PoseStamped
+    grasp_quality: float
+    pre_grasp_approach: GripperTranslation
+    post_grasp_retreat: GripperTranslation
+    max_contact_force: float = 0.0
+    allowed_touch_objects: tuple[str, ...] = ()
+
+
+def _posture(header: Header, joints: np.ndarray) -> JointTrajectory:
+    point = JointTrajectoryPoint(joints, np.zeros_like(joints), POSTURE_TIME_NS)
+    return JointTrajectory(header, FINGER_JOINTS, (point,))
+
+
+def moveit_grasp(
+    grasp: HandGrasp,
+    q_open: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    config: TrajectoryConfig = TrajectoryConfig(),
+    grasp_id: str = "",
+    allowed_touch_objects: tuple[str, ...] = (),
+) -> MoveItGrasp:
+    """The MoveIt grasp of a generated grasp.
+
+    Args:
+        grasp: the grasp (joints by name, ``rh_palm`` pose in its header frame).
+        q_open, lower, upper: (22,) open hand and joint limits, rad, ``FINGER_JOINTS`` order.
+        config: pre-shape fraction and approach distance (the hand controller's).
+        grasp_id: ``id`` of the message (default: the grasp type and stamp).
+        allowed_touch_objects: collision-object names the hand may touch (the object's id in
+            the planning scene).
+
+    Raises:
+        DataError: unknown, missing or non-finite joints (``hand_grasp_to_arrays``).
+    """
+    joints, rot, trans = hand_grasp_to_arrays(grasp)
+    lower, upper = np.asarray(lower, np.float64), np.asarray(upper, np.float64)
+    q_open = np.clip(np.asarray(q_open, np.float64), lower, upper)
+    q_grasp = np.clip(joints, lower, upper)
+    q_pre = np.clip(q_open + config.preshape * (q_grasp - q_open), lower, upper)
+    header = grasp.header
+    posture_header = Header(header.stamp_ns, "")
+    approach = GripperTranslation(EEF_PARENT_LINK, PALM_NORMAL.copy(), config.approach_distance,
+                                  0.5 * config.approach_distance)
+    retreat = GripperTranslation(EEF_PARENT_LINK, 0.0 - PALM_NORMAL, config.approach_distance,
+                                 0.5 * config.approach_distance)
+    return MoveItGrasp(
+        id=grasp_id or f"{grasp.grasp_type}_{header.stamp_ns}",
+        pre_grasp_posture=_posture(posture_header, q_pre),
+        grasp_posture=_posture(posture_header, q_grasp),
+        grasp_pose=PoseStamped(header, Pose(trans, matrix_to_quat_xyzw(rot))),
+        grasp_quality=float(grasp.score),
+        pre_grasp_approach=approach,
+        post_grasp_retreat=retreat,
+        allowed_touch_objects=tuple(allowed_touch_objects),
+    )
+
+
+def _translation(f: MessageFactory, t: GripperTranslation, stamp_ns: int) -> Any:
+    sec, nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    header = f.new("std_msgs/msg/Header", stamp=f.new("builtin_interfaces/msg/Time", sec=sec, nanosec=nanosec),
+                   frame_id=t.frame_id)
+    x, y, z = (float(v) for v in t.direction)
+    direction = f.new("geometry_msgs/msg/Vector3Stamped", header=header,
+                      vector=f.new("geometry_msgs/msg/Vector3", x=x, y=y, z=z))
+    return f.new("moveit_msgs/msg/GripperTranslation", direction=direction,
+                 desired_distance=float(t.desired_distance), min_distance=float(t.min_distance))
+
+
+def grasp_message(g: MoveItGrasp, factory: MessageFactory) -> Any:
+    """``moveit_msgs/msg/Grasp`` built with ``factory`` (rclpy or rosbags classes)."""
+    stamp = g.grasp_pose.header.stamp_ns
+    no_motion = GripperTranslation("", np.zeros(3), 0.0, 0.0)
+    return factory.new(
+        "moveit_msgs/msg/Grasp",
+        id=g.id,
+        pre_grasp_posture=to_msg(g.pre_grasp_posture, factory),
+        grasp_posture=to_msg(g.grasp_posture, factory),
+        grasp_pose=to_msg(g.grasp_pose, factory),
+        grasp_quality=float(g.grasp_quality),
+        pre_grasp_approach=_translation(factory, g.pre_grasp_approach, stamp),
+        post_grasp_retreat=_translation(factory, g.post_grasp_retreat, stamp),
+        post_place_retreat=_translation(factory, no_motion, stamp),
+        max_contact_force=float(g.max_contact_force),
+        allowed_touch_objects=list(g.allowed_touch_objects),
+    )
