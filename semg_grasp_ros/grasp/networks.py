@@ -232,7 +232,10 @@ class FiLMBlock(nn.Module):
         nn.init.zeros_(self.fc2.bias)
 
     def forward(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        scale, shift = self.film(c).chunk(2, dim=-1)
+        return self.modulated(h, *self.film(c).chunk(2, dim=-1))
+
+    def modulated(self, h: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        """The block with its FiLM scale and shift given (broadcast against ``h``)."""
         y = self.norm(h) * (1 + scale) + shift
         return h + self.fc2(F.silu(self.fc1(F.silu(y))))
 
@@ -267,16 +270,29 @@ class ImprovedDenoiser(nn.Module):
         return torch.cat([self.encoder(sdf), scale], dim=1)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, obj: torch.Tensor, type_index: torch.Tensor) -> torch.Tensor:
+        return self.denoise(x, self.conditioning(t, obj, type_index))
+
+    def conditioning(self, t: torch.Tensor, obj: torch.Tensor,
+                     type_index: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """FiLM scale and shift of every block (wrist blocks, then finger blocks), (B, width)
+        each, for timesteps ``t`` (B,), object codes ``obj`` (B, cond_dim) and types (B,)
+        (-1: the null type). A sampler computes them once per request for all its steps:
+        they do not depend on the noisy grasp."""
         c = self.config
         types = torch.where(type_index < 0, torch.full_like(type_index, c.n_types), type_index)
         cond = F.silu(self.obj_mlp(obj) + self.type_embed(types) + self.time_mlp(sinusoidal_embedding(t, c.time_embed_dim)))
+        return [block.film(cond).chunk(2, dim=-1) for block in (*self.wrist_blocks, *self.finger_blocks)]
+
+    def denoise(self, x: torch.Tensor, films: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """The prediction for noisy grasps ``x`` (..., grasp_dim) under ``films`` (from
+        ``conditioning``, broadcast against ``x``'s leading dimensions)."""
         hw = self.wrist_in(x)
-        for block in self.wrist_blocks:
-            hw = block(hw, cond)
+        for block, (scale, shift) in zip(self.wrist_blocks, films):
+            hw = block.modulated(hw, scale, shift)
         hf = self.finger_in(x) + self.wrist_to_finger(hw)
-        for block in self.finger_blocks:
-            hf = block(hf, cond)
-        return torch.cat([self.finger_out(hf), self.wrist_out(hw)], dim=1)
+        for block, (scale, shift) in zip(self.finger_blocks, films[len(self.wrist_blocks):]):
+            hf = block.modulated(hf, scale, shift)
+        return torch.cat([self.finger_out(hf), self.wrist_out(hw)], dim=-1)
 
 
 #: Denoiser kinds: name -> (config class, module class). Checkpoints store the name.

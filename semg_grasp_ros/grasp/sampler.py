@@ -25,7 +25,7 @@ from ..config import build_config
 from ..errors import ConfigError, DataError, ModelError
 from ..perception.sdf import DistanceField
 from .checkpoint import from_pretrained
-from .networks import GraspDiffusion
+from .networks import GraspDiffusion, ImprovedDenoiser
 from .labels import classify
 from .refine import GraspRefiner
 from .scheduler import SCHEDULERS, SPACINGS, make_scheduler
@@ -213,17 +213,34 @@ class GraspSampler:
         D = self.model.grasp_dim
         w = self.config.guidance_scale
         guided = w != 1.0
-        types = torch.full((2 * num if guided else num,), type_idx, dtype=torch.long, device=dev)
-        if guided:
-            types[num:] = -1
-        code = obj.code.expand(types.shape[0], -1)
-        x = torch.randn(num, D, generator=generator).to(dev)
-        for t in self.scheduler.timesteps.tolist():
-            tt = torch.full((types.shape[0],), t, dtype=torch.long, device=dev)
-            out = self.model(torch.cat([x, x]) if guided else x, tt, code, types)
+        timesteps = self.scheduler.timesteps
+        denoiser = self.model.denoiser
+        films = None
+        if isinstance(denoiser, ImprovedDenoiser):
+            # The condition (object, type, time) is the same for every candidate: its FiLM
+            # parameters for all steps and both types (requested, null) in one pass, (G, S, width).
+            kinds = torch.tensor([type_idx, -1] if guided else [type_idx], device=dev)
+            S, G = timesteps.numel(), kinds.numel()
+            flat = denoiser.conditioning(timesteps.to(dev).repeat(G), obj.code.expand(G * S, -1),
+                                         kinds.repeat_interleave(S))
+            films = [(a.reshape(G, S, -1), b.reshape(G, S, -1)) for a, b in flat]
+        else:
+            types = torch.full((2 * num if guided else num,), type_idx, dtype=torch.long, device=dev)
             if guided:
-                cond, null = out[:num], out[num:]
-                out = null + w * (cond - null)
+                types[num:] = -1
+            code = obj.code.expand(types.shape[0], -1)
+        x = torch.randn(num, D, generator=generator).to(dev)
+        for k, t in enumerate(timesteps.tolist()):
+            if films is not None:  # (G, num, D): the candidates under each type's condition
+                out = denoiser.denoise(x.expand(len(films[0][0]), num, D),
+                                       [(a[:, k : k + 1], b[:, k : k + 1]) for a, b in films])
+                out = out[0] if not guided else out[1] + w * (out[0] - out[1])
+            else:
+                tt = torch.full((types.shape[0],), t, dtype=torch.long, device=dev)
+                out = self.model(torch.cat([x, x]) if guided else x, tt, code, types)
+                if guided:
+                    cond, null = out[:num], out[num:]
+                    out = null + w * (cond - null)
             # Steps run on the CPU so a CPU generator drives the noise on any device.
             x = self.scheduler.step(out.cpu(), t, x.cpu(), generator=generator).prev_sample.to(dev)
         return x

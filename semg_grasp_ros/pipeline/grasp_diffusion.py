@@ -58,8 +58,8 @@ class GraspDiffusionConfig:
                     (-1, 1000))
     guidance_scale: float = param(-1.0, "classifier-free guidance weight; < 0: the model's stored setting",
                                (-1.0, 20.0))
-    refine_steps: int = param(RefineConfig.steps, "refinement gradient steps per request (0: evaluate and rank only)",
-                           (0, 200))
+    refine_steps: int = param(RefineConfig.steps,
+                              "refinement (Gauss-Newton) steps per request (0: evaluate and rank only)", (0, 200))
     min_confidence: float = param(0.6, "intents below this confidence never trigger a grasp", (0.0, 1.0))
     object_change: float = param(0.01, "centroid or extent change that makes a new field a new object, metres",
                               (0.0, 1.0))

@@ -54,6 +54,11 @@ def test_evaluate_generator_reports_every_metric(files):
     assert report["diversity_joint_std_rad"] > 0  # four different samples
     assert 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p95"]
     json.dumps(report)
+    twice = evaluate_generator(sampler, [obj], workers=1, progress=False, repeats=2)
+    assert twice["requests"] == 4 and twice["repeats"] == 2
+    assert {t: m["n"] for t, m in twice["per_type"].items()} == {"cylindrical": 2, "tip": 2}
+    with pytest.raises(DataError, match="repeats"):
+        evaluate_generator(sampler, [obj], workers=1, progress=False, repeats=0)
 
 
 def test_eval_cli_writes_json(files, capsys):

@@ -92,14 +92,33 @@ def test_guidance_mixes_conditional_and_null_predictions():
         GraspSampler(model("paper"), SamplerConfig(guidance_scale=2.0))
 
 
+def test_guided_sampling_equals_the_full_network_mixed_by_hand():
+    """The sampler computes the condition once per request for all steps (FiLM parameters of
+    the requested and the null type); the result is the network's forward pass, mixed."""
+    m = model()
+    s = GraspSampler(m, SamplerConfig(method="ddim", steps=4, num_candidates=3, guidance_scale=2.5))
+    obj = s.prepare(sphere_field())
+    x = s.sample(obj, "lateral", generator=torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)
+    y = torch.randn(3, 31, generator=g)
+    code = obj.code.expand(3, -1)
+    with torch.no_grad():
+        for t in s.scheduler.timesteps.tolist():
+            tt = torch.full((3,), t)
+            cond, null = m(y, tt, code, torch.full((3,), 5)), m(y, tt, code, torch.full((3,), -1))
+            y = s.scheduler.step(null + 2.5 * (cond - null), t, y, generator=g).prev_sample
+    assert torch.allclose(x, y, atol=1e-5)
+
+
 def test_refined_candidates_come_ranked():
-    s = GraspSampler(model(), SamplerConfig(steps=3, num_candidates=6), GraspRefiner(RefineConfig(steps=2)))
+    s = GraspSampler(model(), SamplerConfig(steps=3, num_candidates=6),
+                     GraspRefiner(RefineConfig(steps=2, rank_by_type=True)))
     c = s.generate(s.prepare(sphere_field()), "spherical", generator=torch.Generator().manual_seed(0))
     assert c.type_ok is not None and c.type_ok.dtype == bool
     k = int(c.type_ok.sum())  # grasps of the requested type first, each group by energy
     assert np.all(c.type_ok[:k]) and not np.any(c.type_ok[k:])
     assert np.all(np.diff(c.energy[:k]) >= 0) and np.all(np.diff(c.energy[k:]) >= 0)
-    plain = GraspSampler(s.model, s.config, GraspRefiner(RefineConfig(steps=2, rank_by_type=False)))
+    plain = GraspSampler(s.model, s.config, GraspRefiner(RefineConfig(steps=2)))  # by energy alone
     c = plain.generate(plain.prepare(sphere_field()), "spherical", generator=torch.Generator().manual_seed(0))
     assert c.type_ok is None and np.isfinite(c.energy).all() and np.all(np.diff(c.energy) >= 0)
     assert np.all(c.penetration_depth >= 0) and np.all(c.contact_distance >= 0)
