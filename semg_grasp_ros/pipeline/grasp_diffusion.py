@@ -11,6 +11,9 @@ Policy:
 * A new set is generated when the intended type changes or the object changes (a new
   field whose centroid or extent moved by more than ``object_change`` metres, or whose
   grid changed), once both are known. Re-sent identical inputs do not regenerate.
+* A field is stale when no field (changed or not) has arrived for ``object_timeout_s``
+  before an intent (the object was removed or the camera stopped): the intent is logged and
+  skipped, never grasped against the old field; the next field serves it.
 * Rest, a rejected decision (class index -1) or a confidence below ``min_confidence``
   never triggers a grasp; the last published grasp stays (the topics are latched) and the
   hand controller's watchdog decides what the hand does.
@@ -63,6 +66,9 @@ class GraspDiffusionConfig:
     min_confidence: float = param(0.6, "intents below this confidence never trigger a grasp", (0.0, 1.0))
     object_change: float = param(0.01, "centroid or extent change that makes a new field a new object, metres",
                               (0.0, 1.0))
+    object_timeout_s: float = param(3.0, "an intent more than this many seconds after the latest field is not "
+                                    "grasped against it (0: fields never go stale, e.g. one latched field)",
+                                    (0.0, 3600.0))
     seed: int = param(0, "sampling noise seed (request k uses seed + k)", (0, 2**31 - 1))
     torch_threads: int = param(1, "CPU threads for torch in this process (0: leave torch's setting)", (0, 256))
     log_throttle_s: float = param(1.0, "same failure reason logged at most once per this many seconds", (0.0, 3600.0))
@@ -72,8 +78,8 @@ class GraspDiffusionConfig:
             raise ConfigError("num_candidates must be >= 1, refine_steps and torch_threads >= 0, steps >= -1")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ConfigError(f"min_confidence must lie in [0, 1], got {self.min_confidence}")
-        if self.object_change < 0 or self.log_throttle_s < 0:
-            raise ConfigError("object_change and log_throttle_s must be >= 0")
+        if self.object_change < 0 or self.log_throttle_s < 0 or self.object_timeout_s < 0:
+            raise ConfigError("object_change, object_timeout_s and log_throttle_s must be >= 0")
 
     def model_path(self) -> Path:
         """The model folder (``model`` as a path, else ``models/<model>``).
@@ -116,6 +122,7 @@ class GraspDiffusionComponent:
         self._object_version = 0  # counts accepted objects
         self._done: tuple[str, int] | None = None  # (type, object version) of the last generation
         self._stamp_ns = 0
+        self._field_ns = 0  # stamp of the latest valid field, changed or not
         self._last_log: dict[str, int] = {}
         #: failure reason -> count (bad fields, unknown types, failed generations).
         self.failures: Counter[str] = Counter()
@@ -146,16 +153,25 @@ class GraspDiffusionComponent:
                               f"(knows {list(self.sampler.model.grasp_types)})", stamp)
         self._type = intent.grasp_type
         self._stamp_ns = max(self._stamp_ns, stamp)
+        timeout = self.config.object_timeout_s
+        if self._object is not None and timeout > 0 and stamp - self._field_ns > timeout * 1e9:
+            return self._fail(f"object field stale: the latest is {(stamp - self._field_ns) * 1e-9:.1f} s older than "
+                              f"the intent (object_timeout_s {timeout:g}); waiting for a fresh field", stamp)
         return self._maybe_generate()
 
     def on_sdf(self, sdf: ObjectSdf) -> list:
         """Take a new field; generate when the object changed and a type is intended."""
         stamp = int(sdf.header.stamp_ns)
         if self._object is not None and not self._changed(self._object.sdf, sdf):
+            if stamp > self._field_ns:  # the same object, seen again: fresh; serves an intent a stale field held
+                self._field_ns = stamp
+                self._stamp_ns = max(self._stamp_ns, stamp)
+                return self._maybe_generate()
             return []
         try:
             self._object = self._prepare(sdf)
             self._object_version += 1
+            self._field_ns = stamp
         except DataError as exc:
             self._object = None
             return self._fail(f"object field rejected: {exc}", stamp)

@@ -97,6 +97,22 @@ def test_after_rest_object_updates_do_not_regenerate(model_dir):
     assert c.on_sdf(jitter) == [] and c.requests == 2
 
 
+def test_a_stale_field_is_not_grasped_until_a_fresh_one_arrives(model_dir):
+    """The object was removed (no field for longer than object_timeout_s): an intent is
+    skipped with a reason; the next field, even of the same object, serves it."""
+    s = int(1e9)
+    c = component(model_dir, object_timeout_s=2.0)
+    c.on_sdf(sdf_msg(stamp=0))
+    assert c.on_intent(intent("hook", stamp=5 * s)) == [] and c.failures["object field stale"] == 1
+    out = c.on_sdf(sdf_msg(stamp=6 * s))  # unchanged object, fresh field
+    assert len(out) == 2 and out[1].grasp_type == "hook" and out[1].header.stamp_ns == 6 * s
+    assert c.on_sdf(sdf_msg(stamp=7 * s)) == [] and c.requests == 1  # served once
+    assert len(c.on_intent(intent("tip", stamp=8 * s))) == 2  # 1 s after the field: fresh
+    never = component(model_dir, object_timeout_s=0.0)
+    never.on_sdf(sdf_msg(stamp=0))
+    assert len(never.on_intent(intent("hook", stamp=100 * s))) == 2
+
+
 def test_bad_fields_drop_the_object(model_dir):
     c = component(model_dir)
     c.on_intent(intent("spherical"))
