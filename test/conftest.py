@@ -3,6 +3,7 @@ and skip with a clear reason when it is absent."""
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from semg_grasp_ros.errors import DatasetError
@@ -31,3 +32,40 @@ def sapsanis_dir(data_root) -> Path:
     if not path.is_dir():
         pytest.skip(f"Sapsanis data not found at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def scripted_model():
+    """``scripted_model(spec, class_names, probs)``: an ``IntentModel`` whose posteriors are
+    the scripted rows ``probs`` (one per window, in order) -- decoder logic without a model."""
+    from semg_grasp_ros.intent.base import IntentModel
+    from semg_grasp_ros.intent.lda import LdaConfig
+
+    class ScriptedModel(IntentModel):
+        architecture = "scripted_test"
+        config_type = LdaConfig
+
+        def __init__(self, spec, class_names, probs):
+            super().__init__(spec, tuple(class_names))
+            self.probs = list(probs)
+            self.fitted = True
+
+        def encode(self, windows):
+            return windows
+
+        def fit_encoded(self, *a, **k):
+            return self
+
+        def predict_proba_encoded(self, inputs):
+            return np.array([self.probs.pop(0) for _ in range(len(inputs))])
+
+        def state(self):
+            return {}
+
+        def normaliser_shape(self):
+            return (0,)
+
+        def load_state(self, arrays):
+            pass
+
+    return ScriptedModel

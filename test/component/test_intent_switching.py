@@ -5,8 +5,6 @@ per grasp, not one per flicker."""
 
 import numpy as np
 
-from semg_grasp_ros.intent.base import IntentModel
-from semg_grasp_ros.intent.lda import LdaConfig
 from semg_grasp_ros.intent.spec import InputSpec
 from semg_grasp_ros.pipeline.graph import Graph
 from semg_grasp_ros.pipeline.grasp_classifier import GraspClassifier, GraspClassifierConfig
@@ -19,51 +17,25 @@ NAMES = ("spherical", "cylindrical", "hook", "palmar", "tip", "lateral")
 REST, CYL, TIP = -1, 1, 4
 
 
-class _Scripted(IntentModel):
-    """One scripted window label per decision (posterior 0.9 on it; -1 = a low-confidence window)."""
-
-    architecture = "scripted_switching_test"
-    config_type = LdaConfig
-
-    def __init__(self, labels):
-        super().__init__(SPEC, NAMES)
-        self.labels = list(labels)
-        self.fitted = True
-
-    def encode(self, windows):
-        return windows
-
-    def fit_encoded(self, *a, **k):
-        return self
-
-    def predict_proba_encoded(self, inputs):
-        out = []
-        for _ in range(len(inputs)):
-            label = self.labels.pop(0)
-            row = np.full(len(NAMES), 0.1 / (len(NAMES) - 1) if label >= 0 else 1.0 / len(NAMES))
-            if label >= 0:
-                row[label] = 0.9
-            out.append(row)
-        return np.array(out)
-
-    def state(self):
-        return {}
-
-    def normaliser_shape(self):
-        return (0,)
-
-    def load_state(self, arrays):
-        pass
+def _posteriors(labels):
+    """One row per window: 0.9 on the scripted class; -1 = a low-confidence (flat) window."""
+    out = []
+    for label in labels:
+        row = np.full(len(NAMES), 0.1 / (len(NAMES) - 1) if label >= 0 else 1.0 / len(NAMES))
+        if label >= 0:
+            row[label] = 0.9
+        out.append(row)
+    return out
 
 
-def _run(window_labels, **cfg):
+def _run(scripted_model, window_labels, **cfg):
     """Feed one decision per 20 ms chunk; returns the published class per decision and the controller."""
     n = SPEC.window + 10 * (len(window_labels) - 1)
     data = 0.14 + np.random.default_rng(0).standard_normal((n, 2))
     config = GraspClassifierConfig(stride_ms=20.0, vote_window=3, debounce=1, min_confidence=0.3, rest_rms=(1e-9,),
                                    **cfg)
     graph = Graph()
-    graph.add(GraspClassifier(config, model=_Scripted(window_labels)))
+    graph.add(GraspClassifier(config, model=scripted_model(SPEC, NAMES, _posteriors(window_labels))))
     hand = graph.add(HandController(HandControllerConfig(intent_timeout_s=0.0)))
     published = []
     graph.subscribe("grasp/intent", lambda i: published.append(i.class_index))
@@ -77,10 +49,10 @@ def _run(window_labels, **cfg):
     return published, hand
 
 
-def test_fast_start_slow_switch_and_release():
+def test_fast_start_slow_switch_and_release(scripted_model):
     # rest, a cylinder grasp with a 3-window tip confusion and a 2-window dip, then rest
     labels = [REST] * 3 + [CYL] * 6 + [TIP] * 3 + [CYL] * 4 + [REST] * 2 + [CYL] * 4 + [REST] * 8
-    published, hand = _run(labels, release_debounce=4, switch_debounce=6)
+    published, hand = _run(scripted_model, labels, release_debounce=4, switch_debounce=6)
     # Worked by hand (vote of 3, ties to the most recent): the grasp starts at its second window;
     # the tip run wins the vote for 3 decisions, fewer than 6: no switch; the dip wins the vote
     # for 1 decision, fewer than 4: no release; the final rest wins the vote from its second
@@ -89,8 +61,8 @@ def test_fast_start_slow_switch_and_release():
     assert hand.preshapes == 1  # one grasp, one pre-shape
 
 
-def test_without_hysteresis_every_flicker_reaches_the_hand():
+def test_without_hysteresis_every_flicker_reaches_the_hand(scripted_model):
     labels = [REST] * 3 + [CYL] * 6 + [TIP] * 3 + [CYL] * 4 + [REST] * 2 + [CYL] * 4 + [REST] * 8
-    published, hand = _run(labels, release_debounce=0, switch_debounce=0)  # 0: as debounce (1)
+    published, hand = _run(scripted_model, labels, release_debounce=0, switch_debounce=0)  # 0: as debounce (1)
     changes = sum(a != b for a, b in zip(published, published[1:]))
     assert changes == 6 and hand.preshapes == 4  # cyl, tip, cyl, (rest), cyl

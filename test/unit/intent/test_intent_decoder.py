@@ -8,7 +8,6 @@ import pytest
 from semg_grasp_ros.emg.features import FeatureConfig
 from semg_grasp_ros.emg.windows import window_ends
 from semg_grasp_ros.errors import ConfigError
-from semg_grasp_ros.intent.base import IntentModel
 from semg_grasp_ros.intent.decoder import NO_GRASP, DecoderConfig, OnlineDecoder
 from semg_grasp_ros.intent.lda import LdaConfig, LdaModel
 from semg_grasp_ros.intent.spec import InputSpec, filter_and_window
@@ -64,36 +63,6 @@ def test_deterministic(lda):
         [(d.end_index, d.class_index, d.confidence, d.reason) for d in b]
 
 
-class _Scripted(IntentModel):
-    """Returns a scripted sequence of posteriors, one per window."""
-
-    architecture = "scripted_test"
-    config_type = LdaConfig
-
-    def __init__(self, probs):
-        super().__init__(SPEC, ("p", "q", "r"))
-        self.probs = list(probs)
-        self.fitted = True
-
-    def encode(self, windows):
-        return windows
-
-    def fit_encoded(self, *a, **k):
-        return self
-
-    def predict_proba_encoded(self, inputs):
-        return np.array([self.probs.pop(0) for _ in range(len(inputs))])
-
-    def state(self):
-        return {}
-
-    def normaliser_shape(self):
-        return (0,)
-
-    def load_state(self, arrays):
-        pass
-
-
 def _onehot(labels, p=0.9):
     out = []
     for lab in labels:
@@ -103,9 +72,9 @@ def _onehot(labels, p=0.9):
     return out
 
 
-def test_majority_vote_and_debounce():
+def test_majority_vote_and_debounce(scripted_model):
     window_labels = [0, 0, 0, 1, 0, 1, 1, 1, 1, 1]
-    model = _Scripted(_onehot(window_labels))
+    model = scripted_model(SPEC, ("p", "q", "r"), _onehot(window_labels))
     cfg = DecoderConfig(stride_ms=20.0, vote_window=3, debounce=2, min_confidence=0.5, rest_rms=(1e-9, 1e-9))
     x = _segment(0, SPEC.window + 10 * (len(window_labels) - 1), np.random.default_rng(0))
     decisions = OnlineDecoder(model, cfg).process(x, 0)
@@ -115,11 +84,11 @@ def test_majority_vote_and_debounce():
     assert decisions[-1].confidence == pytest.approx(0.9)
 
 
-def test_vote_tie_goes_to_most_recent_and_low_confidence_is_rejected():
+def test_vote_tie_goes_to_most_recent_and_low_confidence_is_rejected(scripted_model):
     probs = _onehot([0, 1]) + [np.array([0.4, 0.35, 0.25])]
     cfg = DecoderConfig(stride_ms=20.0, vote_window=2, debounce=1, min_confidence=0.5, rest_rms=(1e-9, 1e-9))
     x = _segment(0, SPEC.window + 20, np.random.default_rng(0))
-    d = OnlineDecoder(_Scripted(probs), cfg).process(x, 0)
+    d = OnlineDecoder(scripted_model(SPEC, ("p", "q", "r"), probs), cfg).process(x, 0)
     # Votes [0] -> 0; [0, 1] tie -> the most recent, 1; [1, no grasp] tie -> no grasp.
     assert [e.class_index for e in d[:2]] == [0, 1]
     assert d[2].reason == "low confidence" and d[2].window_label == NO_GRASP
