@@ -191,7 +191,7 @@ def resolve_object(spec: str, scale: float = 0.1, root: str | Path | None = None
     if Path(spec).suffix and Path(spec).is_file():
         return load_mesh(spec, scale)
     codes = dexgraspnet_objects(root)
-    matches = [c for c in codes if c == spec] or [c for c in codes if spec in c]
+    matches = [c for c in codes if c == spec] or [c for c in codes if spec.lower() in c.lower()]
     if len(matches) != 1:
         raise DatasetError(f"object {spec!r} matches {len(matches)} DexGraspNet samples ({codes}); expected "
                            "exactly one, a mesh file, or a primitive such as 'sphere:0.04'")

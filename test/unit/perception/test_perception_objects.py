@@ -57,6 +57,9 @@ def test_dexgraspnet_samples_in_metres_and_upright(data_root):
     if not codes:
         pytest.skip("no DexGraspNet sample meshes in the data folder")
     mug = next(c for c in codes if "mug" in c)
+    # The names the CLI documents (mug, banana, plate, bottle) pick one sample each, in any case.
+    for name in ("mug", "banana", "plate", "bottle", "BOTTLE"):
+        assert len(resolve_object(name, 0.1, data_root).vertices) > 0
     raw = load_dexgraspnet_mesh(mug, 0.1, data_root)
     up = load_dexgraspnet_mesh(mug, 0.1, data_root, upright=True)
     # PROVENANCE: mug 1.11 x 1.24 x 1.55 units -> 0.11 x 0.12 x 0.15 m at scale 0.1; ShapeNetCore is y-up.
