@@ -214,9 +214,9 @@ class HandController:
             self._stale_handled = False
             return []
         excess = np.abs(joints - clamped)
-        if excess.max() > 1e-4:  # float32 messages round at the limits: not worth a warning
+        if excess.max() > 1e-3:  # below a milliradian (float32 rounding, refinement bounds): clamped silently
             worst = int(np.argmax(excess))
-            log.warning("grasp joints beyond limits clamped (worst %s by %.3f rad)", FINGER_JOINTS[worst], excess[worst])
+            log.warning("grasp joints beyond limits clamped (worst %s by %.4f rad)", FINGER_JOINTS[worst], excess[worst])
         start = max(now, stamp)
         traj = plan_grasp(
             self.command, clamped, rot, trans, self.lower, self.upper, self.velocity_limits, self.q_open,
