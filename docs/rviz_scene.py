@@ -21,8 +21,8 @@ import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
 
 from semg_grasp_ros.config import load_config  # noqa: E402
-from semg_grasp_ros.grasp.physics import GraspSimulator  # noqa: E402
 from semg_grasp_ros.hand.convert import hand_grasp_to_arrays, quat_xyzw_to_matrix  # noqa: E402
+from semg_grasp_ros.hand.render import posed_scene  # noqa: E402
 from semg_grasp_ros.pipeline.bag import read_bag  # noqa: E402
 from semg_grasp_ros.pipeline.depth_camera import DepthCameraSim, DepthCameraSimConfig  # noqa: E402
 
@@ -71,16 +71,9 @@ def render_scene(last: dict, camera: DepthCameraSim, turn_deg: float = -30.0, wi
     joints, rot, trans = hand_grasp_to_arrays(selected)
     mesh = camera.camera.object_mesh_in_camera()
     pieces = [(np.asarray(p.vertices, float), np.asarray(p.faces)) for p in mesh.split(only_watertight=False)]
-    sim = GraspSimulator(pieces)
+    # RobotModel grey; the true object is not drawn (RViz sees only the cloud)
+    sim = posed_scene(joints, rot, trans, pieces, hand_rgba=(0.75, 0.75, 0.78, 1.0), object_rgba=(0, 0, 0, 0))
     m, d = sim.model, sim.data
-    for g in range(m.ngeom):  # RobotModel grey; the true object is not drawn (RViz sees only the cloud)
-        m.geom_rgba[g] = (0.75, 0.75, 0.78, 1.0) if sim.hand_geoms[g] else (0, 0, 0, 0)
-    d.qpos[sim.joint_qadr] = np.clip(joints, sim.lower, sim.upper)
-    d.qpos[sim.obj_qadr: sim.obj_qadr + 3] = -rot.T @ trans
-    quat = np.zeros(4)
-    mujoco.mju_mat2Quat(quat, rot.T.ravel())
-    d.qpos[sim.obj_qadr + 3: sim.obj_qadr + 7] = quat
-    mujoco.mj_forward(m, d)
 
     def to_palm(p):  # camera optical frame -> palm frame (the MuJoCo world here)
         return (np.asarray(p, float) - trans) @ rot

@@ -45,7 +45,18 @@ def _check(joints, rot, trans, pieces):
     return joints, rot, trans
 
 
-def _render_mujoco(joints, rot, trans, pieces, views, width, height) -> np.ndarray:
+def posed_scene(joints, rot, trans, pieces, hand_rgba=HAND_RGBA, object_rgba=OBJECT_RGBA):
+    """A MuJoCo scene of the hand holding the grasp, in the palm frame (the world).
+
+    Args:
+        joints: (22,) rad; rot (3, 3), trans (3,) m: the palm pose in the object's frame.
+        pieces: [(vertices (V, 3) m, faces (F, 3))] of the object in that frame.
+        hand_rgba, object_rgba: geometry colours (alpha 0 hides).
+
+    Returns:
+        The ``GraspSimulator`` with its data forwarded (joints clamped to the limits, the
+        object at the inverse of the palm pose).
+    """
     import mujoco
 
     from ..grasp.physics import GraspSimulator
@@ -53,14 +64,21 @@ def _render_mujoco(joints, rot, trans, pieces, views, width, height) -> np.ndarr
     sim = GraspSimulator(pieces)
     m, d = sim.model, sim.data
     for g in range(m.ngeom):
-        m.geom_rgba[g] = HAND_RGBA if sim.hand_geoms[g] else OBJECT_RGBA
-    # the world is the palm frame: put the object at the inverse of the palm pose
+        m.geom_rgba[g] = hand_rgba if sim.hand_geoms[g] else object_rgba
     d.qpos[sim.joint_qadr] = np.clip(joints, sim.lower, sim.upper)
     d.qpos[sim.obj_qadr : sim.obj_qadr + 3] = -rot.T @ trans
     quat = np.zeros(4)
     mujoco.mju_mat2Quat(quat, rot.T.ravel())
     d.qpos[sim.obj_qadr + 3 : sim.obj_qadr + 7] = quat
     mujoco.mj_forward(m, d)
+    return sim
+
+
+def _render_mujoco(joints, rot, trans, pieces, views, width, height) -> np.ndarray:
+    import mujoco
+
+    sim = posed_scene(joints, rot, trans, pieces)
+    m, d = sim.model, sim.data
     m.vis.global_.offwidth = max(m.vis.global_.offwidth, width)
     m.vis.global_.offheight = max(m.vis.global_.offheight, height)
     centre = 0.5 * (d.xipos[sim.obj_body] + np.array([0.0, -0.03, 0.08]))  # between object and palm
