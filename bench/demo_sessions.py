@@ -15,6 +15,9 @@ Per object and overall it reports:
     held_all_directions_rate    the fraction held in all six push directions
     per_type                    the success rate for each executed grasp type
     grasps_per_performed_grasp  executed grasps / 6 (above 1: onset flicker re-triggers generation)
+    served_rate                 the fraction of performed grasps during which (up to 0.5 s after) a
+                                grasp of the performed type was executed; first_type_correct_rate:
+                                the first grasp executed during a performed grasp is of its type
 """
 
 from __future__ import annotations
@@ -50,6 +53,29 @@ def _rates(grasps: list[dict]) -> dict:
     }
 
 
+def _served(timeline: list[dict], script: str) -> list[dict]:
+    """Per performed grasp of ``script``: its type, whether a grasp of that type was executed
+    during it (up to 0.5 s after its end), and whether the first one executed was."""
+    out, t = [], 0.0
+    for part in script.split(","):
+        name, seconds = part.split(":")
+        start, t = t, t + float(seconds)
+        if name == "rest":
+            continue
+        types = [e["grasp_type"] for e in timeline if e["event"] == "grasp" and start <= e["t"] < t + 0.5]
+        out.append({"grasp_type": name, "served": name in types, "first_correct": bool(types) and types[0] == name})
+    return out
+
+
+def _served_rates(rows: list[dict]) -> dict:
+    per_type = defaultdict(list)
+    for r in rows:
+        per_type[r["grasp_type"]].append(r["served"])
+    return {"served_rate": sum(r["served"] for r in rows) / len(rows),
+            "first_type_correct_rate": sum(r["first_correct"] for r in rows) / len(rows),
+            "served_per_type": {k: sum(v) / len(v) for k, v in sorted(per_type.items())}}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="result JSON")
@@ -58,16 +84,18 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
-    per_object, every = {}, []
+    per_object, every, performed = {}, [], []
     with tempfile.TemporaryDirectory() as tmp:
         for obj in args.objects:
-            grasps = []
+            grasps, served = [], []
             for seed in args.seeds:
                 out = Path(tmp) / f"{len(every)}_{seed}"
                 summary = Demo(DemoConfig(object=obj, script=SCRIPT, seed=seed, render=False), out).run()
                 grasps += [e for e in summary["timeline"] if e["event"] == "grasp"]
-            row = _rates(grasps)
+                served += _served(summary["timeline"], SCRIPT)
+            row = {**_rates(grasps), **_served_rates(served)}
             row["grasps_per_performed_grasp"] = len(grasps) / (len(GRASP_TYPES) * len(args.seeds))
+            performed += served
             per_object[obj] = row
             every += grasps
             print(f"{obj}: {row['grasps']} grasps, success {row['success_rate']:.2f}", flush=True)
@@ -75,7 +103,7 @@ def main(argv=None) -> int:
         "what": __doc__.split("\n\n")[1].strip().replace("\n", " "),
         "script": SCRIPT,
         "seeds": args.seeds,
-        "overall": {**_rates(every), "grasps_per_performed_grasp": len(every) / (len(GRASP_TYPES) * len(args.seeds)
+        "overall": {**_rates(every), **_served_rates(performed), "grasps_per_performed_grasp": len(every) / (len(GRASP_TYPES) * len(args.seeds)
                                                                                  * len(args.objects))},
         "objects": per_object,
         "seconds": round(time.perf_counter() - t0, 1),

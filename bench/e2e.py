@@ -14,12 +14,14 @@ processing_latency_ms
     the controller's confidence): wall time from the start of the acquisition tick that
     publishes the EMG chunk completing the deciding window to the first hand command (the
     ``hand/joint_trajectory`` the controller publishes for that intent: the decided type's
-    pre-shape). ``to_generated_grasp``: to the trajectory of the generated, object-specific
-    grasp (classifier -> generator -> controller). p50 / p95 / max, and by stage.
+    pre-shape). ``to_generated_grasp``: from the chunk completing the window of the decision the
+    generator grasps on (its type intended for ``commit_s``) to the trajectory of the generated,
+    object-specific grasp (classifier -> generator -> controller). p50 / p95 / max, and by stage.
 controller_delay_ms
-    half the analysis window + processing p95 (to the first command) + vote lag, each term
-    explained in ``controller_delay_terms``; also to the generated grasp, and the delay
-    observed on simulated sessions from the muscles' half-activation to the decided intent.
+    half the analysis window + chunk wait + processing p95 (to the first command) + vote lag,
+    each term explained in ``controller_delay_terms``; also to the generated grasp (+ the
+    generator's ``commit_s``), and the delays observed on simulated sessions from the muscles'
+    half-activation to the decided intent and to the generated grasp of the right type.
 realtime_factor
     session seconds / wall seconds of the whole pipeline (simulated sensors, processing,
     recorder, the demo's monitors) run as fast as possible, without the latency trace; also the
@@ -62,6 +64,7 @@ from semg_grasp_ros.pipeline.demo import Demo, DemoConfig  # noqa: E402
 from semg_grasp_ros.pipeline.depth_camera import DepthCameraSimConfig  # noqa: E402
 from semg_grasp_ros.pipeline.emg_acquisition import EmgAcquisitionConfig  # noqa: E402
 from semg_grasp_ros.pipeline.grasp_classifier import GraspClassifierConfig  # noqa: E402
+from semg_grasp_ros.pipeline.grasp_diffusion import GraspDiffusionConfig  # noqa: E402
 from semg_grasp_ros.types import EmgChunk, GraspIntent, HandGrasp, JointTrajectory, PointCloud  # noqa: E402
 
 log = logging.getLogger("bench.e2e")
@@ -70,7 +73,13 @@ SUBJECTS = ("female_1", "female_2", "male_1")
 PROCESSING = ("grasp_classifier", "object_sdf", "grasp_diffusion", "hand_controller")
 #: The decoder settings before this benchmark's tuning (and the model they ran with).
 PREVIOUS = {"model": "intent_default", "stride_ms": 50.0, "vote_window": 5, "debounce": 3, "release_debounce": 0,
-            "switch_debounce": 0, "min_confidence": 0.5}
+            "switch_debounce": 0, "correction_ms": 0.0, "min_confidence": 0.5, "rest_factor": 1.5, "commit_s": 0.0}
+#: The 150 ms decoder with a slow start (4 votes), no onset correction, and a generator grasping on
+#: the first intent of a type.
+SLOW_START = {"model": "intent_150ms", "stride_ms": 20.0, "vote_window": 3, "debounce": 4, "release_debounce": 5,
+              "switch_debounce": 10, "correction_ms": 0.0, "min_confidence": 0.3, "rest_factor": 1.5, "commit_s": 0.0}
+DECODER_KEYS = ("stride_ms", "vote_window", "debounce", "release_debounce", "switch_debounce", "correction_ms",
+                "min_confidence", "rest_factor")
 TARGETS = {"processing_latency_p95_ms": 50.0, "controller_delay_ms": 125.0, "realtime_factor": 10.0}
 #: Held-out split of the real trials: repetitions >= this are the test trials.
 TEST_FROM_REPETITION = 24
@@ -88,15 +97,18 @@ def _stats(values) -> dict:
 
 
 class Chains:
-    """Follows each EMG chunk through the handler calls of a graph (``Graph.trace``) and keeps,
-    for every intent that starts a grasp, the wall times of each stage on its way to the hand."""
+    """Follows each EMG chunk through the handler calls of a graph (``Graph.trace``) and keeps the
+    wall times of each stage on the way to the hand: for every intent that starts a grasp (to its
+    pre-shape, ``events``) and for every intent the generator grasps on (to the generated grasp's
+    trajectory, ``grasp_events``)."""
 
     def __init__(self, min_confidence: float):
         self.min_confidence = min_confidence
         self.acquired: dict[int, tuple[float, float]] = {}  # id(chunk) -> (start, end) of its acquisition tick
-        self.decided: dict[int, dict] = {}  # id(intent) -> chain so far
+        self.intents: dict[int, dict] = {}  # id(actionable intent) -> chain so far
         self.grasps: dict[int, dict] = {}  # id(HandGrasp) -> chain
         self.events: list[dict] = []
+        self.grasp_events: list[dict] = []
         self.sdf_seconds: list[float] = []
         self._last_type: str | None = None
         self._keep: list = []  # the traced objects stay alive so their ids stay unique
@@ -110,32 +122,35 @@ class Chains:
         elif name == "grasp_classifier" and isinstance(arg, EmgChunk):
             acq = self.acquired.pop(id(arg), None)
             for out in outputs:
-                if isinstance(out, GraspIntent):
-                    new = out.grasp_type if out.class_index >= 0 and out.confidence >= self.min_confidence else None
-                    if out.class_index < 0:
-                        self._last_type = None
-                    if new is not None and new != self._last_type and acq is not None:
-                        self._last_type = new
-                        # the window's last sample waited in the device's chunk until the chunk was complete
-                        complete = arg.header.stamp_ns + arg.sample_count * 1e9 / arg.sample_rate
-                        self.decided[id(out)] = {"t": out.header.stamp_ns * 1e-9, "grasp_type": new, "arrival": acq[0],
-                                                 "buffering": (complete - out.header.stamp_ns) * 1e-9,
-                                                 "acquisition": acq[1] - acq[0], "classifier": end - start}
-                        self._keep.append(out)
+                if not isinstance(out, GraspIntent):
+                    continue
+                if out.class_index < 0:
+                    self._last_type = None
+                if out.class_index < 0 or out.confidence < self.min_confidence or acq is None:
+                    continue
+                # the window's last sample waited in the device's chunk until the chunk was complete
+                complete = arg.header.stamp_ns + arg.sample_count * 1e9 / arg.sample_rate
+                chain = {"t": out.header.stamp_ns * 1e-9, "grasp_type": out.grasp_type, "arrival": acq[0],
+                         "buffering": (complete - out.header.stamp_ns) * 1e-9,
+                         "acquisition": acq[1] - acq[0], "classifier": end - start}
+                self.intents[id(out)] = chain
+                self._keep.append(out)
+                if out.grasp_type != self._last_type:
+                    self._last_type = out.grasp_type
+                    self.events.append(chain)
         elif name == "object_sdf" and isinstance(arg, PointCloud):
             self.sdf_seconds.append(end - start)
-        elif name == "hand_controller" and isinstance(arg, GraspIntent) and id(arg) in self.decided:
-            chain = self.decided[id(arg)]
+        elif name == "hand_controller" and isinstance(arg, GraspIntent) and id(arg) in self.intents:
+            chain = self.intents[id(arg)]
             if any(isinstance(o, JointTrajectory) for o in outputs):
                 chain["controller"] = end - start
                 chain["first_command"] = end - chain["arrival"]
-        elif name == "grasp_diffusion" and isinstance(arg, GraspIntent) and id(arg) in self.decided:
-            chain = self.decided.pop(id(arg))
-            self.events.append(chain)
+        elif name == "grasp_diffusion" and isinstance(arg, GraspIntent) and id(arg) in self.intents:
             for out in outputs:
                 if isinstance(out, HandGrasp):
-                    chain["diffusion"] = end - start
+                    chain = {**self.intents[id(arg)], "diffusion": end - start}
                     self.grasps[id(out)] = chain
+                    self.grasp_events.append(chain)
                     self._keep.append(out)
         elif name == "hand_controller" and isinstance(arg, HandGrasp) and id(arg) in self.grasps:
             chain = self.grasps.pop(id(arg))
@@ -161,6 +176,7 @@ def run_pipeline(subject: str, repetitions: int, seed: int, out_dir: Path, camer
     spec = demo.classifier.model.spec
     return {"subject": subject, "session_s": summary["session_s"], "wall_s": summary["wall_s"],
             "messages": sum(summary["messages"].values()), "busy_s": busy, "events": chains.events,
+            "grasp_events": chains.grasp_events,
             "sdf_seconds": chains.sdf_seconds, "errors": summary["errors"], "decoding": summary["decoding"],
             "camera_rate_hz": config.camera_rate_hz, "window_s": spec.window / spec.sample_rate,
             "decoder": asdict(demo.classifier.decoder.config)}
@@ -169,7 +185,7 @@ def run_pipeline(subject: str, repetitions: int, seed: int, out_dir: Path, camer
 def latency_section(runs: list[dict]) -> dict:
     events = [e for r in runs for e in r["events"]]
     first = [e for e in events if "first_command" in e]
-    full = [e for e in events if "generated_grasp" in e]
+    full = [e for r in runs for e in r["grasp_events"] if "generated_grasp" in e]
     stages = {
         "acquisition": _stats([e["acquisition"] for e in first]),
         "classifier": _stats([e["classifier"] for e in first]),
@@ -217,8 +233,10 @@ def vote_lag_ms(stride_ms: float, vote_window: int, debounce: int) -> float:
 def buffering_ms(window: int, stride: int, chunk: int, rate: float) -> float:
     """Mean wait of a window's last sample for the end of its chunk (all in samples; the
     chunk is sent one sample period after its last sample is due), over a full cycle of
-    window ends against chunk ends."""
-    ends = window - 1 + stride * np.arange(chunk * stride)
+    window ends against chunk ends. Windows end on indices k * stride - 1 (the decoder aligns
+    them), chunks on k * chunk - 1."""
+    first = window - 1 + (-window) % stride
+    ends = first + stride * np.arange(chunk * stride)
     wait = (ends // chunk + 1) * chunk - ends  # samples until the chunk is complete
     return 1e3 * float(np.mean(wait)) / rate
 
@@ -236,16 +254,37 @@ def controller_delay(window_ms: float, decoder: dict, processing_ms: float, buff
 
 def _stream(model, config: DecoderConfig, data: np.ndarray, chunk: int = 10):
     decoder = OnlineDecoder(model, config)
-    ends, classes = [], []
+    ends, classes, conf = [], [], []
     for i in range(0, len(data) - chunk + 1, chunk):
         for d in decoder.process(data[i:i + chunk], i):
             ends.append(d.end_index)
             classes.append(d.class_index)
-    return np.array(ends), np.array(classes)
+            conf.append(d.confidence)
+    return np.array(ends), np.array(classes), np.array(conf)
 
 
-def _score(ends, classes, truth, activation=None, rate=500.0) -> dict:
-    """Published decisions vs the truth at their last sample (-1 rest, -2 ignored)."""
+def commits(ends, classes, confidence, commit: int, min_confidence: float) -> list[tuple[int, int]]:
+    """(end index, class) of each grasp the generator makes, by its rule: an intent of a type
+    (confidence at least ``min_confidence``; lower ones are ignored) grasped once that type has
+    been intended for ``commit`` samples since its first intent; rest ends the type."""
+    out, current, since, done = [], None, 0, False
+    for e, c, p in zip(ends, classes, confidence):
+        if c < 0:
+            current, done = None, False
+            continue
+        if p < min_confidence:
+            continue
+        if c != current:
+            current, since, done = c, e, False
+        if not done and e - since >= commit:
+            out.append((int(e), int(c)))
+            done = True
+    return out
+
+
+def _score(ends, classes, conf, truth, activation=None, rate=500.0, commit_s=0.2, min_confidence=0.6) -> dict:
+    """Published decisions vs the truth at their last sample (-1 rest, -2 ignored); grasps
+    committed as the generator commits them (``commit_s``, ``min_confidence``)."""
     t = truth[ends]
     active, rest = t >= 0, t == -1
     starts = np.flatnonzero(np.diff(np.r_[-1, truth]) != 0)
@@ -261,8 +300,19 @@ def _score(ends, classes, truth, activation=None, rate=500.0) -> dict:
         inside = np.flatnonzero((ends >= s) & (ends < e + int(0.5 * rate)) & (classes >= 0))
         moves = [k for k in inside if k == 0 or classes[k] != classes[k - 1]]
         first_ok.append(bool(moves) and classes[moves[0]] == truth[s])
+    grasps = commits(ends, classes, conf, int(round(commit_s * rate)), min_confidence)
+    first_grasp_ok, served, grasp_delays = [], [], []
+    for s, e in zip(starts, np.r_[starts[1:], truth.size]):
+        if truth[s] < 0:
+            continue
+        inside = [(t, c) for t, c in grasps if s <= t < e + int(0.5 * rate)]
+        first_grasp_ok.append(bool(inside) and inside[0][1] == truth[s])
+        served.append(any(c == truth[s] for _, c in inside))
     out = {"decisions": int(ends.size),
            "first_started_type_correct": float(np.mean(first_ok)) if first_ok else None,
+           "grasps_per_performed_grasp": len(grasps) / max(performed, 1),
+           "first_grasp_type_correct": float(np.mean(first_grasp_ok)) if first_grasp_ok else None,
+           "served": float(np.mean(served)) if served else None,
            "active_accuracy": float(np.mean(classes[active] == t[active])),
            "active_no_grasp": float(np.mean(classes[active] < 0)),
            "rest_false_grasp": float(np.mean(classes[rest] >= 0)),
@@ -276,7 +326,12 @@ def _score(ends, classes, truth, activation=None, rate=500.0) -> dict:
             hit = np.flatnonzero((ends >= on) & (ends < e) & (classes == truth[s]))
             if hit.size:
                 delays.append((ends[hit[0]] - on) / rate)
+            hit = [t for t, c in grasps if on <= t < e and c == truth[s]]
+            if hit:
+                grasp_delays.append((hit[0] - on) / rate)
         out["onset_to_intent_ms_median"] = round(1e3 * float(np.median(delays)), 1) if delays else None
+        out["onset_to_correct_grasp_ms_median"] = (round(1e3 * float(np.median(grasp_delays)), 1)
+                                                   if grasp_delays else None)
         out["grasps_never_decided"] = performed - len(delays)
     return out
 
@@ -336,13 +391,16 @@ def decoding_section(settings: dict[str, dict], work: Path) -> dict:
     streams = _heldout_streams(subjects)
     sessions = _simulated_sessions()
     base = GraspClassifierConfig()
+    gen = load_config(GraspDiffusionConfig, "grasp_diffusion")
     out = {}
     for name, s in settings.items():
-        decoder = replace(base, **{k: v for k, v in s.items() if k != "model"}).decoder_config(2)
+        rule = {"commit_s": s.get("commit_s", gen.commit_s), "min_confidence": gen.min_confidence}
+        decoder = replace(base, **{k: v for k, v in s.items() if k not in ("model", "commit_s")}).decoder_config(2)
         t0 = time.perf_counter()
-        real = [_score(*_stream(heldout_models[windows[name]], decoder, data), truth) for _, data, truth in streams]
+        real = [_score(*_stream(heldout_models[windows[name]], decoder, data), truth, **rule)
+                for _, data, truth in streams]
         shipped = load_model(s["model"])
-        sim = [_score(*_stream(shipped, decoder, data), labels, act) for _, data, labels, act in sessions]
+        sim = [_score(*_stream(shipped, decoder, data), labels, act, **rule) for _, data, labels, act in sessions]
         out[name] = {
             "settings": {**s, "window_ms": windows[name]},
             "heldout_real_trials": {**_mean(real), "per_subject": dict(zip(SUBJECTS, real))},
@@ -389,7 +447,8 @@ def main(argv=None) -> int:
                                  spec.sample_rate)
         measured_buffering = 1e3 * float(np.mean([e["buffering"] for r in runs for e in r["events"]]))
         delay = controller_delay(window_ms, decoder, latency["p95"], buffering)
-        delay_grasp = controller_delay(window_ms, decoder, latency["to_generated_grasp"]["p95"], buffering)
+        commit_ms = 1e3 * load_config(GraspDiffusionConfig, "grasp_diffusion").commit_s
+        delay_grasp = controller_delay(window_ms, decoder, latency["to_generated_grasp"]["p95"] + commit_ms, buffering)
         result.update({
             "processing_latency_ms": {"p50": latency["p50"], "p95": latency["p95"]},
             "controller_delay_ms": delay["total_ms"],
@@ -414,6 +473,8 @@ def main(argv=None) -> int:
                                    "(ceil(n/2) - 1 + debounce - 1 + 1/2) x stride",
                 },
                 "to_generated_grasp_ms": delay_grasp["total_ms"],
+                "to_generated_grasp_is": "the same terms with the generator's commit_s "
+                                         f"({commit_ms:g} ms) and the processing p95 to the generated grasp",
                 "buffering_ms_measured_on_the_decisions": round(measured_buffering, 2),
             },
             "realtime": {
@@ -444,9 +505,10 @@ def main(argv=None) -> int:
         })
         if not args.skip_accuracy:
             current = {"model": load_config(GraspClassifierConfig, "grasp_classifier").model,
-                       **{k: decoder[k] for k in ("stride_ms", "vote_window", "debounce", "release_debounce",
-                                                  "switch_debounce", "min_confidence")}}
-            settings = {"previous": PREVIOUS, "chosen": current, "fast": {**current, "debounce": 1}}
+                       **{k: decoder[k] for k in DECODER_KEYS},
+                       "commit_s": load_config(GraspDiffusionConfig, "grasp_diffusion").commit_s}
+            settings = {"previous": PREVIOUS, "slow_start": SLOW_START, "chosen": current,
+                        "chosen_without_correction": {**current, "correction_ms": 0.0}}
             result["decoding"] = decoding_section(settings, Path(tmp))
             prev_window = load_model(PREVIOUS["model"]).spec.window_ms
             prev_model = load_model(PREVIOUS["model"]).spec
@@ -454,14 +516,19 @@ def main(argv=None) -> int:
             prev_buffering = buffering_ms(prev_model.window, prev_stride, chunk, prev_model.sample_rate)
             result["decoding"]["previous"]["controller_delay_ms"] = controller_delay(
                 prev_window, PREVIOUS, latency["p95"], prev_buffering)["total_ms"]
-            result["decoding"]["chosen"]["controller_delay_ms"] = delay["total_ms"]
-            result["decoding"]["fast"]["controller_delay_ms"] = controller_delay(
-                window_ms, {**decoder, "debounce": 1}, latency["p95"], buffering)["total_ms"]
+            for name in ("slow_start", "chosen", "chosen_without_correction"):
+                result["decoding"][name]["controller_delay_ms"] = controller_delay(
+                    window_ms, settings[name], latency["p95"], buffering)["total_ms"]
             result["decoding"]["what"] = (
                 "active_accuracy: published intents equal to the performed grasp while it is performed (real trials: "
                 "from the detected onset on); active_no_grasp: rest or rejected there; rest_false_grasp: a grasp "
-                "published during rest; onset_to_intent_ms_median (simulated): half-activation of the muscles to "
-                "the first correct published intent")
+                "published during rest; first_started_type_correct: the first grasp type published in a performed grasp "
+                "(the hand's first pre-shape) is the performed one; grasps_per_performed_grasp and "
+                "first_grasp_type_correct: grasps the generator makes (a type intended for commit_s at the "
+                "generator's min_confidence) per performed grasp, and whether the first is of the performed type; "
+                "served: a grasp of the performed type is made during it (up to 0.5 s after); "
+                "onset_to_intent_ms_median / onset_to_correct_grasp_ms_median (simulated): half-activation of the "
+                "muscles to the first correct published intent / to the generator's grasp of the right type")
     result["targets"] = {
         **TARGETS,
         "met": {"processing_latency_p95_ms":

@@ -109,6 +109,8 @@ class WindowBuffer:
 
     ``push(block)`` returns the windows completed by that block, with the running index
     of each window's last sample. The buffer keeps only the last ``window - 1`` samples.
+    Window ends fall on ``first_end + k * stride`` (``first_end`` >= ``window - 1``, set by
+    ``reset``; ``window - 1`` by default, as in ``sliding_windows``).
     """
 
     def __init__(self, window: int, stride: int, n_channels: int):
@@ -117,8 +119,17 @@ class WindowBuffer:
         self.window, self.stride, self.n_channels = int(window), int(stride), int(n_channels)
         self.reset()
 
-    def reset(self) -> None:
-        """Empty the buffer; the next sample counts as the first of a new stream."""
+    def reset(self, first_end: int | None = None) -> None:
+        """Empty the buffer; the next sample counts as the first of a new stream (index 0).
+
+        Args:
+            first_end: index of the first window's last sample (>= ``window - 1``); later
+                windows end ``stride`` samples apart. None: ``window - 1``.
+        """
+        first_end = self.window - 1 if first_end is None else int(first_end)
+        if first_end < self.window - 1:
+            raise ConfigError(f"first window end {first_end} precedes a full window ({self.window} samples)")
+        self._first_end = first_end
         self._buf = np.zeros((0, self.n_channels), dtype=np.float64)
         self._seen = 0  # samples pushed since the last reset
 
@@ -139,10 +150,10 @@ class WindowBuffer:
         start = self._seen - self._buf.shape[0]  # stream index of self._buf[0]
         buf = np.concatenate([self._buf, block])
         self._seen += block.shape[0]
-        # Window ends e satisfy e = window - 1 + k * stride and fall in this block.
-        first_end = max(self._seen - block.shape[0], self.window - 1)
-        k0 = -(-(first_end - (self.window - 1)) // self.stride)
-        ends = np.arange(self.window - 1 + k0 * self.stride, self._seen, self.stride, dtype=np.int64)
+        # Window ends e satisfy e = first_end + k * stride and fall in this block.
+        lowest = max(self._seen - block.shape[0], self._first_end)
+        k0 = -(-(lowest - self._first_end) // self.stride)
+        ends = np.arange(self._first_end + k0 * self.stride, self._seen, self.stride, dtype=np.int64)
         if ends.size:
             offsets = ends - (self.window - 1) - start
             idx = offsets[:, None] + np.arange(self.window)[None, :]

@@ -15,7 +15,13 @@ decision stride (``emg.windows.WindowBuffer``), and for each window:
    intent for ``debounce`` consecutive decisions (from no grasp to a grasp), for
    ``release_debounce`` (from a grasp to no grasp) or ``switch_debounce`` (from one grasp
    type to another): a grasp starts fast, and a held grasp neither flickers to another type
-   nor drops out for a moment.
+   nor drops out for a moment. During the first ``correction_ms`` of a grasp its type may
+   still change after ``debounce`` votes: the first windows of a contraction often look like
+   another grasp, and the onset's type is corrected as soon as the contraction shows its own.
+
+Windows end on the last samples of ``stride``-sample blocks of the stream (absolute sample
+indices ``k * stride - 1``), so with chunks of a multiple of the stride a decision is taken as
+soon as the chunk completing its window arrives.
 
 Deterministic: the output depends only on the samples and their indices.
 """
@@ -46,10 +52,14 @@ LOG_EVERY_S = 5.0
 class DecoderConfig:
     """Streaming decision parameters.
 
-    The defaults give a controller delay (half the window + processing + vote lag, Farrell &
-    Weir 2007) of about 180 ms with the shipped 150 ms model: 75 + a few ms + (1 + 3 + 1/2) x
-    20 ms. ``debounce=1`` would bring it under 125 ms, at the price of deciding on the onset
-    transient of a contraction, whose type is often wrong (``bench/e2e.py`` measures both).
+    The defaults are the bare decision layer (every vote change is published at once). The
+    shipped settings (``config/grasp_classifier.yaml``: debounce 1, release_debounce 5,
+    switch_debounce 10, correction_ms 200) give a controller delay (half the window +
+    processing + vote lag, Farrell & Weir 2007) of about 110 ms with the 150 ms model: 75 + a
+    few ms + (1 + 0 + 1/2) x 20 ms. A grasp starts on the vote's first naming of it, though the
+    first windows of a contraction often look like another grasp: for ``correction_ms`` after
+    the start the type follows the vote at ``debounce`` votes, and only then does a held grasp
+    need ``switch_debounce`` votes to change (``bench/e2e.py`` measures the settings side by side).
 
     Attributes:
         stride_ms: time between decisions, ms (decision rate = 1000 / stride_ms Hz).
@@ -62,6 +72,8 @@ class DecoderConfig:
         switch_debounce: votes needed to go from one grasp type straight to another (0 =
             ``debounce``): while a grasp is held, another type is mostly a confusion of the
             weak grasps, so switching asks for more evidence than starting.
+        correction_ms: for this long after a grasp starts (ms of signal), another type takes
+            over after ``debounce`` votes instead of ``switch_debounce`` (0 = never).
         rest_factor: a channel is active above ``rest_factor`` x its rest RMS.
         rest_rms: per-channel rest RMS of the filtered signal (signal units); empty =
             calibrate from the start of the stream.
@@ -78,9 +90,10 @@ class DecoderConfig:
     stride_ms: float = 20.0
     vote_window: int = 3
     min_confidence: float = 0.3
-    debounce: int = 4
+    debounce: int = 1
     release_debounce: int = 0
     switch_debounce: int = 0
+    correction_ms: float = 0.0
     rest_factor: float = 1.5
     rest_rms: tuple[float, ...] = ()
     calibration_s: float = 2.0
@@ -94,6 +107,8 @@ class DecoderConfig:
             raise ConfigError(f"stride_ms must be > 0, got {self.stride_ms}")
         if self.vote_window < 1 or self.debounce < 1:
             raise ConfigError(f"vote_window ({self.vote_window}) and debounce ({self.debounce}) must be >= 1")
+        if not 0 <= self.correction_ms < 1e6:
+            raise ConfigError(f"correction_ms must be in [0, 1e6), got {self.correction_ms}")
         if self.release_debounce < 0 or self.switch_debounce < 0:
             raise ConfigError(f"release_debounce ({self.release_debounce}) and switch_debounce "
                               f"({self.switch_debounce}) must be >= 0 (0 = debounce)")
@@ -162,6 +177,7 @@ class OnlineDecoder:
             raise ConfigError(f"rest_rms has {len(config.rest_rms)} values for {spec.n_channels} channels")
         self.model, self.config, self.spec = model, config, spec
         self.stride = samples_for_ms(config.stride_ms, spec.sample_rate)
+        self.correction = int(round(config.correction_ms * spec.sample_rate / 1e3))
         self.n_calibration = int(round(config.calibration_s * spec.sample_rate))
         self._filter = spec.stream_filter()
         self._raw = spec.window_buffer(self.stride)
@@ -187,6 +203,7 @@ class OnlineDecoder:
         self._current = NO_GRASP
         self._candidate = NO_GRASP
         self._candidate_run = 0
+        self._started_at = 0  # stream index of the decision that started the current grasp
 
     def reset_stream(self) -> None:
         """Forget filter state and buffered samples (after a gap or bad samples)."""
@@ -210,11 +227,18 @@ class OnlineDecoder:
             )
         if not np.all(np.isfinite(rest)):
             raise DataError("rest segment contains NaN or inf")
-        filtered = filter_trials(rest, self.spec.sos())[self.spec.window :]
-        rms = np.sqrt(np.mean(np.square(filtered), axis=0))
-        self.rest_rms = np.maximum(rms, 1e-12)
+        self.rest_rms = self._rest_level(filter_trials(rest, self.spec.sos())[self.spec.window :])
         log.info("rest level calibrated: RMS %s", np.array2string(self.rest_rms, precision=4))
         return self.rest_rms
+
+    def _rest_level(self, filtered: np.ndarray) -> np.ndarray:
+        """(n_channels,) rest RMS of a filtered segment (n_samples, n_channels): the median over
+        its non-overlapping windows of each window's RMS, so a brief movement during the
+        calibration does not raise the level."""
+        w = self.spec.window
+        n = max(filtered.shape[0] // w, 1)
+        pieces = filtered[: n * w].reshape(n, -1, filtered.shape[1])
+        return np.maximum(np.median(np.sqrt(np.mean(np.square(pieces), axis=1)), axis=0), 1e-12)
 
     # --- per block -------------------------------------------------------------------
 
@@ -243,6 +267,10 @@ class OnlineDecoder:
             self.reset_stream()
         if self._expected_index is None:
             self._stream_offset = int(first_index)
+            # windows end on absolute indices k * stride - 1 (the last samples of aligned chunks)
+            first_end = self.spec.window - 1 + (-(int(first_index) + self.spec.window)) % self.stride
+            self._raw.reset(first_end)
+            self._filtered.reset(first_end)
         self._expected_index = int(first_index) + block.shape[0]
         filtered = self._filter.process(block)
         if self.rest_rms is None:
@@ -255,9 +283,10 @@ class OnlineDecoder:
     def _collect_calibration(self, filtered: np.ndarray) -> None:
         self._calibration.append(filtered)
         self._calibrated_samples += filtered.shape[0]
-        if self._calibrated_samples >= self.n_calibration + self.spec.window:
-            data = np.concatenate(self._calibration)[self.spec.window : self.spec.window + self.n_calibration]
-            self.rest_rms = np.maximum(np.sqrt(np.mean(np.square(data), axis=0)), 1e-12)
+        # the first calibration_s of the stream, less the first window (the filter settling)
+        if self._calibrated_samples >= max(self.n_calibration, 2 * self.spec.window):
+            data = np.concatenate(self._calibration)[self.spec.window : max(self.n_calibration, 2 * self.spec.window)]
+            self.rest_rms = self._rest_level(data)
             self._calibration = []
             log.info("rest level calibrated from the stream: RMS %s", np.array2string(self.rest_rms, precision=4))
 
@@ -308,13 +337,16 @@ class OnlineDecoder:
                 return lab
         return NO_GRASP
 
-    def _needed(self, voted: int) -> int:
-        """Consecutive votes needed to publish ``voted`` instead of the current intent."""
+    def _needed(self, voted: int, end: int) -> int:
+        """Consecutive votes needed to publish ``voted`` instead of the current intent at the
+        decision whose window ends on stream index ``end``."""
         c = self.config
         if self._current == NO_GRASP:
             return c.debounce
         if voted == NO_GRASP:
             return c.release_debounce or c.debounce
+        if end - self._started_at < self.correction:
+            return c.debounce
         return c.switch_debounce or c.debounce
 
     def _publish(self, end: int, label: int, confidence: float, proba: np.ndarray, reason: str) -> Decision:
@@ -327,7 +359,9 @@ class OnlineDecoder:
                 self._candidate_run += 1
             else:
                 self._candidate, self._candidate_run = voted, 1
-            if self._candidate_run >= self._needed(voted):
+            if self._candidate_run >= self._needed(voted, end):
+                if self._current == NO_GRASP:
+                    self._started_at = end
                 self._current, self._candidate_run = voted, 0
         current = self._current
         if current == NO_GRASP:

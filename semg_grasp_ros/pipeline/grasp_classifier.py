@@ -35,10 +35,12 @@ class GraspClassifierConfig:
     stride_ms: float = param(20.0, "time between decisions, ms (decision rate = 1000 / stride_ms Hz)", (1.0, 1000.0))
     vote_window: int = param(3, "window decisions in the majority vote", (1, 100))
     min_confidence: float = param(0.3, "posteriors below this are rejected (no grasp)", (0.0, 1.0))
-    debounce: int = param(4, "consecutive identical votes needed to start a grasp (from no grasp)", (1, 100))
+    debounce: int = param(1, "consecutive identical votes needed to start a grasp (from no grasp)", (1, 100))
     release_debounce: int = param(5, "votes needed to go from a grasp to no grasp (0 = debounce)", (0, 1000))
     switch_debounce: int = param(10, "votes needed to go from one grasp type to another (0 = debounce)", (0, 1000))
-    rest_factor: float = param(1.5, "a channel is active above rest_factor x its rest RMS", (0.1, 1000.0))
+    correction_ms: float = param(200.0, "for this long after a grasp starts (ms), another type takes over after "
+                                      "debounce votes instead of switch_debounce (0 = never)", (0.0, 10000.0))
+    rest_factor: float = param(1.3, "a channel is active above rest_factor x its rest RMS", (0.1, 1000.0))
     rest_rms: tuple[float, ...] = param(
         (0.0,), "rest RMS of the filtered signal per channel (one value = all channels); 0 = calibrate"
     )
@@ -69,6 +71,7 @@ class GraspClassifierConfig:
             debounce=self.debounce,
             release_debounce=self.release_debounce,
             switch_debounce=self.switch_debounce,
+            correction_ms=self.correction_ms,
             rest_factor=self.rest_factor,
             rest_rms=rest,
             calibration_s=self.calibration_s,

@@ -11,6 +11,10 @@ Policy:
 * A new set is generated when the intended type changes or the object changes (a new
   field whose centroid or extent moved by more than ``object_change`` metres, or whose
   grid changed), once both are known. Re-sent identical inputs do not regenerate.
+* Commit: a type is grasped only once it has been intended for ``commit_s`` (message time,
+  from its first intent to the latest): the hand controller pre-shapes on the first intent,
+  while the grasp that closes the hand waits until the decoder has had time to correct an
+  onset decided on the first windows of a contraction (``correction_ms`` of the classifier).
 * A field is stale when no field (changed or not) has arrived for ``object_timeout_s``
   before an intent (the object was removed or the camera stopped): the intent is logged and
   skipped, never grasped against the old field; the next field serves it.
@@ -64,6 +68,8 @@ class GraspDiffusionConfig:
     refine_steps: int = param(RefineConfig.steps,
                               "refinement (Gauss-Newton) steps per request (0: evaluate and rank only)", (0, 200))
     min_confidence: float = param(0.6, "intents below this confidence never trigger a grasp", (0.0, 1.0))
+    commit_s: float = param(0.2, "a type is grasped once intended this long (seconds of message time from its "
+                                 "first intent; the classifier's correction_ms): 0 = on its first intent", (0.0, 60.0))
     object_change: float = param(0.01, "centroid or extent change that makes a new field a new object, metres",
                               (0.0, 1.0))
     object_timeout_s: float = param(3.0, "an intent more than this many seconds after the latest field is not "
@@ -119,6 +125,8 @@ class GraspDiffusionComponent:
                                     GraspRefiner(RefineConfig(steps=config.refine_steps)))
         self._object: _Object | None = None
         self._type: str | None = None  # latest actionable intended type
+        self._type_since = 0  # stamp of its first intent (ns)
+        self._type_ns = 0  # stamp of its latest intent (ns)
         self._object_version = 0  # counts accepted objects
         self._done: tuple[str, int] | None = None  # (type, object version) of the last generation
         self._stamp_ns = 0
@@ -151,7 +159,9 @@ class GraspDiffusionComponent:
         if intent.grasp_type not in self.sampler.model.grasp_types:
             return self._fail(f"intent type {intent.grasp_type!r} unknown to the model "
                               f"(knows {list(self.sampler.model.grasp_types)})", stamp)
-        self._type = intent.grasp_type
+        if intent.grasp_type != self._type:
+            self._type, self._type_since = intent.grasp_type, stamp
+        self._type_ns = stamp
         self._stamp_ns = max(self._stamp_ns, stamp)
         timeout = self.config.object_timeout_s
         if self._object is not None and timeout > 0 and stamp - self._field_ns > timeout * 1e9:
@@ -203,6 +213,8 @@ class GraspDiffusionComponent:
     def _maybe_generate(self) -> list:
         if self._object is None or self._type is None:
             return []
+        if self._type_ns - self._type_since < round(self.config.commit_s * 1e9):
+            return []  # not committed yet
         key = (self._type, self._object_version)
         if key == self._done:
             return []

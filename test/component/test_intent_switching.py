@@ -1,5 +1,6 @@
 """The classifier's decision layer as the hand sees it: a grasp starts after ``debounce`` votes,
-a held grasp drops to rest only after ``release_debounce`` votes and changes type only after
+its type follows the vote during ``correction_ms`` (an onset decided wrongly is corrected), a
+held grasp drops to rest only after ``release_debounce`` votes and changes type only after
 ``switch_debounce`` votes; the intent stream reaching the hand controller starts one pre-shape
 per grasp, not one per flicker."""
 
@@ -52,13 +53,28 @@ def _run(scripted_model, window_labels, **cfg):
 def test_fast_start_slow_switch_and_release(scripted_model):
     # rest, a cylinder grasp with a 3-window tip confusion and a 2-window dip, then rest
     labels = [REST] * 3 + [CYL] * 6 + [TIP] * 3 + [CYL] * 4 + [REST] * 2 + [CYL] * 4 + [REST] * 8
-    published, hand = _run(scripted_model, labels, release_debounce=4, switch_debounce=6)
+    published, hand = _run(scripted_model, labels, release_debounce=4, switch_debounce=6, correction_ms=0.0)
     # Worked by hand (vote of 3, ties to the most recent): the grasp starts at its second window;
     # the tip run wins the vote for 3 decisions, fewer than 6: no switch; the dip wins the vote
     # for 1 decision, fewer than 4: no release; the final rest wins the vote from its second
     # window and is published at the fourth vote for it.
     assert published == [REST] * 4 + [CYL] * 22 + [REST] * 4
     assert hand.preshapes == 1  # one grasp, one pre-shape
+
+
+def test_an_onset_decided_wrongly_is_corrected_then_the_grasp_is_held(scripted_model):
+    # the contraction's first windows look like a tip, then a cylinder; a tip confusion mid-grasp
+    labels = [REST] * 3 + [TIP] * 2 + [CYL] * 20 + [TIP] * 3 + [CYL] * 4 + [REST] * 8
+    published, hand = _run(scripted_model, labels, release_debounce=4, switch_debounce=6, correction_ms=200.0)
+    # Worked by hand: tip is published at its second window (decision 4, the start); the
+    # cylinder wins the vote at decision 6, 40 ms after the start, within correction_ms: it
+    # takes over at once. The mid-grasp tip wins the vote 3 times, 440 ms after the start:
+    # fewer than switch_debounce, held.
+    assert published == [REST] * 4 + [TIP] * 2 + [CYL] * 30 + [REST] * 4
+    assert hand.preshapes == 2  # the onset's tip pre-shape, corrected to the cylinder's
+    # the same stream without correction keeps the wrong onset type until switch_debounce
+    published, _ = _run(scripted_model, labels, release_debounce=4, switch_debounce=6, correction_ms=0.0)
+    assert published[4:11] == [TIP] * 7 and published[11] == CYL
 
 
 def test_without_hysteresis_every_flicker_reaches_the_hand(scripted_model):

@@ -133,7 +133,8 @@ def test_dropped_chunks_restart_the_window_and_decoding_goes_on(tmp_path, intent
     assert rec.published["/emg/chunks"] == len(chunks) - len(drop)
     ends = np.array([i.header.stamp_ns for i in intents]) * 1e-9
     # A gap restarts the window: no decision until a full window of new samples has arrived.
-    first_full = (178 * CHUNK + clf.model.spec.window - 1) / RATE  # last sample of the first full window
+    # the last sample of the first full window, on the last sample of a chunk
+    first_full = (178 * CHUNK + -(-clf.model.spec.window // CHUNK) * CHUNK - 1) / RATE
     after_gap = ends[ends > 175 * CHUNK / RATE]
     assert abs(after_gap[0] - first_full) < 1e-9
     late = [i for i, t in zip(intents, ends) if t > 5.0]
@@ -205,8 +206,9 @@ def test_object_removed_mid_grasp(tmp_path):
     rec.feed("object/points", [(int(t * 1e9), _cloud(position_xy=xy, stamp_ns=int(t * 1e9)))
                                for t, xy in ((0.1, (0.0, 0.0)), (0.9, (5.0, 5.0)), (1.4, (5.0, 5.0)))])
     names = tuple(NAMES)
-    intent = GraspIntent(Header(int(2e8), "emg"), "cylindrical", 1, 0.9, names, np.eye(6)[1], 0.25)
-    rec.feed("grasp/intent", [(int(2e8), intent)])
+    stamps = [int(t * 1e9) for t in np.arange(0.2, 0.45, 0.02)]  # a decision every 20 ms, past commit_s
+    rec.feed("grasp/intent", [(t, GraspIntent(Header(t, "emg"), "cylindrical", 1, 0.9, names, np.eye(6)[1], 0.25))
+                              for t in stamps])
     rec.graph.run(duration=6.0)
     rec.finish()
     assert len(rec.messages["object/sdf"]) == 1 and len(rec.messages["grasp/selected"]) == 1

@@ -68,6 +68,19 @@ def test_window_buffer_reset_starts_a_new_stream():
         buf.push(np.zeros((3, 2)))
 
 
+def test_window_buffer_phase_sets_the_window_ends():
+    x = np.arange(40.0)[:, None]
+    buf = WindowBuffer(7, 5, 1)
+    buf.reset(first_end=9)  # ends on 9, 14, 19, ...: the last samples of 5-sample chunks
+    ends = np.concatenate([buf.push(x[i:i + 5])[1] for i in range(0, 40, 5)])
+    np.testing.assert_array_equal(ends, [9, 14, 19, 24, 29, 34, 39])
+    buf.reset(first_end=9)
+    w, e = buf.push(x[:12])
+    np.testing.assert_array_equal(w[0, :, 0], np.arange(3.0, 10.0))
+    with pytest.raises(ConfigError):
+        buf.reset(first_end=5)  # before the first full window
+
+
 def test_envelope_is_geometric_mean_of_channel_rms():
     w = np.array([[1.0, 2.0], [-1.0, -2.0], [1.0, 2.0], [-1.0, -2.0]])  # RMS 1 and 2
     assert window_envelope(w) == pytest.approx(np.sqrt(2.0))

@@ -32,7 +32,8 @@ def model_dir(tmp_path_factory):
 
 
 def component(model_dir, **kw):
-    kw = {"model": str(model_dir), "num_candidates": 4, "refine_steps": 1, **kw}
+    """A generator that grasps on the first intent (commit_s 0) unless told otherwise."""
+    kw = {"model": str(model_dir), "num_candidates": 4, "refine_steps": 1, "commit_s": 0.0, **kw}
     return GraspDiffusionComponent(GraspDiffusionConfig(**kw))
 
 
@@ -81,6 +82,26 @@ def test_rest_low_confidence_and_unknown_types_never_trigger(model_dir, caplog):
     bad = GraspIntent(Header(0, ""), "pinch", 0, 0.9, ("pinch",), np.ones(1), 0.25)
     assert c.on_intent(bad) == []
     assert c.requests == 0 and sum(c.failures.values()) == 1 and "pinch" in caplog.text
+
+
+def test_a_type_is_grasped_once_intended_for_commit_s(model_dir):
+    """The hand pre-shapes on the first intent; the grasp waits until the type has been
+    intended for commit_s, so an onset decided wrongly and corrected is never grasped."""
+    ms = int(1e6)
+    c = component(model_dir, commit_s=0.1)
+    c.on_sdf(sdf_msg(stamp=0))
+    assert all(c.on_intent(intent("lateral", stamp=t * ms)) == [] for t in range(0, 81, 20))  # onset: lateral
+    assert all(c.on_intent(intent("hook", stamp=t * ms)) == [] for t in range(100, 181, 20))  # corrected
+    out = c.on_intent(intent("hook", stamp=200 * ms))  # 100 ms of hook
+    assert len(out) == 2 and out[1].grasp_type == "hook" and c.requests == 1
+    assert c.on_intent(intent("hook", stamp=220 * ms)) == []  # committed once
+    # a low-confidence intent of another type neither grasps nor restarts the commit time
+    assert c.on_intent(intent("tip", confidence=0.3, stamp=240 * ms)) == []
+    # rest ends the intent: the same type must be intended for commit_s again
+    c.on_intent(intent(REST, confidence=0.99, stamp=300 * ms))
+    assert c.on_intent(intent("hook", stamp=320 * ms)) == []
+    assert c.on_sdf(sdf_msg(stamp=330 * ms, centre=(0.1, 0.05, 0.5))) == []  # new object, not committed yet
+    assert len(c.on_intent(intent("hook", stamp=420 * ms))) == 2 and c.requests == 2
 
 
 def test_after_rest_object_updates_do_not_regenerate(model_dir):
@@ -153,7 +174,8 @@ def test_in_the_graph_and_from_the_yaml(model_dir):
     for topic, items in got.items():
         graph.subscribe(topic, items.append)
     graph.publish("object/sdf", sdf_msg())
-    graph.publish("grasp/intent", intent("palmar"))
+    for t in np.arange(0, cfg.commit_s + 0.01, 0.02):  # a decision every 20 ms until committed
+        graph.publish("grasp/intent", intent("palmar", stamp=int(t * 1e9)))
     graph.run(duration=0.01)
     assert len(got["grasp/candidates"]) == 1 and len(got["grasp/candidates"][0].grasps) == 3
     assert got["grasp/selected"][0].grasp_type == "palmar"

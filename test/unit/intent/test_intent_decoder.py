@@ -55,6 +55,33 @@ def test_streaming_equals_offline_prediction(lda):
     assert np.mean(labels[ends < 400] == 0) > 0.9 and np.mean(labels[ends >= 450] == 1) > 0.9
 
 
+def test_windows_end_on_the_last_samples_of_stride_blocks(lda):
+    """Decisions fall on absolute indices k * stride - 1 whatever the stream's first index, so
+    chunks of a multiple of the stride each complete a window (no wait for the next chunk)."""
+    rng = np.random.default_rng(4)
+    x = _segment(0, 300, rng)
+    spec = InputSpec(sample_rate=FS, channel_names=("a", "b"), window_ms=150.0, stride_ms=20.0)  # 75 / 10 samples
+    model = LdaModel(spec, NAMES, LdaConfig(features=FeatureConfig(names=("log_rms",))))
+    w = filter_and_window(np.stack([_segment(k, 300, rng) for k in (0, 1)]), spec)
+    model.fit(w.reshape(-1, *w.shape[2:]), np.repeat([0, 1], w.shape[1]))
+    for first in (0, 1234, 7):
+        ends = [d.end_index for d in _feed(OnlineDecoder(model, QUIET), x, rng, first=first)]
+        assert ends[0] >= first + 74 and ends[0] - 10 < first + 74
+        assert all((e + 1) % 10 == 0 for e in ends) and np.all(np.diff(ends) == 10)
+
+
+def test_rest_calibration_stays_within_calibration_s_and_ignores_a_brief_movement(lda):
+    """The level comes from the first calibration_s only (a grasp right after it does not
+    count), as the median of window RMS values (a short burst inside does not raise it)."""
+    rng = np.random.default_rng(8)
+    burst = _segment(-1, 1000, rng)
+    burst[400:440] = _segment(0, 40, rng)  # 80 ms movement inside the 2 s of rest
+    for rest in (_segment(-1, 1000, rng), burst):
+        dec = OnlineDecoder(lda, DecoderConfig(stride_ms=20.0, calibration_s=2.0))
+        _feed(dec, np.concatenate([rest, _segment(0, 300, rng, level=3.0)]), rng)
+        assert dec.rest_rms == pytest.approx([0.01, 0.01], rel=0.15)
+
+
 def test_deterministic(lda):
     x = np.concatenate([_segment(k, 300, np.random.default_rng(k + 1)) for k in (0, 1, -1)])
     a = _feed(OnlineDecoder(lda, DecoderConfig(stride_ms=20.0)), x, np.random.default_rng(5))
