@@ -27,11 +27,13 @@ realtime_factor
     recorder, the demo's monitors) run as fast as possible, without the latency trace; also the
     processing components alone, and with the simulated camera at its node's rate.
 decoding
-    the current and the chosen decoder settings side by side: window-level decisions of the
-    streaming decoder (vote and debounce included) on held-out real trials (Sapsanis
-    repetitions 24-29 of every subject, with simulated rest between trials, decoded by a
-    model of the same recipe trained on repetitions 0-23), and on simulated sessions decoded
-    by the shipped models.
+    decoder settings side by side (``previous``: the 250 ms model's; ``slow_start``: a 4-vote
+    start without onset correction, the generator grasping on a type's first intent; ``chosen``:
+    the node defaults; ``chosen_without_correction``): window-level decisions of the streaming
+    decoder (vote and debounce included) and the grasps the generator's commit rule makes of
+    them, on held-out real trials (Sapsanis repetitions 24-29 of every subject, with simulated
+    rest between trials, decoded by a model of the same recipe trained on repetitions 0-23),
+    and on simulated sessions decoded by the shipped models.
 """
 
 from __future__ import annotations
