@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import machine_info  # noqa: E402
 from semg_grasp_ros import GRASP_TYPES  # noqa: E402
+from semg_grasp_ros.emg.simulator import parse_script  # noqa: E402
 from semg_grasp_ros.pipeline.demo import Demo, DemoConfig  # noqa: E402
 
 OBJECTS = ("cylinder:0.035,0.12", "box:0.06,0.05,0.1", "sphere:0.04", "bottle", "mug")
@@ -57,9 +58,8 @@ def _served(timeline: list[dict], script: str) -> list[dict]:
     """Per performed grasp of ``script``: its type, whether a grasp of that type was executed
     during it (up to 0.5 s after its end), and whether the first one executed was."""
     out, t = [], 0.0
-    for part in script.split(","):
-        name, seconds = part.split(":")
-        start, t = t, t + float(seconds)
+    for name, seconds in parse_script(script):
+        start, t = t, t + seconds
         if name == "rest":
             continue
         types = [e["grasp_type"] for e in timeline if e["event"] == "grasp" and start <= e["t"] < t + 0.5]

@@ -290,40 +290,33 @@ def _score(ends, classes, conf, truth, activation=None, rate=500.0, commit_s=0.2
     t = truth[ends]
     active, rest = t >= 0, t == -1
     starts = np.flatnonzero(np.diff(np.r_[-1, truth]) != 0)
-    performed = int(sum(truth[s] >= 0 for s in starts))
+    performed = [(s, e) for s, e in zip(starts, np.r_[starts[1:], truth.size]) if truth[s] >= 0]
     # a grasp start: the published intent becomes a grasp type it was not at the previous decision
-    # (each one makes the hand pre-shape and the generator make a new grasp)
+    # (each one makes the hand pre-shape)
     started = int(np.sum((classes[1:] >= 0) & (classes[1:] != classes[:-1])) + (classes[:1] >= 0).sum())
-    # the first actionable start in each performed grasp (up to 0.5 s after it) names its type
-    first_ok = []
-    for s, e in zip(starts, np.r_[starts[1:], truth.size]):
-        if truth[s] < 0:
-            continue
+    grasps = commits(ends, classes, conf, int(round(commit_s * rate)), min_confidence)
+    first_ok, first_grasp_ok, served = [], [], []
+    for s, e in performed:  # up to 0.5 s after each performed grasp
+        # the first start names its type (the hand's first pre-shape)
         inside = np.flatnonzero((ends >= s) & (ends < e + int(0.5 * rate)) & (classes >= 0))
         moves = [k for k in inside if k == 0 or classes[k] != classes[k - 1]]
         first_ok.append(bool(moves) and classes[moves[0]] == truth[s])
-    grasps = commits(ends, classes, conf, int(round(commit_s * rate)), min_confidence)
-    first_grasp_ok, served, grasp_delays = [], [], []
-    for s, e in zip(starts, np.r_[starts[1:], truth.size]):
-        if truth[s] < 0:
-            continue
-        inside = [(t, c) for t, c in grasps if s <= t < e + int(0.5 * rate)]
-        first_grasp_ok.append(bool(inside) and inside[0][1] == truth[s])
-        served.append(any(c == truth[s] for _, c in inside))
+        # the generator's grasps: the first of its type, any of its type
+        made = [c for g, c in grasps if s <= g < e + int(0.5 * rate)]
+        first_grasp_ok.append(bool(made) and made[0] == truth[s])
+        served.append(truth[s] in made)
     out = {"decisions": int(ends.size),
            "first_started_type_correct": float(np.mean(first_ok)) if first_ok else None,
-           "grasps_per_performed_grasp": len(grasps) / max(performed, 1),
+           "grasps_per_performed_grasp": len(grasps) / max(len(performed), 1),
            "first_grasp_type_correct": float(np.mean(first_grasp_ok)) if first_grasp_ok else None,
            "served": float(np.mean(served)) if served else None,
            "active_accuracy": float(np.mean(classes[active] == t[active])),
            "active_no_grasp": float(np.mean(classes[active] < 0)),
            "rest_false_grasp": float(np.mean(classes[rest] >= 0)),
-           "grasp_starts_per_performed_grasp": started / max(performed, 1)}
+           "grasp_starts_per_performed_grasp": started / max(len(performed), 1)}
     if activation is not None:  # delay from each grasp's half-activation to its first correct decision
-        delays = []
-        for s, e in zip(starts, np.r_[starts[1:], truth.size]):
-            if truth[s] < 0:
-                continue
+        delays, grasp_delays = [], []
+        for s, e in performed:
             on = s + int(np.argmax(activation[s:e] >= 0.5))
             hit = np.flatnonzero((ends >= on) & (ends < e) & (classes == truth[s]))
             if hit.size:
@@ -334,7 +327,7 @@ def _score(ends, classes, conf, truth, activation=None, rate=500.0, commit_s=0.2
         out["onset_to_intent_ms_median"] = round(1e3 * float(np.median(delays)), 1) if delays else None
         out["onset_to_correct_grasp_ms_median"] = (round(1e3 * float(np.median(grasp_delays)), 1)
                                                    if grasp_delays else None)
-        out["grasps_never_decided"] = performed - len(delays)
+        out["grasps_never_decided"] = len(performed) - len(delays)
     return out
 
 

@@ -178,7 +178,8 @@ class OnlineDecoder:
         self.model, self.config, self.spec = model, config, spec
         self.stride = samples_for_ms(config.stride_ms, spec.sample_rate)
         self.correction = int(round(config.correction_ms * spec.sample_rate / 1e3))
-        self.n_calibration = int(round(config.calibration_s * spec.sample_rate))
+        # samples of the stream calibrated on: calibration_s, at least two windows (the first is dropped)
+        self.n_calibration = max(int(round(config.calibration_s * spec.sample_rate)), 2 * spec.window)
         self._filter = spec.stream_filter()
         self._raw = spec.window_buffer(self.stride)
         self._filtered = spec.window_buffer(self.stride)
@@ -284,8 +285,8 @@ class OnlineDecoder:
         self._calibration.append(filtered)
         self._calibrated_samples += filtered.shape[0]
         # the first calibration_s of the stream, less the first window (the filter settling)
-        if self._calibrated_samples >= max(self.n_calibration, 2 * self.spec.window):
-            data = np.concatenate(self._calibration)[self.spec.window : max(self.n_calibration, 2 * self.spec.window)]
+        if self._calibrated_samples >= self.n_calibration:
+            data = np.concatenate(self._calibration)[self.spec.window : self.n_calibration]
             self.rest_rms = self._rest_level(data)
             self._calibration = []
             log.info("rest level calibrated from the stream: RMS %s", np.array2string(self.rest_rms, precision=4))
