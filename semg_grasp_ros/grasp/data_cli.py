@@ -8,7 +8,9 @@ when started again with the same folder (and the same settings, which the manife
 ``data import`` converts DexGraspNet grasp files (``dataset/*.npy`` + ``meshdata``) into the
 same format, labelling every grasp with the hand-pose descriptor (``grasp.labels``, with the
 contact descriptors on the object); grasps no type fits are kept with type -1 (the loader
-skips them).
+skips them). DexGraspNet sets the coupled joints J1 and J2 independently: imported grasps are
+projected onto the hand's coupled set (``hand.model.couple``); the index records per object the
+mean largest joint move this took (``coupling_projection_rad``).
 """
 
 from __future__ import annotations
@@ -234,6 +236,7 @@ def _run_import(args) -> int:
 
     from ..perception.sdf import GridSpec, sdf_from_mesh
     from .dataset import arrays_to_grasps, object_file_name, read_index, save_object, split_of, write_index
+    from ..hand.model import couple, coupling_error
     from .dexgraspnet import load_grasps
     from .labels import classify
     from .objects import dexgraspnet_objects
@@ -267,7 +270,9 @@ def _run_import(args) -> int:
             grasps[code] = load_grasps(root / "dataset" / f"{code}.npy")
         g = grasps[code]
         m = np.isclose(g.scale, o.scale)
-        joints, rot, trans = g.joints[m], g.rot[m], g.trans[m]
+        # DexGraspNet sets J1 and J2 independently; the hand drives them by one tendon: the
+        # imported grasps are projected onto the coupled set (the pair's mean, J1 + J2 unchanged)
+        joints, rot, trans = couple(g.joints[m]), g.rot[m], g.trans[m]
         field = sdf_from_mesh(o.mesh(), GridSpec())
         if labeller is None:
             labels = classify(joints, rot, trans, field)
@@ -292,6 +297,7 @@ def _run_import(args) -> int:
             "file": object_file_name(o.object_id), "group": o.group, "family": o.family, "scale": o.scale,
             "split": split_of(o.group), "source": "dexgraspnet", "grasps_per_type": per_type,
             "unlabelled": int(np.sum(labels < 0)), "grasps": int(len(labels)),
+            "coupling_projection_rad": float(np.mean(coupling_error(g.joints[m]))) / 2 if m.any() else 0.0,
         }
         write_index(out, index)
     total = sum(sum(e["grasps_per_type"].values()) for e in index["objects"].values())

@@ -23,22 +23,33 @@ its contacts (2.6 instead of 5.5 links within 5 mm), and such grasps fail the ph
 the object again. A Gauss-Newton step solves for the palm motion and the joint changes that
 put the contact patches on the surface and the spheres outside it at once: four steps do.
 
+The joints move in the hand's coupled space: the 18 actuated coordinates ``a`` of
+``hand.model.ACTUATED_JOINTS`` (J1 and J2 of FF, MF, RF, LF driven by one tendon, ``q = C a``),
+so every refined grasp is one the real hand can take (the samples are projected onto that set
+first, ``hand.model.couple``). Fingers of different digits must not overlap: the synthesis
+energy's self-penetration term (pairs of collision spheres of different digits,
+``w_spen * sum relu(r_i + r_j - |c_i - c_j|)``) is part of ``E`` and of its ranking, and the
+deepest overlap is reported for every grasp (``EnergyTerms.finger_penetration``).
+
 One step, for every grasp of the batch:
 
 1. exact forward kinematics of the current joints -> proxy points ``p`` (spheres, then the
    patch points) in the palm frame and the joint twists (axis ``a_j``, ``o_j x a_j``);
 2. distances ``d`` and their gradients ``g`` at the world points ``R p + t`` (trilinear);
 3. residuals: the active terms of ``E`` (each |.| by iteratively reweighted least squares,
-   weight ``w / max(|r|, residual_floor)``, so the quadratic model has the gradient of ``E``);
+   weight ``w / max(|r|, residual_floor)``, so the quadratic model has the gradient of ``E``),
+   the overlapping finger-finger pairs among them;
 4. their Jacobian with respect to the palm translation ``v`` (``g``), the palm rotation ``omega``
    (``(R p) x g``) and the finger joints (``a_j . (p x g_p) + (o_j x a_j) . g_p`` for joints
-   upstream of the point's link, ``g_p = R^T g``);
+   upstream of the point's link, ``g_p = R^T g``; a finger-finger gap: the same with the unit
+   vector between the two spheres, difference of the two), times ``C`` for the actuated
+   coordinates;
 5. the damped normal equations (Levenberg-Marquardt, ``damping * diag``) plus the joint anchor
    ``joint_anchor_weight * |q - q_sampled|^2`` (the fingers keep the sampled shape, and with it
-   the grasp type), solved per grasp (28 x 28); the step is bounded per iteration (palm
+   the grasp type), solved per grasp (24 x 24); the step is bounded per iteration (palm
    translation and rotation, each joint) and each joint's total change stays within
    ``max_joint_change`` of the sample and within the limits;
-6. ``t += v``, ``R = exp(omega) R``, ``q += dq``.
+6. ``t += v``, ``R = exp(omega) R``, ``a += da``, ``q = C a``.
 """
 
 from __future__ import annotations
@@ -51,7 +62,7 @@ import torch
 
 from .. import GRASP_TYPES
 from ..errors import ConfigError, DataError
-from ..hand.model import load_hand
+from ..hand.model import couple, coupling_matrix, load_hand
 from ..perception.sdf import sample_grid
 from .energy import GraspEnergy
 
@@ -76,8 +87,9 @@ class RefineConfig:
         rank_by_type: rank candidates whose hand-pose descriptor (``grasp.labels``) gives
             the requested type before the others (each group by energy). Costs a descriptor
             evaluation per request (tens of ms on one CPU thread).
-        contact_weight, penetration_weight, clearance_weight: term weights (per metre);
-            None takes the synthesis energy's (``grasp.energy.EnergyWeights``).
+        contact_weight, penetration_weight, clearance_weight, finger_penetration_weight: term
+            weights (per metre); None takes the synthesis energy's (``grasp.energy.EnergyWeights``;
+            finger-finger penetration: its ``self_penetration``).
     """
 
     steps: int = 4
@@ -92,6 +104,7 @@ class RefineConfig:
     contact_weight: float | None = None
     penetration_weight: float | None = None
     clearance_weight: float | None = None
+    finger_penetration_weight: float | None = None
 
     def __post_init__(self):
         if not isinstance(self.steps, int) or self.steps < 0:
@@ -103,7 +116,7 @@ class RefineConfig:
         for name in ("damping", "joint_anchor_weight"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"refine {name} must be >= 0, got {getattr(self, name)}")
-        for name in ("contact_weight", "penetration_weight", "clearance_weight"):
+        for name in ("contact_weight", "penetration_weight", "clearance_weight", "finger_penetration_weight"):
             value = getattr(self, name)
             if value is not None and not value >= 0:
                 raise ConfigError(f"refine {name} must be >= 0, got {value}")
@@ -120,6 +133,8 @@ class EnergyTerms:
         clearance: summed clearance violations, metres.
         penetration_depth: deepest sphere penetration, metres (>= 0).
         contact_distance: mean distance of the type's contact patches, metres.
+        finger_penetration: deepest overlap of two collision spheres of different digits
+            (finger into finger or thumb), metres (>= 0).
     """
 
     energy: torch.Tensor
@@ -128,6 +143,7 @@ class EnergyTerms:
     clearance: torch.Tensor
     penetration_depth: torch.Tensor
     contact_distance: torch.Tensor
+    finger_penetration: torch.Tensor
 
 
 def _fields(terms: EnergyTerms) -> tuple[torch.Tensor, ...]:
@@ -204,6 +220,10 @@ class GraspRefiner:
         self.w_contact = w.contact if config.contact_weight is None else config.contact_weight
         self.w_pen = w.penetration if config.penetration_weight is None else config.penetration_weight
         self.w_clear = w.clearance if config.clearance_weight is None else config.clearance_weight
+        self.w_finger = w.self_penetration if config.finger_penetration_weight is None else config.finger_penetration_weight
+        # finger-finger pairs: spheres of different digits (the synthesis energy's self-penetration pairs)
+        self._pair_i, self._pair_j = e.pair_i.long(), e.pair_j.long()
+        self._pair_radius = (e.sphere_radius[e.pair_i] + e.sphere_radius[e.pair_j]).float()
         self.fk = fk
         self.n_spheres = int(e.sphere_link.shape[0])
         # Patch points: the valid entries of the (P patches, K points) table, in that order.
@@ -224,6 +244,10 @@ class GraspRefiner:
         self._depends = self._dependency_mask().float()  # (L, J)
         self._point_depends = self._depends[self._link]  # (N, J)
         self.lower, self.upper = fk.lower.float(), fk.upper.float()
+        # the coupled space: q = C a, a = the 18 actuated coordinates (hand.model.ACTUATED_JOINTS)
+        self._coupling = torch.as_tensor(coupling_matrix(), dtype=torch.float32)  # (22, 18)
+        self._coupling_pinv = torch.linalg.pinv(self._coupling)
+        self._actuated_scale = 1.0 / self._coupling.amax(0)  # 1 for a joint, 2 for a tendon J0
 
     def _dependency_mask(self) -> torch.Tensor:
         """(L, J) bool: whether each link's pose changes with each joint (found numerically, once)."""
@@ -269,6 +293,30 @@ class GraspRefiner:
         joint = torch.einsum("bnk,bjk->bnj", torch.cat([torch.cross(points, gp, dim=-1), gp], -1), twists)
         return torch.cat([grad, torch.cross(rp, grad, dim=-1), joint * self._point_depends], -1)
 
+    def finger_gaps(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Surface gaps of the finger-finger sphere pairs (< 0: overlap) and their directions.
+
+        Args:
+            points: (B, N, 3) proxy points from ``linearise`` (spheres first), palm frame, m.
+
+        Returns:
+            gap (B, P) m and unit vectors (B, P, 3) from sphere j to sphere i of each pair.
+        """
+        diff = points[:, self._pair_i] - points[:, self._pair_j]
+        dist = diff.norm(dim=-1)
+        return dist - self._pair_radius, diff / dist.clamp_min(1e-9).unsqueeze(-1)
+
+    def finger_jacobian(self, points: torch.Tensor, twists: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
+        """(B, P, 22) derivatives of the finger-finger gaps by the joints (the palm pose moves both
+        spheres alike): ``u . (dc_i/dq - dc_j/dq)`` with the twists of ``linearise``."""
+
+        def moved(idx):
+            p = points[:, idx]
+            rows = torch.einsum("bnk,bjk->bnj", torch.cat([torch.cross(p, unit, dim=-1), unit], -1), twists)
+            return rows * self._point_depends[idx]
+
+        return moved(self._pair_i) - moved(self._pair_j)
+
     def _residuals(self, d: torch.Tensor, type_index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Active residuals of the energy (metres) and their IRLS weights, (B, N) each."""
         S = self.n_spheres
@@ -288,8 +336,9 @@ class GraspRefiner:
                        torch.where(touch, self.w_contact, 0.0) + torch.where(keep_clear, self.w_clear, 0.0)], 1)
         return r, w / r.abs().clamp_min(self.config.residual_floor)
 
-    def _terms(self, d: torch.Tensor, type_index: int) -> EnergyTerms:
-        """Energies from the distances ``d`` (B, N) m at the proxy points (spheres, then patch points)."""
+    def _terms(self, d: torch.Tensor, type_index: int, gap: torch.Tensor) -> EnergyTerms:
+        """Energies from the distances ``d`` (B, N) m at the proxy points (spheres, then patch points)
+        and the finger-finger gaps ``gap`` (B, P) m."""
         B = d.shape[0]
         depth = self._depth[type_index]
         radius_gap = self._radius - d[:, : self.n_spheres]
@@ -304,9 +353,11 @@ class GraspRefiner:
         contact = (cmask * torch.nan_to_num(closest(dp.abs()), posinf=0.0)).sum(-1)
         contact_target = (cmask * torch.nan_to_num(closest((dp + depth).abs()), posinf=0.0)).sum(-1)
         clear = (self._clear_mask[type_index][index] * torch.relu(self._clearance[type_index] - dp)).sum(-1)
+        overlap = torch.relu(-gap)
         energy = (self.w_contact * contact_target + self.w_pen * torch.relu(radius_gap - depth).sum(-1)
-                  + self.w_clear * clear)
-        return EnergyTerms(energy, contact, pen.sum(-1), clear, pen.amax(-1), contact / cmask.sum().clamp(min=1))
+                  + self.w_clear * clear + self.w_finger * overlap.sum(-1))
+        return EnergyTerms(energy, contact, pen.sum(-1), clear, pen.amax(-1), contact / cmask.sum().clamp(min=1),
+                           overlap.amax(-1))
 
     @staticmethod
     def _type_index(grasp_type: str) -> int:
@@ -328,7 +379,7 @@ class GraspRefiner:
         with torch.no_grad():
             pts, _ = self.linearise(joints)
             world = (rot.float().unsqueeze(1) @ pts.unsqueeze(-1)).squeeze(-1) + trans.float().unsqueeze(1)
-            return self._terms(sample_grid(sdf.float(), origin, voxel_size, world), t)
+            return self._terms(sample_grid(sdf.float(), origin, voxel_size, world), t, self.finger_gaps(pts)[0])
 
     @torch.no_grad()
     def refine(self, joints: torch.Tensor, rot: torch.Tensor, trans: torch.Tensor, grasp_type: str,
@@ -351,18 +402,21 @@ class GraspRefiner:
             raise DataError("grasps to refine contain NaN or inf")
         sdf = sdf.detach().float()
         origin = torch.as_tensor(origin, dtype=torch.float32)
-        q0 = torch.minimum(torch.maximum(joints, self.lower), self.upper)
-        lo = torch.maximum(self.lower, q0 - c.max_joint_change)
-        hi = torch.minimum(self.upper, q0 + c.max_joint_change)
-        q, R, t = q0.clone(), rot.clone(), trans.clone()
-        n_joints = q.shape[1]
-        anchor = 2 * c.joint_anchor_weight * torch.eye(n_joints)
+        C, scale = self._coupling, self._actuated_scale
+        q0 = couple(torch.minimum(torch.maximum(joints, self.lower), self.upper))
+        a0 = q0 @ self._coupling_pinv.T  # (B, 18)
+        a_lo, a_hi = (torch.as_tensor(x, dtype=torch.float32) for x in load_hand("free").actuated_limits())
+        lo = torch.maximum(a_lo, a0 - scale * c.max_joint_change)
+        hi = torch.minimum(a_hi, a0 + scale * c.max_joint_change)
+        q, R, t, a = q0.clone(), rot.clone(), trans.clone(), a0.clone()
+        anchor = 2 * c.joint_anchor_weight * (C.T @ C)
         best = None
         for k in range(c.steps + 1):
             pts, twists = self.linearise(q)
             d, grad = sample_grid_gradient(sdf, origin, voxel_size, pts @ R.transpose(1, 2) + t.unsqueeze(1))
             # keep each grasp's lowest-energy iterate: the steps are not line-searched
-            terms = self._terms(d, ti)
+            gap, unit = self.finger_gaps(pts)
+            terms = self._terms(d, ti, gap)
             if best is None:
                 best = (q, R, t, terms)
             else:
@@ -374,11 +428,18 @@ class GraspRefiner:
                 break
             r, w = self._residuals(d, ti)
             jac = self.distance_jacobian(pts, twists, R, grad)  # (B, N, 28)
+            # finger-finger overlaps: more residuals, on the joints only
+            overlap = gap < 0
+            r = torch.cat([r, torch.where(overlap, gap, torch.zeros_like(gap))], 1)
+            w = torch.cat([w, torch.where(overlap, self.w_finger, 0.0) / gap.abs().clamp_min(c.residual_floor)], 1)
+            fj = self.finger_jacobian(pts, twists, unit)
+            jac = torch.cat([jac, torch.cat([torch.zeros(*fj.shape[:2], 6), fj], -1)], 1)
+            jac = torch.cat([jac[..., :6], jac[..., 6:] @ C], -1)  # (B, N + P, 24): joints through the coupling
             wj = jac * w.unsqueeze(-1)
             H = wj.transpose(1, 2) @ jac
             g = (wj * r.unsqueeze(-1)).sum(1)
             H[:, 6:, 6:] += anchor
-            g[:, 6:] += 2 * c.joint_anchor_weight * (q - q0)
+            g[:, 6:] += 2 * c.joint_anchor_weight * (q - q0) @ C
             H = H + torch.diag_embed(c.damping * torch.diagonal(H, dim1=1, dim2=2) + 1e-9)
             step = -torch.linalg.solve(H, g.unsqueeze(-1)).squeeze(-1)
             v, omega = step[:, :3], step[:, 3:6]
@@ -386,7 +447,9 @@ class GraspRefiner:
             omega = omega * (c.max_rotation_step / omega.norm(dim=-1, keepdim=True).clamp_min(c.max_rotation_step))
             t = t + v
             R = axis_angle_to_matrix(omega) @ R
-            q = torch.minimum(torch.maximum(q + step[:, 6:].clamp(-c.max_joint_step, c.max_joint_step), lo), hi)
+            a = torch.minimum(torch.maximum(a + torch.clamp(step[:, 6:], -scale * c.max_joint_step,
+                                                            scale * c.max_joint_step), lo), hi)
+            q = a @ C.T
         return best
 
     @staticmethod

@@ -97,7 +97,8 @@ class GraspCandidates:
 
     Attributes:
         grasp_type: the requested type.
-        joints: (K, 22) float64 rad (``FINGER_JOINTS`` order).
+        joints: (K, 22) float64 rad (``FINGER_JOINTS`` order), on the hand's coupled set (J1 = J2
+            of FF, MF, RF, LF: ``hand.model.couple``).
         rot: (K, 3, 3) palm rotations.
         trans: (K, 3) palm positions, metres.
         energy: (K,) ranking energy (lower is better; NaN when not ranked).
@@ -106,6 +107,8 @@ class GraspCandidates:
         seconds: wall time of the request (sampling + refinement + ranking).
         type_ok: (K,) bool, the hand-pose descriptor gives the requested type (None when
             not checked).
+        finger_penetration: (K,) metres, deepest overlap between fingers of different digits
+            (NaN when not evaluated).
     """
 
     grasp_type: str
@@ -117,6 +120,7 @@ class GraspCandidates:
     contact_distance: np.ndarray
     seconds: float
     type_ok: np.ndarray | None = None
+    finger_penetration: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.joints.shape[0])
@@ -266,7 +270,7 @@ class GraspSampler:
             nan = np.full(x.shape[0], np.nan)
             return GraspCandidates(grasp_type, joints.double().cpu().numpy(), rot.double().cpu().numpy(),
                                    trans.double().cpu().numpy(), nan, nan.copy(), nan.copy(),
-                                   time.perf_counter() - start)
+                                   time.perf_counter() - start, finger_penetration=nan.copy())
         joints, rot, trans, terms = self.refiner.refine(joints.cpu(), rot.cpu(), trans.cpu(), grasp_type,
                                                         obj.sdf.cpu(), obj.origin.cpu(), obj.voxel_size)
         type_ok = None
@@ -280,4 +284,5 @@ class GraspSampler:
 
         return GraspCandidates(grasp_type, ranked(joints), ranked(rot), ranked(trans), ranked(terms.energy),
                                ranked(terms.penetration_depth), ranked(terms.contact_distance),
-                               time.perf_counter() - start, None if type_ok is None else type_ok[order].numpy())
+                               time.perf_counter() - start, None if type_ok is None else type_ok[order].numpy(),
+                               ranked(terms.finger_penetration))

@@ -9,7 +9,8 @@ thumb and fingers), placed at the surface (power grasps) or with the grasp centr
 object by half its local thickness (pinches, hooks), fingers half-way between open and the
 type's pre-shape. Adam then minimises :class:`~.energy.GraspEnergy` over joints, wrist
 rotation (continuous 6-D) and translation for ``steps`` iterations; joints are kept within
-their limits by projection after every step.
+their limits and on the hand's coupled set (J1 = J2 of FF, MF, RF, LF: ``hand.model.couple``)
+by projection after every step.
 
 A candidate is *pre-accepted* when its deepest collision sphere penetrates less than
 ``max_penetration_mm``, its contact patches lie on average within ``mean_contact_mm`` of the
@@ -34,6 +35,7 @@ from scipy.spatial import cKDTree
 from .. import GRASP_TYPES
 from ..errors import ConfigError, DataError
 from ..hand.convert import matrix_to_rot6d, rot6d_to_matrix
+from ..hand.model import couple
 from ..perception.sdf import DistanceField, GridLayout, GridSpec, sdf_from_mesh
 from .energy import EnergyWeights, FieldBatch, GraspEnergy
 from .labels import classify
@@ -339,7 +341,9 @@ def optimise(tasks: list[tuple[PreparedObject, str]], config: SynthesisConfig = 
     init = [initial_poses(prep, t, K, rng, energy, config) for prep, t in tasks]
     dtype = torch.float32
     dev = torch.device(device)
-    q = torch.as_tensor(np.concatenate([i[0] for i in init]), dtype=dtype, device=dev).requires_grad_(True)
+    # the joints stay on the hand's coupled set (J1 = J2, one tendon each): coupled start, and the
+    # energy of the coupled joints, whose gradients are equal for both joints of a pair
+    q = couple(torch.as_tensor(np.concatenate([i[0] for i in init]), dtype=dtype, device=dev)).requires_grad_(True)
     r6 = torch.as_tensor(matrix_to_rot6d(np.concatenate([i[1] for i in init])), dtype=dtype, device=dev)
     r6.requires_grad_(True)
     t = torch.as_tensor(np.concatenate([i[2] for i in init]), dtype=dtype, device=dev).requires_grad_(True)
@@ -354,12 +358,12 @@ def optimise(tasks: list[tuple[PreparedObject, str]], config: SynthesisConfig = 
         scale = 0.5 * (1 + math.cos(math.pi * step / max(config.steps, 1)))  # cosine decay
         for g, b in zip(opt.param_groups, base):
             g["lr"] = b * (0.1 + 0.9 * scale)
-        terms = energy(field, q, rot6d_to_matrix(r6), t, types)
+        terms = energy(field, couple(q), rot6d_to_matrix(r6), t, types)
         opt.zero_grad(set_to_none=True)
         terms["total"].sum().backward()
         opt.step()
         with torch.no_grad():
-            q.copy_(torch.maximum(torch.minimum(q, hi), lo))
+            q.copy_(couple(torch.maximum(torch.minimum(q, hi), lo)))
         if progress is not None:
             progress(step)
     with torch.no_grad():

@@ -48,7 +48,7 @@ import numpy as np
 
 from .. import GRASP_TYPES
 from ..errors import DataError
-from ..hand.model import FINGER_JOINTS
+from ..hand.model import FINGER_JOINTS, coupling_error
 
 #: Local side directions of the links (unit vectors in the link frame). Finger phalanges flex
 #: about +x, their pads face -y; the radial side (towards the thumb) of the index is +x; the
@@ -174,7 +174,7 @@ def _joints(spec: dict[str, float]) -> dict[str, float]:
 
 
 _LONG = ("ff", "mf", "rf", "lf")
-_CURLED = {"MFJ3|RFJ3|LFJ3": 1.35, "MFJ2|RFJ2|LFJ2": 1.45, "MFJ1|RFJ1|LFJ1": 1.0}
+_CURLED = {"MFJ3|RFJ3|LFJ3": 1.35, "MFJ2|RFJ2|LFJ2|MFJ1|RFJ1|LFJ1": 1.225}
 
 SPECS: dict[str, GraspTypeSpec] = {
     "spherical": GraspTypeSpec(
@@ -185,7 +185,7 @@ SPECS: dict[str, GraspTypeSpec] = {
         clear=(),
         palm_contact=True,
         preshape=_joints({"FFJ4": -0.25, "RFJ4": -0.2, "LFJ4": -0.3, "LFJ5": 0.3,
-                          "FFJ3|MFJ3|RFJ3|LFJ3": 0.45, "FFJ2|MFJ2|RFJ2|LFJ2": 0.5, "FFJ1|MFJ1|RFJ1|LFJ1": 0.3,
+                          "FFJ3|MFJ3|RFJ3|LFJ3": 0.45, "FFJ2|MFJ2|RFJ2|LFJ2|FFJ1|MFJ1|RFJ1|LFJ1": 0.4,
                           "THJ5": 0.7, "THJ4": 1.0, "THJ2": 0.2, "THJ1": 0.3}),
         prior_weight=_joints({"FFJ4|MFJ4|RFJ4|LFJ4": 10.0, "THJ4": 5.0, "THJ5": 2.0}),
         approach="palm",
@@ -206,7 +206,7 @@ SPECS: dict[str, GraspTypeSpec] = {
         contacts=tuple(pad(f"rh_{f}middle", (0.2, 0.5, 0.8)) for f in _LONG) + (pad("rh_thdistal", (0.5, 1.0)), PALM),
         clear=(),
         palm_contact=True,
-        preshape=_joints({"FFJ3|MFJ3|RFJ3|LFJ3": 0.6, "FFJ2|MFJ2|RFJ2|LFJ2": 0.8, "FFJ1|MFJ1|RFJ1|LFJ1": 0.5,
+        preshape=_joints({"FFJ3|MFJ3|RFJ3|LFJ3": 0.6, "FFJ2|MFJ2|RFJ2|LFJ2|FFJ1|MFJ1|RFJ1|LFJ1": 0.65,
                           "LFJ5": 0.2, "THJ5": 0.3, "THJ4": 1.1, "THJ2": 0.3, "THJ1": 0.4}),
         prior_weight=_joints({"FFJ4|MFJ4|RFJ4|LFJ4": 10.0, "THJ4": 5.0}),
         approach="palm",
@@ -229,7 +229,7 @@ SPECS: dict[str, GraspTypeSpec] = {
         contacts=tuple(pad(f"rh_{f}{p}", (0.5,)) for f in _LONG for p in ("proximal", "middle", "distal")),
         clear=(pad("rh_thdistal", (0.5, 1.0)), pad("rh_thmiddle", (0.5,)), PALM),
         palm_contact=False,
-        preshape=_joints({"FFJ3|MFJ3|RFJ3|LFJ3": 0.2, "FFJ2|MFJ2|RFJ2|LFJ2": 1.4, "FFJ1|MFJ1|RFJ1|LFJ1": 1.1,
+        preshape=_joints({"FFJ3|MFJ3|RFJ3|LFJ3": 0.2, "FFJ2|MFJ2|RFJ2|LFJ2|FFJ1|MFJ1|RFJ1|LFJ1": 1.25,
                           "THJ5": -0.3, "THJ4": 0.15}),
         prior_weight=_joints({"THJ4|THJ5": 10.0, "FFJ3|MFJ3|RFJ3|LFJ3": 5.0}),
         approach="palm",
@@ -251,8 +251,8 @@ SPECS: dict[str, GraspTypeSpec] = {
         contacts=(pad("rh_ffdistal", (0.5, 0.9)), pad("rh_mfdistal", (0.5, 0.9)), pad("rh_thdistal", (0.5, 0.9))),
         clear=(PALM,),
         palm_contact=False,
-        preshape=_joints({"FFJ3|MFJ3": 0.7, "FFJ2|MFJ2": 0.25, "FFJ1|MFJ1": 0.15,
-                          "RFJ3|LFJ3": 0.8, "RFJ2|LFJ2": 0.3, "RFJ1|LFJ1": 0.2,
+        preshape=_joints({"FFJ3|MFJ3": 0.7, "FFJ2|MFJ2|FFJ1|MFJ1": 0.2,
+                          "RFJ3|LFJ3": 0.8, "RFJ2|LFJ2|RFJ1|LFJ1": 0.25,
                           "THJ5": 0.6, "THJ4": 1.1, "THJ2": 0.1, "THJ1": 0.1}),
         prior_weight=_joints({"FFJ2|FFJ1|MFJ2|MFJ1": 5.0, "THJ4": 5.0, "FFJ4|MFJ4|RFJ4|LFJ4": 5.0,
                               "RFJ3|RFJ2|LFJ3|LFJ2": 1.0}),
@@ -277,7 +277,7 @@ SPECS: dict[str, GraspTypeSpec] = {
                   Patch("rh_thdistal", PAD["rh_thdistal"], (0.9,), tip=True)),
         clear=(PALM,),
         palm_contact=False,
-        preshape=_joints({"FFJ3": 0.95, "FFJ2": 0.8, "FFJ1": 0.65, **_CURLED,
+        preshape=_joints({"FFJ3": 0.95, "FFJ2|FFJ1": 0.725, **_CURLED,
                           "THJ5": 0.56, "THJ4": 1.03, "THJ3": 0.05, "THJ2": 0.05, "THJ1": 0.04}),
         prior_weight=_joints({"MFJ3|RFJ3|LFJ3|MFJ2|RFJ2|LFJ2": 5.0, "THJ4": 3.0}),
         approach="pinch",
@@ -299,8 +299,8 @@ SPECS: dict[str, GraspTypeSpec] = {
         contacts=(Patch("rh_ffmiddle", RADIAL, (0.4, 0.7)), pad("rh_thdistal", (0.5, 0.9))),
         clear=(PALM,),
         palm_contact=False,
-        preshape=_joints({"FFJ3": 1.1, "FFJ2": 1.3, "FFJ1": 0.8, "MFJ3|RFJ3|LFJ3": 1.3, "MFJ2|RFJ2|LFJ2": 1.4,
-                          "MFJ1|RFJ1|LFJ1": 0.9, "THJ5": -0.2, "THJ4": 0.4, "THJ1": 0.3}),
+        preshape=_joints({"FFJ3": 1.1, "FFJ2|FFJ1": 1.05, "MFJ3|RFJ3|LFJ3": 1.3,
+                          "MFJ2|RFJ2|LFJ2|MFJ1|RFJ1|LFJ1": 1.15, "THJ5": -0.2, "THJ4": 0.4, "THJ1": 0.3}),
         prior_weight=_joints({"MFJ3|RFJ3|LFJ3|MFJ2|RFJ2|LFJ2": 5.0, "FFJ3|FFJ2": 3.0}),
         approach="pinch",
         width=(0.001, 0.02),
@@ -318,6 +318,9 @@ SPECS: dict[str, GraspTypeSpec] = {
 
 if tuple(SPECS) != GRASP_TYPES:  # the package's class order is the single source of truth
     raise DataError(f"grasp type specs {tuple(SPECS)} differ from GRASP_TYPES {GRASP_TYPES}")
+for _s in SPECS.values():  # a pre-shape the hand can take: J1 = J2 (one tendon each, hand.model)
+    if coupling_error(_s.preshape_vector()) > 0:
+        raise DataError(f"{_s.name}: pre-shape differs between the coupled joints J1 and J2")
 
 
 def spec(grasp_type: str) -> GraspTypeSpec:

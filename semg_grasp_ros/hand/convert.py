@@ -16,6 +16,10 @@ Vector representations for learning, all components in [-1, 1] for grasps within
 * 31-D (``to_vector31``): 22 joints, the continuous 6-D rotation (first two columns of ``rot``,
   Zhou et al. 2019, column 0 then column 1), 3 translations.
 
+Decoding (``from_vector28``, ``from_vector31``) maps the joints onto the hand's coupled set
+(``model.couple``: J1 = J2 of FF, MF, RF, LF, the pair's mean): a model trained on grasps with
+independent J1/J2 (DexGraspNet's convention) still yields postures the real hand can take.
+
 All functions accept numpy arrays or torch tensors (differentiable) and return the same kind.
 """
 
@@ -36,6 +40,7 @@ from .model import (
     DEXGRASPNET_SIGN,
     DEXGRASPNET_TRANSLATION,
     FINGER_JOINTS,
+    couple,
     load_hand,
 )
 
@@ -266,12 +271,13 @@ class GraspNormalizer:
         return _back(torch.cat([self.normalize_joints(q), e, t / self.translation_range], -1), np_out)
 
     def from_vector28(self, x):
-        """(..., 28) -> (joints (..., 22), rot (..., 3, 3), trans (..., 3))."""
+        """(..., 28) -> (joints (..., 22) coupled, rot (..., 3, 3), trans (..., 3))."""
         x, np_out = _to_torch(x)
         if x.shape[-1] != 28:
             raise DataError(f"expected a 28-D grasp vector, got {x.shape[-1]}")
         e = x[..., 22:25] * torch.tensor([math.pi, math.pi / 2, math.pi], dtype=x.dtype, device=x.device)
-        out = (self.denormalize_joints(x[..., :22]), euler_sxyz_to_matrix(e), x[..., 25:28] * self.translation_range)
+        out = (couple(self.denormalize_joints(x[..., :22])), euler_sxyz_to_matrix(e),
+               x[..., 25:28] * self.translation_range)
         return tuple(_back(o, np_out) for o in out)
 
     def to_vector31(self, joints, rot, trans):
@@ -282,11 +288,12 @@ class GraspNormalizer:
         return _back(torch.cat([self.normalize_joints(q), matrix_to_rot6d(R), t / self.translation_range], -1), np_out)
 
     def from_vector31(self, x):
-        """(..., 31) -> (joints (..., 22), rot (..., 3, 3), trans (..., 3))."""
+        """(..., 31) -> (joints (..., 22) coupled, rot (..., 3, 3), trans (..., 3))."""
         x, np_out = _to_torch(x)
         if x.shape[-1] != 31:
             raise DataError(f"expected a 31-D grasp vector, got {x.shape[-1]}")
-        out = (self.denormalize_joints(x[..., :22]), rot6d_to_matrix(x[..., 22:28]), x[..., 28:31] * self.translation_range)
+        out = (couple(self.denormalize_joints(x[..., :22])), rot6d_to_matrix(x[..., 22:28]),
+               x[..., 28:31] * self.translation_range)
         return tuple(_back(o, np_out) for o in out)
 
     def clamp_joints(self, joints):

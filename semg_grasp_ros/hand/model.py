@@ -17,9 +17,17 @@ shifted down by one (``robot0:FFJ3..FFJ0``, ``LFJ4..LFJ0``, ``THJ4..THJ0``), and
 about the opposite axis: Shadow ``rh_FFJ4 = -robot0:FFJ3``, ``rh_MFJ4 = -robot0:MFJ3``,
 ``rh_THJ2 = -robot0:THJ1``, ``rh_THJ1 = -robot0:THJ0`` (every other joint: equal values).
 
-Coupling. On the real hand the middle and distal joints of FF, MF, RF, LF are driven by one
-tendon (``J0 = J2 + J1``, range 0..pi); kinematically they are independent joints, and grasp data
-(DexGraspNet) sets them independently. ``COUPLED_DISTAL`` names the pairs.
+Coupling. On the real hand the middle (J2) and distal (J1) joints of FF, MF, RF, LF are driven by
+one tendon: one actuator per finger commands ``J0 = J2 + J1`` (range 0..pi), as in Shadow's
+menagerie model and DexGraspBench's hand (a fixed tendon of both joints with coefficient 1 and
+one position actuator on it). Both joints have the same range, damping and velocity limit, so a
+commanded J0 is shared equally: ``J1 = J2 = J0 / 2``. BODex's Shadow grasps (DexGraspBench's
+examples) all have J1 = J2 exactly; OpenAI's model (DexGraspNet's MJCF) ties them by a tendon
+``J1 ~ 1.14 J2 +- 0.14 rad``, which J1 = J2 meets up to J2 = 1 rad. Kinematically they stay two
+joints (the URDFs and every 22-joint vector keep both); ``COUPLED_DISTAL`` names the pairs,
+:func:`couple` projects any joint vector onto the coupled set (both to their mean: J0 unchanged),
+:func:`coupling_error` measures a violation, and :data:`ACTUATED_JOINTS` / :func:`coupling_matrix`
+give the 18 actuated coordinates (``q = C a``) that optimisers work in.
 """
 
 from __future__ import annotations
@@ -70,6 +78,61 @@ DEXGRASPNET_TRANSLATION = ("WRJTx", "WRJTy", "WRJTz")
 COUPLED_DISTAL: dict[str, tuple[str, str]] = {
     f"rh_{f}J0": (f"rh_{f}J2", f"rh_{f}J1") for f in ("FF", "MF", "RF", "LF")
 }
+#: (middle J2, distal J1) column indices in FINGER_JOINTS of each coupled pair, FF MF RF LF.
+COUPLED_INDEX: tuple[tuple[int, int], ...] = tuple(
+    (FINGER_JOINTS.index(j2), FINGER_JOINTS.index(j1)) for j2, j1 in COUPLED_DISTAL.values()
+)
+#: The 18 actuated coordinates: the 22 finger joints with each coupled pair replaced by its tendon
+#: ``J0 = J2 + J1`` (named ``rh_FFJ0`` ...), in FINGER_JOINTS order.
+ACTUATED_JOINTS: tuple[str, ...] = tuple(
+    next((t for t, (j2, _) in COUPLED_DISTAL.items() if j2 == n), n)
+    for n in FINGER_JOINTS if n not in {j1 for _, j1 in COUPLED_DISTAL.values()}
+)
+#: Largest |J2 - J1| (rad) still counted as coupled (float32 rounding of a coupled vector).
+COUPLING_TOLERANCE = 1e-5
+
+
+def coupling_matrix() -> np.ndarray:
+    """(22, 18) matrix C with ``q = C a``: each actuated coordinate drives its joint, a tendon J0
+    half of it to each joint of its pair (``ACTUATED_JOINTS`` order for ``a``, ``FINGER_JOINTS``
+    for ``q``). Its pseudo-inverse gives ``a`` of a coupled ``q`` (a tendon: J2 + J1)."""
+    C = np.zeros((len(FINGER_JOINTS), len(ACTUATED_JOINTS)))
+    for k, name in enumerate(ACTUATED_JOINTS):
+        pair = COUPLED_DISTAL.get(name, (name,))
+        for joint in pair:
+            C[FINGER_JOINTS.index(joint), k] = 1.0 / len(pair)
+    return C
+
+
+def couple(q):
+    """Project finger joints onto the coupled set: J1 = J2 = (J1 + J2) / 2 for FF, MF, RF, LF.
+
+    The orthogonal projection (the nearest coupled vector), keeping the tendon ``J0 = J1 + J2``;
+    values within the limits stay within them (both joints share one range).
+
+    Args:
+        q: (..., 22) rad, FINGER_JOINTS order; numpy array or torch tensor (differentiable).
+
+    Returns:
+        the same type and shape, a new array.
+    """
+    if q.shape[-1] != len(FINGER_JOINTS):
+        raise DataError(f"joint array has {q.shape[-1]} columns, expected {len(FINGER_JOINTS)}")
+    i2, i1 = (list(c) for c in zip(*COUPLED_INDEX))
+    mean = (q[..., i2] + q[..., i1]) / 2
+    out = q.clone() if hasattr(q, "clone") else np.array(q, dtype=np.float64)
+    out[..., i2] = mean
+    out[..., i1] = mean
+    return out
+
+
+def coupling_error(q) -> np.ndarray:
+    """(...) largest |J2 - J1| over the four coupled pairs of (..., 22) joints, rad."""
+    q = np.asarray(q, dtype=np.float64)
+    i2, i1 = (list(c) for c in zip(*COUPLED_INDEX))
+    return np.abs(q[..., i2] - q[..., i1]).max(-1)
+
+
 #: Fingertip frames (fixed links 26 mm / 27.5 mm beyond the distal joints), thumb last.
 FINGERTIPS: tuple[str, ...] = ("rh_fftip", "rh_mftip", "rh_rftip", "rh_lftip", "rh_thtip")
 #: Outward normal of the palm's grasping face, in the rh_palm frame.
@@ -93,6 +156,12 @@ class Joint:
     def dexgraspnet_name(self) -> str | None:
         """DexGraspNet name of a finger joint, None for the wrist joints."""
         return DEXGRASPNET_JOINTS[FINGER_JOINTS.index(self.name)] if self.name in FINGER_JOINTS else None
+
+    @property
+    def tendon(self) -> str | None:
+        """The tendon (``rh_FFJ0`` ...) driving this joint together with its pair, None for a joint
+        with its own actuator."""
+        return next((t for t, pair in COUPLED_DISTAL.items() if self.name in pair), None)
 
 
 @dataclass(frozen=True)
@@ -131,6 +200,13 @@ class HandModel:
         """(lower, upper) arrays (n,) in radians for ``names``."""
         js = [self.joint(n) for n in names]
         return np.array([j.lower for j in js]), np.array([j.upper for j in js])
+
+    def actuated_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) (18,) rad of ``ACTUATED_JOINTS`` (a tendon: the sums of its joints' limits)."""
+        lo, hi = self.limits()
+        C = coupling_matrix()
+        scale = 1.0 / C.max(0)  # 1 for a joint, 2 for a tendon
+        return (C.T @ lo) * scale, (C.T @ hi) * scale
 
     def velocity_limits(self, names: tuple[str, ...] = FINGER_JOINTS) -> np.ndarray:
         """(n,) rad/s."""

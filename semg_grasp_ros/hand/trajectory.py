@@ -8,7 +8,9 @@
 
 Joint segments follow a quintic (minimum-jerk) profile, whose peak speed is ``15/8 * dq / T``;
 each segment's duration is the shortest one keeping every joint within ``velocity_scale`` times
-its velocity limit. Every waypoint is clamped to the joint limits.
+its velocity limit. Every waypoint is clamped to the joint limits and lies on the hand's coupled
+set (J1 = J2 of FF, MF, RF, LF: ``model.couple``; the end points are projected, and a quintic
+between coupled points stays coupled).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from ..types import Header, JointTrajectory, JointTrajectoryPoint
 from .convert import matrix_to_quat_xyzw
-from .model import FINGER_JOINTS, PALM_NORMAL
+from .model import FINGER_JOINTS, PALM_NORMAL, couple
 
 PHASES = ("preshape", "approach", "close")
 _QUINTIC_PEAK = 15.0 / 8.0
@@ -149,8 +151,8 @@ def plan_grasp(
         raise DataError("wrist pose must be a finite (3, 3) rotation and (3,) position")
     if np.any(vlim <= 0) or np.any(upper < lower):
         raise DataError("velocity limits must be positive and upper limits >= lower limits")
-    q_open = np.clip(np.zeros(22) if q_open is None else np.asarray(q_open, dtype=np.float64), lower, upper)
-    q_start, q_grasp = np.clip(q_start, lower, upper), np.clip(q_grasp, lower, upper)
+    q_open = couple(np.clip(np.zeros(22) if q_open is None else np.asarray(q_open, dtype=np.float64), lower, upper))
+    q_start, q_grasp = couple(np.clip(q_start, lower, upper)), couple(np.clip(q_grasp, lower, upper))
     q_pre = np.clip(q_open + config.preshape * (q_grasp - q_open), lower, upper)
     vmax = vlim * config.velocity_scale
     normal = rot @ PALM_NORMAL
@@ -187,7 +189,7 @@ def plan_grasp(
 def plan_joint_motion(q_start, q_goal, lower, upper, velocity_limits, config: TrajectoryConfig = TrajectoryConfig()):
     """A single quintic joint move (e.g. opening the hand), as ``(times (K,), joints (K, 22), velocities (K, 22))``."""
     lower, upper = np.asarray(lower, float), np.asarray(upper, float)
-    q0 = np.clip(np.asarray(q_start, float), lower, upper)
-    q1 = np.clip(np.asarray(q_goal, float), lower, upper)
+    q0 = couple(np.clip(np.asarray(q_start, float), lower, upper))
+    q1 = couple(np.clip(np.asarray(q_goal, float), lower, upper))
     t, q, v = _quintic(q0, q1, np.asarray(velocity_limits, float) * config.velocity_scale, config)
     return np.concatenate([[0.0], t]), np.clip(np.vstack([q0, q]), lower, upper), np.vstack([np.zeros(22), v])

@@ -21,7 +21,9 @@ Safety policy:
   position);
 * a grasp with unknown joint names, non-finite values or missing joints is rejected with a
   logged reason (throttled) and counted in ``rejected``; joint values beyond the limits are
-  clamped (logged);
+  clamped (logged); the coupled joints J1/J2 of FF, MF, RF, LF (one tendon each on the real hand)
+  are commanded equal: a grasp setting them apart is projected onto the coupled set
+  (``hand.model.couple``, logged), so no command leaves it;
 * watchdog: when no fresh grasp arrived within ``timeout_s`` (message time), the hand ``hold``s
   its position or ``open``s (rate-limited), as configured, also in the middle of a trajectory;
   a grasp whose stamp is already older than ``timeout_s`` is rejected as stale. Re-publishing
@@ -49,7 +51,7 @@ from ..errors import ConfigError, DataError
 from ..grasp.types import SPECS
 from ..hand.convert import hand_grasp_to_arrays, matrix_to_quat_xyzw
 from ..hand.kinematics import HandKinematics
-from ..hand.model import FINGER_JOINTS, WRIST_JOINTS, load_hand
+from ..hand.model import COUPLING_TOLERANCE, FINGER_JOINTS, WRIST_JOINTS, couple, coupling_error, load_hand
 from ..hand.trajectory import TrajectoryConfig, plan_grasp, plan_joint_motion
 from ..types import (
     GraspIntent,
@@ -208,12 +210,15 @@ class HandController:
                                 f"confirmed by a fresh decision")
         except DataError as exc:
             return self._reject(str(exc), now)
-        clamped = np.clip(joints, self.lower, self.upper)
+        clamped = couple(np.clip(joints, self.lower, self.upper))
+        if coupling_error(joints) > COUPLING_TOLERANCE:
+            log.warning("grasp sets the coupled joints J1/J2 apart by up to %.3f rad: commanded at their mean",
+                        float(coupling_error(joints)))
         if self._same_goal(grasp.header.frame_id, clamped, rot, trans):
             self._last_grasp_ns = max(stamp, now)
             self._stale_handled = False
             return []
-        excess = np.abs(joints - clamped)
+        excess = np.abs(couple(joints) - clamped)
         if excess.max() > 1e-3:  # below a milliradian (float32 rounding, refinement bounds): clamped silently
             worst = int(np.argmax(excess))
             log.warning("grasp joints beyond limits clamped (worst %s by %.4f rad)", FINGER_JOINTS[worst], excess[worst])
@@ -262,7 +267,7 @@ class HandController:
                 wrist_pos = _interp(times, wrist, t) if wrist is not None else None
         # rate limit relative to the last command: never faster than the velocity limits
         step = self.velocity_limits * self.config.velocity_scale * dt
-        new = np.clip(self.command + np.clip(target - self.command, -step, step), self.lower, self.upper)
+        new = couple(np.clip(self.command + np.clip(target - self.command, -step, step), self.lower, self.upper))
         velocity = (new - self.command) / dt if dt > 0 else np.zeros(22)
         self.command = new
         if wrist_pos is not None:

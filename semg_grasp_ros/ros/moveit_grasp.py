@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..hand.convert import hand_grasp_to_arrays, matrix_to_quat_xyzw
-from ..hand.model import FINGER_JOINTS, PALM_NORMAL
+from ..hand.model import FINGER_JOINTS, PALM_NORMAL, couple
 from ..hand.trajectory import TrajectoryConfig
 from ..msgs.convert import MessageFactory, to_msg
 from ..types import Header, HandGrasp, JointTrajectory, JointTrajectoryPoint, Pose, PoseStamped
@@ -99,8 +99,8 @@ def moveit_grasp(
     """
     joints, rot, trans = hand_grasp_to_arrays(grasp)
     lower, upper = np.asarray(lower, np.float64), np.asarray(upper, np.float64)
-    q_open = np.clip(np.asarray(q_open, np.float64), lower, upper)
-    q_grasp = np.clip(joints, lower, upper)
+    q_open = couple(np.clip(np.asarray(q_open, np.float64), lower, upper))
+    q_grasp = couple(np.clip(joints, lower, upper))
     q_pre = np.clip(q_open + config.preshape * (q_grasp - q_open), lower, upper)
     header = grasp.header
     posture_header = Header(header.stamp_ns, "")

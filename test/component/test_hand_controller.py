@@ -8,7 +8,7 @@ from scipy.spatial.transform import Rotation
 from semg_grasp_ros.config import load_config
 from semg_grasp_ros.errors import ConfigError
 from semg_grasp_ros.hand.convert import arrays_to_hand_grasp
-from semg_grasp_ros.hand.model import FINGER_JOINTS, PALM_NORMAL, WRIST_JOINTS, load_hand
+from semg_grasp_ros.hand.model import FINGER_JOINTS, PALM_NORMAL, WRIST_JOINTS, couple, load_hand
 from semg_grasp_ros.pipeline.graph import Graph
 from semg_grasp_ros.pipeline.hand_controller import HandController, HandControllerConfig
 from semg_grasp_ros.types import HandGrasp, Header, JointState, JointTrajectory, Pose, PoseStamped, TransformStamped
@@ -18,8 +18,9 @@ TRANS = np.array([0.05, -0.12, 0.2])
 
 
 def _grasp_joints():
+    """A grasp the hand can take (coupled J1 = J2: hand.model.couple)."""
     lo, hi = load_hand("free").limits()
-    return lo + np.random.default_rng(0).uniform(0.2, 0.8, 22) * (hi - lo)
+    return couple(lo + np.random.default_rng(0).uniform(0.2, 0.8, 22) * (hi - lo))
 
 
 def _run(config=HandControllerConfig(), grasps=((0.1, None),), duration=8.0):

@@ -213,7 +213,7 @@ def _grasp(q, frame="camera"):
 def test_moveit_grasp_carries_the_controllers_preshape_grasp_and_approach():
     import numpy as np
 
-    from semg_grasp_ros.hand.model import FINGER_JOINTS, PALM_NORMAL
+    from semg_grasp_ros.hand.model import FINGER_JOINTS, PALM_NORMAL, couple
     from semg_grasp_ros.hand.trajectory import TrajectoryConfig
     from semg_grasp_ros.ros.moveit_grasp import EEF_PARENT_LINK, moveit_grasp
 
@@ -222,7 +222,7 @@ def test_moveit_grasp_carries_the_controllers_preshape_grasp_and_approach():
     q_open = np.zeros(22)
     cfg = TrajectoryConfig(preshape=0.25, approach_distance=0.06)
     g = moveit_grasp(_grasp(q), q_open, lower, upper, cfg, allowed_touch_objects=("object",))
-    q_clamped = np.clip(q, lower, upper)
+    q_clamped = couple(np.clip(q, lower, upper))  # J1 = J2: the postures the hand can take
     (closed,) = g.grasp_posture.points
     (pre,) = g.pre_grasp_posture.points
     np.testing.assert_allclose(closed.positions, q_clamped)

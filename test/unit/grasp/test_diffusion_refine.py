@@ -12,6 +12,7 @@ from semg_grasp_ros.errors import ConfigError, DataError
 from semg_grasp_ros.grasp.energy import FieldBatch, GraspEnergy
 from semg_grasp_ros.grasp.refine import GraspRefiner, RefineConfig, axis_angle_to_matrix, sample_grid_gradient
 from semg_grasp_ros.hand.convert import euler_sxyz_to_matrix
+from semg_grasp_ros.hand.model import couple
 from semg_grasp_ros.perception.sdf import sample_grid
 
 N, SPAN, RADIUS = 40, 0.24, 0.035
@@ -99,7 +100,8 @@ def test_distance_jacobian_matches_finite_differences(refiner, sphere):
 
 def test_energy_terms_match_the_synthesis_energy(refiner, sphere):
     """The same definitions as grasp.energy (full FK per call): each term, and the ranking energy is
-    its contact + penetration + clearance part, with the type's contact depth (a pinch's preload)."""
+    its contact + penetration + clearance + finger-finger penetration part, with the type's contact
+    depth (a pinch's preload)."""
     joints, rot, trans = _grasps(refiner, n=6, push=0.02)
     field = FieldBatch(sphere.double().unsqueeze(0), ORIGIN.unsqueeze(0), torch.tensor([VOXEL], dtype=torch.float64),
                        torch.zeros(1, 3, dtype=torch.float64))
@@ -110,7 +112,11 @@ def test_energy_terms_match_the_synthesis_energy(refiner, sphere):
         theirs = e(field, joints, rot, trans, torch.full((6,), GRASP_TYPES.index(name)))
         for term in ("penetration", "contact", "clearance"):
             np.testing.assert_allclose(getattr(ours, term).numpy(), theirs[term].numpy(), rtol=1e-3, atol=1e-6)
-        others = (w.self_penetration * theirs["self_penetration"] + w.force_closure * theirs["force_closure"]
+        spen = theirs["self_penetration"].numpy()
+        assert (spen > 0).any()  # random joints: some fingers overlap
+        assert np.all((ours.finger_penetration.numpy() > 0) == (spen > 0))
+        assert np.all(ours.finger_penetration.numpy() <= spen + 1e-6)  # the deepest pair, of their sum
+        others = (w.force_closure * theirs["force_closure"]
                   + w.centring * theirs["centre"] + w.prior * theirs["prior"] + w.joint_limits * theirs["joint_limits"])
         np.testing.assert_allclose(ours.energy.numpy(), (theirs["total"] - others).numpy(), rtol=1e-3, atol=1e-4)
     assert (ours.penetration > 0).all()  # the palm was pushed 2 cm into the sphere
@@ -131,13 +137,14 @@ def test_refinement_lowers_the_energy_and_respects_limits(refiner, sphere):
     j2, r2, t2, terms = refiner.refine(joints, rot, trans, "spherical", sphere, ORIGIN, VOXEL)
     anchored = GraspRefiner(RefineConfig(steps=6, joint_anchor_weight=1e4), refiner.energy)
     j3, *_ = anchored.refine(joints, rot, trans, "spherical", sphere, ORIGIN, VOXEL)
-    # a strong anchor keeps the fingers (nearly) where they were
-    assert (j3 - joints.float()).abs().max() < 0.3 * (j2 - joints.float()).abs().max()
+    # a strong anchor keeps the fingers (nearly) where they were, projected onto the coupled set
+    coupled = couple(joints.float())
+    assert (j3 - coupled).abs().max() < 0.3 * (j2 - coupled).abs().max()
     after = refiner.evaluate(j2, r2, t2, "spherical", sphere, ORIGIN, VOXEL)  # exact kinematics
     assert (after.energy < 0.6 * before.energy).all()
     assert torch.allclose(terms.energy, after.energy)
     assert ((j2 >= refiner.lower - 1e-6) & (j2 <= refiner.upper + 1e-6)).all()
-    assert (j2 - joints.float()).abs().max() <= refiner.config.max_joint_change + 1e-6
+    assert (j2 - coupled).abs().max() <= refiner.config.max_joint_change + 1e-6
     assert torch.allclose(r2 @ r2.transpose(1, 2), torch.eye(3).expand(8, 3, 3), atol=1e-5)
     order = GraspRefiner.rank(terms)
     assert torch.all(terms.energy[order][1:] >= terms.energy[order][:-1])

@@ -19,7 +19,7 @@ from semg_grasp_ros.hand.convert import (
     rot6d_to_matrix,
     to_dexgraspnet_qpos,
 )
-from semg_grasp_ros.hand.model import DEXGRASPNET_JOINTS, FINGER_JOINTS, load_hand
+from semg_grasp_ros.hand.model import DEXGRASPNET_JOINTS, FINGER_JOINTS, couple, load_hand
 from semg_grasp_ros.types import Header
 
 
@@ -90,12 +90,14 @@ def test_joints_by_name_accepts_both_conventions_and_rejects_bad_input():
 
 def test_vectors_round_trip_and_range():
     norm = GraspNormalizer()
-    joints, rot, trans = _random_grasps(20)
+    raw, rot, trans = _random_grasps(20)
+    joints = couple(raw)  # decoding yields postures of the coupled hand (J1 = J2)
     for enc, dec, dim in ((norm.to_vector28, norm.from_vector28, 28), (norm.to_vector31, norm.from_vector31, 31)):
         v = enc(joints, rot, trans)
         assert v.shape == (20, dim) and np.all(np.abs(v) <= 1.0 + 1e-12)
         j2, r2, t2 = dec(v)
         np.testing.assert_allclose(j2, joints, atol=1e-12)
+        np.testing.assert_allclose(dec(enc(raw, rot, trans))[0], joints, atol=1e-12)
         np.testing.assert_allclose(r2, rot, atol=1e-9)
         np.testing.assert_allclose(t2, trans, atol=1e-12)
     lo, hi = load_hand("free").limits()
