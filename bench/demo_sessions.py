@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import machine_info  # noqa: E402
 from semg_grasp_ros import GRASP_TYPES  # noqa: E402
-from semg_grasp_ros.emg.simulator import parse_script  # noqa: E402
+from semg_grasp_ros.emg.simulator.script import parse_script  # noqa: E402
 from semg_grasp_ros.pipeline.demo import Demo, DemoConfig  # noqa: E402
 
 OBJECTS = ("cylinder:0.035,0.12", "box:0.06,0.05,0.1", "sphere:0.04", "bottle", "mug")

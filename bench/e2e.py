@@ -56,7 +56,9 @@ from bench.common import machine_info  # noqa: E402
 from semg_grasp_ros import GRASP_TYPES  # noqa: E402
 from semg_grasp_ros.config import load_config  # noqa: E402
 from semg_grasp_ros.emg.datasets import TrialSet, active_bounds  # noqa: E402
-from semg_grasp_ros.emg.simulator import EmgSimulator, SimulatorConfig, SimulatorModel, default_script  # noqa: E402
+from semg_grasp_ros.emg.simulator.model import SimulatorModel  # noqa: E402
+from semg_grasp_ros.emg.simulator.render import EmgSimulator, SimulatorConfig  # noqa: E402
+from semg_grasp_ros.emg.simulator.script import default_script  # noqa: E402
 from semg_grasp_ros.emg.sources import trial_order, trials_recording  # noqa: E402
 from semg_grasp_ros.intent.base import load_model  # noqa: E402
 from semg_grasp_ros.intent.decoder import DecoderConfig, OnlineDecoder  # noqa: E402

@@ -3,10 +3,10 @@
     python bench/grasp.py --out bench/results/grasp.json [--data DATASET] [--limit N]
 
 On the test objects of a grasp dataset (objects never seen in training; every type the
-dataset holds grasps of for that object), for each model (``semg_grasp_ros.grasp.
-generator_eval_cli.evaluate_generator``): physics-check success of the top-ranked of 16
+dataset holds grasps of for that object), for each model (``semg_grasp_ros.cli.
+eval_generator.evaluate_generator``): physics-check success of the top-ranked of 16
 candidates, its penetration (mm) and palm-to-surface distance (mm), type consistency (the
-hand-pose descriptor of ``grasp.labels`` agrees with the requested type), diversity
+hand-pose descriptor of ``grasp.data.labels`` agrees with the requested type), diversity
 (per-joint standard deviation over the candidates) and the request latency.
 
 Models are used as shipped: the paper's model samples with DDPM over its 50 steps and
@@ -40,10 +40,10 @@ from common import machine_info  # noqa: E402  (bench/common.py)
 import torch  # noqa: E402
 
 from semg_grasp_ros import GRASP_TYPES  # noqa: E402
-from semg_grasp_ros.grasp.checkpoint import model_folder  # noqa: E402
-from semg_grasp_ros.grasp.generator_eval_cli import evaluate_generator, objects_from_dataset  # noqa: E402
+from semg_grasp_ros.cli.eval_generator import evaluate_generator, objects_from_dataset  # noqa: E402
+from semg_grasp_ros.grasp.diffusion.checkpoint import model_folder  # noqa: E402
+from semg_grasp_ros.grasp.diffusion.sampler import GraspSampler  # noqa: E402
 from semg_grasp_ros.grasp.refine import GraspRefiner, RefineConfig  # noqa: E402
-from semg_grasp_ros.grasp.sampler import GraspSampler  # noqa: E402
 
 
 def latency(sampler: GraspSampler, obj, requests: int, rounds: int, seed: int) -> dict:

@@ -26,11 +26,11 @@ import numpy as np
 import torch
 
 from semg_grasp_ros import GRASP_TYPES
-from semg_grasp_ros.grasp import labels as lb
-from semg_grasp_ros.grasp.dataset import dataset_summary, grasps_to_arrays, load_object, read_index
-from semg_grasp_ros.grasp.energy import GraspEnergy
-from semg_grasp_ros.grasp.objects import procedural_object
-from semg_grasp_ros.grasp.synthesis import SynthesisConfig, accepted, optimise, physics_check, prepare_object
+from semg_grasp_ros.grasp.data import labels as lb
+from semg_grasp_ros.grasp.data.dataset import dataset_summary, grasps_to_arrays, load_object, read_index
+from semg_grasp_ros.grasp.data.energy import GraspEnergy
+from semg_grasp_ros.grasp.data.objects import procedural_object
+from semg_grasp_ros.grasp.data.synthesis import SynthesisConfig, accepted, optimise, physics_check, prepare_object
 from semg_grasp_ros.perception.sdf import DistanceField
 
 #: (family, index, type): two objects per type that afford it under seed 0.
@@ -161,8 +161,8 @@ def bench_labels(data_root: Path | None) -> dict:
         if e["source"] == "synthesis":
             rows.append(("synthesis", np.array(e["grasp"]), y))
         elif data_root is not None:
-            from semg_grasp_ros.grasp.dataset import arrays_to_grasps
-            from semg_grasp_ros.grasp.dexgraspnet import load_grasps
+            from semg_grasp_ros.grasp.data.dataset import arrays_to_grasps
+            from semg_grasp_ros.grasp.data.dexgraspnet import load_grasps
 
             g = load_grasps(data_root / "dataset" / f"{e['object_code']}.npy")
             i = e["index"]

@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import machine_info  # noqa: E402  (bench/common.py)
 
 from semg_grasp_ros.grasp import physics  # noqa: E402
-from semg_grasp_ros.grasp.dexgraspnet import hand_mjcf_text, load_convex_pieces, load_grasps, mesh_path  # noqa: E402
+from semg_grasp_ros.grasp.data.dexgraspnet import (  # noqa: E402
+    hand_mjcf_text, load_convex_pieces, load_grasps, mesh_path)
 from semg_grasp_ros.hand.kinematics import HandKinematics  # noqa: E402
 from semg_grasp_ros.hand.model import DEXGRASPNET_JOINTS, DEXGRASPNET_SIGN  # noqa: E402
 from semg_grasp_ros.paths import data_root  # noqa: E402

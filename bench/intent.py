@@ -186,7 +186,8 @@ def training_cost(name: str, subject, steps: int = 20) -> dict:
 def simulator_fidelity(model_name: str, subjects, heldout_window: dict, n_per_class: int = 30, seed: int = 0) -> dict:
     """The shipped model's window accuracy on simulated trials of each fitted subject
     against its accuracy on that subject's real trials."""
-    from semg_grasp_ros.emg.simulator import EmgSimulator, SimulatorConfig, SimulatorModel
+    from semg_grasp_ros.emg.simulator.model import SimulatorModel
+    from semg_grasp_ros.emg.simulator.render import EmgSimulator, SimulatorConfig
 
     model = load_model(model_name)
     out = {"model": model_name, "per_subject": {}}

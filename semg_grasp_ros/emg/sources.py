@@ -34,7 +34,10 @@ from .datasets import (
     load_ninapro,
     load_sapsanis,
 )
-from .simulator import EmgSimulator, Script, SimulatorConfig, SimulatorModel, fit_simulator
+from .simulator.fit import fit_simulator
+from .simulator.model import SimulatorModel
+from .simulator.render import EmgSimulator, SimulatorConfig
+from .simulator.script import Script
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ requested type ``t`` is moved by a few Gauss-Newton steps on
 
 with ``d`` the trilinear distance field (``perception.sdf.sample_grid``) and ``delta_t`` the
 type's contact depth (a pinch's preload of 1-1.5 mm). The terms, their definitions and weights
-are those of the synthesis energy (``grasp.energy.GraspEnergy``, after DexGraspNet, Wang et al.
+are those of the synthesis energy (``grasp.data.energy.GraspEnergy``, after DexGraspNet, Wang et al.
 2023), so generated grasps are judged by the rules the training grasps were made with; the
 refinement is the physics-guided post-processing of DexGrasp-Anything / DexDiffuser applied to
 the final samples. Candidates are ranked by the same energy, lowest first.
@@ -64,7 +64,7 @@ from .. import GRASP_TYPES
 from ..errors import ConfigError, DataError
 from ..hand.model import couple, coupling_matrix, load_hand
 from ..perception.sdf import sample_grid
-from .energy import GraspEnergy
+from .data.energy import GraspEnergy
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +84,11 @@ class RefineConfig:
         max_joint_change: bound of each joint's total change from the sample, radians.
         joint_anchor_weight: weight of the squared joint changes (per rad²), so the fingers
             move only as far as the contacts need and the hand keeps the sampled shape.
-        rank_by_type: rank candidates whose hand-pose descriptor (``grasp.labels``) gives
+        rank_by_type: rank candidates whose hand-pose descriptor (``grasp.data.labels``) gives
             the requested type before the others (each group by energy). Costs a descriptor
             evaluation per request (tens of ms on one CPU thread).
         contact_weight, penetration_weight, clearance_weight, finger_penetration_weight: term
-            weights (per metre); None takes the synthesis energy's (``grasp.energy.EnergyWeights``;
+            weights (per metre); None takes the synthesis energy's (``grasp.data.energy.EnergyWeights``;
             finger-finger penetration: its ``self_penetration``).
     """
 

@@ -8,7 +8,7 @@
 * ``evaluation``, ``metrics``: within-subject / leave-one-subject-out protocols at trial
   and window level.
 * ``decoder``: ``OnlineDecoder``, the streaming wrapper used by the classifier node.
-* ``train_cli``, ``eval_cli``: ``semg-grasp train intent`` / ``semg-grasp eval intent``.
+* ``semg-grasp train intent`` / ``semg-grasp eval intent``: ``cli.train_intent`` / ``cli.eval_intent``.
 
 Modules are imported where needed (``import semg_grasp_ros.intent`` stays light).
 """

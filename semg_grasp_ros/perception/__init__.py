@@ -5,5 +5,5 @@
 * ``sdf``: distance fields on a grid from clouds and meshes; differentiable lookup.
 * ``camera``: a simulated depth camera looking at an object on a table.
 * ``objects``: mesh files, the DexGraspNet sample objects, analytic primitives.
-* ``sdf_cli``: the ``semg-grasp sdf`` command.
+* the ``semg-grasp sdf`` command: ``cli.sdf``.
 """

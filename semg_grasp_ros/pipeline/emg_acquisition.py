@@ -129,7 +129,9 @@ def open_source(config: EmgAcquisitionConfig):
     rate = config.sample_rate_hz or None
     kind = config.source
     if kind == "simulated":
-        from ..emg.simulator import EmgSimulator, SimulatorConfig, SimulatorModel, default_script, parse_script
+        from ..emg.simulator.model import SimulatorModel
+        from ..emg.simulator.render import EmgSimulator, SimulatorConfig
+        from ..emg.simulator.script import default_script, parse_script
 
         model = _simulator_model(config.simulator_model, SimulatorModel)
         sim = EmgSimulator(model, SimulatorConfig(sample_rate=rate, seed=config.seed), n_channels=config.channels)

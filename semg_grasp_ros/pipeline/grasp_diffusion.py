@@ -2,7 +2,7 @@
 
 ``grasp/intent`` (``GraspIntent``) + ``object/sdf`` (``ObjectSdf``) -> a diffusion model
 samples ``num_candidates`` grasps of the intended type for the object, refines and ranks
-them against its distance field (``grasp.sampler``, ``grasp.refine``) ->
+them against its distance field (``grasp.diffusion.sampler``, ``grasp.refine``) ->
 ``grasp/candidates`` (``HandGraspArray``, best first) and ``grasp/selected`` (``HandGrasp``,
 the best), in the field's frame.
 
@@ -44,9 +44,9 @@ import torch
 from .. import REST
 from ..config import param
 from ..errors import ConfigError, DataError
-from ..grasp.checkpoint import model_folder
+from ..grasp.diffusion.checkpoint import model_folder
+from ..grasp.diffusion.sampler import GraspCandidates, GraspSampler, ObjectCondition
 from ..grasp.refine import GraspRefiner, RefineConfig
-from ..grasp.sampler import GraspCandidates, GraspSampler, ObjectCondition
 from ..hand.convert import arrays_to_hand_grasp, quat_xyzw_to_matrix
 from ..perception.sdf import DistanceField
 from ..types import GraspIntent, HandGrasp, HandGraspArray, Header, ObjectSdf

@@ -2,7 +2,7 @@
 
 ``grasp/intent`` (``GraspIntent``): when a new grasp type is decided (confidence at least
 ``intent_min_confidence``), the fingers start at once towards that type's pre-shape
-(``grasp.types``: ``q_open + preshape * (q_type - q_open)``), published as
+(``grasp.representation``: ``q_open + preshape * (q_type - q_open)``), published as
 ``hand/joint_trajectory`` (fingers only, no wrist target). This is the hand's first reaction to
 a decision; the object-specific grasp follows when the generator has made it (tens of
 milliseconds later) and takes over from wherever the fingers are.
@@ -48,7 +48,7 @@ import numpy as np
 from .. import REST
 from ..config import param
 from ..errors import ConfigError, DataError
-from ..grasp.types import SPECS
+from ..grasp.representation import SPECS
 from ..hand.convert import hand_grasp_to_arrays, matrix_to_quat_xyzw
 from ..hand.kinematics import HandKinematics
 from ..hand.model import COUPLING_TOLERANCE, FINGER_JOINTS, WRIST_JOINTS, couple, coupling_error, load_hand

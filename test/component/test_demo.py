@@ -3,9 +3,9 @@ decision of the session is reproduced, and the bag holds every message published
 
 import json
 
+from semg_grasp_ros.cli.replay import replay
 from semg_grasp_ros.pipeline.bag import bag_info
 from semg_grasp_ros.pipeline.demo import Demo, DemoConfig
-from semg_grasp_ros.pipeline.replay_cli import replay
 
 
 def test_demo_session_and_its_replay(tmp_path, data_root):

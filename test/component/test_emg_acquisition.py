@@ -11,7 +11,9 @@ import yaml
 
 from semg_grasp_ros.cli import main as cli_main
 from semg_grasp_ros.config import load_config
-from semg_grasp_ros.emg.simulator import EmgSimulator, SimulatorConfig, SimulatorModel, parse_script
+from semg_grasp_ros.emg.simulator.model import SimulatorModel
+from semg_grasp_ros.emg.simulator.render import EmgSimulator, SimulatorConfig
+from semg_grasp_ros.emg.simulator.script import parse_script
 from semg_grasp_ros.emg.sources import BlockSource, EmgSource
 from semg_grasp_ros.errors import ConfigError
 from semg_grasp_ros.paths import resource
@@ -175,7 +177,7 @@ def test_record_cli_writes_a_bag_an_independent_reader_decodes(tmp_path, capsys)
     assert [m.ros_msg.first_sample_index for m in msgs] == list(range(0, 1000, 10))
     data = np.concatenate([np.asarray(m.ros_msg.data, np.float32).reshape(-1, 2) for m in msgs])
     sim = EmgSimulator(None, SimulatorConfig(seed=4))
-    from semg_grasp_ros.emg.simulator import default_script
+    from semg_grasp_ros.emg.simulator.script import default_script
 
     expected = sim.render(default_script(5, 3.0, 2.0, seed=4)).data[:1000]
     np.testing.assert_array_equal(data, expected)

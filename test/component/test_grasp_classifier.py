@@ -9,16 +9,17 @@ import pytest
 import yaml
 
 from semg_grasp_ros import GRASP_TYPES, REST
+from semg_grasp_ros.cli.train_intent import train_on_subjects
 from semg_grasp_ros.config import load_config
-from semg_grasp_ros.emg.simulator import EmgSimulator, SimulatorConfig, SimulatorModel
+from semg_grasp_ros.emg.simulator.model import SimulatorModel
+from semg_grasp_ros.emg.simulator.render import EmgSimulator, SimulatorConfig
 from semg_grasp_ros.errors import ConfigError
 from semg_grasp_ros.intent.base import load_model
 from semg_grasp_ros.intent.models import get_preset
-from semg_grasp_ros.intent.train_cli import train_on_subjects
 from semg_grasp_ros.paths import resource
 from semg_grasp_ros.pipeline.emg_acquisition import EmgAcquisition, EmgAcquisitionConfig
-from semg_grasp_ros.pipeline.grasp_classifier import GraspClassifier, GraspClassifierConfig
 from semg_grasp_ros.pipeline.graph import Graph
+from semg_grasp_ros.pipeline.grasp_classifier import GraspClassifier, GraspClassifierConfig
 from semg_grasp_ros.types import EmgChunk, GraspIntent, Header
 
 SCRIPT = "rest:3,cylindrical:3,rest:2,tip:3,rest:2"

@@ -12,12 +12,14 @@ import pytest
 import torch
 
 from semg_grasp_ros.config import load_config
-from semg_grasp_ros.emg.simulator import EmgSimulator, SimulatorConfig, SimulatorModel
+from semg_grasp_ros.emg.simulator.model import SimulatorModel
+from semg_grasp_ros.emg.simulator.render import EmgSimulator, SimulatorConfig
 from semg_grasp_ros.errors import ModelError
-from semg_grasp_ros.grasp.types import SPECS
+from semg_grasp_ros.grasp.representation import SPECS
 from semg_grasp_ros.hand.convert import arrays_to_hand_grasp
 from semg_grasp_ros.hand.model import load_hand
 from semg_grasp_ros.intent.base import load_model
+from semg_grasp_ros.paths import resource
 from semg_grasp_ros.perception.camera import DepthCamera, TableScene
 from semg_grasp_ros.perception.objects import resolve_object
 from semg_grasp_ros.pipeline.bag import BagWriter, bag_info, read_bag
@@ -27,7 +29,6 @@ from semg_grasp_ros.pipeline.grasp_classifier import GraspClassifier, GraspClass
 from semg_grasp_ros.pipeline.grasp_diffusion import GraspDiffusionComponent, GraspDiffusionConfig
 from semg_grasp_ros.pipeline.hand_controller import HandController, HandControllerConfig
 from semg_grasp_ros.pipeline.object_sdf import ObjectSdfComponent, ObjectSdfConfig
-from semg_grasp_ros.paths import resource
 from semg_grasp_ros.pipeline.session import record
 from semg_grasp_ros.types import EmgChunk, GraspIntent, Header, Marker, PointCloud
 

@@ -9,16 +9,10 @@ from scipy import signal
 
 from semg_grasp_ros import GRASP_TYPES
 from semg_grasp_ros.emg.datasets import list_sapsanis_subjects, load_sapsanis
-from semg_grasp_ros.emg.simulator import (
-    EmgSimulator,
-    SimulatorConfig,
-    SimulatorModel,
-    compare_statistics,
-    default_script,
-    fit_simulator,
-    parse_script,
-    recording_statistics,
-)
+from semg_grasp_ros.emg.simulator.fit import compare_statistics, fit_simulator, recording_statistics
+from semg_grasp_ros.emg.simulator.model import SimulatorModel
+from semg_grasp_ros.emg.simulator.render import EmgSimulator, SimulatorConfig
+from semg_grasp_ros.emg.simulator.script import default_script, parse_script
 from semg_grasp_ros.errors import ConfigError, ModelError
 
 SCRIPT = [("rest", 1.0), ("spherical", 2.0), ("rest", 1.0), ("tip", 2.0)]
@@ -204,7 +198,7 @@ def test_channel_correlation_is_rendered_exactly():
     y = independent.render([("spherical", 60.0)]).data[5000:]
     np.testing.assert_allclose(x.std(axis=0), y.std(axis=0), rtol=0.05)
     bad = np.array([[1.0, 0.99, -0.99], [0.99, 1.0, 0.99], [-0.99, 0.99, 1.0]])  # not positive definite
-    from semg_grasp_ros.emg.simulator import _correlation_factor
+    from semg_grasp_ros.emg.simulator.render import _correlation_factor
 
     L = _correlation_factor(bad)
     np.testing.assert_allclose(np.linalg.norm(L, axis=1), 1.0, rtol=1e-9)

@@ -8,7 +8,7 @@ import pytest
 from scipy.io import savemat
 
 from semg_grasp_ros.emg.datasets import load_csv_folder, load_sapsanis
-from semg_grasp_ros.emg.simulator import EmgSimulator, SimulatorConfig
+from semg_grasp_ros.emg.simulator.render import EmgSimulator, SimulatorConfig
 from semg_grasp_ros.emg.sources import (
     BagSource,
     BlockSource,

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from semg_grasp_ros.grasp.diffusion.sampler import GraspSampler, SamplerConfig
 from semg_grasp_ros.grasp.refine import GraspRefiner, RefineConfig
-from semg_grasp_ros.grasp.sampler import GraspSampler, SamplerConfig
-from semg_grasp_ros.grasp.types import SPECS
+from semg_grasp_ros.grasp.representation import SPECS
 from semg_grasp_ros.hand.convert import GraspNormalizer, arrays_to_hand_grasp
 from semg_grasp_ros.hand.model import (
     ACTUATED_JOINTS,

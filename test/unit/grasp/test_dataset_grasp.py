@@ -9,8 +9,8 @@ import trimesh
 
 from semg_grasp_ros import GRASP_TYPES
 from semg_grasp_ros.errors import DataError, DatasetError
-from semg_grasp_ros.grasp import dataset as ds
-from semg_grasp_ros.grasp.objects import (
+from semg_grasp_ros.grasp.data import dataset as ds
+from semg_grasp_ros.grasp.data.objects import (
     DEFAULT_COUNTS,
     MAX_EXTENT,
     check_object,

@@ -8,8 +8,8 @@ import torch
 from safetensors.torch import save_file
 
 from semg_grasp_ros.errors import ModelError
-from semg_grasp_ros.grasp.checkpoint import CONFIG_FILE, WEIGHTS_FILE, from_pretrained, save_pretrained
-from semg_grasp_ros.grasp.networks import GraspDiffusion, ModelConfig
+from semg_grasp_ros.grasp.diffusion.checkpoint import CONFIG_FILE, WEIGHTS_FILE, from_pretrained, save_pretrained
+from semg_grasp_ros.grasp.diffusion.networks import GraspDiffusion, ModelConfig
 
 NET = dict(sdf_size=16, sdf_pool=2, sdf_channels=(4, 8), sdf_dim=32, time_embed_dim=16, width=32,
            wrist_blocks=1, finger_blocks=1)

@@ -10,8 +10,8 @@ from scipy.spatial.transform import Rotation
 from semg_grasp_ros import GRASP_TYPES, REST
 from semg_grasp_ros.config import load_config
 from semg_grasp_ros.errors import ConfigError, ModelError
-from semg_grasp_ros.grasp.checkpoint import save_pretrained
-from semg_grasp_ros.grasp.networks import GraspDiffusion, ModelConfig
+from semg_grasp_ros.grasp.diffusion.checkpoint import save_pretrained
+from semg_grasp_ros.grasp.diffusion.networks import GraspDiffusion, ModelConfig
 from semg_grasp_ros.hand.convert import hand_grasp_to_arrays
 from semg_grasp_ros.hand.model import FINGER_JOINTS
 from semg_grasp_ros.pipeline.graph import Graph

@@ -8,12 +8,12 @@ import torch
 import trimesh
 
 from semg_grasp_ros import cli
+from semg_grasp_ros.cli.eval_generator import evaluate_generator, object_from_mesh
 from semg_grasp_ros.errors import DataError
-from semg_grasp_ros.grasp.checkpoint import save_pretrained
-from semg_grasp_ros.grasp.generator_eval_cli import evaluate_generator, object_from_mesh
-from semg_grasp_ros.grasp.networks import GraspDiffusion, ModelConfig
+from semg_grasp_ros.grasp.diffusion.checkpoint import save_pretrained
+from semg_grasp_ros.grasp.diffusion.networks import GraspDiffusion, ModelConfig
+from semg_grasp_ros.grasp.diffusion.sampler import GraspSampler, SamplerConfig
 from semg_grasp_ros.grasp.refine import GraspRefiner, RefineConfig
-from semg_grasp_ros.grasp.sampler import GraspSampler, SamplerConfig
 
 
 @pytest.fixture(scope="module")

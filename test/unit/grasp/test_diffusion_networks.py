@@ -8,7 +8,7 @@ import torch
 
 from semg_grasp_ros import GRASP_TYPES
 from semg_grasp_ros.errors import ConfigError, DataError
-from semg_grasp_ros.grasp.networks import GraspDiffusion, ModelConfig, build_denoiser, sinusoidal_embedding
+from semg_grasp_ros.grasp.diffusion.networks import GraspDiffusion, ModelConfig, build_denoiser, sinusoidal_embedding
 from semg_grasp_ros.hand.convert import euler_sxyz_to_matrix
 
 TINY = {

@@ -9,7 +9,7 @@ import torch
 
 from semg_grasp_ros import GRASP_TYPES
 from semg_grasp_ros.errors import ConfigError, DataError
-from semg_grasp_ros.grasp.energy import FieldBatch, GraspEnergy
+from semg_grasp_ros.grasp.data.energy import FieldBatch, GraspEnergy
 from semg_grasp_ros.grasp.refine import GraspRefiner, RefineConfig, axis_angle_to_matrix, sample_grid_gradient
 from semg_grasp_ros.hand.convert import euler_sxyz_to_matrix
 from semg_grasp_ros.hand.model import couple
@@ -99,7 +99,7 @@ def test_distance_jacobian_matches_finite_differences(refiner, sphere):
 
 
 def test_energy_terms_match_the_synthesis_energy(refiner, sphere):
-    """The same definitions as grasp.energy (full FK per call): each term, and the ranking energy is
+    """The same definitions as grasp.data.energy (full FK per call): each term, and the ranking energy is
     its contact + penetration + clearance + finger-finger penetration part, with the type's contact
     depth (a pinch's preload)."""
     joints, rot, trans = _grasps(refiner, n=6, push=0.02)
@@ -176,7 +176,7 @@ def test_bad_input(refiner, sphere):
 @pytest.fixture(scope="module")
 def box():
     """A procedural box of the grasp dataset, its 50^3 field, and physics-checked grasps on it."""
-    from semg_grasp_ros.grasp.objects import procedural_object
+    from semg_grasp_ros.grasp.data.objects import procedural_object
     from semg_grasp_ros.perception.sdf import GridSpec, sdf_from_mesh
 
     spec = json.loads((DATA / "box_grasps.json").read_text())
@@ -190,7 +190,7 @@ def test_refined_grasps_pass_the_physics_check(box, grasp_type):
     degrees (the diffusion model's typical error): refinement restores grasps that hold under
     the six pushes with little penetration. Backing the hand out without closing it again on
     the object (what fixed-size gradient steps did) fails this: the fingers lose the object."""
-    from semg_grasp_ros.grasp.dataset import grasps_to_arrays
+    from semg_grasp_ros.grasp.data.dataset import grasps_to_arrays
     from semg_grasp_ros.grasp.physics import evaluate_grasps
 
     obj, field, grasps = box

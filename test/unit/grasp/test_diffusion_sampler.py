@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from semg_grasp_ros.errors import ConfigError, DataError, ModelError
-from semg_grasp_ros.grasp.checkpoint import save_pretrained
-from semg_grasp_ros.grasp.networks import GraspDiffusion, ModelConfig
+from semg_grasp_ros.grasp.diffusion.checkpoint import save_pretrained
+from semg_grasp_ros.grasp.diffusion.networks import GraspDiffusion, ModelConfig
+from semg_grasp_ros.grasp.diffusion.sampler import GraspSampler, SamplerConfig
 from semg_grasp_ros.grasp.refine import GraspRefiner, RefineConfig
-from semg_grasp_ros.grasp.sampler import GraspSampler, SamplerConfig
 from semg_grasp_ros.perception.sdf import DistanceField
 
 NET = {

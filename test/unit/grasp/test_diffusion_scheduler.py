@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from semg_grasp_ros.errors import ConfigError, DataError
-from semg_grasp_ros.grasp.scheduler import DDIMScheduler, DDPMScheduler, SchedulerConfig, make_scheduler
+from semg_grasp_ros.grasp.diffusion.scheduler import DDIMScheduler, DDPMScheduler, SchedulerConfig, make_scheduler
 
 
 def test_linear_betas_default_to_the_scaled_1000_step_range():

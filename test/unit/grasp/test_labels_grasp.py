@@ -10,9 +10,9 @@ import torch
 
 from semg_grasp_ros import GRASP_TYPES
 from semg_grasp_ros.errors import DataError
-from semg_grasp_ros.grasp import labels as lb
-from semg_grasp_ros.grasp.dataset import arrays_to_grasps, grasps_to_arrays
-from semg_grasp_ros.grasp.types import SPECS, spec, type_index
+from semg_grasp_ros.grasp.data import labels as lb
+from semg_grasp_ros.grasp.data.dataset import arrays_to_grasps, grasps_to_arrays
+from semg_grasp_ros.grasp.representation import SPECS, spec, type_index
 from semg_grasp_ros.hand.kinematics import HandKinematics
 from semg_grasp_ros.hand.model import FINGER_JOINTS, load_hand
 from semg_grasp_ros.perception.sdf import DistanceField
@@ -118,7 +118,7 @@ def _labelled(data_root=None):
         if e["source"] == "synthesis":
             rows.append((e["source"], np.array(e["grasp"]), e["label"]))
         elif data_root is not None:
-            from semg_grasp_ros.grasp.dexgraspnet import load_grasps
+            from semg_grasp_ros.grasp.data.dexgraspnet import load_grasps
 
             g = load_grasps(data_root / "grasps" / "dexgraspnet_sample" / "dataset" / f"{e['object_code']}.npy")
             i = e["index"]

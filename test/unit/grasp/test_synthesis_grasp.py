@@ -6,9 +6,9 @@ import torch
 
 from semg_grasp_ros import GRASP_TYPES
 from semg_grasp_ros.errors import ConfigError, DataError
-from semg_grasp_ros.grasp.energy import EnergyWeights, FieldBatch, GraspEnergy
-from semg_grasp_ros.grasp.objects import procedural_object
-from semg_grasp_ros.grasp.synthesis import (
+from semg_grasp_ros.grasp.data.energy import EnergyWeights, FieldBatch, GraspEnergy
+from semg_grasp_ros.grasp.data.objects import procedural_object
+from semg_grasp_ros.grasp.data.synthesis import (
     PALM_GRIP_POINT,
     SynthesisConfig,
     _align,
@@ -18,7 +18,7 @@ from semg_grasp_ros.grasp.synthesis import (
     optimise,
     prepare_object,
 )
-from semg_grasp_ros.grasp.types import SPECS
+from semg_grasp_ros.grasp.representation import SPECS
 from semg_grasp_ros.hand.proxies import build_proxies
 
 R_SPHERE = 0.03

@@ -8,7 +8,7 @@ import pytest
 
 from semg_grasp_ros.cli import main as cli_main
 from semg_grasp_ros.errors import DatasetError
-from semg_grasp_ros.grasp.dexgraspnet import load_convex_pieces, load_grasps, mesh_path, read_object_npy
+from semg_grasp_ros.grasp.data.dexgraspnet import load_convex_pieces, load_grasps, mesh_path, read_object_npy
 from semg_grasp_ros.hand.model import DEXGRASPNET_JOINTS
 
 OBJ = """o convex_0

@@ -133,7 +133,7 @@ def test_fk_matches_menagerie_within_1mm(fk_fixed, data_root):
 
 def test_fk_matches_dexgraspnet_model(fk_free, data_root):
     """The free URDF reproduces DexGraspNet's 22-joint model (MuJoCo on its MJCF) after the sign map."""
-    from semg_grasp_ros.grasp.dexgraspnet import hand_mjcf_text
+    from semg_grasp_ros.grasp.data.dexgraspnet import hand_mjcf_text
 
     hand_dir = data_root / "hand" / "shadow_dexgraspnet"
     if not hand_dir.is_dir():

@@ -79,7 +79,7 @@ def test_batch_api_and_invalid_grasps(caplog):
 
 def test_dexgraspnet_sample_grasps_hold(data_root):
     """Optimised DexGraspNet grasps hold; the same grasps with the hand opened do not."""
-    from semg_grasp_ros.grasp.dexgraspnet import load_convex_pieces, load_grasps, mesh_path
+    from semg_grasp_ros.grasp.data.dexgraspnet import load_convex_pieces, load_grasps, mesh_path
 
     sample = data_root / "grasps" / "dexgraspnet_sample"
     code = "sem-Bottle-437678d4bc6be981c8724d5673a063a6"

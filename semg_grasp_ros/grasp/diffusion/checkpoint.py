@@ -27,10 +27,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .. import __version__
-from ..errors import ConfigError, DataError, ModelError
-from ..hand.convert import GraspNormalizer
-from ..paths import resource
+from ... import __version__
+from ...errors import ConfigError, DataError, ModelError
+from ...hand.convert import GraspNormalizer
+from ...paths import resource
 from .networks import GraspDiffusion, ModelConfig
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .sdf import DistanceField, GridSpec, sdf_from_mesh, sdf_from_points
-from .segmentation import SegmentationConfig, segment_object
+from ..perception.sdf import DistanceField, GridSpec, sdf_from_mesh, sdf_from_points
+from ..perception.segmentation import SegmentationConfig, segment_object
 
 CLOUD_SUFFIXES = (".pcd", ".ply", ".xyz", ".xyzn", ".pts", ".npy")
 
@@ -71,7 +71,7 @@ def read_cloud(path: Path, scale: float = 1.0) -> np.ndarray:
 
 def build_field(args: argparse.Namespace) -> DistanceField:
     """The field described by the command-line arguments."""
-    from .objects import load_mesh
+    from ..perception.objects import load_mesh
 
     spec = GridSpec(size=args.size, margin=args.margin,
                     extent_mode="object" if args.fixed_extent is None else "fixed",

@@ -15,7 +15,7 @@ by projection after every step.
 A candidate is *pre-accepted* when its deepest collision sphere penetrates less than
 ``max_penetration_mm``, its contact patches lie on average within ``mean_contact_mm`` of the
 surface and none farther than ``max_contact_mm``,
-the clear patches keep half their clearance and the hand-pose descriptor (``grasp.labels``,
+the clear patches keep half their clearance and the hand-pose descriptor (``grasp.data.labels``,
 with the contact descriptors on the object) gives the requested type; it is *accepted* when it also passes the physics check
 (``grasp.physics``, all six directions) with less than ``max_physics_penetration_mm``
 penetration. Tasks of several objects are optimised in one batch (one distance grid per
@@ -32,15 +32,15 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from .. import GRASP_TYPES
-from ..errors import ConfigError, DataError
-from ..hand.convert import matrix_to_rot6d, rot6d_to_matrix
-from ..hand.model import couple
-from ..perception.sdf import DistanceField, GridLayout, GridSpec, sdf_from_mesh
+from ... import GRASP_TYPES
+from ...errors import ConfigError, DataError
+from ...hand.convert import matrix_to_rot6d, rot6d_to_matrix
+from ...hand.model import couple
+from ...perception.sdf import DistanceField, GridLayout, GridSpec, sdf_from_mesh
+from ..representation import spec
 from .energy import EnergyWeights, FieldBatch, GraspEnergy
 from .labels import classify
 from .objects import GraspObject
-from .types import spec
 
 log = logging.getLogger(__name__)
 
@@ -402,7 +402,7 @@ def physics_check(cands: Candidates, tasks: list[tuple[PreparedObject, str]], wh
     Returns:
         list of (candidate index, ``PhysicsResult`` or None for an invalid grasp).
     """
-    from .physics import PhysicsConfig, evaluate_grasps
+    from ..physics import PhysicsConfig, evaluate_grasps
 
     which = np.nonzero(cands.pre_accepted)[0] if which is None else np.asarray(which, dtype=int)
     if len(which) == 0:

@@ -11,7 +11,7 @@ The types are those of the Sapsanis set (Schlesinger's taxonomy), in the package
 * how the hand approaches (``approach``: ``"palm"`` = the palm faces the surface point,
   ``"pinch"`` = the thumb/finger opposition axis runs through the object);
 * the objects it suits (``width``: range of the object's size across the grasp, metres);
-* the hand-pose descriptor ranges that define the type (used by ``grasp.labels`` to
+* the hand-pose descriptor ranges that define the type (used by ``grasp.data.labels`` to
   label any grasp, and by the synthesis to keep only grasps of the requested type).
 
 Definitions (Schlesinger 1919; Sapsanis et al. 2013; Feix et al. 2016 GRASP taxonomy):
@@ -93,7 +93,7 @@ PALM = Patch("rh_palm", (0.0, -1.0, 0.0), (0.25, 0.5, 0.75))
 
 @dataclass(frozen=True)
 class DescriptorRange:
-    """A range a hand-pose descriptor (see ``grasp.labels.DESCRIPTORS``) must lie in.
+    """A range a hand-pose descriptor (see ``grasp.data.labels.DESCRIPTORS``) must lie in.
 
     ``scale`` converts a miss into a score: a value ``scale`` beyond the range costs 1.
     """

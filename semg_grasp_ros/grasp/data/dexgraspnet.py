@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetError
-from ..hand.convert import from_dexgraspnet_qpos
+from ...errors import DatasetError
+from ...hand.convert import from_dexgraspnet_qpos
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ Also the evaluation shared with ``bench/grasp.py`` (``evaluate_generator``): for
 object and requested type, sample ``num_candidates`` grasps (refined and ranked when the
 sampler has a refiner), then measure on the top-ranked one the physics check
 (``grasp.physics``: success under the six pushes, penetration), the palm-to-surface
-distance, and the type consistency (``grasp.labels.classify`` of its hand pose equals the
+distance, and the type consistency (``grasp.data.labels.classify`` of its hand pose equals the
 requested type, with the contact descriptors on the object's field); over all candidates
 the type consistency and the diversity (per-joint standard deviation); and the wall time
 of each request (sampling + refinement + ranking; the object is encoded once beforehand,
@@ -33,13 +33,13 @@ import torch
 
 from .. import GRASP_TYPES
 from ..errors import DataError
+from ..grasp.data.energy import GraspEnergy
+from ..grasp.data.labels import classify
+from ..grasp.diffusion.checkpoint import model_folder
+from ..grasp.diffusion.sampler import GraspSampler
+from ..grasp.physics import PhysicsConfig, evaluate_grasps
+from ..grasp.refine import GraspRefiner, RefineConfig
 from ..perception.sdf import DistanceField, GridSpec, sdf_from_mesh
-from .checkpoint import model_folder
-from .energy import GraspEnergy
-from .labels import classify
-from .physics import PhysicsConfig, evaluate_grasps
-from .refine import GraspRefiner, RefineConfig
-from .sampler import GraspSampler
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +84,8 @@ def object_from_mesh(path: str | Path, scale: float = 1.0, types: tuple[str, ...
 
 
 def objects_from_dataset(root: str | Path, split: str = "test", limit: int | None = None) -> list[EvalObject]:
-    """The objects of a dataset split (``grasp.dataset``), each with the types it holds grasps of."""
-    from .dataset import load_object, read_index
+    """The objects of a dataset split (``grasp.data.dataset``), each with the types it holds grasps of."""
+    from ..grasp.data.dataset import load_object, read_index
 
     index = read_index(root)
     out = []

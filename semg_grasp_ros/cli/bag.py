@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .bag import bag_info
+from ..pipeline.bag import bag_info
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

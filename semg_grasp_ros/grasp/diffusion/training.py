@@ -30,11 +30,11 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from .. import GRASP_TYPES
-from ..config import build_config
-from ..errors import ConfigError, DatasetError
+from ... import GRASP_TYPES
+from ...config import build_config
+from ...errors import ConfigError, DatasetError
+from ..data.dataset import GraspDataset
 from .checkpoint import load_state, load_tensors, read_json, save_pretrained, save_tensors, write_json
-from .dataset import GraspDataset
 from .networks import GraspDiffusion, ModelConfig
 from .sampler import SamplerConfig
 from .scheduler import make_scheduler
@@ -233,7 +233,7 @@ def rotate_fields(fields: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
 
 
 def arrays_from_dataset(dataset: GraspDataset) -> GraspArrays:
-    """A ``GraspArrays`` holding every item of a dataset folder's loader (``grasp.dataset``)."""
+    """A ``GraspArrays`` holding every item of a dataset folder's loader (``grasp.data.dataset``)."""
     items = [dataset[i] for i in range(len(dataset))]
     objects = dataset.objects
     return GraspArrays(
@@ -265,7 +265,7 @@ def load_training_data(path: str | os.PathLike, val_fraction: float = 0.1,
                        seed: int = 0) -> tuple[GraspArrays, GraspArrays | None]:
     """Training and validation grasps from ``path``.
 
-    A dataset folder (``index.json`` + ``objects/``, see ``grasp.dataset``) gives its
+    A dataset folder (``index.json`` + ``objects/``, see ``grasp.data.dataset``) gives its
     ``train`` and ``val`` splits (physics-checked grasps only); an ``.npz`` of
     ``GraspArrays`` is split by object with ``split_by_object``.
 

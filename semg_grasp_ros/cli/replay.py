@@ -20,10 +20,10 @@ import numpy as np
 from ..errors import BagError
 from ..msgs.convert import from_msg, to_msg
 from ..msgs.typestore import RosbagsFactory
-from .bag import read_bag
-from .demo import DemoConfig, processing_components
-from .graph import Graph
-from .session import play
+from ..pipeline.bag import read_bag
+from ..pipeline.demo import DemoConfig, processing_components
+from ..pipeline.graph import Graph
+from ..pipeline.session import play
 
 INPUTS = ("emg/chunks", "object/points")
 #: Outputs computed from the inputs alone: a deterministic pipeline reproduces them exactly.

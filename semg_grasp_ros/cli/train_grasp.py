@@ -15,7 +15,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from .train import DEVICES, load_train_config, resolve_device, train
+from ..grasp.diffusion.training import DEVICES, load_train_config, resolve_device, train
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from ..errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .models import DEFAULT_MODEL, PRESETS
+    from ..intent.models import DEFAULT_MODEL, PRESETS
 
     parser.add_argument("--data", type=Path, help="folder of subject .mat files (default <data>/emg/sapsanis/Database 1)")
     parser.add_argument("--subjects", nargs="+", metavar="NAME", help="subjects (file stems); default all in --data")
@@ -69,7 +69,7 @@ def train_on_subjects(preset, subjects, seed: int = 0, progress=None):
     Returns:
         The fitted model, with ``info["training_data"]`` describing what it saw.
     """
-    from .evaluation import ACTIVE_PART, _train_arrays, prepare_subject
+    from ..intent.evaluation import ACTIVE_PART, _train_arrays, prepare_subject
 
     first = subjects[0]
     model = preset.build(first.sample_rate, first.channel_names, first.class_names, first.n_samples)
@@ -101,9 +101,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..emg.datasets import list_sapsanis_subjects
-    from .evaluation import default_sapsanis_folder, load_subjects
-    from .models import get_preset, with_train
-    from .progress import tqdm_progress
+    from ..intent.evaluation import default_sapsanis_folder, load_subjects
+    from ..intent.models import get_preset, with_train
+    from ..intent.progress import tqdm_progress
 
     torch.set_num_threads(max(1, args.threads))
     metrics = {}

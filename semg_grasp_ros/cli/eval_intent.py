@@ -16,12 +16,12 @@ import argparse
 import json
 from pathlib import Path
 
-from .metrics import format_confusion
+from ..intent.metrics import format_confusion
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .evaluation import PROTOCOLS
-    from .models import DEFAULT_MODEL, PRESETS
+    from ..intent.evaluation import PROTOCOLS
+    from ..intent.models import DEFAULT_MODEL, PRESETS
 
     parser.add_argument("--data", type=Path, help="folder of subject .mat files (default <data>/emg/sapsanis/Database 1)")
     parser.add_argument("--subjects", nargs="+", metavar="NAME", help="subjects (file stems); default all in --data")
@@ -97,9 +97,9 @@ def save_confusion_png(result: dict, path: Path) -> Path:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from .evaluation import EvalSettings, evaluate, load_subjects
-    from .models import get_preset, with_train
-    from .progress import tqdm_progress
+    from ..intent.evaluation import EvalSettings, evaluate, load_subjects
+    from ..intent.models import get_preset, with_train
+    from ..intent.progress import tqdm_progress
 
     torch.set_num_threads(max(1, args.threads))
     subjects = load_subjects(args.data, args.subjects)

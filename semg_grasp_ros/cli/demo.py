@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from .demo import DEFAULT_SCRIPT, Demo, DemoConfig
+from ..pipeline.demo import DEFAULT_SCRIPT, Demo, DemoConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

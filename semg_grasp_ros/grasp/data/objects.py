@@ -36,9 +36,9 @@ import numpy as np
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from .. import GRASP_TYPES
-from ..errors import DatasetError, DataError
-from .types import spec
+from ... import GRASP_TYPES
+from ...errors import DatasetError, DataError
+from ..representation import spec
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def _capsule_between(a, b, radius: float) -> trimesh.Trimesh:
 
 
 def _types_by_size(family: str, widths: np.ndarray) -> tuple[str, ...]:
-    """Grasp types whose ``width`` range (see ``grasp.types``) fits the object, for its family.
+    """Grasp types whose ``width`` range (see ``grasp.representation``) fits the object, for its family.
 
     ``widths``: sorted (3,) sizes of the object across its three axes, metres.
     """

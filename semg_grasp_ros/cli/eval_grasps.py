@@ -28,7 +28,7 @@ def add_arguments(parser) -> None:
 
 def _load(args):
     """(joints, rot, trans, objects, object_index, label) from the arguments."""
-    from .dexgraspnet import load_convex_pieces, load_grasps
+    from ..grasp.data.dexgraspnet import load_convex_pieces, load_grasps
 
     path = args.file
     if not path.is_file():
@@ -45,7 +45,7 @@ def _load(args):
         index = np.array([keys.index(s) for s in np.round(scales, 6)])
         return joints, rot, trans, objects, index, g.object_code
     if path.suffix == ".npz":
-        from .dataset import grasps_to_arrays, load_object
+        from ..grasp.data.dataset import grasps_to_arrays, load_object
 
         rec = load_object(path)
         joints, rot, trans = grasps_to_arrays(rec.grasps)
@@ -60,7 +60,7 @@ def _load(args):
 def run(args) -> int:
     from tqdm import tqdm
 
-    from .physics import PhysicsConfig, evaluate_grasps, summarize
+    from ..grasp.physics import PhysicsConfig, evaluate_grasps, summarize
 
     joints, rot, trans, objects, index, label = _load(args)
     if args.limit is not None:

@@ -1,12 +1,12 @@
 """``semg-grasp data synth`` and ``semg-grasp data import``: build grasp datasets.
 
 ``data synth`` generates type-conditioned, physics-checked grasps for the object set
-(``grasp.objects``) into a dataset folder (``grasp.dataset``). It resumes: objects already
+(``grasp.data.objects``) into a dataset folder (``grasp.data.dataset``). It resumes: objects already
 in the folder's ``index.json`` are skipped, so an interrupted run continues where it stopped
 when started again with the same folder (and the same settings, which the manifest keeps).
 
 ``data import`` converts DexGraspNet grasp files (``dataset/*.npy`` + ``meshdata``) into the
-same format, labelling every grasp with the hand-pose descriptor (``grasp.labels``, with the
+same format, labelling every grasp with the hand-pose descriptor (``grasp.data.labels``, with the
 contact descriptors on the object); grasps no type fits are kept with type -1 (the loader
 skips them). DexGraspNet sets the coupled joints J1 and J2 independently: imported grasps are
 projected onto the hand's coupled set (``hand.model.couple``); the index records per object the
@@ -120,10 +120,10 @@ def _run_synth(args) -> int:
     import torch
     from tqdm import tqdm
 
-    from .dataset import arrays_to_grasps, object_file_name, read_index, save_object, split_of, write_index
-    from .energy import GraspEnergy
-    from .objects import DEFAULT_COUNTS, object_set
-    from .synthesis import SynthesisConfig, accepted, optimise, physics_check, prepare_object
+    from ..grasp.data.dataset import arrays_to_grasps, object_file_name, read_index, save_object, split_of, write_index
+    from ..grasp.data.energy import GraspEnergy
+    from ..grasp.data.objects import DEFAULT_COUNTS, object_set
+    from ..grasp.data.synthesis import SynthesisConfig, accepted, optimise, physics_check, prepare_object
 
     if args.candidates < 1 or args.steps < 1 or args.batch_objects < 1 or args.workers < 1 or args.threads < 1:
         raise ConfigError("--candidates, --steps, --batch-objects, --workers and --threads must be positive")
@@ -234,18 +234,18 @@ def _run_synth(args) -> int:
 def _run_import(args) -> int:
     from tqdm import tqdm
 
-    from ..perception.sdf import GridSpec, sdf_from_mesh
-    from .dataset import arrays_to_grasps, object_file_name, read_index, save_object, split_of, write_index
+    from ..grasp.data.dataset import arrays_to_grasps, object_file_name, read_index, save_object, split_of, write_index
+    from ..grasp.data.dexgraspnet import load_grasps
+    from ..grasp.data.labels import classify
+    from ..grasp.data.objects import dexgraspnet_objects
     from ..hand.model import couple, coupling_error
-    from .dexgraspnet import load_grasps
-    from .labels import classify
-    from .objects import dexgraspnet_objects
+    from ..perception.sdf import GridSpec, sdf_from_mesh
 
     labeller = None
     if args.references:
         import json
 
-        from .labels import ReferenceLabeller
+        from ..grasp.data.labels import ReferenceLabeller
 
         try:
             refs = json.loads(Path(args.references).read_text())
@@ -280,7 +280,7 @@ def _run_import(args) -> int:
             labels = labeller.label(arrays_to_grasps(joints, rot, trans))
         metrics = {}
         if args.physics:
-            from .physics import evaluate_grasps
+            from ..grasp.physics import evaluate_grasps
 
             res = evaluate_grasps(joints, rot, trans, [list(o.pieces)], workers=args.workers)
             metrics = {"physics_success": np.array([r is not None and r.success for r in res]),

@@ -20,14 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .. import GRASP_TYPES
-from ..config import build_config
-from ..errors import ConfigError, DataError, ModelError
-from ..perception.sdf import DistanceField
+from ... import GRASP_TYPES
+from ...config import build_config
+from ...errors import ConfigError, DataError, ModelError
+from ...perception.sdf import DistanceField
+from ..data.labels import classify
+from ..refine import GraspRefiner
 from .checkpoint import from_pretrained
 from .networks import GraspDiffusion, ImprovedDenoiser
-from .labels import classify
-from .refine import GraspRefiner
 from .scheduler import SCHEDULERS, SPACINGS, make_scheduler
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ Two labellers:
   object's distance field is given, of the contacts (palm contact, thumb contact, how many
   fingers touch, how far the surface normals at the finger contacts turn: a wrap around a
   curved object versus pads on a flat face), scored against the ranges that define each type
-  in ``grasp.types``. The type with the highest score wins; a grasp far from every definition
+  in ``grasp.representation``. The type with the highest score wins; a grasp far from every definition
   is unlabelled (-1).
 
 :func:`confusion` compares either with hand labels.
@@ -27,11 +27,11 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from .. import GRASP_TYPES
-from ..errors import DataError
-from ..hand.kinematics import HandKinematics
-from ..hand.model import FINGER_JOINTS
-from .types import SPECS
+from ... import GRASP_TYPES
+from ...errors import DataError
+from ...hand.kinematics import HandKinematics
+from ...hand.model import FINGER_JOINTS
+from ..representation import SPECS
 
 #: Descriptor names, in the column order of :func:`descriptors`.
 DESCRIPTORS = ("thumb_opposition", "spread", "aperture", "fingers_flexed", "mcp_flexion", "pipdip_flexion",
@@ -58,7 +58,7 @@ def _fk() -> HandKinematics:
 
 @lru_cache(maxsize=1)
 def _proxies():
-    from ..hand.proxies import build_proxies
+    from ...hand.proxies import build_proxies
 
     fk = _fk()
     prox = build_proxies(fk)

@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import GRASP_TYPES
-from ..config import build_config
-from ..errors import ConfigError, DataError
-from ..hand.convert import GraspNormalizer
+from ... import GRASP_TYPES
+from ...config import build_config
+from ...errors import ConfigError, DataError
+from ...hand.convert import GraspNormalizer
 from .scheduler import SchedulerConfig
 
 

@@ -6,7 +6,7 @@ grids, each candidate with a requested grasp type ``t``:
 ``E = w_c E_contact + w_pen E_pen + w_spen E_spen + w_clear E_clear + w_fc E_fc + w_cen E_centre
 + w_prior E_prior + w_lim E_limits``
 
-* ``E_contact``: for each contact patch of type ``t`` (``grasp.types``), the distance of its
+* ``E_contact``: for each contact patch of type ``t`` (``grasp.representation``), the distance of its
   closest point to the type's contact depth, ``min_k |d(p_k) + depth_t|`` (m), summed over the
   patches (pinches press ``depth_t`` = 1-1.5 mm into the surface: a preload, as in a real
   pinch, without which the light objects of a pinch slip at the smallest push).
@@ -34,12 +34,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .. import GRASP_TYPES
-from ..errors import ConfigError, DataError
-from ..hand.kinematics import HandKinematics
-from ..hand.proxies import build_proxies
-from ..perception.sdf import sample_grid
-from .types import SPECS, Patch
+from ... import GRASP_TYPES
+from ...errors import ConfigError, DataError
+from ...hand.kinematics import HandKinematics
+from ...hand.proxies import build_proxies
+from ...perception.sdf import sample_grid
+from ..representation import SPECS, Patch
 
 #: Lever (m) dividing torques in the force-closure term, so forces and torques weigh alike.
 TORQUE_LEVER = 0.05

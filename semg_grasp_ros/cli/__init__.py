@@ -1,8 +1,8 @@
 """The ``semg-grasp`` command.
 
-Each subcommand lives in the package it belongs to, as a module with
-``add_arguments(parser)`` and ``run(args) -> int``; this file only lists them, so
-``semg-grasp --help`` stays fast (modules are imported when their command runs, and for
+Each command is a module of this package (named after its words: ``cli.demo``,
+``cli.train_grasp``, ...) with ``add_arguments(parser)`` and ``run(args) -> int``; this
+file only lists them, so ``semg-grasp --help`` stays fast (modules are imported when their command runs, and for
 ``--help`` of that command). User mistakes (a ``SemgGraspError``) print one clear line
 and exit with status 2, never a traceback.
 """
@@ -14,24 +14,24 @@ import importlib
 import logging
 import sys
 
-from . import __version__
-from .errors import SemgGraspError
+from .. import __version__
+from ..errors import SemgGraspError
 
 #: (command words, module, one-line help). Modules expose add_arguments(parser) and run(args).
 COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
-    (("demo",), "semg_grasp_ros.pipeline.demo_cli", "run the whole pipeline in one process (no ROS needed)"),
-    (("replay",), "semg_grasp_ros.pipeline.replay_cli", "re-run the pipeline on a recorded session bag and report differences"),
-    (("record",), "semg_grasp_ros.emg.record_cli", "record sEMG from a source into a ROS 2 bag"),
-    (("bag", "info"), "semg_grasp_ros.pipeline.bag_cli", "show topics, types, counts and duration of a bag"),
-    (("simulator", "fit"), "semg_grasp_ros.emg.simulator", "fit the sEMG simulator to the Sapsanis subjects (models/emg_simulator_*.json)"),
-    (("sdf",), "semg_grasp_ros.perception.sdf_cli", "build an object distance field (.npz) from a mesh or a cloud file"),
-    (("train", "grasp"), "semg_grasp_ros.grasp.train_cli", "train a grasp diffusion model (paper or improved) from a YAML config"),
-    (("eval", "grasps"), "semg_grasp_ros.grasp.eval_cli", "physics check (MuJoCo) of a grasp file: hold under six pushes, penetration, limits (JSON)"),
-    (("eval", "generator"), "semg_grasp_ros.grasp.generator_eval_cli", "evaluate a grasp generator on an object mesh, all six types (JSON report)"),
-    (("data", "synth"), "semg_grasp_ros.grasp.data_cli", "synthesise physics-checked, type-labelled grasps for the object set (resumable)"),
-    (("data", "import"), "semg_grasp_ros.grasp.data_cli", "import DexGraspNet grasp files as a type-labelled grasp dataset"),
-    (("train", "intent"), "semg_grasp_ros.intent.train_cli", "train a grasp-type classifier on Sapsanis-layout sEMG and save it (safetensors + JSON)"),
-    (("eval", "intent"), "semg_grasp_ros.intent.eval_cli", "cross-validate a grasp-type classifier (within-subject or leave-one-subject-out; JSON, PNG)"),
+    (("demo",), "semg_grasp_ros.cli.demo", "run the whole pipeline in one process (no ROS needed)"),
+    (("replay",), "semg_grasp_ros.cli.replay", "re-run the pipeline on a recorded session bag and report differences"),
+    (("record",), "semg_grasp_ros.cli.record", "record sEMG from a source into a ROS 2 bag"),
+    (("bag", "info"), "semg_grasp_ros.cli.bag", "show topics, types, counts and duration of a bag"),
+    (("simulator", "fit"), "semg_grasp_ros.cli.simulator", "fit the sEMG simulator to the Sapsanis subjects (models/emg_simulator_*.json)"),
+    (("sdf",), "semg_grasp_ros.cli.sdf", "build an object distance field (.npz) from a mesh or a cloud file"),
+    (("train", "grasp"), "semg_grasp_ros.cli.train_grasp", "train a grasp diffusion model (paper or improved) from a YAML config"),
+    (("eval", "grasps"), "semg_grasp_ros.cli.eval_grasps", "physics check (MuJoCo) of a grasp file: hold under six pushes, penetration, limits (JSON)"),
+    (("eval", "generator"), "semg_grasp_ros.cli.eval_generator", "evaluate a grasp generator on an object mesh, all six types (JSON report)"),
+    (("data", "synth"), "semg_grasp_ros.cli.data", "synthesise physics-checked, type-labelled grasps for the object set (resumable)"),
+    (("data", "import"), "semg_grasp_ros.cli.data", "import DexGraspNet grasp files as a type-labelled grasp dataset"),
+    (("train", "intent"), "semg_grasp_ros.cli.train_intent", "train a grasp-type classifier on Sapsanis-layout sEMG and save it (safetensors + JSON)"),
+    (("eval", "intent"), "semg_grasp_ros.cli.eval_intent", "cross-validate a grasp-type classifier (within-subject or leave-one-subject-out; JSON, PNG)"),
 ]
 
 

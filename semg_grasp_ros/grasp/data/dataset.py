@@ -40,9 +40,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import GRASP_TYPES
-from ..errors import DatasetError
-from ..hand.convert import dexgraspnet_to_shadow, euler_sxyz_to_matrix, matrix_to_euler_sxyz, shadow_to_dexgraspnet
+from ... import GRASP_TYPES
+from ...errors import DatasetError
+from ...hand.convert import dexgraspnet_to_shadow, euler_sxyz_to_matrix, matrix_to_euler_sxyz, shadow_to_dexgraspnet
 
 log = logging.getLogger(__name__)
 
