@@ -4,6 +4,7 @@ Examples::
 
     semg-grasp eval intent --subjects female_1 male_1 --protocol within --model mlp_rich --json out/mlp.json
     semg-grasp eval intent --data "/data/sapsanis/Database 1" --protocol loso --model lda_td --json out/lda.json
+    semg-grasp eval intent --protocol fewshot --shots 0 1 2 5 --json out/fewshot.json
 
 Prints per-subject accuracy and macro F1 at trial and window level and the pooled
 confusion matrices; ``--json`` writes the full result, ``--png`` (default: next to the
@@ -25,9 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--data", type=Path, help="folder of subject .mat files (default <data>/emg/sapsanis/Database 1)")
     parser.add_argument("--subjects", nargs="+", metavar="NAME", help="subjects (file stems); default all in --data")
-    parser.add_argument("--protocol", choices=PROTOCOLS, default="within",
+    parser.add_argument("--protocol", choices=(*PROTOCOLS, "fewshot"), default="within",
                         help="within: per-subject repeated stratified k-fold over trials; loso: leave one subject out; "
-                        "pooled: the within-subject folds of all subjects trained as one model")
+                        "pooled: the within-subject folds of all subjects trained as one model; fewshot: per subject, "
+                        "a model pooled without them adapted on their first K repetitions per grasp, tested on the rest")
+    parser.add_argument("--shots", type=int, nargs="+", default=[0, 1, 2, 5], metavar="K",
+                        help="fewshot: repetitions per grasp used to adapt (0 = zero-shot); default 0 1 2 5")
+    parser.add_argument("--pretrained", metavar="MODEL",
+                        help="fewshot: start every subject from this model (name or path) instead of pooling the others")
     parser.add_argument("--model", default="default", choices=["default", *PRESETS],
                         help=f"model preset (default = {DEFAULT_MODEL})")
     parser.add_argument("--folds", type=int, default=5, help="folds of the within-subject protocol")
@@ -94,6 +100,24 @@ def save_confusion_png(result: dict, path: Path) -> Path:
     return path
 
 
+def _run_fewshot(args: argparse.Namespace, subjects, preset) -> int:
+    from .base import load_model
+    from .fewshot import evaluate_fewshot, format_fewshot
+    from .progress import tqdm_progress
+
+    pretrained = load_model(args.pretrained) if args.pretrained else None
+    with tqdm_progress(len(subjects), "eval fewshot", enabled=not args.no_progress) as update:
+        result = evaluate_fewshot(subjects, preset, pretrained, args.shots, seed=args.seed, on_subject=update)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"pooled model {result['pooled_model']}; personal model: {result['personal_model']}")
+    print(format_fewshot(result))
+    if args.json:
+        print(f"\nresult written to {args.json}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -106,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
     preset = get_preset(args.model)
     if args.epochs is not None:
         preset = with_train(preset, epochs=args.epochs)
+    if args.protocol == "fewshot":
+        return _run_fewshot(args, subjects, preset)
     settings = EvalSettings(args.protocol, args.folds, args.repeats, args.seed)
     n_jobs = {"within": len(subjects) * settings.folds * settings.repeats, "loso": len(subjects),
               "pooled": settings.folds * settings.repeats}[settings.protocol]

@@ -1,0 +1,175 @@
+"""A model for a new person from a few repetitions, and unsupervised adaptation during use.
+
+Measured on the Sapsanis subjects (``bench/fewshot.py``): a model trained on other people is
+near chance on a new one, whatever is re-used of it (re-standardising its input features on
+the new person's data, a linear classifier on its hidden layer, fine-tuning it on the new
+person's repetitions: at most 84-92 % per trial with 2 repetitions per grasp). What decides
+the accuracy is the person's own signal drifting over the session: a classifier calibrated on
+the first 2 repetitions is right on nearly every one of the next five and loses up to a
+quarter of the last ones. So the personal model is
+
+* ``personal_model``: linear discriminant analysis on the pretrained model's window features
+  (same filter, window and features, so it streams through the same decoder), its normaliser
+  fitted to the person's calibration windows, covariance shrunk towards the identity
+  (``AdaptConfig.shrinkage``: a few repetitions do not estimate a 40 x 40 covariance); and
+* ``OnlineAdapter``: unsupervised updates of its class means during use from completed
+  grasps whose windows clearly agreed on their class (the adaptive LDA of myoelectric
+  control: Vidaurre et al. 2011, Sensinger et al. 2009; self-recalibrating classifiers),
+  which follows the drift. Every update is logged with its class so a benchmark with ground
+  truth can show the decisions it adapted on were right.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..emg.features import RICH_FEATURES, FeatureConfig
+from ..errors import ConfigError, DataError
+from .base import IntentModel
+from .lda import LdaConfig, LdaModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """Few-shot and online adaptation settings (chosen on the Sapsanis subjects, ``bench/fewshot.py``).
+
+    Attributes:
+        shrinkage: covariance shrinkage of the personal LDA, in [0, 1].
+        rate: weight of a completed grasp's mean feature vector in its class mean, in [0, 1]
+            (0 = no online adaptation).
+        min_agreement: a grasp adapts its class only when at least this fraction of its
+            windows decided that class on their own, in (0, 1].
+        min_windows: a grasp with fewer windows is too short to adapt on.
+    """
+
+    shrinkage: float = 0.3
+    rate: float = 0.3
+    min_agreement: float = 0.6
+    min_windows: int = 5
+
+    def __post_init__(self):
+        if not (0 <= self.shrinkage <= 1 and 0 <= self.rate <= 1 and 0 < self.min_agreement <= 1):
+            raise ConfigError(f"need shrinkage and rate in [0, 1], min_agreement in (0, 1]; got {self.shrinkage}, "
+                              f"{self.rate}, {self.min_agreement}")
+        if self.min_windows < 1:
+            raise ConfigError(f"min_windows must be >= 1, got {self.min_windows}")
+
+
+def features_of(model: IntentModel) -> FeatureConfig:
+    """The window features of ``model`` (the rich set for models without features)."""
+    return getattr(model.config, "features", None) or RICH_FEATURES
+
+
+def personal_model(pretrained: IntentModel, windows: np.ndarray, labels: np.ndarray,
+                   config: AdaptConfig = AdaptConfig()) -> LdaModel:
+    """Fit the personal model on a person's calibration windows.
+
+    Args:
+        pretrained: the pooled model whose input spec (rate, channels, filter, window) and
+            features the personal model keeps.
+        windows: (n, window, n_channels) filtered windows of the person's grasps.
+        labels: (n,) class indices into ``pretrained.class_names``; every class needed.
+
+    Returns:
+        A fitted ``LdaModel``; ``info["adaptation"]`` records how it was made.
+    """
+    model = LdaModel(pretrained.spec, pretrained.class_names, LdaConfig(features_of(pretrained), config.shrinkage))
+    model.fit(windows, labels)
+    model.info["adaptation"] = {
+        "method": "LDA on the pretrained model's window features, normaliser fitted to the person's calibration "
+                  f"windows, covariance shrinkage {config.shrinkage:g}",
+        "pretrained": {k: pretrained.info[k] for k in ("preset", "description", "training_data") if k in pretrained.info},
+        "calibration_windows": int(len(labels)),
+        "calibration_windows_per_class": np.bincount(np.asarray(labels), minlength=model.n_classes).tolist(),
+    }
+    return model
+
+
+@dataclass
+class Adaptation:
+    """One online update: the class adapted, the agreement of its windows, the windows used."""
+
+    class_index: int
+    agreement: float
+    n_windows: int
+    truth: int | None = None
+
+
+@dataclass
+class OnlineAdapter:
+    """Unsupervised class-mean updates of a personal LDA from confident completed grasps.
+
+    Feed it the encoded windows of each completed grasp (``adapt_segment``) or window by
+    window with the decision in force (``observe``, which cuts grasps where the decision
+    changes). The model is updated in place (means, then the discriminant); the covariance
+    is kept.
+    """
+
+    model: LdaModel
+    config: AdaptConfig = field(default_factory=AdaptConfig)
+    history: list[Adaptation] = field(default_factory=list)
+
+    def __post_init__(self):
+        if not isinstance(self.model, LdaModel) or not self.model.fitted:
+            raise ConfigError("online adaptation needs a fitted LDA personal model (semg-grasp calibrate makes one)")
+        self._segment: list[np.ndarray] = []
+        self._segment_class = -1
+
+    def adapt_segment(self, inputs: np.ndarray, truth: int | None = None) -> Adaptation | None:
+        """Decide one grasp from its windows and adapt on it when they agree.
+
+        Args:
+            inputs: (n, n_features) encoded windows (``model.encode``) of one grasp.
+            truth: the true class when known (benchmarks), stored with the update.
+
+        Returns:
+            The update made, or None (too short, or the windows disagree).
+        """
+        x = np.asarray(inputs, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.model.n_features:
+            raise DataError(f"segment inputs must be (n, {self.model.n_features}), got {x.shape}")
+        if self.config.rate == 0 or len(x) < self.config.min_windows:
+            return None
+        proba = self.model.predict_proba_encoded(x)
+        decided = int(np.argmax(np.log(np.clip(proba, 1e-12, 1.0)).sum(axis=0)))
+        votes = proba.argmax(axis=1) == decided
+        agreement = float(votes.mean())
+        if agreement < self.config.min_agreement:
+            return None
+        z = self.model.normaliser(x[votes]).mean(axis=0)
+        self.model.means[decided] += self.config.rate * (z - self.model.means[decided])
+        self.model._derive()
+        update = Adaptation(decided, agreement, int(votes.sum()), truth)
+        self.history.append(update)
+        log.debug("adapted class %s on %d windows (agreement %.2f)", self.model.class_names[decided], votes.sum(),
+                  agreement)
+        return update
+
+    def observe(self, inputs: np.ndarray, decision: int) -> Adaptation | None:
+        """Stream one encoded window (n_features,) with the decoder's decision in force
+        (class index, -1 = no grasp); a grasp is adapted on when the decision leaves it."""
+        done = None
+        if decision != self._segment_class:
+            if self._segment_class >= 0 and self._segment:
+                done = self.adapt_segment(np.stack(self._segment))
+            self._segment, self._segment_class = [], decision
+        if decision >= 0:
+            self._segment.append(np.asarray(inputs, dtype=np.float64))
+        return done
+
+    def summary(self) -> dict:
+        """Counts of the updates, and how many were right where the truth was given."""
+        known = [a for a in self.history if a.truth is not None]
+        return {
+            "updates": len(self.history),
+            "updates_per_class": np.bincount([a.class_index for a in self.history],
+                                             minlength=self.model.n_classes).tolist(),
+            "updates_with_truth": len(known),
+            "updates_right": int(sum(a.class_index == a.truth for a in known)),
+            "updates_right_fraction": float(np.mean([a.class_index == a.truth for a in known])) if known else None,
+        }
