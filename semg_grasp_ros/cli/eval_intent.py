@@ -101,9 +101,9 @@ def save_confusion_png(result: dict, path: Path) -> Path:
 
 
 def _run_fewshot(args: argparse.Namespace, subjects, preset) -> int:
-    from .base import load_model
-    from .fewshot import evaluate_fewshot, format_fewshot
-    from .progress import tqdm_progress
+    from ..intent.base import load_model
+    from ..intent.fewshot import evaluate_fewshot, format_fewshot
+    from ..intent.progress import tqdm_progress
 
     pretrained = load_model(args.pretrained) if args.pretrained else None
     with tqdm_progress(len(subjects), "eval fewshot", enabled=not args.no_progress) as update:

@@ -170,7 +170,7 @@ def evaluate_fewshot(
         raise ConfigError("the few-shot protocol needs --pretrained MODEL or two or more subjects to pool")
     if pretrained is None and preset.whole_trial:
         raise ConfigError(f"model {preset.name} classifies whole trials; the few-shot protocol needs a window model")
-    from .train_cli import train_on_subjects
+    from ..cli.train_intent import train_on_subjects
 
     per_subject, pooled_info = {}, {}
     for t in subjects:
