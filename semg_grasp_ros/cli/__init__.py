@@ -23,6 +23,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("replay",), "semg_grasp_ros.cli.replay", "re-run the pipeline on a recorded session bag and report differences"),
     (("record",), "semg_grasp_ros.cli.record", "record sEMG from a source into a ROS 2 bag"),
     (("bag", "info"), "semg_grasp_ros.cli.bag", "show topics, types, counts and duration of a bag"),
+    (("bag", "recover"), "semg_grasp_ros.cli.bag_recover", "rebuild the index and metadata of a bag whose writer died"),
     (("simulator", "fit"), "semg_grasp_ros.cli.simulator", "fit the sEMG simulator to the Sapsanis subjects (models/emg_simulator_*.json)"),
     (("sdf",), "semg_grasp_ros.cli.sdf", "build an object distance field (.npz) from a mesh or a cloud file"),
     (("train", "grasp"), "semg_grasp_ros.cli.train_grasp", "train a grasp diffusion model (paper or improved) from a YAML config"),

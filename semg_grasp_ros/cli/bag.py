@@ -1,4 +1,4 @@
-"""``semg-grasp bag info DIR``: topics, types, counts and duration of a ROS 2 bag."""
+"""``semg-grasp bag info DIR``: topics, types, counts, duration and custom data of a ROS 2 bag."""
 
 from __future__ import annotations
 
@@ -20,4 +20,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'topic':<{width}}  {'count':>7}  type")
     for topic, msgtype, count in info.topics:
         print(f"{topic:<{width}}  {count:>7}  {msgtype}")
+    for key, value in sorted(info.custom_data.items()):
+        print(f"{key}: {value}")
     return 0

@@ -89,6 +89,7 @@ def run(args) -> int:
                 while elapsed < args.duration - 1e-9 and not acq.finished:
                     dt = min(step, args.duration - elapsed)
                     graph.run(duration=dt)
+                    bag.flush()
                     elapsed += dt
                     bar.update(round(dt, 3))
     finally:

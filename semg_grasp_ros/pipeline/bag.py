@@ -4,9 +4,11 @@ Bags are written with ``rosbags`` in MCAP (default) or sqlite3 storage, with the
 package's own message definitions embedded, so ``ros2 bag play``, ``ros2 bag info`` and
 Foxglove read them. Topic names are stored fully qualified (``/emg/chunks``) as
 ``ros2 bag record`` does; ``read_bag`` yields them relative again (``emg/chunks``).
-Writing is synchronous: every ``write`` is in the file once it returns (nothing is
-buffered outside the storage plugin), and the bag is closed on any exit from the
-``with`` block, so an error in the pipeline never loses what was recorded.
+Recording survives a crash (``bag_storage``): ``metadata.yaml`` is written when the bag
+opens and rewritten at close, messages reach the file at least every
+``FLUSH_INTERVAL_S`` (0.5 s), and a bag whose writer died (``kill -9``, power cut) is
+recovered by ``recover`` -- automatically, with a warning, when it is read. The bag is also
+closed on any exit from the ``with`` block, so an error in the pipeline loses nothing.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from typing import Any
 
 from rosbags.highlevel import AnyReader
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
-from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2 import StoragePlugin
 
 from ..errors import BagError, DataError
 from ..msgs.convert import from_msg, msgtype_of, supported_msgtypes, to_msg
 from ..msgs.typestore import RosbagsFactory, typestore
 from ..topics import TOPICS
+from .bag_storage import SafeWriter, needs_recovery, read_custom_data, recover
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +61,14 @@ class BagWriter:
     Args:
         path: bag directory to create; must not exist.
         storage: ``"mcap"`` (default) or ``"sqlite3"``.
+        custom_data: strings stored in ``metadata.yaml``'s ``custom_data`` from the start
+            (provenance: versions, models, seeds, configuration).
 
     Raises:
         BagError: the path exists, or the storage is unknown.
     """
 
-    def __init__(self, path: str | Path, storage: str = "mcap"):
+    def __init__(self, path: str | Path, storage: str = "mcap", custom_data: dict[str, str] | None = None):
         self.path = Path(path)
         if storage not in STORAGES:
             raise BagError(f"unknown bag storage {storage!r}; choose one of {sorted(STORAGES)}")
@@ -74,7 +79,9 @@ class BagWriter:
         self._factory = RosbagsFactory(self._store)
         # Metadata version 8: Humble's rosbag2 reads offered_qos_profiles as a YAML string (version 9
         # writes a list, which Humble cannot parse); Jazzy reads both.
-        self._writer = Writer(self.path, version=8, storage_plugin=STORAGES[storage])
+        self._writer = SafeWriter(self.path, version=8, storage_plugin=STORAGES[storage])
+        for key, value in (custom_data or {}).items():
+            self._writer.set_custom_data(key, value)
         self._writer.open()
         self._connections: dict[str, Any] = {}
         self.counts: dict[str, int] = {}
@@ -95,6 +102,13 @@ class BagWriter:
         self._writer.write(conn, int(stamp_ns), raw)
         self.counts[name] = self.counts.get(name, 0) + 1
 
+    def flush(self, force: bool = False) -> None:
+        """Write pending messages to the file when they are ``FLUSH_INTERVAL_S`` old on the
+        wall clock (every ``write`` checks this too; loops call this when no message may
+        come for a while), or now with ``force``."""
+        if self._writer is not None:
+            self._writer.flush(force)
+
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
@@ -108,9 +122,16 @@ class BagWriter:
 
 
 def _reader(path: str | Path) -> AnyReader:
+    """An open reader of bag ``path``, recovering the bag first when its writer died."""
     path = Path(path)
     if not path.exists():
         raise BagError(f"bag {path} does not exist")
+    if needs_recovery(path):
+        log.warning("bag %s was not closed by its writer (a crash or a kill); recovering it "
+                    "(`semg-grasp bag recover` does this explicitly)", path)
+        recover(path)
+    elif path.is_dir() and not (path / "metadata.yaml").exists():
+        raise BagError(f"{path} is not a ROS 2 bag: it has no metadata.yaml (and no .mcap or .db3 file)")
     try:
         reader = AnyReader([path], default_typestore=typestore())
         reader.open()
@@ -169,6 +190,7 @@ class BagInfo:
     end_ns: int
     message_count: int
     topics: tuple[tuple[str, str, int], ...]  # (topic, msgtype, count)
+    custom_data: dict[str, str]  # metadata.yaml's custom_data (provenance, recovery notes)
 
     @property
     def duration(self) -> float:
@@ -183,6 +205,8 @@ def bag_info(path: str | Path) -> BagInfo:
         topics = tuple(sorted((c.topic, c.msgtype, c.msgcount) for c in reader.connections))
         count = sum(t[2] for t in topics)
         # rosbags reports end_time one past the last stamp.
-        return BagInfo(str(path), reader.start_time if count else 0, reader.end_time - 1 if count else 0, count, topics)
+        custom = read_custom_data(Path(path)) if Path(path).is_dir() else {}
+        return BagInfo(str(path), reader.start_time if count else 0, reader.end_time - 1 if count else 0, count,
+                       topics, custom)
     finally:
         reader.close()

@@ -208,6 +208,7 @@ class Demo:
             while done < length and not self.acquisition.finished:
                 dt = min(step, length - done)
                 self.graph.run(duration=dt)
+                bag.flush()
                 done += dt
                 if progress:
                     progress(done)
