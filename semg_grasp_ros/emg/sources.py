@@ -24,15 +24,15 @@ from pathlib import Path
 import numpy as np
 
 from .. import REST
-from ..errors import DataError, ModelError
+from ..errors import ConfigError, DataError, ModelError
 from .datasets import (
     MYO_RATE_HZ,
     Recording,
     TrialSet,
-    load_csv,
     load_csv_folder,
     load_ninapro,
     load_sapsanis,
+    read_csv,
 )
 from .simulator.fit import fit_simulator
 from .simulator.model import SimulatorModel
@@ -251,7 +251,7 @@ def ninapro_source(path, sample_rate: float | None = None, loop: bool = False) -
 
 def csv_source(
     path,
-    sample_rate: float = MYO_RATE_HZ,
+    sample_rate: float = 0.0,
     order: str = "shuffled",
     rest_s: float = 1.0,
     seed: int = 0,
@@ -259,12 +259,25 @@ def csv_source(
     units: str = "raw",
 ) -> BlockSource:
     """CSV EMG: a folder of ``R_<rep>_C_<class>_EMG.csv`` files played like Sapsanis trials
-    (flat rest gaps at each channel's median), or one CSV file as it is (no labels)."""
+    (flat rest gaps at each channel's median; ``sample_rate`` 0 = the Myo's 200 Hz), or one
+    CSV file (``CSV_FORMAT``) as it is, no labels, at the rate it states or ``sample_rate``.
+
+    Raises:
+        DatasetError: unreadable file; ConfigError: a single file with no rate given or stated,
+            or a given rate that contradicts the file's.
+    """
     path = Path(path)
     if path.is_dir():
-        trials = load_csv_folder(path, sample_rate=sample_rate, units=units)
+        trials = load_csv_folder(path, sample_rate=sample_rate or MYO_RATE_HZ, units=units)
         return recording_source(trials_recording(trials, order, rest_s, seed), loop=loop)
-    data = load_csv(path)
+    csv = read_csv(path)
+    if not sample_rate and csv.sample_rate is None:
+        raise ConfigError(f"{path} does not state its sample rate: give it (--rate HZ, sample_rate_hz) or add a "
+                          "'# sample_rate_hz=...' line or a time_s column")
+    if sample_rate and csv.sample_rate and abs(sample_rate - csv.sample_rate) > 0.01 * csv.sample_rate:
+        raise ConfigError(f"{path} states {csv.sample_rate:g} Hz, the rate given is {sample_rate:g} Hz")
+    sample_rate = sample_rate or csv.sample_rate
+    data = csv.data
     step = max(1, int(sample_rate))
 
     def blocks():
@@ -274,7 +287,7 @@ def csv_source(
             if not loop:
                 return
 
-    return BlockSource(blocks(), sample_rate, tuple(f"ch{i + 1}" for i in range(data.shape[1])), units)
+    return BlockSource(blocks(), sample_rate, csv.channel_names, units)
 
 
 # ---- bag replay ----------------------------------------------------------------------------

@@ -144,6 +144,31 @@ def test_csv_bad_files(tmp_path):
         load_csv_folder(tmp_path / "..")
 
 
+def test_csv_header_rate_and_time_column(tmp_path):
+    from semg_grasp_ros.emg.datasets import read_csv
+    from semg_grasp_ros.emg.sources import csv_source
+    from semg_grasp_ros.errors import ConfigError
+
+    (tmp_path / "h.csv").write_text("# sample_rate_hz=1000\nflexor,extensor\n1,2\n3,4\n")
+    rec = read_csv(tmp_path / "h.csv")
+    assert rec.channel_names == ("flexor", "extensor") and rec.sample_rate == 1000.0
+    np.testing.assert_array_equal(rec.data, [[1, 2], [3, 4]])
+    (tmp_path / "t.csv").write_text("time_s,a\n0.000,1\n0.002,2\n0.004,3\n")
+    rec = read_csv(tmp_path / "t.csv")
+    assert rec.channel_names == ("a",) and rec.sample_rate == pytest.approx(500.0) and rec.data.shape == (3, 1)
+    (tmp_path / "n.csv").write_text("1,2\n3,4\n")
+    with pytest.raises(ConfigError, match="does not state its sample rate"):
+        csv_source(tmp_path / "n.csv")
+    with pytest.raises(ConfigError, match="states 1000 Hz"):
+        csv_source(tmp_path / "h.csv", 200.0)
+    assert csv_source(tmp_path / "h.csv").sample_rate == 1000.0
+    for text, match in [("a,b\n1\n", "header names 2 columns"), ("1,2\n1\n", "1 values"), ("# sample_rate_hz=-5\n1\n", "positive"),
+                        ("time_s,a\n0,1\n0,2\n", "equal steps"), ("1,nan\n", "non-finite"), ("a,b\n", "no rows")]:
+        (tmp_path / "bad.csv").write_text(text)
+        with pytest.raises(DatasetError, match=match):
+            read_csv(tmp_path / "bad.csv")
+
+
 def test_trialset_validates():
     with pytest.raises(DatasetError, match="channels"):
         TrialSet(np.zeros((2, 5, 3)), [0, 1], [0, 0], ("a", "b"), ("c1", "c2"), 100.0, "s")

@@ -109,7 +109,7 @@ def test_csv_sources(data_root):
     assert src.units == "raw" and src.sample_rate == 200.0 and x.shape[1] == 8
     assert len(x) == trials.n_trials * (100 + trials.n_samples)
     np.testing.assert_array_equal(x[100 : 100 + trials.n_samples], trials.data[0])
-    one = csv_source(folder / "R_1_C_2_EMG.csv")
+    one = csv_source(folder / "R_1_C_2_EMG.csv", 200.0)
     y, no_labels = _drain(one, [1000])
     assert no_labels is None and y.shape == (np.loadtxt(folder / "R_1_C_2_EMG.csv", delimiter=",").shape[0], 8)
 
