@@ -143,9 +143,7 @@ def open_source(config: EmgAcquisitionConfig):
     if kind == "ninapro":
         return sources.ninapro_source(config.file, rate, loop=config.loop)
     if kind == "csv":
-        from ..emg.datasets import MYO_RATE_HZ
-
-        return sources.csv_source(config.file, rate or MYO_RATE_HZ, config.trial_order, config.rest_s,
+        return sources.csv_source(config.file, rate, config.trial_order, config.rest_s,
                                   config.seed, config.loop)
     if kind == "bag":
         return sources.BagSource(config.file, config.bag_topic, loop=config.loop)
