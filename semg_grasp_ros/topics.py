@@ -51,7 +51,7 @@ TOPICS: dict[str, Topic] = {
         Topic("grasp/selected", HandGrasp, "latched", "the grasp chosen for execution"),
         Topic("joint_states", JointState, "reliable", "hand joint states for robot_state_publisher"),
         Topic("tf", TransformStamped, "reliable", "world -> hand root transform of the wrist"),
-        Topic("hand/joint_trajectory", JointTrajectory, "reliable", "pre-shape/approach/close trajectory"),
+        Topic("hand/joint_trajectory", JointTrajectory, "reliable", "pre-shape, or pregrasp/approach/close/squeeze trajectory"),
         Topic("grasp/pose", PoseStamped, "latched", "wrist target pose for an arm planner"),
     )
 }

@@ -219,6 +219,11 @@ class HandGrasp:
         score: ranking score, higher is better.
         penetration_depth: metres (max depth of hand into the object, >= 0).
         contact_distance: metres (mean distance of the type's contact points to the surface).
+        pregrasp_positions: (n_joints,) float64 radians, the posture before the grasp (opened,
+            at ``wrist_pose``), or empty (0,) when not given.
+        squeeze_positions: (n_joints,) float64 radians, the posture after it (closed further
+            onto the contacts), or empty (0,) when not given.
+        finger_penetration_depth: metres (deepest overlap of fingers of different digits, >= 0).
     """
 
     header: Header
@@ -229,15 +234,19 @@ class HandGrasp:
     score: float = 0.0
     penetration_depth: float = 0.0
     contact_distance: float = 0.0
+    pregrasp_positions: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    squeeze_positions: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    finger_penetration_depth: float = 0.0
 
     def __post_init__(self):
-        q = _frozen_array(self.joint_positions, np.float64)
         names = tuple(self.joint_names)
-        if q.shape != (len(names),):
-            raise DataError(f"HandGrasp has {len(names)} joint names but positions of shape {q.shape}")
-        if not np.all(np.isfinite(q)):
-            raise DataError("HandGrasp joint_positions contain NaN or inf")
-        _set(self, "joint_positions", q)
+        for attr in ("joint_positions", "pregrasp_positions", "squeeze_positions"):
+            q = _frozen_array(getattr(self, attr), np.float64)
+            if q.shape != (len(names),) and not (attr != "joint_positions" and q.size == 0):
+                raise DataError(f"HandGrasp has {len(names)} joint names but {attr} of shape {q.shape}")
+            if not np.all(np.isfinite(q)):
+                raise DataError(f"HandGrasp {attr} contain NaN or inf")
+            _set(self, attr, q.reshape(-1))
         _set(self, "joint_names", names)
 
 

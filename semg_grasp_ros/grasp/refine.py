@@ -90,6 +90,9 @@ class RefineConfig:
         contact_weight, penetration_weight, clearance_weight, finger_penetration_weight: term
             weights (per metre); None takes the synthesis energy's (``grasp.data.energy.EnergyWeights``;
             finger-finger penetration: its ``self_penetration``).
+        pregrasp_offset: metres each distal phalanx near the object backs off for the pregrasp
+            (``postures``; BODex's 1 cm, as the physics check derives them).
+        contact_margin: metres; a distal phalanx within it of the surface is in contact.
     """
 
     steps: int = 4
@@ -105,6 +108,8 @@ class RefineConfig:
     penetration_weight: float | None = None
     clearance_weight: float | None = None
     finger_penetration_weight: float | None = None
+    pregrasp_offset: float = 0.01
+    contact_margin: float = 0.01
 
     def __post_init__(self):
         if not isinstance(self.steps, int) or self.steps < 0:
@@ -113,7 +118,7 @@ class RefineConfig:
                      "max_joint_change"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"refine {name} must be positive, got {getattr(self, name)}")
-        for name in ("damping", "joint_anchor_weight"):
+        for name in ("damping", "joint_anchor_weight", "pregrasp_offset", "contact_margin"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"refine {name} must be >= 0, got {getattr(self, name)}")
         for name in ("contact_weight", "penetration_weight", "clearance_weight", "finger_penetration_weight"):
@@ -248,6 +253,9 @@ class GraspRefiner:
         self._coupling = torch.as_tensor(coupling_matrix(), dtype=torch.float32)  # (22, 18)
         self._coupling_pinv = torch.linalg.pinv(self._coupling)
         self._actuated_scale = 1.0 / self._coupling.amax(0)  # 1 for a joint, 2 for a tendon J0
+        # the spheres of each digit's distal phalanx (pregrasp and squeeze postures)
+        distal = [fk.link_index[f"rh_{f}distal"] for f in ("ff", "mf", "rf", "lf", "th")]
+        self._distal_spheres = [torch.nonzero(e.sphere_link == li).flatten() for li in distal]
 
     def _dependency_mask(self) -> torch.Tensor:
         """(L, J) bool: whether each link's pose changes with each joint (found numerically, once)."""
@@ -451,6 +459,49 @@ class GraspRefiner:
                                                             scale * c.max_joint_step), lo), hi)
             q = a @ C.T
         return best
+
+    @torch.no_grad()
+    def postures(self, joints: torch.Tensor, rot: torch.Tensor, trans: torch.Tensor, sdf: torch.Tensor, origin,
+                 voxel_size: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pregrasp and squeeze postures of grasps, as BODex / DexGraspBench derive them.
+
+        For each digit whose distal phalanx lies within ``contact_margin`` of the surface (its
+        closest collision sphere), the contact point backs off ``pregrasp_offset`` along the
+        contact normal through that digit's actuated coordinates (damped least squares on its
+        Jacobian, ``da = -offset * j / (j . j + 1e-4)``, the coupled pair moving together): the
+        pregrasp, opened towards the approach; the squeeze mirrors it through the grasp,
+        ``squeeze = 2 grasp - pregrasp``, closed further towards the contacts (on the hand the
+        position servos then press the object). Both are clamped to the limits; the palm pose
+        is the grasp's for all three.
+
+        Args:
+            joints: (B, 22) rad (coupled); rot, trans, sdf, origin, voxel_size: as ``evaluate``.
+
+        Returns:
+            pregrasp (B, 22) and squeeze (B, 22) rad, on the coupled set.
+        """
+        c, C = self.config, self._coupling
+        q = couple(joints.float())
+        R, t = rot.float(), trans.float()
+        pts, twists = self.linearise(q)
+        S = self.n_spheres
+        d, grad = sample_grid_gradient(sdf.float(), torch.as_tensor(origin, dtype=torch.float32), voxel_size,
+                                       pts[:, :S] @ R.transpose(1, 2) + t.unsqueeze(1))
+        gap = d - self._radius
+        normal = -(grad @ R) / grad.norm(dim=-1, keepdim=True).clamp_min(1e-9)  # hand -> object, palm frame
+        da = torch.zeros(q.shape[0], C.shape[1])
+        for spheres in self._distal_spheres:
+            k = spheres[gap[:, spheres].argmin(1)]  # (B,) the digit's closest sphere
+            rows = torch.arange(q.shape[0])
+            n = normal[rows, k]
+            point = pts[rows, k] + self._radius[k].unsqueeze(-1) * n
+            jq = torch.einsum("bk,bjk->bj", torch.cat([torch.cross(point, n, dim=-1), n], -1), twists)
+            ja = (jq * self._point_depends[k]) @ C  # m per unit of each actuated coordinate
+            step = -c.pregrasp_offset * ja / ((ja * ja).sum(-1, keepdim=True) + 1e-4)
+            da += torch.where((gap[rows, k] < c.contact_margin).unsqueeze(-1), step, torch.zeros_like(step))
+        pregrasp = torch.minimum(torch.maximum(q + da @ C.T, self.lower), self.upper)
+        squeeze = torch.minimum(torch.maximum(2 * q - pregrasp, self.lower), self.upper)
+        return pregrasp, squeeze
 
     @staticmethod
     def rank(terms: EnergyTerms, type_ok: torch.Tensor | None = None) -> torch.Tensor:

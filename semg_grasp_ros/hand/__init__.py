@@ -7,6 +7,6 @@
 * ``proxies``: collision spheres and contact candidates for penetration / contact energies.
 * ``convert``: DexGraspNet ``qpos`` <-> Shadow arrays, Euler ``sxyz``, 6-D rotations,
   normalised 28-D / 31-D grasp vectors (``GraspNormalizer``), ``HandGrasp`` messages.
-* ``trajectory``: pre-shape -> approach along the palm normal -> close, within velocity limits.
+* ``trajectory``: pregrasp -> approach along the palm normal -> close -> squeeze, within velocity limits.
 * ``render``: headless pictures of a grasp with its object.
 """

@@ -316,9 +316,21 @@ def hand_grasp_to_arrays(grasp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return joints, quat_xyzw_to_matrix(grasp.wrist_pose.orientation), np.array(grasp.wrist_pose.position)
 
 
+def hand_grasp_postures(grasp) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The pregrasp and squeeze postures of a ``HandGrasp``, (22,) rad each in ``FINGER_JOINTS``
+    order, None where the grasp does not give one.
+
+    Raises:
+        DataError: unknown, duplicate, missing or non-finite joints.
+    """
+    return tuple(joints_by_name(grasp.joint_names, q) if len(q) else None
+                 for q in (grasp.pregrasp_positions, grasp.squeeze_positions))
+
+
 def arrays_to_hand_grasp(joints, rot, trans, header, grasp_type: str, **scores):
     """(22,), (3, 3), (3,) -> ``HandGrasp`` with Shadow joint names (``scores``: score,
-    penetration_depth, contact_distance)."""
+    penetration_depth, contact_distance, finger_penetration_depth, and the (22,) postures
+    pregrasp_positions, squeeze_positions)."""
     from ..types import HandGrasp, Pose
 
     pose = Pose(np.asarray(trans, dtype=np.float64), matrix_to_quat_xyzw(np.asarray(rot, dtype=np.float64)))

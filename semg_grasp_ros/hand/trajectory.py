@@ -1,10 +1,18 @@
-"""Grasp execution trajectory: pre-shape -> approach along the palm normal -> close.
+"""Grasp execution trajectory: pregrasp -> approach along the palm normal -> grasp -> squeeze.
 
-1. Pre-shape: the joints move from the current position to a partly opened copy of the grasp
-   (``q_open + preshape * (q_grasp - q_open)``) while the wrist waits at the pre-grasp pose,
-   ``approach_distance`` behind the grasp pose along the palm normal.
+The hand's sequence is pre-shape -> pregrasp -> grasp -> squeeze (as DexGraspBench executes a
+grasp): the pre-shape is the decided type's (the hand controller starts it on the intent, before
+the grasp exists); a grasp then brings its own postures (``GraspCandidates.pregrasp/squeeze``):
+
+1. Pregrasp: the joints move from the current position to the grasp's pregrasp posture (opened)
+   while the wrist waits at the approach start, ``approach_distance`` behind the grasp pose along
+   the palm normal. A grasp without a pregrasp posture uses a partly opened copy of itself,
+   ``q_open + preshape * (q_grasp - q_open)``.
 2. Approach: the wrist slides along the palm normal to the grasp pose at ``approach_speed``.
-3. Close: the joints move from the pre-shape to the grasp.
+3. Close: the joints move from the pregrasp to the grasp.
+4. Squeeze: the joints move on to the squeeze posture (closed further onto the contacts; the
+   position servos then press the object) and hold it. Without a squeeze posture the hand holds
+   the grasp.
 
 Joint segments follow a quintic (minimum-jerk) profile, whose peak speed is ``15/8 * dq / T``;
 each segment's duration is the shortest one keeping every joint within ``velocity_scale`` times
@@ -24,7 +32,7 @@ from ..types import Header, JointTrajectory, JointTrajectoryPoint
 from .convert import matrix_to_quat_xyzw
 from .model import FINGER_JOINTS, PALM_NORMAL, couple
 
-PHASES = ("preshape", "approach", "close")
+PHASES = ("pregrasp", "approach", "close", "squeeze")
 _QUINTIC_PEAK = 15.0 / 8.0
 
 
@@ -33,7 +41,7 @@ class TrajectoryConfig:
     """Shape and timing of a grasp trajectory.
 
     Attributes:
-        preshape: 0 = fully open pre-shape, 1 = the grasp itself.
+        preshape: pre-shape and default pregrasp: 0 = fully open, 1 = the grasp itself.
         approach_distance: m behind the grasp along the palm normal where the approach starts.
         approach_speed: m/s of the wrist during the approach.
         velocity_scale: fraction (0, 1] of each joint's velocity limit used.
@@ -129,8 +137,10 @@ def plan_grasp(
     velocity_limits,
     q_open=None,
     config: TrajectoryConfig = TrajectoryConfig(),
+    q_pregrasp=None,
+    q_squeeze=None,
 ) -> HandTrajectory:
-    """Plan pre-shape -> approach -> close.
+    """Plan pregrasp -> approach -> close -> squeeze (module docstring).
 
     Args:
         q_start: (22,) current joint positions, rad.
@@ -139,6 +149,8 @@ def plan_grasp(
         lower, upper: (22,) joint limits, rad.
         velocity_limits: (22,) rad/s.
         q_open: (22,) open hand (default: zeros clamped to the limits).
+        q_pregrasp, q_squeeze: (22,) the grasp's pregrasp and squeeze postures, rad (None: a
+            partly opened grasp, and no squeeze).
     """
     arrays = [np.asarray(a, dtype=np.float64) for a in (q_start, q_grasp, lower, upper, velocity_limits)]
     q_start, q_grasp, lower, upper, vlim = arrays
@@ -153,14 +165,22 @@ def plan_grasp(
         raise DataError("velocity limits must be positive and upper limits >= lower limits")
     q_open = couple(np.clip(np.zeros(22) if q_open is None else np.asarray(q_open, dtype=np.float64), lower, upper))
     q_start, q_grasp = couple(np.clip(q_start, lower, upper)), couple(np.clip(q_grasp, lower, upper))
-    q_pre = np.clip(q_open + config.preshape * (q_grasp - q_open), lower, upper)
+    postures = {}
+    for name, q in (("q_pregrasp", q_pregrasp), ("q_squeeze", q_squeeze)):
+        if q is not None:
+            q = np.asarray(q, dtype=np.float64)
+            if q.shape != (22,) or not np.all(np.isfinite(q)):
+                raise DataError(f"{name} must be 22 finite values, got shape {q.shape}")
+            postures[name] = couple(np.clip(q, lower, upper))
+    q_pre = postures.get("q_pregrasp", np.clip(q_open + config.preshape * (q_grasp - q_open), lower, upper))
+    q_sq = postures.get("q_squeeze", q_grasp)
     vmax = vlim * config.velocity_scale
     normal = rot @ PALM_NORMAL
     p_pre = trans - config.approach_distance * normal
 
     times, joints, vels, wrist, phase = [np.zeros(1)], [q_start[None]], [np.zeros((1, 22))], [p_pre[None]], [np.zeros(1, int)]
     t0 = 0.0
-    # 1. pre-shape (wrist waits at the pre-grasp pose)
+    # 1. pregrasp posture (the wrist waits at the approach start)
     t, q, v = _quintic(q_start, q_pre, vmax, config)
     times.append(t0 + t), joints.append(q), vels.append(v), wrist.append(np.repeat(p_pre[None], len(t), 0))
     phase.append(np.full(len(t), 0))
@@ -176,6 +196,11 @@ def plan_grasp(
     t, q, v = _quintic(q_pre, q_grasp, vmax, config)
     times.append(t0 + t), joints.append(q), vels.append(v), wrist.append(np.repeat(trans[None], len(t), 0))
     phase.append(np.full(len(t), 2))
+    t0 += t[-1]
+    # 4. squeeze (held at the end)
+    t, q, v = _quintic(q_grasp, q_sq, vmax, config)
+    times.append(t0 + t), joints.append(q), vels.append(v), wrist.append(np.repeat(trans[None], len(t), 0))
+    phase.append(np.full(len(t), 3))
     return HandTrajectory(
         times=np.concatenate(times),
         joints=np.clip(np.concatenate(joints), lower, upper),

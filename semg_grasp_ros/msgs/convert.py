@@ -186,13 +186,17 @@ def _grasp_to(f: MessageFactory, g: HandGrasp) -> Any:
         wrist_pose=_pose(f, g.wrist_pose), joint_names=list(g.joint_names),
         joint_positions=f.array(g.joint_positions, "float64"), score=float(g.score),
         penetration_depth=float(g.penetration_depth), contact_distance=float(g.contact_distance),
+        pregrasp_positions=f.array(g.pregrasp_positions, "float64"),
+        squeeze_positions=f.array(g.squeeze_positions, "float64"),
+        finger_penetration_depth=float(g.finger_penetration_depth),
     )
 
 
 def _grasp_from(m: Any) -> HandGrasp:
     return HandGrasp(_from_header(m.header), str(m.grasp_type), _from_pose(m.wrist_pose), tuple(m.joint_names),
                      _arr(m.joint_positions, np.float64), float(m.score), float(m.penetration_depth),
-                     float(m.contact_distance))
+                     float(m.contact_distance), _arr(m.pregrasp_positions, np.float64),
+                     _arr(m.squeeze_positions, np.float64), float(m.finger_penetration_depth))
 
 
 def _grasps_to(f: MessageFactory, a: HandGraspArray) -> Any:

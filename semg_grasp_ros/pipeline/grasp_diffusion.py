@@ -251,7 +251,9 @@ class GraspDiffusionComponent:
             rot, trans = R0 @ cands.rot[i], R0 @ cands.trans[i] + p0
             out.append(arrays_to_hand_grasp(
                 cands.joints[i], rot, trans, header, cands.grasp_type, score=float(-cands.energy[i]),
-                penetration_depth=float(cands.penetration_depth[i]), contact_distance=float(cands.contact_distance[i])))
+                penetration_depth=float(cands.penetration_depth[i]), contact_distance=float(cands.contact_distance[i]),
+                finger_penetration_depth=float(cands.finger_penetration[i]),
+                pregrasp_positions=cands.pregrasp[i], squeeze_positions=cands.squeeze[i]))
         return out
 
     def _fail(self, reason: str, stamp_ns: int) -> list:

@@ -7,9 +7,12 @@
 a decision; the object-specific grasp follows when the generator has made it (tens of
 milliseconds later) and takes over from wherever the fingers are.
 
-``grasp/selected`` (``HandGrasp``) -> a trajectory pre-shape -> approach along the palm normal
--> close (``hand.trajectory``), published once as ``hand/joint_trajectory`` (for a hand
-controller) with the wrist target ``grasp/pose`` (``PoseStamped``, for an arm planner). A timer
+``grasp/selected`` (``HandGrasp``) -> a trajectory to the grasp's pregrasp posture -> approach
+along the palm normal -> close to the grasp -> squeeze (``hand.trajectory``; the hand's sequence is
+pre-shape -> pregrasp -> grasp -> squeeze, the pre-shape coming from the intent), published once
+as ``hand/joint_trajectory`` (for a hand controller) with the wrist target ``grasp/pose``
+(``PoseStamped``, for an arm planner). A grasp without pregrasp/squeeze postures (empty fields)
+gets a partly opened copy of itself as pregrasp and no squeeze. A timer
 at ``rate_hz`` publishes ``joint_states`` (for robot_state_publisher) and the wrist transform
 (TF ``grasp frame -> root_link``) of the commanded hand.
 
@@ -49,7 +52,7 @@ from .. import REST
 from ..config import param
 from ..errors import ConfigError, DataError
 from ..grasp.representation import SPECS
-from ..hand.convert import hand_grasp_to_arrays, matrix_to_quat_xyzw
+from ..hand.convert import hand_grasp_postures, hand_grasp_to_arrays, matrix_to_quat_xyzw
 from ..hand.kinematics import HandKinematics
 from ..hand.model import COUPLING_TOLERANCE, FINGER_JOINTS, WRIST_JOINTS, couple, coupling_error, load_hand
 from ..hand.trajectory import TrajectoryConfig, plan_grasp, plan_joint_motion
@@ -78,7 +81,8 @@ class HandControllerConfig:
                                "longer than a whole trajectory unless the grasp is re-published")
     on_timeout: str = param("hold", "what the hand does without a fresh grasp: 'hold' or 'open'")
     velocity_scale: float = param(0.5, "fraction (0, 1] of each joint's velocity limit used")
-    preshape: float = param(0.3, "pre-shape: 0 = open hand, 1 = the grasp's joint angles")
+    preshape: float = param(0.3, "pre-shape on an intent, and the pregrasp of a grasp that gives none: "
+                                 "0 = open hand, 1 = the type's (grasp's) joint angles")
     approach_distance: float = param(0.08, "metres behind the grasp, along the palm normal, where the approach starts")
     approach_speed: float = param(0.1, "wrist speed during the approach, m/s")
     sample_period: float = param(0.05, "seconds between JointTrajectory points")
@@ -203,6 +207,7 @@ class HandController:
         now = self._last_tick_ns if self._last_tick_ns is not None else stamp
         try:
             joints, rot, trans = hand_grasp_to_arrays(grasp)
+            q_pregrasp, q_squeeze = hand_grasp_postures(grasp)
             if now - stamp > self.config.timeout_s * 1e9:
                 raise DataError(f"grasp is stale: stamped {(now - stamp) * 1e-9:.2f} s before now")
             if self._intent_lost:
@@ -225,7 +230,7 @@ class HandController:
         start = max(now, stamp)
         traj = plan_grasp(
             self.command, clamped, rot, trans, self.lower, self.upper, self.velocity_limits, self.q_open,
-            self.config.trajectory(),
+            self.config.trajectory(), q_pregrasp, q_squeeze,
         )
         self._plan = (start, traj.times, traj.joints, traj.wrist_position, rot)
         self._goal = (grasp.header.frame_id, clamped, rot, trans)

@@ -10,9 +10,12 @@ parent link ``rh_palm``):
 
 * ``grasp_pose``: pose of ``rh_palm`` (the end effector's parent link) in the grasp's frame,
   the same pose as ``grasp/pose``.
-* ``pre_grasp_posture``: the 22 finger joints at the pre-shape the hand controller also uses,
-  ``q_open + preshape * (q_grasp - q_open)``, clamped to the joint limits.
-* ``grasp_posture``: the 22 finger joints of the grasp, clamped to the joint limits.
+* ``pre_grasp_posture``: two points of the 22 finger joints, the grasp type's pre-shape (as the
+  hand controller takes it on the intent, ``q_open + preshape * (q_type - q_open)``), then the
+  grasp's pregrasp posture (a grasp without one: ``q_open + preshape * (q_grasp - q_open)``).
+* ``grasp_posture``: two points, the grasp, then its squeeze posture (closed further onto the
+  contacts; the grasp again when it gives none): pre-shape -> pregrasp -> grasp -> squeeze, the
+  hand controller's order. Every posture is clamped to the joint limits and coupled (J1 = J2).
 * ``pre_grasp_approach``: along the palm normal (in ``rh_palm``), ``approach_distance``
   desired and half of it at least: the hand controller's own approach.
 * ``post_grasp_retreat``: back along the palm normal, the same distances.
@@ -26,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from ..hand.convert import hand_grasp_to_arrays, matrix_to_quat_xyzw
+from ..grasp.representation import SPECS, spec
+from ..hand.convert import hand_grasp_postures, hand_grasp_to_arrays, matrix_to_quat_xyzw
 from ..hand.model import FINGER_JOINTS, PALM_NORMAL, couple
 from ..hand.trajectory import TrajectoryConfig
 from ..msgs.convert import MessageFactory, to_msg
@@ -34,7 +38,7 @@ from ..types import Header, HandGrasp, JointTrajectory, JointTrajectoryPoint, Po
 
 #: Link of the end effector's parent (``urdf/shadow_hand.srdf``), frame of approach and retreat.
 EEF_PARENT_LINK = "rh_palm"
-#: Time from start of each posture's single point, ns (MoveIt executes postures as trajectories).
+#: Time between the points of a posture, ns (MoveIt executes postures as trajectories).
 POSTURE_TIME_NS = 500_000_000
 
 
@@ -70,9 +74,9 @@ class MoveItGrasp:
     allowed_touch_objects: tuple[str, ...] = ()
 
 
-def _posture(header: Header, joints: np.ndarray) -> JointTrajectory:
-    point = JointTrajectoryPoint(joints, np.zeros_like(joints), POSTURE_TIME_NS)
-    return JointTrajectory(header, FINGER_JOINTS, (point,))
+def _posture(header: Header, *postures: np.ndarray) -> JointTrajectory:
+    points = tuple(JointTrajectoryPoint(q, np.zeros_like(q), (k + 1) * POSTURE_TIME_NS) for k, q in enumerate(postures))
+    return JointTrajectory(header, FINGER_JOINTS, points)
 
 
 def moveit_grasp(
@@ -98,10 +102,18 @@ def moveit_grasp(
         DataError: unknown, missing or non-finite joints (``hand_grasp_to_arrays``).
     """
     joints, rot, trans = hand_grasp_to_arrays(grasp)
+    pregrasp, squeeze = hand_grasp_postures(grasp)
     lower, upper = np.asarray(lower, np.float64), np.asarray(upper, np.float64)
-    q_open = couple(np.clip(np.asarray(q_open, np.float64), lower, upper))
-    q_grasp = couple(np.clip(joints, lower, upper))
-    q_pre = np.clip(q_open + config.preshape * (q_grasp - q_open), lower, upper)
+
+    def limited(q):
+        return couple(np.clip(q, lower, upper))
+
+    q_open = limited(np.asarray(q_open, np.float64))
+    q_grasp = limited(joints)
+    q_type = limited(spec(grasp.grasp_type).preshape_vector()) if grasp.grasp_type in SPECS else q_grasp
+    q_preshape = limited(q_open + config.preshape * (q_type - q_open))
+    q_pre = limited(q_open + config.preshape * (q_grasp - q_open) if pregrasp is None else pregrasp)
+    q_squeeze = q_grasp if squeeze is None else limited(squeeze)
     header = grasp.header
     posture_header = Header(header.stamp_ns, "")
     approach = GripperTranslation(EEF_PARENT_LINK, PALM_NORMAL.copy(), config.approach_distance,
@@ -110,8 +122,8 @@ def moveit_grasp(
                                  0.5 * config.approach_distance)
     return MoveItGrasp(
         id=grasp_id or f"{grasp.grasp_type}_{header.stamp_ns}",
-        pre_grasp_posture=_posture(posture_header, q_pre),
-        grasp_posture=_posture(posture_header, q_grasp),
+        pre_grasp_posture=_posture(posture_header, q_preshape, q_pre),
+        grasp_posture=_posture(posture_header, q_grasp, q_squeeze),
         grasp_pose=PoseStamped(header, Pose(trans, matrix_to_quat_xyzw(rot))),
         grasp_quality=float(grasp.score),
         pre_grasp_approach=approach,

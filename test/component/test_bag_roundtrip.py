@@ -17,7 +17,7 @@ from semg_grasp_ros.types import (
 rng = np.random.default_rng(0)
 H = Header(1_500_000_123, "world")
 POSE = Pose([0.1, -0.2, 0.3], [0.0, 0.0, np.sin(0.3), np.cos(0.3)])
-GRASP = HandGrasp(H, "tip", POSE, ("rh_FFJ4", "rh_FFJ3"), [0.1, -0.2], 0.7, 0.001, 0.004)
+GRASP = HandGrasp(H, "tip", POSE, ("rh_FFJ4", "rh_FFJ3"), [0.1, -0.2], 0.7, 0.001, 0.004, [0.05, -0.25], [0.15, -0.15], 0.002)
 SAMPLES = {
     "emg/chunks": EmgChunk(H, 500.0, ("ch1", "ch2"), 12345, rng.normal(size=(10, 2))),
     "grasp/intent": GraspIntent(H, "hook", 2, 0.8, ("a", "b", "c"), [0.1, 0.1, 0.8], 0.25),

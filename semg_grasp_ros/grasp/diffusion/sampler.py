@@ -25,7 +25,7 @@ from ...config import build_config
 from ...errors import ConfigError, DataError, ModelError
 from ...perception.sdf import DistanceField
 from ..data.labels import classify
-from ..refine import GraspRefiner
+from ..refine import GraspRefiner, RefineConfig
 from .checkpoint import from_pretrained
 from .networks import GraspDiffusion, ImprovedDenoiser
 from .scheduler import SCHEDULERS, SPACINGS, make_scheduler
@@ -109,6 +109,9 @@ class GraspCandidates:
             not checked).
         finger_penetration: (K,) metres, deepest overlap between fingers of different digits
             (NaN when not evaluated).
+        pregrasp, squeeze: (K, 22) rad, the postures the hand takes before and after ``joints``
+            (pre-shape -> pregrasp -> grasp -> squeeze, ``GraspRefiner.postures``), at the same
+            palm pose; on the coupled set.
     """
 
     grasp_type: str
@@ -121,6 +124,8 @@ class GraspCandidates:
     seconds: float
     type_ok: np.ndarray | None = None
     finger_penetration: np.ndarray | None = None
+    pregrasp: np.ndarray | None = None
+    squeeze: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.joints.shape[0])
@@ -144,6 +149,8 @@ class GraspSampler:
         self.model = model.eval()
         self.config = config
         self.refiner = refiner
+        # the hand's pregrasp and squeeze postures of every grasp, refined or not
+        self._postures = refiner if refiner is not None else GraspRefiner(RefineConfig(steps=0))
         if config.guidance_scale != 1.0 and model.config.kind == "paper":
             raise ConfigError("guidance_scale != 1 needs a model with a null type (kind 'improved'); "
                               "the paper's model has none")
@@ -251,7 +258,8 @@ class GraspSampler:
 
     def generate(self, obj: ObjectCondition, grasp_type: str, num: int | None = None,
                  generator: torch.Generator | None = None) -> GraspCandidates:
-        """Sample, decode, refine and rank grasps of ``grasp_type`` for ``obj``.
+        """Sample, decode, refine and rank grasps of ``grasp_type`` for ``obj``, with each grasp's
+        pregrasp and squeeze postures.
 
         Returns:
             ``GraspCandidates`` best first (as sampled when there is no refiner).
@@ -265,24 +273,29 @@ class GraspSampler:
         joints, rot, trans = self.model.decode_grasps(x, centre)
         if not (torch.isfinite(joints).all() and torch.isfinite(rot).all() and torch.isfinite(trans).all()):
             raise DataError("the model produced non-finite grasps; its weights are unusable")
-        joints = self.model.normalizer.clamp_joints(joints)
-        if self.refiner is None:
-            nan = np.full(x.shape[0], np.nan)
-            return GraspCandidates(grasp_type, joints.double().cpu().numpy(), rot.double().cpu().numpy(),
-                                   trans.double().cpu().numpy(), nan, nan.copy(), nan.copy(),
-                                   time.perf_counter() - start, finger_penetration=nan.copy())
-        joints, rot, trans, terms = self.refiner.refine(joints.cpu(), rot.cpu(), trans.cpu(), grasp_type,
-                                                        obj.sdf.cpu(), obj.origin.cpu(), obj.voxel_size)
+        joints = self.model.normalizer.clamp_joints(joints).cpu()
+        rot, trans = rot.cpu(), trans.cpu()
+        nan = torch.full((x.shape[0],), float("nan"))
         type_ok = None
-        if self.refiner.config.rank_by_type:
-            labels = classify(joints.double().numpy(), rot.double().numpy(), trans.double().numpy(), obj.field)
-            type_ok = torch.as_tensor(labels == GRASP_TYPES.index(grasp_type)) if grasp_type in GRASP_TYPES else None
-        order = self.refiner.rank(terms, type_ok)
+        if self.refiner is None:  # as sampled, unranked
+            order = torch.arange(x.shape[0])
+            energy = penetration = contact = finger = nan
+        else:
+            joints, rot, trans, terms = self.refiner.refine(joints, rot, trans, grasp_type, obj.sdf.cpu(),
+                                                            obj.origin.cpu(), obj.voxel_size)
+            if self.refiner.config.rank_by_type:
+                labels = classify(joints.double().numpy(), rot.double().numpy(), trans.double().numpy(), obj.field)
+                type_ok = torch.as_tensor(labels == GRASP_TYPES.index(grasp_type)) if grasp_type in GRASP_TYPES else None
+            order = self.refiner.rank(terms, type_ok)
+            energy, penetration, contact, finger = (terms.energy, terms.penetration_depth, terms.contact_distance,
+                                                    terms.finger_penetration)
+        pregrasp, squeeze = self._postures.postures(joints, rot, trans, obj.sdf.cpu(), obj.origin.cpu(),
+                                                    obj.voxel_size)
 
         def ranked(t: torch.Tensor) -> np.ndarray:
             return t[order].double().cpu().numpy()
 
-        return GraspCandidates(grasp_type, ranked(joints), ranked(rot), ranked(trans), ranked(terms.energy),
-                               ranked(terms.penetration_depth), ranked(terms.contact_distance),
-                               time.perf_counter() - start, None if type_ok is None else type_ok[order].numpy(),
-                               ranked(terms.finger_penetration))
+        return GraspCandidates(grasp_type, ranked(joints), ranked(rot), ranked(trans), ranked(energy),
+                               ranked(penetration), ranked(contact), time.perf_counter() - start,
+                               None if type_ok is None else type_ok[order].numpy(), ranked(finger),
+                               ranked(pregrasp), ranked(squeeze))

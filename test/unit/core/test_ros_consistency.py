@@ -213,8 +213,10 @@ def _grasp(q, frame="camera"):
 def test_moveit_grasp_carries_the_controllers_preshape_grasp_and_approach():
     import numpy as np
 
+    from semg_grasp_ros.grasp.representation import SPECS
     from semg_grasp_ros.hand.model import FINGER_JOINTS, PALM_NORMAL, couple
     from semg_grasp_ros.hand.trajectory import TrajectoryConfig
+    from semg_grasp_ros.types import HandGrasp
     from semg_grasp_ros.ros.moveit_grasp import EEF_PARENT_LINK, moveit_grasp
 
     lower, upper = np.full(22, -0.2), np.full(22, 1.2)
@@ -223,12 +225,23 @@ def test_moveit_grasp_carries_the_controllers_preshape_grasp_and_approach():
     cfg = TrajectoryConfig(preshape=0.25, approach_distance=0.06)
     g = moveit_grasp(_grasp(q), q_open, lower, upper, cfg, allowed_touch_objects=("object",))
     q_clamped = couple(np.clip(q, lower, upper))  # J1 = J2: the postures the hand can take
-    (closed,) = g.grasp_posture.points
-    (pre,) = g.pre_grasp_posture.points
+    closed, squeezed = g.grasp_posture.points  # a grasp without postures: held, opened copy as pregrasp
+    preshape, pre = g.pre_grasp_posture.points
     np.testing.assert_allclose(closed.positions, q_clamped)
+    np.testing.assert_allclose(squeezed.positions, q_clamped)
     np.testing.assert_allclose(pre.positions, 0.25 * q_clamped)  # q_open = 0
+    type_preshape = couple(np.clip(SPECS["cylindrical"].preshape_vector(), lower, upper))
+    np.testing.assert_allclose(preshape.positions, couple(np.clip(0.25 * type_preshape, lower, upper)))
     assert g.grasp_posture.joint_names == g.pre_grasp_posture.joint_names == FINGER_JOINTS
-    assert closed.time_from_start_ns > 0
+    assert 0 < closed.time_from_start_ns < squeezed.time_from_start_ns
+    # a grasp with its postures: pre-shape -> pregrasp -> grasp -> squeeze
+    q_pre, q_sq = q_clamped - 0.05, q_clamped + 0.05
+    full = _grasp(q)
+    full = HandGrasp(full.header, full.grasp_type, full.wrist_pose, full.joint_names, full.joint_positions,
+                     full.score, pregrasp_positions=q_pre, squeeze_positions=q_sq)
+    g2 = moveit_grasp(full, q_open, lower, upper, cfg)
+    np.testing.assert_allclose(g2.pre_grasp_posture.points[1].positions, np.clip(q_pre, lower, upper))
+    np.testing.assert_allclose(g2.grasp_posture.points[1].positions, np.clip(q_sq, lower, upper))
     assert g.grasp_pose.header.frame_id == "camera" and g.grasp_pose.header.stamp_ns == 1_500_000_000
     np.testing.assert_allclose(g.grasp_pose.pose.position, [0.1, 0.0, 0.5])
     np.testing.assert_allclose(g.grasp_pose.pose.orientation, [0.0, 0.0, 0.6, 0.8])
@@ -280,7 +293,7 @@ def test_grasp_message_fills_every_moveit_field_and_survives_cdr():
     assert back.id == g.id and back.grasp_pose.header.frame_id == "camera"
     assert back.grasp_pose.header.stamp.sec == 1 and back.grasp_pose.header.stamp.nanosec == 500_000_000
     np.testing.assert_allclose(back.grasp_posture.points[0].positions, 0.4)
-    np.testing.assert_allclose(back.pre_grasp_posture.points[0].positions, 0.3 * 0.4)
+    np.testing.assert_allclose(back.pre_grasp_posture.points[-1].positions, 0.3 * 0.4)  # the pregrasp
     assert back.pre_grasp_approach.direction.header.frame_id == "rh_palm"
     assert back.pre_grasp_approach.direction.vector.y == -1.0 and back.post_grasp_retreat.direction.vector.y == 1.0
     assert back.pre_grasp_approach.desired_distance == pytest.approx(0.08)

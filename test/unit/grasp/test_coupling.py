@@ -112,3 +112,34 @@ def test_controller_commands_are_coupled():
             if isinstance(m, JointState):
                 assert coupling_error(np.asarray(m.position)[-22:]) < COUPLING_TOLERANCE
     np.testing.assert_allclose(ctrl.command, couple(np.clip(q, ctrl.lower, ctrl.upper)), atol=1e-6)
+
+
+def test_postures_back_the_touching_distal_phalanges_off_by_the_offset():
+    """Pregrasp: each distal phalanx within the contact margin ends ~1 cm farther from the surface;
+    squeeze = 2 grasp - pregrasp; the others keep their joints; all coupled."""
+    refiner = GraspRefiner(RefineConfig(steps=6))
+    field = sphere_field(n=40, radius=0.035, offset=(0.0, 0.0, 0.0))
+    sdf = torch.as_tensor(field.distances)
+    g = torch.Generator().manual_seed(1)
+    joints = couple(torch.as_tensor(SPECS["spherical"].preshape_vector(), dtype=torch.float32).expand(6, 22)
+                    + 0.1 * torch.rand(6, 22, generator=g))
+    rot = torch.eye(3).expand(6, 3, 3)
+    trans = torch.tensor([0.0, 0.05, -0.06]).expand(6, 3)  # palm (its -y face) over the sphere
+    q, R, t, _ = refiner.refine(joints, rot, trans, "spherical", sdf, field.origin, field.voxel_size)
+    pre, squeeze = refiner.postures(q, R, t, sdf, field.origin, field.voxel_size)
+    assert coupling_error(pre.numpy()).max() < COUPLING_TOLERANCE and coupling_error(squeeze.numpy()).max() < 1e-5
+    inside = (squeeze > refiner.lower + 1e-6) & (squeeze < refiner.upper - 1e-6)
+    assert torch.allclose(squeeze[inside], (2 * q - pre)[inside], atol=1e-5)
+
+    def distal_gaps(joints):
+        pts, _ = refiner.linearise(joints)
+        centres = pts[:, : refiner.n_spheres] @ R.transpose(1, 2) + t.unsqueeze(1)
+        gap = centres.norm(dim=-1) - 0.035 - refiner._radius  # analytic sphere
+        return torch.stack([gap[:, s].min(1).values for s in refiner._distal_spheres], 1)  # (B, 5)
+
+    before, after = distal_gaps(q), distal_gaps(pre)
+    touching = before < refiner.config.contact_margin
+    assert touching.sum() >= 6  # the refined grasps touch with several fingertips
+    moved = (after - before)[touching]
+    assert moved.median() == pytest.approx(refiner.config.pregrasp_offset, rel=0.3)
+    assert torch.allclose(after[~touching], before[~touching], atol=1e-6)
