@@ -12,7 +12,7 @@ in MuJoCo against the true object mesh.
 Per object and overall it reports:
     grasps                      how many grasps were executed (the decoded intents decide this)
     success_rate                the fraction of them the physics check passes
-    held_all_directions_rate    the fraction held in all six push directions
+    rejected_rate               the fraction whose pregrasp penetrates (object or fingers) > 1 cm
     per_type                    the success rate for each executed grasp type
     grasps_per_performed_grasp  executed grasps / 6 (above 1: onset flicker re-triggers generation)
     served_rate                 the fraction of performed grasps during which (up to 0.5 s after) a
@@ -49,7 +49,7 @@ def _rates(grasps: list[dict]) -> dict:
     return {
         "grasps": n,
         "success_rate": sum(g["physics_success"] for g in grasps) / n if n else None,
-        "held_all_directions_rate": sum(g["physics_directions_held"] == 6 for g in grasps) / n if n else None,
+        "rejected_rate": sum(g["physics_rejected"] for g in grasps) / n if n else None,
         "per_type": {t: sum(v) / len(v) for t, v in sorted(per_type.items())},
     }
 

@@ -149,7 +149,7 @@ def main() -> int:
     s = result["dexgraspnet_sample"]
     print(
         f"FK error {result['fk_max_error_mm']:.4f} mm (menagerie), {result['fk_dexgraspnet_max_error_mm']:.2e} mm "
-        f"(DexGraspNet); physics: {s['success_rate']:.3f} all six, {s['success_any_rate']:.3f} any, "
+        f"(DexGraspNet); physics: {s['success_rate']:.3f} held, {s['rejected_rate']:.3f} rejected, "
         f"{s['mean_penetration_mm']:.2f} mm penetration, {per_s:.1f} grasps/s ({per_cpu_s:.1f} per CPU-s)"
     )
     return 0

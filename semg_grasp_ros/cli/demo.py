@@ -59,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             physics = ""
             if "physics_success" in e:
-                physics = (f"  physics: {'held' if e['physics_success'] else 'slipped'} "
-                           f"({e['physics_directions_held']}/6 pushes)")
+                verdict = "held" if e["physics_success"] else "slipped"
+                physics = f"  physics: {'rejected (pregrasp penetrates)' if e['physics_rejected'] else verdict}"
             print(f"{e['t']:6.2f}  grasp  {e['grasp_type']:<12} penetration {e['penetration_mm']:.1f} mm{physics}")
     dec = summary["decoding"]
     if dec.get("active_accuracy") is not None:

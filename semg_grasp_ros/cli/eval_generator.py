@@ -120,7 +120,8 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
     requested ``repeats`` times (fresh noise each time: less variance on a few objects).
 
     Returns:
-        JSON-ready dict: ``requests``, ``success_rate``, ``success_any_rate``,
+        JSON-ready dict: ``requests``, ``success_rate``, ``rejected_rate`` (pregrasp penetrating > 1 cm),
+        ``mean_finger_penetration_mm``,
         ``mean_penetration_mm``, ``palm_distance_mm``, ``type_consistency`` (top-ranked),
         ``type_consistency_all``, ``diversity_joint_std_rad``, ``diversity_translation_std_m``,
         ``latency_ms`` {p50, p95, mean}, ``encode_ms``, ``per_type`` {type: {n, success_rate,
@@ -165,7 +166,8 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
     labels = np.array(top["label"], dtype=int)
     want = np.array([GRASP_TYPES.index(t) for t in top["type"]], dtype=int)
     success = np.array([bool(r is not None and r.success) for r in results])
-    success_any = np.array([bool(r is not None and r.success_any) for r in results])
+    rejected = np.array([bool(r is not None and r.rejected) for r in results])
+    finger = np.array([r.finger_penetration_mm if r is not None else np.nan for r in results])
     pen = np.array([r.penetration_mm if r is not None else np.nan for r in results])
     lat = np.array(latency) * 1e3
 
@@ -188,7 +190,8 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
         "requests": int(len(joints)),
         "objects": len(objects),
         "success_rate": stat(success),
-        "success_any_rate": stat(success_any),
+        "rejected_rate": stat(rejected),
+        "mean_finger_penetration_mm": stat(finger),
         "mean_penetration_mm": stat(pen),
         "palm_distance_mm": stat(np.array(palm) * 1e3),
         "type_consistency": stat(labels == want),

@@ -4,7 +4,8 @@ FILE is a DexGraspNet ``.npy`` (``dataset/<code>.npy``; its mesh is found at
 ``../meshdata/<code>/coacd/decomposed.obj`` unless ``--mesh`` is given, and each grasp's own
 ``scale`` applies unless ``--scale`` is given) or one of the project's grasp object files
 (``.npz`` from ``semg-grasp data ...``, which carry their convex pieces in metres).
-The protocol is ``grasp.physics``'s; the JSON holds the summary and one record per grasp.
+The protocol is ``grasp.physics``'s standard one (``--protocol`` names another preset: ``tabletop``,
+``lenient``); the JSON holds the summary and one record per grasp.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", type=Path, required=True, help="output JSON file")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N grasps")
+    parser.add_argument("--protocol", default="standard", choices=("standard", "tabletop", "lenient"),
+                        help="physics protocol preset (default standard: BODex / DexGraspBench)")
 
 
 def _load(args):
@@ -60,27 +63,27 @@ def _load(args):
 def run(args) -> int:
     from tqdm import tqdm
 
-    from ..grasp.physics import PhysicsConfig, evaluate_grasps, summarize
+    from ..grasp.physics import evaluate_grasps, preset, summarize
 
     joints, rot, trans, objects, index, label = _load(args)
     if args.limit is not None:
         joints, rot, trans, index = joints[: args.limit], rot[: args.limit], trans[: args.limit], index[: args.limit]
-    config = PhysicsConfig()
+    config = preset(args.protocol)
     with tqdm(total=len(joints), desc=f"physics check {label}", unit="grasp") as bar:
         results = evaluate_grasps(joints, rot, trans, objects, index, config, workers=args.workers, progress=bar.update)
-    summary = summarize(results, config.threshold)
+    summary = summarize(results, config)
     out = {
         "file": str(args.file),
         "object": label,
-        "protocol": vars(config),
+        "protocol": {"name": args.protocol, **vars(config)},
         "summary": summary,
         "grasps": [r.to_dict() if r is not None else None for r in results],
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(out, indent=1))
     print(
-        f"{summary['n']} grasps: {summary['success_rate']:.1%} hold in all six directions, "
-        f"{summary['success_any_rate']:.1%} in at least one; mean penetration "
+        f"{summary['n']} grasps ({args.protocol}): {summary['success_rate']:.1%} hold, "
+        f"{summary['rejected_rate']:.1%} rejected (pregrasp penetration); mean penetration "
         f"{summary['mean_penetration_mm']:.2f} mm; {summary['limit_violation_rate']:.1%} beyond a joint limit "
         f"-> {args.json}"
     )

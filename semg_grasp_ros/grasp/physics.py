@@ -1,35 +1,62 @@
-"""Physics check of grasps in MuJoCo (CPU): does the hand hold the object against a push?
+"""Physics check of grasps in MuJoCo (CPU): does the hand hold the object?
 
-The protocol, used everywhere in the project (DexGraspNet-style, Wang et al. 2023):
+The default is the community's protocol, the "fc" setting of BODex / DexGraspBench (Chen et al.,
+ICRA 2025), so the project's figures compare with the field's:
 
-1. Scene: the palm-rooted hand (``urdf/shadow_hand_free.urdf``, primitive collision shapes) is
-   fixed at the grasp's palm pose; the object is a free body made of its convex pieces (one mesh
-   geom each), density 500 kg/m^3. Friction 3 on hand and object, elliptic friction cone (with
-   MuJoCo's default pyramidal cone, higher friction makes grasps *fail* more), ``implicitfast``
-   integrator with joint armature (tiny phalanx masses are unstable otherwise), gravity off, no
-   hand self-collision. The hand's joints are position-controlled (PD servos, ``kp`` N m/rad,
-   torque limited to ``force_limit`` N m: the finger actuators' force range of the E3M5 model).
-2. Measured on the grasp as given, before anything moves: penetration depth (deepest overlap of
-   hand and object, mm), signed contact distance (mm; negative = penetration). The simulation
-   starts from the joint angles clamped to the limits (the excess is reported as the limit
-   violation); contact count = hand links within ``contact_margin`` of the object there.
-3. Squeeze: for each hand link within ``contact_margin``, its closest point is pulled towards the
-   object along the contact normal; the joint targets become ``q + squeeze_gain * sum(J^T n)``
-   (DexGraspNet's validation moves contacts by 1 mm with a gradient step of 500, i.e. gain 1),
-   clamped to the limits.
-4. Settle ``settle_time`` seconds (how far this moved the object is reported as
-   ``settle_shift``), then, from that settled state each time, push the object's centre of mass
-   with ``m * 9.8`` N along +x, -x, +y, -y, +z, -z of the object frame for ``disturb_time`` s.
-5. A direction holds when the object's centre of mass ends less than ``threshold`` (2 cm) from
-   its settled position. ``success``: all six hold; ``success_any``: at least one holds.
-   With ``early_stop`` a push ends as soon as the object is beyond the threshold (fails), or,
-   after ``min_disturb_time``, once it rests within half the threshold and its present speed
-   would carry it less than a tenth of the threshold further in the remaining time (holds);
-   on the 935 DexGraspNet sample grasps this halves the CPU time and changes 4 all-six verdicts
-   (93.9 % instead of 93.7 % success); ``early_stop=False`` runs every push for the full time.
+1. Scene: the hand (22 finger joints) on a free root welded to a mocap body that carries the
+   wrist pose; the object a free body made of its convex pieces (one mesh geom each), its mass
+   ``object_mass`` (0.1 kg) whatever its size. Gravity off. Friction 0.6 tangential, 0.02
+   torsional on every geom (condim 4, elliptic cone, impratio 10, 2 noslip iterations), hand
+   geoms stiff (solimp 0.5 0.99 0.0001, solref 0.005 1), ``implicitfast`` at 4 ms. The hand
+   collides with the object and with itself (the menagerie's and DexGraspBench's excluded
+   neighbours apart). Its joints are position-controlled, kp 5 N m/rad, torque within +-3 N m,
+   damping 0.05, armature 0.0002, friction loss 0.01; the middle and distal joints J2/J1 of FF,
+   MF, RF, LF are driven together by one actuator on the tendon J0 = J2 + J1, as on the real hand
+   (the menagerie model), so a grasp commands their sum.
+2. Hand geometry (``hand``): ``"menagerie"``, the collision shapes of the menagerie's E3M5 model
+   (boxes, capsules, spheres, and the distal phalanx meshes), read at run time from
+   ``<data>/hand/shadow_menagerie/right_hand.xml`` -- the hand DexGraspBench evaluates; or
+   ``"urdf"``, the project's own primitives (``urdf/shadow_hand_free.urdf``); ``"auto"`` (the
+   default): the menagerie's when the data folder has it, else the URDF's (logged). On the
+   BODex example grasps the menagerie hand agrees better with DexGraspBench's own verdicts
+   (``bench/results/physics_agreement.json``).
+3. A grasp is three postures (``GraspPostures``): pregrasp, grasp, squeeze, each a palm pose in the
+   object frame and 22 joint angles. Given the grasp alone, the other two are derived as BODex
+   makes them: the pregrasp moves the closest point of each distal phalanx within
+   ``contact_margin`` of the object ``pregrasp_offset`` (1 cm) back along the contact normal
+   through that finger's joints (damped least squares on its Jacobian; BODex optimises its
+   distal contact points to 1 cm off the surface for the pregrasp and to 0 for the grasp,
+   ``configs/manip/sim_shadow/fc.yml``), and the squeeze mirrors the pregrasp through the grasp,
+   ``squeeze = 2 * grasp - pregrasp`` (BODex's ``plan_batch_env.py``); the wrist stays at the
+   grasp's pose.
+4. Measured before anything moves: penetration of the hand into the object and of the hand into
+   itself (finger-finger), at the grasp and at the pregrasp (mm); a pregrasp penetrating either by
+   more than ``max_penetration`` (1 cm) fails outright (``rejected``). Contact distance and count
+   at the grasp (links within ``contact_margin``); joint-limit violation (the simulation keeps the
+   given angles: the joint limits push them back, as in DexGraspBench).
+5. ``"fc"``: for each of +-x, +-y, +-z of the object frame: from the pregrasp, the hand moves to
+   the grasp and then to the squeeze (each stage ``stage_time`` 0.4 s, the wrist pose and the
+   actuator targets interpolated in ``stage_steps`` steps), then the object is pushed with
+   ``push_force`` (1 N) for ``push_time`` (2 s). The direction holds when, at every
+   ``check_interval`` (0.2 s), the object is less than ``max_translation`` (5 cm) and
+   ``max_rotation_deg`` (15 degrees) from its starting pose (a push stops at its first violation,
+   as DexGraspBench's does). ``success``: all six hold. The approach is the same for the six
+   pushes (deterministic, no force), so it is simulated once and the pushes start from its state.
+   With ``early_stop`` the pushes after the first failing one are not run: the verdict cannot
+   change; their displacement is NaN and ``success_any`` is None.
+6. ``"tabletop"`` (the pipeline grasps from a table): the object rests on a table (the plane
+   under its lowest point, normal +z of the object frame) under its weight (``object_mass`` x
+   10 m/s^2, applied as a force as DexGraspBench does), the hand closes (pregrasp -> grasp ->
+   squeeze) and lifts by ``lift_height`` (0.1 m) in ``stage_time``; success when the object ends
+   within the same 5 cm / 15 degrees of its lifted starting pose.
 
-Batch use: ``evaluate_grasps`` spreads grasps over worker processes (one MuJoCo model per object
-and scale, built once per worker).
+Presets (``PRESETS``): ``"standard"`` (the above), ``"tabletop"``, and ``"lenient"``, the
+project's former check kept for continuity with old figures: friction 3, a 2 cm translation
+threshold and no rotation limit, no finger-finger collision or pregrasp rejection, the project's
+URDF hand with the distal joints driven separately.
+
+Batch use: ``evaluate_grasps`` / ``evaluate_postures`` spread grasps over worker processes (one
+MuJoCo model per object, built once per worker).
 """
 
 from __future__ import annotations
@@ -40,13 +67,14 @@ import math
 import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..hand.model import FINGER_JOINTS, load_hand, urdf_path
+from ..hand.model import COUPLED_DISTAL, FINGER_JOINTS, load_hand, urdf_path
 
 log = logging.getLogger(__name__)
 # MuJoCo picks its OpenGL back-end when first imported: offscreen EGL unless the user chose one,
@@ -56,6 +84,20 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 #: Directions of the disturbance, in the object frame.
 DIRECTIONS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=np.float64)
 DIRECTION_NAMES = ("+x", "-x", "+y", "-y", "+z", "-z")
+HAND_GEOMETRIES = ("auto", "menagerie", "urdf")
+SETTINGS = ("fc", "tabletop")
+#: Prefix of the hand's element names in the simulation model.
+PREFIX = "h-"
+#: Hand body pairs that never collide (DexGraspBench's shadow hand: neighbours through a knuckle).
+EXCLUDED_PAIRS = (
+    ("rh_thproximal", "rh_thmiddle"), ("rh_palm", "rh_ffproximal"), ("rh_palm", "rh_mfproximal"),
+    ("rh_palm", "rh_rfproximal"), ("rh_lfmetacarpal", "rh_lfproximal"), ("rh_ffknuckle", "rh_mfknuckle"),
+    ("rh_mfknuckle", "rh_rfknuckle"), ("rh_palm", "rh_lfproximal"), ("rh_palm", "rh_lfknuckle"),
+)  # fmt: skip
+#: ... and in the project's URDF, whose thumb proximal capsule reaches into the palm box at rest.
+URDF_EXCLUDED_PAIRS = (("rh_palm", "rh_thproximal"),)
+#: Gravity of DexGraspBench's table-top setting, m/s^2 (applied to the object as a force).
+GRAVITY = 10.0
 
 #: A convex piece: (vertices (V, 3) m, faces (F, 3) int).
 Piece = tuple[np.ndarray, np.ndarray]
@@ -63,37 +105,121 @@ Piece = tuple[np.ndarray, np.ndarray]
 
 @dataclass(frozen=True)
 class PhysicsConfig:
-    """Parameters of the protocol (defaults = the documented protocol; SI units)."""
+    """Parameters of the protocol (defaults = the standard protocol, see the module docstring; SI units)."""
 
-    timestep: float = 0.01
-    settle_time: float = 0.2
-    disturb_time: float = 1.0
-    threshold: float = 0.02
-    density: float = 500.0
-    friction: float = 3.0
-    torsional_friction: float = 0.01
+    setting: str = "fc"
+    hand: str = "auto"
+    timestep: float = 0.004
+    object_mass: float = 0.1
+    friction: float = 0.6
+    torsional_friction: float = 0.02
     condim: int = 4
     impratio: float = 10.0
-    kp: float = 20.0
-    kv: float = 0.5
-    armature: float = 0.005
-    force_limit: float = 1.0
-    squeeze_gain: float = 1.0
-    contact_margin: float = 0.005
+    noslip_iterations: int = 2
+    kp: float = 5.0
+    force_limit: float = 3.0
+    joint_damping: float = 0.05
+    armature: float = 0.0002
+    frictionloss: float = 0.01
+    coupled: bool = True
+    self_collision: bool = True
+    stage_time: float = 0.4
+    stage_steps: int = 10
+    push_force: float = 1.0
+    push_time: float = 2.0
+    check_interval: float = 0.2
+    max_translation: float = 0.05
+    max_rotation_deg: float = 15.0
+    max_penetration: float = 0.01
+    pregrasp_offset: float = 0.01
+    contact_margin: float = 0.01
+    lift_height: float = 0.1
     early_stop: bool = True
-    min_disturb_time: float = 0.3
 
     def __post_init__(self):
-        for name in ("timestep", "disturb_time", "threshold", "density", "friction", "kp", "armature", "force_limit"):
+        if self.setting not in SETTINGS:
+            raise ConfigError(f"PhysicsConfig.setting must be one of {SETTINGS}, got {self.setting!r}")
+        if self.hand not in HAND_GEOMETRIES:
+            raise ConfigError(f"PhysicsConfig.hand must be one of {HAND_GEOMETRIES}, got {self.hand!r}")
+        for name in ("timestep", "object_mass", "friction", "kp", "force_limit", "stage_time", "push_time",
+                     "check_interval", "max_translation", "max_rotation_deg", "max_penetration"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"PhysicsConfig.{name} must be positive, got {getattr(self, name)}")
-        for name in ("settle_time", "kv", "squeeze_gain", "contact_margin", "torsional_friction"):
+        for name in ("torsional_friction", "joint_damping", "armature", "frictionloss", "push_force",
+                     "pregrasp_offset", "contact_margin", "lift_height"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"PhysicsConfig.{name} must be >= 0, got {getattr(self, name)}")
         if self.condim not in (1, 3, 4, 6):
             raise ConfigError(f"PhysicsConfig.condim must be 1, 3, 4 or 6, got {self.condim}")
         if self.impratio < 1:
             raise ConfigError(f"PhysicsConfig.impratio must be >= 1, got {self.impratio}")
+        if not (isinstance(self.stage_steps, int) and self.stage_steps >= 1):
+            raise ConfigError(f"PhysicsConfig.stage_steps must be a positive integer, got {self.stage_steps}")
+        for name in ("stage_time", "check_interval"):
+            per = getattr(self, name) / (self.stage_steps if name == "stage_time" else 1) / self.timestep
+            if abs(per - round(per)) > 1e-6 or round(per) < 1:
+                raise ConfigError(f"PhysicsConfig.{name} must be a whole number of timesteps per step, got {per:.3f}")
+
+
+#: Named protocols: the standard one (default), its table-top variant, and the former lenient check.
+PRESETS: dict[str, PhysicsConfig] = {
+    "standard": PhysicsConfig(),
+    "tabletop": PhysicsConfig(setting="tabletop"),
+    "lenient": PhysicsConfig(friction=3.0, torsional_friction=0.01, max_translation=0.02, max_rotation_deg=360.0,
+                             max_penetration=math.inf, self_collision=False, coupled=False, hand="urdf"),
+}
+
+
+def preset(name: str) -> PhysicsConfig:
+    """The protocol named ``name`` (``PRESETS``).
+
+    Raises:
+        ConfigError: unknown name.
+    """
+    if name not in PRESETS:
+        raise ConfigError(f"unknown physics protocol {name!r}; expected one of {tuple(PRESETS)}")
+    return PRESETS[name]
+
+
+@dataclass(frozen=True, eq=False)
+class HandPosture:
+    """One hand posture: 22 finger joints (``FINGER_JOINTS`` order, rad) and the palm pose in the
+    object frame (``rot`` (3, 3), ``trans`` (3,) m)."""
+
+    joints: np.ndarray
+    rot: np.ndarray
+    trans: np.ndarray
+
+    def __post_init__(self):
+        for name, shape in (("joints", (22,)), ("rot", (3, 3)), ("trans", (3,))):
+            value = np.asarray(getattr(self, name), dtype=np.float64)
+            if value.shape != shape:
+                raise DataError(f"HandPosture.{name} must have shape {shape}, got {value.shape}")
+            if not np.all(np.isfinite(value)):
+                raise DataError(f"HandPosture.{name} contains NaN or inf")
+            object.__setattr__(self, name, value)
+
+
+@dataclass(frozen=True, eq=False)
+class GraspPostures:
+    """A grasp as the hand executes it: pregrasp -> grasp -> squeeze.
+
+    ``pregrasp`` and ``squeeze`` None: derived from the grasp by the simulator (module docstring,
+    item 3), which needs the object.
+    """
+
+    grasp: HandPosture
+    pregrasp: HandPosture | None = None
+    squeeze: HandPosture | None = None
+
+    @classmethod
+    def single(cls, joints, rot, trans) -> GraspPostures:
+        """The grasp posture alone (pregrasp and squeeze to be derived)."""
+        return cls(HandPosture(joints, rot, trans))
+
+    @property
+    def complete(self) -> bool:
+        return self.pregrasp is not None and self.squeeze is not None
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,23 +227,33 @@ class PhysicsResult:
     """Outcome of one grasp.
 
     Attributes:
-        success: the object stayed within the threshold in all six directions.
-        success_any: ... in at least one direction.
-        displacement: (6,) m, final distance of the object's centre from its start per direction
-            (+x, -x, +y, -y, +z, -z); a direction stopped early once beyond the threshold.
-        penetration_mm: deepest hand-object overlap of the grasp as given (joint limits ignored), mm (>= 0).
-        contact_distance_mm: signed smallest hand-object distance of the grasp as given, mm
-            (< 0: overlap), ``inf`` when nothing lies within ``contact_margin``.
-        contact_count: hand links within ``contact_margin`` of the object at the (clamped) start.
-        limit_violation: largest excess of a joint beyond its limits, rad (>= 0).
-        settle_shift: how far the squeeze and settling moved the object's centre, m.
+        success: the protocol's verdict (fc: all six pushes held; tabletop: the lift held).
+        success_any: at least one push held (None when ``early_stop`` left pushes out, and for tabletop).
+        displacement: (6,) m, largest object translation from its start during each push (fc; NaN
+            for a push not run), or (1,) for the lift (tabletop).
+        rotation_deg: same shape, the rotation in degrees.
+        rejected: the pregrasp penetrates the object or the hand itself by more than ``max_penetration``.
+        penetration_mm: deepest hand-object overlap at the grasp posture, mm (>= 0).
+        finger_penetration_mm: deepest hand-hand (finger-finger) overlap at the grasp posture, mm (>= 0).
+        pregrasp_penetration_mm, pregrasp_finger_penetration_mm: the same at the pregrasp.
+        contact_distance_mm: signed smallest hand-object distance at the grasp, mm (< 0: overlap),
+            ``inf`` when nothing lies within ``contact_margin``.
+        contact_count: hand links within ``contact_margin`` of the object at the grasp.
+        limit_violation: largest excess of a grasp joint beyond its limits, rad (>= 0).
+        settle_shift: how far the approach (pregrasp -> grasp -> squeeze) moved the object, m
+            (NaN when rejected).
         object_mass: kg.
     """
 
     success: bool
-    success_any: bool
+    success_any: bool | None
     displacement: np.ndarray
+    rotation_deg: np.ndarray
+    rejected: bool
     penetration_mm: float
+    finger_penetration_mm: float
+    pregrasp_penetration_mm: float
+    pregrasp_finger_penetration_mm: float
     contact_distance_mm: float
     contact_count: int
     limit_violation: float
@@ -127,13 +263,34 @@ class PhysicsResult:
     def to_dict(self) -> dict:
         """JSON-ready dict (non-finite numbers become None)."""
         d = asdict(self)
-        d["displacement"] = [float(x) if np.isfinite(x) else None for x in self.displacement]
+        for key in ("displacement", "rotation_deg"):
+            d[key] = [float(x) if np.isfinite(x) else None for x in getattr(self, key)]
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+
+
+# ------------------------------------------------------------------ model
+
+def menagerie_path() -> Path | None:
+    """The menagerie's right-hand MJCF in the data folder, or None when absent."""
+    from ..paths import data_root
+
+    path = data_root(must_exist=False) / "hand" / "shadow_menagerie" / "right_hand.xml"
+    return path if path.is_file() else None
 
 
 @lru_cache(maxsize=1)
 def _hand_urdf() -> str:
     return urdf_path("free").read_text()
+
+
+def resolve_hand(hand: str) -> str:
+    """``"auto"`` -> ``"menagerie"`` when the data folder has it, else ``"urdf"``."""
+    if hand != "auto":
+        return hand
+    if menagerie_path() is not None:
+        return "menagerie"
+    log.warning("menagerie hand model not found in the data folder: the physics check uses the URDF's primitives")
+    return "urdf"
 
 
 def _merge_capsules(spec) -> None:
@@ -161,41 +318,103 @@ def _merge_capsules(spec) -> None:
                 cyl.type = mujoco.mjtGeom.mjGEOM_CAPSULE
 
 
+def _hand_source(hand: str):
+    """The spec holding the hand's ``rh_palm`` subtree (collision geometry only, no actuators)."""
+    import mujoco
+
+    if hand == "menagerie":
+        path = menagerie_path()
+        if path is None:
+            raise DataError("hand='menagerie' needs <data>/hand/shadow_menagerie/right_hand.xml")
+        src = mujoco.MjSpec.from_file(str(path))
+        for g in list(src.geoms):
+            if g.contype == 0 and g.conaffinity == 0:  # visual meshes
+                src.delete(g)
+        for el in list(src.actuators) + list(src.tendons) + list(src.excludes):
+            src.delete(el)
+        for name in ("rh_WRJ1", "rh_WRJ2"):
+            src.delete(src.joint(name))
+        used = {g.meshname for g in src.geoms}
+        for m in list(src.meshes):
+            if m.name not in used:
+                src.delete(m)
+    else:
+        src = mujoco.MjSpec.from_string(_hand_urdf())
+        _merge_capsules(src)
+    return src
+
+
+def _weld_data() -> list[float]:
+    """A weld's data: anchor and relative pose zero (taken from the reference pose), torque scale 1."""
+    import mujoco
+
+    data = [0.0] * mujoco.mjNEQDATA
+    data[10] = 1.0
+    return data
+
+
 def build_model(pieces: Sequence[Piece], config: PhysicsConfig = PhysicsConfig()):
-    """The MuJoCo model of the protocol: hand (root = world frame = palm) + free object.
+    """The MuJoCo model of the protocol: the hand (free root ``h-rh_palm`` welded to a mocap body)
+    and the free ``object`` (plus a ``table`` plane for the table-top setting).
 
     Args:
         pieces: convex pieces of the object in its own frame, metres.
 
     Returns:
-        ``mujoco.MjModel`` with 22 position actuators (FINGER_JOINTS order) and a body ``object``.
+        ``mujoco.MjModel``; actuators: one per finger joint, the coupled pairs one per tendon
+        ``h-rh_FFJ0`` ... when ``config.coupled``.
+
+    Raises:
+        DataError: no pieces, a degenerate piece, or an object MuJoCo cannot compile.
     """
     import mujoco
 
     if not pieces:
         raise DataError("the object has no convex pieces")
-    spec = mujoco.MjSpec.from_string(_hand_urdf())
+    hand = resolve_hand(config.hand)
+    spec = mujoco.MjSpec()
     opt = spec.option
     opt.timestep = config.timestep
     opt.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     opt.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
     opt.impratio = config.impratio
-    opt.gravity = [0.0, 0.0, 0.0]
+    opt.noslip_iterations = config.noslip_iterations
+    opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_GRAVITY
+    src = _hand_source(hand)
+    src.option.impratio, src.option.cone = opt.impratio, opt.cone  # no attach conflict
+    palm = spec.worldbody.add_frame().attach_body(src.body("rh_palm"), PREFIX, "")
+    palm.pos, palm.quat = [0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]
+    palm.add_freejoint().name = PREFIX + "root"
+    mocap = spec.worldbody.add_body()
+    mocap.name, mocap.mocap = "mocap", True
+    spec.add_equality(type=mujoco.mjtEq.mjEQ_WELD, name1="mocap", name2=palm.name, objtype=mujoco.mjtObj.mjOBJ_BODY,
+                      solimp=[0.9, 0.95, 0.001, 0.5, 2], data=_weld_data())
     friction = [config.friction, config.torsional_friction, 0.0001]
-    _merge_capsules(spec)
-    for g in spec.geoms:
-        g.contype, g.conaffinity = 1, 0  # hand: touches the object only
-        g.friction = friction
-        g.condim = config.condim
-    for j in spec.joints:
-        j.armature = config.armature
-        j.damping = [0.0, 0.0, 0.0]
+    for g in spec.geoms:  # hand only so far
+        g.contype, g.conaffinity = (1, 1) if config.self_collision else (1, 0)
+        g.friction, g.condim = friction, config.condim
+        g.solimp[:3] = [0.5, 0.99, 0.0001]
+        g.solref[:2] = [0.005, 1.0]
+    for a, b in EXCLUDED_PAIRS + (URDF_EXCLUDED_PAIRS if hand == "urdf" else ()):
+        ex = spec.add_exclude()
+        ex.bodyname1, ex.bodyname2 = PREFIX + a, PREFIX + b
     for name in FINGER_JOINTS:
+        j = spec.joint(PREFIX + name)
+        j.armature, j.frictionloss = config.armature, config.frictionloss
+        j.damping = [config.joint_damping, 0.0, 0.0]
+    coupled = {n for pair in COUPLED_DISTAL.values() for n in pair} if config.coupled else set()
+    actuated = [(n, mujoco.mjtTrn.mjTRN_JOINT) for n in FINGER_JOINTS if n not in coupled]
+    if config.coupled:
+        for tendon, (j2, j1) in COUPLED_DISTAL.items():
+            t = spec.add_tendon()
+            t.name = PREFIX + tendon
+            t.wrap_joint(PREFIX + j2, 1.0)
+            t.wrap_joint(PREFIX + j1, 1.0)
+            actuated.append((tendon, mujoco.mjtTrn.mjTRN_TENDON))
+    for name, trn in actuated:
         act = spec.add_actuator()
-        act.name = name
-        act.target = name
-        act.trntype = mujoco.mjtTrn.mjTRN_JOINT
-        act.set_to_position(kp=config.kp, kv=config.kv)
+        act.name, act.target, act.trntype = PREFIX + name, PREFIX + name, trn
+        act.set_to_position(kp=config.kp)
         act.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
         act.forcerange = [-config.force_limit, config.force_limit]
     body = spec.worldbody.add_body()
@@ -213,148 +432,306 @@ def build_model(pieces: Sequence[Piece], config: PhysicsConfig = PhysicsConfig()
         g = body.add_geom()
         g.type = mujoco.mjtGeom.mjGEOM_MESH
         g.meshname = mesh.name
-        g.density = config.density
+        g.density = 1000.0  # rescaled to object_mass below
         g.contype, g.conaffinity = 0, 1
-        g.friction = friction
-        g.condim = config.condim
+        g.friction, g.condim = friction, config.condim
+    if config.setting == "tabletop":
+        holder = spec.worldbody.add_body()  # mocap: placed per grasp (static world geoms are not)
+        holder.name, holder.mocap = "table", True
+        table = holder.add_geom()
+        table.name, table.type, table.size = "table", mujoco.mjtGeom.mjGEOM_PLANE, [0.0, 0.0, 1.0]
+        table.contype, table.conaffinity = 1, 1
+        table.friction, table.condim = friction, config.condim
     try:
-        return spec.compile()
+        model = spec.compile()
     except ValueError as exc:
         raise DataError(f"MuJoCo cannot compile the object: {exc}") from exc
+    obj = model.body("object").id
+    ratio = config.object_mass / model.body_mass[obj]
+    model.body_mass[obj] *= ratio
+    model.body_inertia[obj] *= ratio
+    mujoco.mj_setConst(model, mujoco.MjData(model))  # derived quantities (subtree masses)
+    return model
+
+
+def _quat(rot: np.ndarray) -> np.ndarray:
+    import mujoco
+
+    q = np.zeros(4)
+    mujoco.mju_mat2Quat(q, np.ascontiguousarray(rot, dtype=np.float64).ravel())
+    return q
+
+
+def _slerp(q0: np.ndarray, q1: np.ndarray, t: float) -> np.ndarray:
+    """Spherical interpolation of unit quaternions (w, x, y, z)."""
+    dot = float(np.dot(q0, q1))
+    if dot < 0:
+        q1, dot = -q1, -dot
+    if dot > 0.9995:
+        q = q0 + t * (q1 - q0)
+        return q / np.linalg.norm(q)
+    theta = math.acos(dot)
+    return (math.sin((1 - t) * theta) * q0 + math.sin(t * theta) * q1) / math.sin(theta)
+
+
+def rotation_deg(q0: np.ndarray, q1: np.ndarray) -> float:
+    """Angle of the rotation from unit quaternion ``q0`` to ``q1`` (w, x, y, z), degrees in [0, 360)
+    (DexGraspBench's measure: 2 acos of the real part of q1 q0^-1, unsigned by the double cover)."""
+    w = q1[0] * q0[0] + np.dot(q1[1:], q0[1:])
+    return math.degrees(2.0 * math.acos(min(1.0, max(-1.0, float(w)))))
 
 
 class GraspSimulator:
-    """Runs the protocol for grasps of one object (one compiled model, reused)."""
+    """Runs the protocol for grasps of one object (one compiled model, reused).
+
+    The world frame is the palm frame of the grasp posture (the object sits at the inverse of the
+    palm pose), so ``posed_scene`` pictures look the same for every grasp.
+    """
 
     def __init__(self, pieces: Sequence[Piece], config: PhysicsConfig = PhysicsConfig()):
         import mujoco
 
         self._mj = mujoco
         self.config = config
-        self.model = build_model(pieces, config)
+        self.hand = resolve_hand(config.hand)
+        self.model = build_model(pieces, replace(config, hand=self.hand))
         self.data = mujoco.MjData(self.model)
         m = self.model
         self.obj_body = m.body("object").id
         self.obj_qadr = m.jnt_qposadr[m.body_jntadr[self.obj_body]]
-        self.joint_qadr = np.array([m.jnt_qposadr[m.joint(n).id] for n in FINGER_JOINTS])
-        self.joint_dof = np.array([m.jnt_dofadr[m.joint(n).id] for n in FINGER_JOINTS])
+        self.root_qadr = m.jnt_qposadr[m.joint(PREFIX + "root").id]
+        self.mocap = m.body_mocapid[m.body("mocap").id]
+        self.joint_qadr = np.array([m.jnt_qposadr[m.joint(PREFIX + n).id] for n in FINGER_JOINTS])
+        self.joint_dof = np.array([m.jnt_dofadr[m.joint(PREFIX + n).id] for n in FINGER_JOINTS])
+        # actuator targets from the 22 joints: ctrl = A @ q (a tendon's target is J2 + J1)
+        self._ctrl_map = np.zeros((m.nu, 22))
+        for a in range(m.nu):
+            name = m.actuator(a).name[len(PREFIX):]
+            for k in [FINGER_JOINTS.index(n) for n in COUPLED_DISTAL.get(name, (name,))]:
+                self._ctrl_map[a, k] = 1.0
         self.lower, self.upper = load_hand("free").limits()
-        self.hand_geoms = np.array([m.geom_bodyid[g] != self.obj_body for g in range(m.ngeom)])
+        # distal body of each finger -> the indices of that finger's joints
+        self._distal = {m.body(f"{PREFIX}rh_{f.lower()}distal").id:
+                        np.array([i for i, n in enumerate(FINGER_JOINTS) if n.startswith(f"rh_{f}J")])
+                        for f in ("FF", "MF", "RF", "LF", "TH")}
+        self.hand_geoms = np.array([m.body(m.geom_bodyid[g]).name.startswith(PREFIX) for g in range(m.ngeom)])
+        self.object_geoms = m.geom_bodyid == self.obj_body
+        self.table = m.body_mocapid[m.body("table").id] if self.config.setting == "tabletop" else -1
         self.object_mass = float(m.body_subtreemass[self.obj_body])
         self._margin = m.geom_margin.copy()
+        self._gap = m.geom_gap.copy()
+        verts = np.concatenate([np.asarray(v, dtype=np.float64) for v, _ in pieces])
+        self._bottom = float(verts[:, 2].min())
 
-    def _start_contacts(self):
-        """Hand-object contacts within the margin: list of (dist, hand point, normal hand->object, body)."""
+    # ------------------------------------------------------------ state
+
+    def _world(self, grasp: HandPosture) -> tuple[np.ndarray, np.ndarray]:
+        """World (= grasp palm frame) pose of the object frame: (rotation (3, 3), position (3,))."""
+        return grasp.rot.T, -grasp.rot.T @ grasp.trans
+
+    def _palm_world(self, posture: HandPosture, world) -> tuple[np.ndarray, np.ndarray]:
+        rw, pw = world
+        return rw @ posture.rot, rw @ posture.trans + pw
+
+    def _set(self, posture: HandPosture, world) -> None:
+        """Reset the data to ``posture`` (hand at rest, object at its start), forwarded."""
         mj, m, d = self._mj, self.model, self.data
-        m.geom_margin[self.hand_geoms] = self.config.contact_margin
+        mj.mj_resetData(m, d)
+        rw, pw = world
+        d.qpos[self.obj_qadr : self.obj_qadr + 3] = pw
+        d.qpos[self.obj_qadr + 3 : self.obj_qadr + 7] = _quat(rw)
+        rot, pos = self._palm_world(posture, world)
+        quat = _quat(rot)
+        d.qpos[self.root_qadr : self.root_qadr + 3] = pos
+        d.qpos[self.root_qadr + 3 : self.root_qadr + 7] = quat
+        d.mocap_pos[self.mocap], d.mocap_quat[self.mocap] = pos, quat
+        d.qpos[self.joint_qadr] = posture.joints
+        d.ctrl[:] = self._ctrl_map @ posture.joints
+        if self.table >= 0:
+            d.mocap_pos[self.table] = pw + rw @ np.array([0.0, 0.0, self._bottom])
+            d.mocap_quat[self.table] = _quat(rw)
         mj.mj_forward(m, d)
-        out = []
+
+    def _contacts(self, margin: float):
+        """Contacts at the current state, object geoms inflated by ``margin``.
+
+        Returns:
+            (object contacts [(dist, hand point, normal hand->object, hand body)], deepest
+            hand-hand overlap in m (>= 0)).
+        """
+        mj, m, d = self._mj, self.model, self.data
+        m.geom_margin[self.object_geoms] = margin
+        m.geom_gap[self.object_geoms] = margin
+        mj.mj_forward(m, d)
+        m.geom_margin[:], m.geom_gap[:] = self._margin, self._gap
+        out, self_pen = [], 0.0
         for c in d.contact[: d.ncon]:
             g1, g2 = c.geom
+            h1, h2 = self.hand_geoms[g1], self.hand_geoms[g2]
             n = np.array(c.frame[:3])  # from geom1 to geom2
-            if self.hand_geoms[g1] and not self.hand_geoms[g2]:
-                hand, normal = g1, n
-            elif self.hand_geoms[g2] and not self.hand_geoms[g1]:
-                hand, normal = g2, -n
-            else:
-                continue
-            point = np.array(c.pos) - normal * c.dist / 2  # on the hand's surface
-            out.append((float(c.dist), point, normal, int(m.geom_bodyid[hand])))
-        m.geom_margin[:] = self._margin
-        return out
+            if h1 and h2:
+                self_pen = max(self_pen, -float(c.dist))
+            elif h1 and self.object_geoms[g2] or h2 and self.object_geoms[g1]:
+                hand, normal = (g1, n) if h1 else (g2, -n)
+                point = np.array(c.pos) - normal * c.dist / 2  # on the hand's surface
+                out.append((float(c.dist), point, normal, int(m.geom_bodyid[hand])))
+        return out, self_pen
 
-    def evaluate(self, joints, rot, trans) -> PhysicsResult:
-        """Run the protocol for one grasp.
+    # ------------------------------------------------------------ postures
 
-        Args:
-            joints: (22,) Shadow finger joints, rad.
-            rot: (3, 3) palm rotation in the object frame.
-            trans: (3,) palm position in the object frame, m.
-        """
+    def derive_postures(self, grasp: HandPosture) -> GraspPostures:
+        """Pregrasp and squeeze of a grasp given alone (module docstring, item 3)."""
         mj, m, d, cfg = self._mj, self.model, self.data, self.config
-        joints = np.asarray(joints, dtype=np.float64)
-        rot = np.asarray(rot, dtype=np.float64)
-        trans = np.asarray(trans, dtype=np.float64)
-        if joints.shape != (22,) or rot.shape != (3, 3) or trans.shape != (3,):
-            raise DataError(f"grasp needs joints (22,), rot (3, 3), trans (3,), got {joints.shape}, {rot.shape}, {trans.shape}")
-        if not (np.all(np.isfinite(joints)) and np.all(np.isfinite(rot)) and np.all(np.isfinite(trans))):
-            raise DataError("grasp contains NaN or inf")
-        q0 = np.clip(joints, self.lower, self.upper)
-        violation = float(np.max(np.abs(joints - q0)))
-        # world = palm frame: the object sits at the inverse of the palm pose
-        mj.mj_resetData(m, d)
-        obj_pos = -rot.T @ trans
-        quat = np.zeros(4)
-        mj.mju_mat2Quat(quat, rot.T.ravel())
-        d.qpos[self.obj_qadr : self.obj_qadr + 3] = obj_pos
-        d.qpos[self.obj_qadr + 3 : self.obj_qadr + 7] = quat
-        # penetration and contact distance of the grasp as given (limits ignored), ...
-        d.qpos[self.joint_qadr] = joints
-        contacts = self._start_contacts()
-        dists = [c[0] for c in contacts]
-        min_dist = min(dists) if dists else math.inf
-        if violation > 0:  # ... the simulation starts from the clamped joints
-            d.qpos[self.joint_qadr] = q0
-            contacts = self._start_contacts()
-        # squeeze: pull each touching link's closest point onto the object
-        best = {}
+        world = self._world(grasp)
+        self._set(grasp, world)
+        contacts, _ = self._contacts(cfg.contact_margin)
+        best: dict[int, tuple] = {}
         for dist, point, normal, body in contacts:
             if body not in best or dist < best[body][0]:
                 best[body] = (dist, point, normal)
-        target = q0.copy()
+        q = grasp.joints
+        pre = q.copy()
         jacp = np.zeros((3, m.nv))
-        for body, (_, point, normal) in best.items():
+        for body, cols in self._distal.items():
+            if body not in best:
+                continue
+            _, point, normal = best[body]
             mj.mj_jac(m, d, jacp, None, point, body)
-            target += cfg.squeeze_gain * (jacp[:, self.joint_dof].T @ normal)
-        target = np.clip(target, self.lower, self.upper)
-        d.ctrl[:] = target
-        com0 = d.xipos[self.obj_body].copy()
-        settle_steps = int(round(cfg.settle_time / cfg.timestep))
-        if settle_steps:
-            mj.mj_step(m, d, settle_steps)
-        settled = mj.MjData(m)
-        mj.mj_copyData(settled, m, d)
-        com_settled = d.xipos[self.obj_body].copy()
-        force = self.object_mass * 9.8
-        disp = np.zeros(6)
-        n_steps = int(round(cfg.disturb_time / cfg.timestep))
-        chunk = max(1, int(round(0.1 / cfg.timestep)))
-        for k, direction in enumerate(DIRECTIONS):
-            mj.mj_copyData(d, m, settled)
-            d.xfrc_applied[self.obj_body, :3] = force * (rot.T @ direction)  # object frame -> palm frame
-            done, prev = 0, com_settled
-            while done < n_steps:
-                step = min(chunk, n_steps - done)
-                mj.mj_step(m, d, step)
-                done += step
-                com = d.xipos[self.obj_body].copy()
-                disp[k] = np.linalg.norm(com - com_settled)
-                if not cfg.early_stop:
-                    continue
-                # stop once it is out, or once it rests well inside (its present speed would not
-                # carry it a tenth of the threshold further in the remaining time)
-                speed = np.linalg.norm(com - prev) / (step * cfg.timestep)
-                prev = com
-                if disp[k] > cfg.threshold or (
-                    done * cfg.timestep >= cfg.min_disturb_time
-                    and disp[k] < 0.5 * cfg.threshold
-                    and speed * (n_steps - done) * cfg.timestep < 0.1 * cfg.threshold
-                ):
-                    break
-            if not np.all(np.isfinite(d.qpos)):
-                disp[k] = math.inf
-        held = disp < cfg.threshold
+            row = normal @ jacp[:, self.joint_dof[cols]]  # approach speed along the normal per joint, m/rad
+            free = np.ones(len(cols), dtype=bool)
+            for _ in range(3):  # joints stopped by a limit leave the rest of the way to the others
+                rest = -cfg.pregrasp_offset - row @ (pre[cols] - q[cols])
+                r = np.where(free, row, 0.0)
+                step = pre[cols] + rest * r / (r @ r + 1e-6)
+                pre[cols] = np.clip(step, self.lower[cols], self.upper[cols])
+                free &= pre[cols] == step
+        pregrasp = HandPosture(pre, grasp.rot, grasp.trans)
+        squeeze = HandPosture(2.0 * q - pre, grasp.rot, grasp.trans)
+        return GraspPostures(grasp, pregrasp, squeeze)
+
+    # ------------------------------------------------------------ protocol
+
+    def _stage(self, a: HandPosture, b: HandPosture, world, lift: float = 0.0) -> None:
+        """Move the hand from ``a`` to ``b`` (wrist and actuator targets interpolated), then
+        ``lift`` metres along the object's +z."""
+        mj, m, d, cfg = self._mj, self.model, self.data, self.config
+        ra, pa = self._palm_world(a, world)
+        rb, pb = self._palm_world(b, world)
+        pb = pb + world[0][:, 2] * lift
+        qa, qb = _quat(ra), _quat(rb)
+        ca, cb = self._ctrl_map @ a.joints, self._ctrl_map @ b.joints
+        inner = int(round(cfg.stage_time / cfg.stage_steps / cfg.timestep))
+        for k in range(1, cfg.stage_steps + 1):
+            t = k / cfg.stage_steps
+            d.mocap_pos[self.mocap] = pa + t * (pb - pa)
+            d.mocap_quat[self.mocap] = _slerp(qa, qb, t)
+            d.ctrl[:] = ca + t * (cb - ca)
+            mj.mj_step(m, d, inner)
+
+    def _object_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        d = self.data
+        return d.qpos[self.obj_qadr : self.obj_qadr + 3].copy(), d.qpos[self.obj_qadr + 3 : self.obj_qadr + 7].copy()
+
+    def evaluate(self, grasp, rot=None, trans=None) -> PhysicsResult:
+        """Run the protocol for one grasp.
+
+        Args:
+            grasp: ``GraspPostures``, ``HandPosture``, or (22,) joints with ``rot`` (3, 3) and
+                ``trans`` (3,) m, the palm pose in the object frame.
+
+        Raises:
+            DataError: wrong shapes or non-finite values.
+        """
+        mj, m, d, cfg = self._mj, self.model, self.data, self.config
+        if isinstance(grasp, HandPosture):
+            grasp = GraspPostures(grasp)
+        elif not isinstance(grasp, GraspPostures):
+            if rot is None or trans is None:
+                raise DataError("evaluate needs GraspPostures, a HandPosture, or joints with rot and trans")
+            grasp = GraspPostures.single(grasp, rot, trans)
+        if not grasp.complete:
+            grasp = self.derive_postures(grasp.grasp)
+        g = grasp.grasp
+        world = self._world(g)
+        violation = float(np.max(np.maximum(g.joints - self.upper, self.lower - g.joints).clip(0)))
+        # measured before anything moves: the grasp, then the pregrasp
+        self._set(g, world)
+        contacts, finger_pen = self._contacts(0.0)
+        pen = max([0.0] + [-c[0] for c in contacts])
+        near, _ = self._contacts(cfg.contact_margin)
+        min_dist = min((c[0] for c in near), default=math.inf)
+        count = len({c[3] for c in near})
+        self._set(grasp.pregrasp, world)
+        contacts, pre_finger = self._contacts(0.0)
+        pre_pen = max([0.0] + [-c[0] for c in contacts])
+        rejected = pre_pen > cfg.max_penetration or pre_finger > cfg.max_penetration
+        n_out = 1 if cfg.setting == "tabletop" else 6
+        disp, rotd = np.full(n_out, np.nan), np.full(n_out, np.nan)
+        success, success_any, shift = False, None if cfg.early_stop or n_out == 1 else False, math.nan
+        if not rejected:
+            p0, q0 = self._object_pose()
+            if cfg.setting == "tabletop":
+                d.xfrc_applied[self.obj_body, :3] = -world[0][:, 2] * self.object_mass * GRAVITY
+            self._stage(grasp.pregrasp, g, world)
+            self._stage(g, grasp.squeeze, world)
+            shift = float(np.linalg.norm(self._object_pose()[0] - p0))
+            if cfg.setting == "tabletop":
+                self._stage(grasp.squeeze, grasp.squeeze, world, lift=cfg.lift_height)
+                p, q = self._object_pose()
+                disp[0] = np.linalg.norm(p - (p0 + world[0][:, 2] * cfg.lift_height))
+                rotd[0] = rotation_deg(q0, q)
+                success = bool(disp[0] < cfg.max_translation and rotd[0] < cfg.max_rotation_deg)
+            else:
+                success, success_any = self._pushes(world, p0, q0, disp, rotd)
         return PhysicsResult(
-            success=bool(held.all()),
-            success_any=bool(held.any()),
+            success=success,
+            success_any=success_any,
             displacement=disp,
-            penetration_mm=max(0.0, -min_dist * 1000.0) if dists else 0.0,
+            rotation_deg=rotd,
+            rejected=rejected,
+            penetration_mm=pen * 1000.0,
+            finger_penetration_mm=finger_pen * 1000.0,
+            pregrasp_penetration_mm=pre_pen * 1000.0,
+            pregrasp_finger_penetration_mm=pre_finger * 1000.0,
             contact_distance_mm=min_dist * 1000.0,
-            contact_count=len(best),
+            contact_count=count,
             limit_violation=violation,
-            settle_shift=float(np.linalg.norm(com_settled - com0)),
+            settle_shift=shift,
             object_mass=self.object_mass,
         )
+
+    def _pushes(self, world, p0, q0, disp, rotd) -> tuple[bool, bool | None]:
+        """The six pushes from the squeezed state; fills ``disp``/``rotd``; returns (all held, any held)."""
+        mj, m, d, cfg = self._mj, self.model, self.data, self.config
+        squeezed = mj.MjData(m)
+        mj.mj_copyData(squeezed, m, d)
+        chunk = int(round(cfg.check_interval / cfg.timestep))
+        n_checks = int(math.ceil(cfg.push_time / cfg.check_interval - 1e-9))
+        held = np.zeros(6, dtype=bool)
+        for k, direction in enumerate(DIRECTIONS):
+            mj.mj_copyData(d, m, squeezed)
+            d.xfrc_applied[self.obj_body, :3] = cfg.push_force * (world[0] @ direction)
+            ok = True
+            for _ in range(n_checks):
+                mj.mj_step(m, d, chunk)
+                p, q = self._object_pose()
+                if not np.all(np.isfinite(p)):
+                    disp[k], rotd[k], ok = math.inf, math.inf, False
+                    break
+                disp[k] = max(np.nan_to_num(disp[k]), np.linalg.norm(p - p0))
+                rotd[k] = max(np.nan_to_num(rotd[k]), rotation_deg(q0, q))
+                if not (np.linalg.norm(p - p0) < cfg.max_translation and rotation_deg(q0, q) < cfg.max_rotation_deg):
+                    ok = False
+                    break
+            held[k] = ok
+            if not ok and cfg.early_stop:
+                return False, None
+        return bool(held.all()), bool(held.any())
+
+    def pose(self, joints, rot, trans) -> None:
+        """Place the hand at a grasp (joints as given) for pictures: palm at the world origin."""
+        g = HandPosture(joints, rot, trans)
+        self._set(g, self._world(g))
 
 
 # ------------------------------------------------------------------ batch API
@@ -380,19 +757,17 @@ def _run_chunk(args):
         sim = GraspSimulator(pieces, config)
         _WORKER_CACHE[(key, config)] = sim
     out = []
-    for idx, joints, rot, trans in items:
+    for idx, grasp in items:
         try:
-            out.append((idx, sim.evaluate(joints, rot, trans)))
+            out.append((idx, sim.evaluate(grasp)))
         except DataError as exc:
             log.warning("grasp %d skipped: %s", idx, exc)
             out.append((idx, None))
     return out
 
 
-def evaluate_grasps(
-    joints,
-    rot,
-    trans,
+def evaluate_postures(
+    grasps: Sequence[GraspPostures | None],
     objects: Sequence[Sequence[Piece]],
     object_index=None,
     config: PhysicsConfig = PhysicsConfig(),
@@ -403,9 +778,7 @@ def evaluate_grasps(
     """Run the protocol on many grasps, in parallel over ``workers`` processes.
 
     Args:
-        joints: (N, 22) Shadow finger joints, rad.
-        rot: (N, 3, 3) palm rotations in the object frames.
-        trans: (N, 3) palm positions, m.
+        grasps: one ``GraspPostures`` per grasp (None: an invalid grasp, reported as None).
         objects: the distinct objects, each a list of convex pieces in metres (already scaled).
         object_index: (N,) index into ``objects`` of each grasp's object (default: all 0).
         workers: processes (1 = run here, no subprocess).
@@ -415,20 +788,18 @@ def evaluate_grasps(
     Returns:
         one ``PhysicsResult`` per grasp, in input order (None for a grasp rejected as invalid, logged).
     """
-    joints = np.asarray(joints, dtype=np.float64).reshape(-1, 22)
-    n = len(joints)
-    rot = np.asarray(rot, dtype=np.float64).reshape(n, 3, 3)
-    trans = np.asarray(trans, dtype=np.float64).reshape(n, 3)
+    n = len(grasps)
     object_index = np.zeros(n, dtype=int) if object_index is None else np.asarray(object_index, dtype=int)
     if object_index.shape != (n,) or (n and (object_index.min() < 0 or object_index.max() >= len(objects))):
         raise DataError(f"object_index must be (N,) indices into {len(objects)} objects")
+    if config.hand == "auto":  # resolved once here, so every worker uses the same hand
+        config = replace(config, hand=resolve_hand(config.hand))
     tasks = []
     for k in range(len(objects)):
-        idx = np.nonzero(object_index == k)[0]
-        key = _fingerprint(objects[k]) if len(idx) else None
+        idx = [int(i) for i in np.nonzero(object_index == k)[0] if grasps[i] is not None]
+        key = _fingerprint(objects[k]) if idx else None
         for s in range(0, len(idx), chunk_size):
-            part = idx[s : s + chunk_size]
-            tasks.append((key, objects[k], config, [(int(i), joints[i], rot[i], trans[i]) for i in part]))
+            tasks.append((key, objects[k], config, [(i, grasps[i]) for i in idx[s : s + chunk_size]]))
     results: list[PhysicsResult | None] = [None] * n
     if workers <= 1 or len(tasks) <= 1:
         chunks = map(_run_chunk, tasks)
@@ -449,30 +820,72 @@ def evaluate_grasps(
     return results
 
 
-def summarize(results: Sequence[PhysicsResult | None], threshold: float = PhysicsConfig.threshold) -> dict:
+def evaluate_grasps(joints, rot, trans, objects: Sequence[Sequence[Piece]], object_index=None,
+                    config: PhysicsConfig = PhysicsConfig(), workers: int = 2, chunk_size: int = 8,
+                    progress: Callable[[int], None] | None = None) -> list[PhysicsResult | None]:
+    """``evaluate_postures`` for grasps given as one posture each (pregrasp and squeeze derived).
+
+    Args:
+        joints: (N, 22) Shadow finger joints, rad.
+        rot: (N, 3, 3) palm rotations in the object frames.
+        trans: (N, 3) palm positions, m.
+        (the rest as ``evaluate_postures``; a grasp with NaN or inf is invalid: None, logged.)
+    """
+    joints = np.asarray(joints, dtype=np.float64).reshape(-1, 22)
+    n = len(joints)
+    rot = np.asarray(rot, dtype=np.float64).reshape(n, 3, 3)
+    trans = np.asarray(trans, dtype=np.float64).reshape(n, 3)
+    grasps: list[GraspPostures | None] = []
+    for i in range(n):
+        try:
+            grasps.append(GraspPostures.single(joints[i], rot[i], trans[i]))
+        except DataError as exc:
+            log.warning("grasp %d skipped: %s", i, exc)
+            grasps.append(None)
+    return evaluate_postures(grasps, objects, object_index, config, workers, chunk_size, progress)
+
+
+def summarize(results: Sequence[PhysicsResult | None], config: PhysicsConfig = PhysicsConfig()) -> dict:
     """Rates and means over results (invalid grasps count as failures).
 
     Returns:
-        dict with n, success_rate, success_any_rate, mean_penetration_mm, max_penetration_mm,
-        mean_contact_count, median_settle_shift_mm, success_and_settle_rate (all six hold and the
-        squeeze/settle moved the object less than the threshold too), limit_violation_rate (share of grasps beyond
-        a limit by > 0.01 rad), direction_success_rate (per direction), n_invalid; rates are 0 and
-        means NaN for no results.
+        dict with n, n_invalid, success_rate, success_any_rate (None unless every push ran),
+        rejected_rate (pregrasp penetrating by more than ``max_penetration``),
+        mean/max_penetration_mm, mean/max_finger_penetration_mm, mean_pregrasp_penetration_mm,
+        mean_contact_count, median_settle_shift_mm, limit_violation_rate (share of grasps beyond a
+        limit by > 0.01 rad), direction_success_rate (per direction, fc; None where pushes were
+        left out); rates are 0 and means NaN for no results.
     """
     valid = [r for r in results if r is not None]
     n = len(results)
     denom = max(n, 1)
-    held = np.array([r.displacement for r in valid]).reshape(-1, 6) < threshold
-    return {
+
+    def mean(key, fn=np.mean):
+        x = np.array([getattr(r, key) for r in valid], dtype=float)
+        x = x[np.isfinite(x)]
+        return float(fn(x)) if x.size else math.nan
+
+    out = {
         "n": n,
         "n_invalid": n - len(valid),
         "success_rate": sum(r.success for r in valid) / denom,
-        "success_any_rate": sum(r.success_any for r in valid) / denom,
-        "mean_penetration_mm": float(np.mean([r.penetration_mm for r in valid])) if valid else math.nan,
-        "max_penetration_mm": float(np.max([r.penetration_mm for r in valid])) if valid else math.nan,
-        "mean_contact_count": float(np.mean([r.contact_count for r in valid])) if valid else math.nan,
-        "median_settle_shift_mm": float(np.median([r.settle_shift for r in valid]) * 1000) if valid else math.nan,
-        "success_and_settle_rate": sum(r.success and r.settle_shift < threshold for r in valid) / denom,
+        "success_any_rate": (sum(r.success_any for r in valid) / denom
+                             if valid and all(r.success_any is not None for r in valid) else None),
+        "rejected_rate": sum(r.rejected for r in valid) / denom,
+        "mean_penetration_mm": mean("penetration_mm"),
+        "max_penetration_mm": mean("penetration_mm", np.max),
+        "mean_finger_penetration_mm": mean("finger_penetration_mm"),
+        "max_finger_penetration_mm": mean("finger_penetration_mm", np.max),
+        "mean_pregrasp_penetration_mm": mean("pregrasp_penetration_mm"),
+        "mean_contact_count": mean("contact_count"),
+        "median_settle_shift_mm": mean("settle_shift", np.median) * 1000,
         "limit_violation_rate": sum(r.limit_violation > 0.01 for r in valid) / denom,
-        "direction_success_rate": dict(zip(DIRECTION_NAMES, (held.mean(0) if len(valid) else np.zeros(6)).tolist())),
     }
+    pushes = [r for r in valid if len(r.displacement) == 6 and not r.rejected]
+    if pushes and all(np.all(np.isfinite(r.displacement)) for r in pushes):
+        held = np.array([(r.displacement < config.max_translation) & (r.rotation_deg < config.max_rotation_deg)
+                         for r in pushes])
+        out["direction_success_rate"] = dict(zip(DIRECTION_NAMES, (held.sum(0) / denom).tolist()))
+    else:
+        out["direction_success_rate"] = None
+    return out

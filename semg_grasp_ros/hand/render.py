@@ -57,20 +57,13 @@ def posed_scene(joints, rot, trans, pieces, hand_rgba=HAND_RGBA, object_rgba=OBJ
         The ``GraspSimulator`` with its data forwarded (joints clamped to the limits, the
         object at the inverse of the palm pose).
     """
-    import mujoco
+    from ..grasp.physics import GraspSimulator, PhysicsConfig
 
-    from ..grasp.physics import GraspSimulator
-
-    sim = GraspSimulator(pieces)
-    m, d = sim.model, sim.data
+    sim = GraspSimulator(pieces, PhysicsConfig(hand="urdf"))  # the project's own hand shapes
+    m = sim.model
     for g in range(m.ngeom):
         m.geom_rgba[g] = hand_rgba if sim.hand_geoms[g] else object_rgba
-    d.qpos[sim.joint_qadr] = np.clip(joints, sim.lower, sim.upper)
-    d.qpos[sim.obj_qadr : sim.obj_qadr + 3] = -rot.T @ trans
-    quat = np.zeros(4)
-    mujoco.mju_mat2Quat(quat, rot.T.ravel())
-    d.qpos[sim.obj_qadr + 3 : sim.obj_qadr + 7] = quat
-    mujoco.mj_forward(m, d)
+    sim.pose(np.clip(joints, sim.lower, sim.upper), rot, trans)
     return sim
 
 

@@ -174,7 +174,7 @@ class Demo:
         if self.config.physics:
             result = self._physics().evaluate(joints, rot, trans)
             entry["physics_success"] = bool(result.success)
-            entry["physics_directions_held"] = int(np.sum(np.asarray(result.displacement) < 0.02))
+            entry["physics_rejected"] = bool(result.rejected)
         if self.config.render:
             from ..hand.render import render_grasp
 

@@ -48,7 +48,7 @@ def test_evaluate_generator_reports_every_metric(files):
     obj = object_from_mesh(root / "box.stl", scale=0.001, types=("cylindrical", "tip"))
     report = evaluate_generator(sampler, [obj], workers=1, progress=False)
     assert report["requests"] == 2 and set(report["per_type"]) == {"cylindrical", "tip"}
-    for key in ("success_rate", "success_any_rate", "type_consistency", "type_consistency_all"):
+    for key in ("success_rate", "rejected_rate", "type_consistency", "type_consistency_all"):
         assert 0.0 <= report[key] <= 1.0
     assert report["mean_penetration_mm"] >= 0 and report["palm_distance_mm"] >= 0
     assert report["diversity_joint_std_rad"] > 0  # four different samples

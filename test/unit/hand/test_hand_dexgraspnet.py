@@ -97,7 +97,9 @@ def test_eval_cli(data_root, tmp_path):
     out = tmp_path / "eval.json"
     assert cli_main(["eval", "grasps", str(f), "--json", str(out), "--limit", "3", "--workers", "1"]) == 0
     d = json.loads(out.read_text())
-    assert d["summary"]["n"] == 3 and len(d["grasps"]) == 3 and d["protocol"]["friction"] == 3.0
+    assert d["summary"]["n"] == 3 and len(d["grasps"]) == 3 and d["protocol"]["friction"] == 0.6
+    assert cli_main(["eval", "grasps", str(f), "--json", str(out), "--limit", "1", "--protocol", "lenient"]) == 0
+    assert json.loads(out.read_text())["protocol"]["friction"] == 3.0
     assert cli_main(["eval", "grasps", str(tmp_path / "none.npy"), "--json", str(out)]) == 2
 
 
