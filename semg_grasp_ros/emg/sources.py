@@ -2,7 +2,8 @@
 
 A source is asked for samples and returns at once with what it has:
 
-* *paced* sources (simulator, dataset files, bag replay) produce samples on demand;
+* *paced* sources (simulator, dataset files; bag replay: ``pipeline.bag.BagSource``) produce
+  samples on demand;
   the caller asks for exactly the samples due by its clock (``read(n)`` returns ``n``
   unless the stream has ended);
 * *live* sources (``live = True``: LSL, BrainFlow, in ``emg.devices``) return what has
@@ -288,51 +289,3 @@ def csv_source(
                 return
 
     return BlockSource(blocks(), sample_rate, csv.channel_names, units)
-
-
-# ---- bag replay ----------------------------------------------------------------------------
-
-
-class BagSource(BlockSource):
-    """Replays the ``EmgChunk``s of a ROS 2 bag as a paced sample stream.
-
-    Rate, channel names and units come from the first chunk. A gap in
-    ``first_sample_index`` (lost samples in the recording) is logged and the stream
-    continues with the next recorded sample; a chunk with another rate is skipped
-    (logged); a chunk with another channel count is passed on at a block boundary.
-
-    Raises:
-        BagError: the bag cannot be read or has no such topic.
-        DataError: the topic carries no ``EmgChunk``.
-    """
-
-    def __init__(self, path, topic: str = "emg/chunks", loop: bool = False):
-        from ..pipeline.bag import read_bag
-        from ..types import EmgChunk
-
-        self.path, self.topic = Path(path), topic
-        first = next(read_bag(path, [topic]), None)
-        if first is None or not isinstance(first[2], EmgChunk):
-            kind = "no messages" if first is None else f"{type(first[2]).__name__} messages"
-            raise DataError(f"bag {path} topic {topic!r} has {kind}; expected EmgChunk")
-        chunk = first[2]
-        self.gaps = 0
-
-        def blocks():
-            while True:
-                expected = None
-                for _, _, c in read_bag(path, [topic]):
-                    if abs(c.sample_rate - chunk.sample_rate) > 1e-6 * chunk.sample_rate:
-                        log.warning("%s: skipping a chunk at %.1f Hz in a %.1f Hz stream", path, c.sample_rate,
-                                    chunk.sample_rate)
-                        continue
-                    if expected is not None and c.first_sample_index != expected:
-                        self.gaps += 1
-                        log.warning("%s: sample index jumps from %d to %d; replaying without the missing samples",
-                                    path, expected, c.first_sample_index)
-                    expected = c.next_sample_index
-                    yield c.data, None
-                if not loop:
-                    return
-
-        super().__init__(blocks(), chunk.sample_rate, chunk.channel_names, chunk.units)

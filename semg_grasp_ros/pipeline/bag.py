@@ -8,7 +8,8 @@ Recording survives a crash (``bag_storage``): ``metadata.yaml`` is written when 
 opens and rewritten at close, messages reach the file at least every
 ``FLUSH_INTERVAL_S`` (0.5 s), and a bag whose writer died (``kill -9``, power cut) is
 recovered by ``recover`` -- automatically, with a warning, when it is read. The bag is also
-closed on any exit from the ``with`` block, so an error in the pipeline loses nothing.
+closed on any exit from the ``with`` block, so an error in the pipeline loses nothing. ``BagSource``
+replays a bag's ``EmgChunk``s as an sEMG source (``emg.sources``).
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from rosbags.highlevel import AnyReader
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 from rosbags.rosbag2 import StoragePlugin
 
+from ..emg.sources import BlockSource
 from ..errors import BagError, DataError
 from ..msgs.convert import from_msg, msgtype_of, supported_msgtypes, to_msg
 from ..msgs.typestore import RosbagsFactory, typestore
 from ..topics import TOPICS
+from ..types import EmgChunk
 from .bag_storage import SafeWriter, needs_recovery, read_custom_data, recover
 
 log = logging.getLogger(__name__)
@@ -210,3 +213,45 @@ def bag_info(path: str | Path) -> BagInfo:
                        topics, custom)
     finally:
         reader.close()
+
+
+class BagSource(BlockSource):
+    """Replays the ``EmgChunk``s of a ROS 2 bag as a paced sample stream.
+
+    Rate, channel names and units come from the first chunk. A gap in
+    ``first_sample_index`` (lost samples in the recording) is logged and the stream
+    continues with the next recorded sample; a chunk with another rate is skipped
+    (logged); a chunk with another channel count is passed on at a block boundary.
+
+    Raises:
+        BagError: the bag cannot be read or has no such topic.
+        DataError: the topic carries no ``EmgChunk``.
+    """
+
+    def __init__(self, path, topic: str = "emg/chunks", loop: bool = False):
+        self.path, self.topic = Path(path), topic
+        first = next(read_bag(path, [topic]), None)
+        if first is None or not isinstance(first[2], EmgChunk):
+            kind = "no messages" if first is None else f"{type(first[2]).__name__} messages"
+            raise DataError(f"bag {path} topic {topic!r} has {kind}; expected EmgChunk")
+        chunk = first[2]
+        self.gaps = 0
+
+        def blocks():
+            while True:
+                expected = None
+                for _, _, c in read_bag(path, [topic]):
+                    if abs(c.sample_rate - chunk.sample_rate) > 1e-6 * chunk.sample_rate:
+                        log.warning("%s: skipping a chunk at %.1f Hz in a %.1f Hz stream", path, c.sample_rate,
+                                    chunk.sample_rate)
+                        continue
+                    if expected is not None and c.first_sample_index != expected:
+                        self.gaps += 1
+                        log.warning("%s: sample index jumps from %d to %d; replaying without the missing samples",
+                                    path, expected, c.first_sample_index)
+                    expected = c.next_sample_index
+                    yield c.data, None
+                if not loop:
+                    return
+
+        super().__init__(blocks(), chunk.sample_rate, chunk.channel_names, chunk.units)

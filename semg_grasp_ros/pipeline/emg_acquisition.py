@@ -146,7 +146,9 @@ def open_source(config: EmgAcquisitionConfig):
         return sources.csv_source(config.file, rate, config.trial_order, config.rest_s,
                                   config.seed, config.loop)
     if kind == "bag":
-        return sources.BagSource(config.file, config.bag_topic, loop=config.loop)
+        from .bag import BagSource
+
+        return BagSource(config.file, config.bag_topic, loop=config.loop)
     from ..emg import devices
 
     if kind == "lsl":

@@ -10,7 +10,6 @@ from scipy.io import savemat
 from semg_grasp_ros.emg.datasets import load_csv_folder, load_sapsanis
 from semg_grasp_ros.emg.simulator.render import EmgSimulator, SimulatorConfig
 from semg_grasp_ros.emg.sources import (
-    BagSource,
     BlockSource,
     csv_source,
     ninapro_source,
@@ -116,7 +115,7 @@ def test_csv_sources(data_root):
 
 def test_bag_source_replays_chunks_and_reports_gaps(tmp_path, caplog):
     pytest.importorskip("rosbags")
-    from semg_grasp_ros.pipeline.bag import BagWriter
+    from semg_grasp_ros.pipeline.bag import BagSource, BagWriter
 
     rng = np.random.default_rng(2)
     data = rng.normal(size=(100, 3)).astype(np.float32)
