@@ -60,7 +60,7 @@ from semg_grasp_ros.emg.simulator.model import SimulatorModel  # noqa: E402
 from semg_grasp_ros.emg.simulator.render import EmgSimulator, SimulatorConfig  # noqa: E402
 from semg_grasp_ros.emg.simulator.script import default_script  # noqa: E402
 from semg_grasp_ros.emg.sources import trial_order, trials_recording  # noqa: E402
-from semg_grasp_ros.intent.base import load_model  # noqa: E402
+from semg_grasp_ros.intent.models import load_model  # noqa: E402
 from semg_grasp_ros.intent.decoder import DecoderConfig, OnlineDecoder  # noqa: E402
 from semg_grasp_ros.intent.evaluation import _train_arrays, load_subjects, prepare_subject  # noqa: E402
 from semg_grasp_ros.intent.models import get_preset  # noqa: E402

@@ -44,7 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from semg_grasp_ros import GRASP_TYPES  # noqa: E402
 from semg_grasp_ros.emg.windows import active_mask  # noqa: E402
-from semg_grasp_ros.intent.base import Standardiser, load_model  # noqa: E402
+from semg_grasp_ros.intent.base import Standardiser  # noqa: E402
+from semg_grasp_ros.intent.models import load_model  # noqa: E402
 from semg_grasp_ros.intent.decoder import DecoderConfig, OnlineDecoder  # noqa: E402
 from semg_grasp_ros.intent.evaluation import EvalSettings, evaluate, load_subjects  # noqa: E402
 from semg_grasp_ros.intent.models import DEFAULT_MODEL, PRESETS, get_preset, with_train  # noqa: E402

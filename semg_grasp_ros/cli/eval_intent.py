@@ -101,8 +101,8 @@ def save_confusion_png(result: dict, path: Path) -> Path:
 
 
 def _run_fewshot(args: argparse.Namespace, subjects, preset) -> int:
-    from ..intent.base import load_model
     from ..intent.fewshot import evaluate_fewshot, format_fewshot
+    from ..intent.models import load_model
     from ..intent.progress import tqdm_progress
 
     pretrained = load_model(args.pretrained) if args.pretrained else None

@@ -2,9 +2,11 @@
 
 * ``spec``: ``InputSpec`` (rate, channels, window, filter) and ``filter_and_window``.
 * ``base``: the ``IntentModel`` interface (``fit`` / ``predict_proba`` / ``save`` /
-  ``from_pretrained``), checkpoints (safetensors + JSON) and ``load_model``.
+  ``from_pretrained``).
+* ``checkpoint``: the checkpoint files (safetensors + JSON).
 * ``lda``, ``torch_models`` (+ ``networks``, ``training``): the architectures.
-* ``models``: named presets (``--model NAME``) and ``DEFAULT_MODEL``.
+* ``models``: named presets (``--model NAME``), ``DEFAULT_MODEL``, and ``load_model`` for a
+  checkpoint of any architecture.
 * ``evaluation``, ``metrics``: within-subject / leave-one-subject-out protocols at trial
   and window level.
 * ``decoder``: ``OnlineDecoder``, the streaming wrapper used by the classifier node.

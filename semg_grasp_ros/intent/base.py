@@ -8,16 +8,13 @@ two stages so cross-validation can encode a subject's windows once:
 * ``fit_encoded`` / ``predict_proba_encoded``: everything learned, the input
   normaliser (z-scoring of the encoded inputs) included.
 
-``fit`` and ``predict_proba`` chain the two. A checkpoint is ``<stem>.json`` (format,
-architecture, model config, input spec, class names, normaliser statistics, training
-data, metrics) plus ``<stem>.safetensors`` (the learned weights as named arrays).
-Loading rebuilds the model from the JSON and then fills in the arrays; nothing is
-unpickled.
+``fit`` and ``predict_proba`` chain the two. ``save`` writes a checkpoint
+(``intent.checkpoint``: ``<stem>.json`` + ``<stem>.safetensors``); loading rebuilds the
+model from the JSON and then fills in the arrays; nothing is unpickled.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -27,25 +24,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .. import __version__
 from ..errors import ConfigError, DataError, ModelError
+from . import checkpoint
 from .spec import InputSpec
 
 log = logging.getLogger(__name__)
 
-FORMAT = "semg_grasp_ros.intent_model"
-FORMAT_VERSION = 1
-#: architecture name -> model class; filled by ``register``.
-ARCHITECTURES: dict[str, type["IntentModel"]] = {}
-
 #: ``progress(step, total, message)`` callback for long fits (the CLI wires it to tqdm).
 Progress = Callable[[int, int, str], None]
-
-
-def register(cls: type["IntentModel"]) -> type["IntentModel"]:
-    """Class decorator: make ``cls`` loadable by its ``architecture`` name."""
-    ARCHITECTURES[cls.architecture] = cls
-    return cls
 
 
 @dataclass(frozen=True)
@@ -172,9 +158,7 @@ class IntentModel(ABC):
 
     def to_json(self) -> dict:
         return {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "package_version": __version__,
+            **checkpoint.header(),
             "architecture": self.architecture,
             "config": self.config.to_dict(),
             "input": self.spec.to_dict(),
@@ -185,105 +169,44 @@ class IntentModel(ABC):
 
     def save(self, path) -> Path:
         """Write ``<stem>.json`` and ``<stem>.safetensors``; returns the JSON path."""
-        from safetensors.numpy import save_file
-
         if not self.fitted:
             raise ModelError(f"{self.architecture}: nothing to save before fit")
-        stem = _stem(path)
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {k: np.array(v, order="C") for k, v in self.state().items()}  # keeps 0-d arrays 0-d
-        save_file(arrays, str(stem.with_suffix(".safetensors")), metadata={"format": FORMAT})
-        meta = self.to_json()
-        meta["weights"] = stem.with_suffix(".safetensors").name
-        stem.with_suffix(".json").write_text(json.dumps(_jsonable(meta), indent=2) + "\n")
-        return stem.with_suffix(".json")
+        return checkpoint.write(path, self.to_json(), self.state())
 
     @classmethod
     def from_pretrained(cls, path) -> "IntentModel":
-        """Load a checkpoint: a path (stem, ``.json`` or ``.safetensors``) or the name of a
-        shipped model in ``models/`` (e.g. ``"intent_default"``).
+        """Load a checkpoint of this architecture: a path (stem, ``.json`` or
+        ``.safetensors``) or the name of a shipped model in ``models/`` (e.g.
+        ``"intent_default"``); ``intent.models.load_model`` loads any architecture.
 
         Raises:
-            ModelError: missing, corrupt or incompatible files.
+            ModelError: missing, corrupt or incompatible files, another architecture.
         """
-        model = load_model(path)
-        if cls is not IntentModel and not isinstance(model, cls):
-            raise ModelError(f"{path}: holds a {model.architecture} model, not {cls.__name__}")
-        return model
+        json_path, meta = checkpoint.read(path)
+        if meta.get("architecture") != getattr(cls, "architecture", None):
+            raise ModelError(f"{path}: holds a {meta.get('architecture')} model, not {cls.__name__}")
+        return cls.from_checkpoint(json_path, meta)
 
+    @classmethod
+    def from_checkpoint(cls, json_path: Path, meta: dict) -> "IntentModel":
+        """Rebuild from a checkpoint's JSON content ``meta`` (read from ``json_path``) and its weights.
 
-def _stem(path) -> Path:
-    p = Path(path)
-    return p.with_suffix("") if p.suffix in (".json", ".safetensors") else p
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
-def resolve_checkpoint(path) -> Path:
-    """The ``.json`` of a checkpoint given as a path (stem, ``.json``, ``.safetensors``, or a
-    folder holding ``model.json``) or a shipped model name (``models/<name>.json``)."""
-    if Path(path).is_dir():
-        path = Path(path) / "model.json"
-    stem = _stem(path)
-    if stem.with_suffix(".json").is_file():
-        return stem.with_suffix(".json")
-    if not Path(path).is_absolute() and len(Path(path).parts) == 1:
-        from ..paths import resource
-
+        Raises:
+            ModelError: a config that does not rebuild this architecture, bad weights or normaliser.
+        """
         try:
-            shipped = _stem(resource("models", stem.name + ".json"))
-            return shipped.with_suffix(".json")
-        except ConfigError:
-            pass
-    raise ModelError(f"model {path}: no {stem.with_suffix('.json')} (expected <stem>.json + <stem>.safetensors)")
-
-
-def load_model(path) -> IntentModel:
-    """Rebuild any registered model from its checkpoint (see ``IntentModel.from_pretrained``)."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
-    from . import models  # noqa: F401  (registers the architectures)
-
-    json_path = resolve_checkpoint(path)
-    try:
-        meta = json.loads(json_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{json_path}: unreadable model config ({exc})") from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelError(f"{json_path}: not a grasp-intent model config (format {FORMAT!r} expected)")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ModelError(f"{json_path}: format_version {meta.get('format_version')}, this package reads {FORMAT_VERSION}")
-    arch = meta.get("architecture")
-    if arch not in ARCHITECTURES:
-        raise ModelError(f"{json_path}: unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}")
-    model_cls = ARCHITECTURES[arch]
-    try:
-        spec = InputSpec.from_dict(meta["input"])
-        config = model_cls.config_type.from_dict(meta["config"])
-        model = model_cls(spec, meta["class_names"], config)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"{json_path}: model config does not rebuild a {arch} ({type(exc).__name__}: {exc})") from exc
-    weights = json_path.with_name(meta.get("weights", json_path.with_suffix(".safetensors").name))
-    try:
-        arrays = load_file(str(weights))
-    except (OSError, SafetensorError, ValueError) as exc:
-        raise ModelError(f"{weights}: missing or corrupt weights ({exc})") from exc
-    model.normaliser = Standardiser.from_json(meta.get("normaliser"), model.normaliser_shape(), json_path)
-    model.load_state(arrays)
-    model.fitted = True
-    model.info = {k: v for k, v in meta.items() if k not in _RESERVED}
-    return model
+            spec = InputSpec.from_dict(meta["input"])
+            config = cls.config_type.from_dict(meta["config"])
+            model = cls(spec, meta["class_names"], config)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{json_path}: model config does not rebuild a {cls.architecture} "
+                             f"({type(exc).__name__}: {exc})") from exc
+        arrays = checkpoint.read_weights(json_path, meta)
+        model.normaliser = Standardiser.from_json(meta.get("normaliser"), model.normaliser_shape(), json_path)
+        model.load_state(arrays)
+        model.fitted = True
+        model.info = {k: v for k, v in meta.items() if k not in _RESERVED}
+        return model
 
 
 _RESERVED = {"format", "format_version", "package_version", "architecture", "config", "input", "class_names", "weights",

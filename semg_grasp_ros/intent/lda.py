@@ -15,7 +15,7 @@ import numpy as np
 
 from ..emg.features import TD_FEATURES, FeatureConfig, extract_features, feature_names
 from ..errors import ConfigError, DataError, ModelError
-from .base import IntentModel, Standardiser, register, take
+from .base import IntentModel, Standardiser, take
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,6 @@ def softmax(scores: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-@register
 class LdaModel(IntentModel):
     """Window features -> z-score -> LDA."""
 

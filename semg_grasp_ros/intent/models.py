@@ -12,8 +12,9 @@ from dataclasses import dataclass, replace
 
 from ..emg.features import RICH_FEATURES, TD_FEATURES, SpectrogramConfig
 from ..emg.filters import FilterConfig
-from ..errors import ConfigError
-from .base import ARCHITECTURES, IntentModel  # noqa: F401  (ARCHITECTURES filled by the imports below)
+from ..errors import ConfigError, ModelError
+from . import checkpoint
+from .base import IntentModel
 from .lda import LdaConfig, LdaModel
 from .networks import HybridConfig, MlpConfig
 from .spec import InputSpec
@@ -152,3 +153,23 @@ def with_train(preset: Preset, **changes) -> Preset:
         return model
 
     return replace(preset, factory=patched)
+
+
+#: architecture name -> model class, for loading a checkpoint of any architecture.
+ARCHITECTURES: dict[str, type[IntentModel]] = {
+    cls.architecture: cls for cls in (LdaModel, FeatureMlpModel, HybridModel, SpectrogramResNetModel)
+}
+
+
+def load_model(path) -> IntentModel:
+    """Rebuild a model of any architecture from its checkpoint: a path (stem, ``.json``,
+    ``.safetensors`` or a folder holding ``model.json``) or a shipped model name.
+
+    Raises:
+        ModelError: missing, corrupt or incompatible files, an unknown architecture.
+    """
+    json_path, meta = checkpoint.read(path)
+    arch = meta.get("architecture")
+    if arch not in ARCHITECTURES:
+        raise ModelError(f"{json_path}: unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}")
+    return ARCHITECTURES[arch].from_checkpoint(json_path, meta)

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..emg.features import RICH_FEATURES, FeatureConfig, SpectrogramConfig, extract_features, feature_names, spectrogram
 from ..errors import ConfigError, ModelError
-from .base import IntentModel, Standardiser, register, take
+from .base import IntentModel, Standardiser, take
 from .lda import softmax
 from .networks import HybridConfig, HybridNet, MlpConfig, MlpNet, ResNet18, ResNetConfig
 from .training import TrainConfig, predict_logits, train_classifier
@@ -101,7 +101,6 @@ class FeatureMlpConfig:
         return cls(FeatureConfig(**d["features"]), MlpConfig(**d["network"]), TrainConfig(**d["train"]))
 
 
-@register
 class FeatureMlpModel(TorchModel):
     """Window features -> z-score -> MLP."""
 
@@ -166,7 +165,6 @@ class SpectrogramResNetConfig:
         return cls(SpectrogramConfig(**d["spectrogram"]), ResNetConfig(**d["network"]), TrainConfig(**d["train"]))
 
 
-@register
 class SpectrogramResNetModel(TorchModel):
     """Log STFT power of each channel stacked as image planes -> ResNet-18.
 
@@ -215,7 +213,6 @@ class HybridModelConfig:
         return cls(HybridConfig(**d["network"]), TrainConfig(**d["train"]))
 
 
-@register
 class HybridModel(TorchModel):
     """Per-channel z-score of the filtered signal, rectified (Gulati et al.), -> ``HybridNet``."""
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from .. import REST
 from ..config import param
 from ..errors import ConfigError
-from ..intent.base import IntentModel, load_model
+from ..intent.base import IntentModel
+from ..intent.models import load_model
 from ..intent.decoder import DecoderConfig, Decision, OnlineDecoder
 from ..types import EmgChunk, GraspIntent, Header
 from .component import Ports

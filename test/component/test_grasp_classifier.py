@@ -14,7 +14,7 @@ from semg_grasp_ros.config import load_config
 from semg_grasp_ros.emg.simulator.model import SimulatorModel
 from semg_grasp_ros.emg.simulator.render import EmgSimulator, SimulatorConfig
 from semg_grasp_ros.errors import ConfigError
-from semg_grasp_ros.intent.base import load_model
+from semg_grasp_ros.intent.models import load_model
 from semg_grasp_ros.intent.models import get_preset
 from semg_grasp_ros.paths import resource
 from semg_grasp_ros.pipeline.emg_acquisition import EmgAcquisition, EmgAcquisitionConfig

@@ -18,7 +18,7 @@ from semg_grasp_ros.errors import ModelError
 from semg_grasp_ros.grasp.representation import SPECS
 from semg_grasp_ros.hand.convert import arrays_to_hand_grasp
 from semg_grasp_ros.hand.model import load_hand
-from semg_grasp_ros.intent.base import load_model
+from semg_grasp_ros.intent.models import load_model
 from semg_grasp_ros.paths import resource
 from semg_grasp_ros.perception.camera import DepthCamera, TableScene
 from semg_grasp_ros.perception.objects import resolve_object

@@ -11,7 +11,7 @@ import pytest
 from semg_grasp_ros.config import load_config
 from semg_grasp_ros.emg.simulator.model import SimulatorModel
 from semg_grasp_ros.emg.simulator.render import EmgSimulator, SimulatorConfig
-from semg_grasp_ros.intent.base import load_model
+from semg_grasp_ros.intent.models import load_model
 from semg_grasp_ros.pipeline.bag import BagWriter, bag_info
 from semg_grasp_ros.pipeline.graph import Graph
 from semg_grasp_ros.pipeline.grasp_classifier import GraspClassifier, GraspClassifierConfig

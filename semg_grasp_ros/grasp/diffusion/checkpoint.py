@@ -1,4 +1,5 @@
-"""Grasp diffusion checkpoints: safetensors weights + a JSON config, never a pickle.
+"""Grasp diffusion checkpoints: safetensors weights + a JSON config, never a pickle
+(the files themselves: ``semg_grasp_ros.checkpoint``).
 
 A model folder holds ``model.safetensors`` (the state dict) and ``config.json``::
 
@@ -16,7 +17,6 @@ unreadable, inconsistent or non-finite raises ``ModelError``.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping
@@ -24,13 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
-from ... import __version__
+from ...checkpoint import check_header, header, load_weights, read_json, save_weights, shipped, write_json
 from ...errors import ConfigError, DataError, ModelError
 from ...hand.convert import GraspNormalizer
-from ...paths import resource
 from .networks import GraspDiffusion, ModelConfig
 
 log = logging.getLogger(__name__)
@@ -39,51 +36,6 @@ FORMAT = "semg_grasp_ros.grasp_diffusion"
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
-
-
-def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Write JSON atomically (temporary file, then rename), so a crash never leaves half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
-
-
-def save_tensors(path: Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None) -> None:
-    """Write tensors to a safetensors file atomically (contiguous CPU copies)."""
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(tmp), metadata=dict(metadata or {}))
-    os.replace(tmp, path)
-
-
-def load_tensors(path: Path) -> dict[str, torch.Tensor]:
-    """Read a safetensors file.
-
-    Raises:
-        ModelError: missing, unreadable or corrupt file.
-    """
-    if not path.is_file():
-        raise ModelError(f"weights file {path} not found")
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelError(f"{path} is not a readable safetensors file: {exc}") from exc
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    """Read a JSON object.
-
-    Raises:
-        ModelError: missing, unreadable or not a JSON object.
-    """
-    if not path.is_file():
-        raise ModelError(f"config file {path} not found")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path} is not readable JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ModelError(f"{path} must hold a JSON object, got {type(data).__name__}")
-    return data
 
 
 def save_pretrained(model: GraspDiffusion, path: str | os.PathLike, training: Mapping[str, Any] | None = None,
@@ -105,11 +57,9 @@ def save_pretrained(model: GraspDiffusion, path: str | os.PathLike, training: Ma
         model.info["training"] = dict(training)
     if metrics is not None:
         model.info["metrics"] = dict(metrics)
-    save_tensors(folder / WEIGHTS_FILE, model.state_dict(), {"format": FORMAT})
+    save_weights(folder / WEIGHTS_FILE, model.state_dict(), {"format": FORMAT})
     write_json(folder / CONFIG_FILE, {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "package_version": __version__,
+        **header(FORMAT, FORMAT_VERSION),
         "model": model.config.to_dict(),
         "normalizer": model.normalizer.to_dict(),
         "grasp_types": list(model.grasp_types),
@@ -127,10 +77,7 @@ def model_from_config(data: Mapping[str, Any], where: str = "config") -> GraspDi
     Raises:
         ModelError: wrong format or version, or settings that do not build a model.
     """
-    if data.get("format") != FORMAT:
-        raise ModelError(f"{where}: format {data.get('format')!r} is not {FORMAT!r}")
-    if data.get("format_version") != FORMAT_VERSION:
-        raise ModelError(f"{where}: format_version {data.get('format_version')!r} unsupported; expected {FORMAT_VERSION}")
+    check_header(data, FORMAT, FORMAT_VERSION, where)
     try:
         config = ModelConfig(**data["model"])
         normalizer = GraspNormalizer.from_dict(data["normalizer"])
@@ -169,10 +116,10 @@ def model_folder(name: str | os.PathLike) -> Path:
     path = Path(name).expanduser()
     if path.is_dir():
         return path
-    try:
-        return resource("models", str(name))
-    except ConfigError as exc:
-        raise ModelError(f"grasp model {str(name)!r} not found as a folder or under models/: {exc}") from exc
+    folder = shipped(name)
+    if folder is None:
+        raise ModelError(f"grasp model {str(name)!r} not found as a folder or under the package's models/")
+    return folder
 
 
 def from_pretrained(path: str | os.PathLike, device: str | torch.device = "cpu") -> GraspDiffusion:
@@ -192,6 +139,6 @@ def from_pretrained(path: str | os.PathLike, device: str | torch.device = "cpu")
         raise ModelError(f"model folder {folder} not found (expected {CONFIG_FILE} and {WEIGHTS_FILE} in it)")
     data = read_json(folder / CONFIG_FILE)
     model = model_from_config(data, str(folder / CONFIG_FILE))
-    load_state(model, load_tensors(folder / WEIGHTS_FILE), str(folder / WEIGHTS_FILE))
+    load_state(model, load_weights(folder / WEIGHTS_FILE, "torch"), str(folder / WEIGHTS_FILE))
     model.info = {key: data.get(key, {}) for key in ("training", "metrics", "sampler")}
     return model.to(device).eval()

@@ -31,10 +31,11 @@ import torch.nn.functional as F
 import yaml
 
 from ... import GRASP_TYPES
+from ...checkpoint import load_weights, read_json, save_weights, write_json
 from ...config import build_config
 from ...errors import ConfigError, DatasetError
 from ..data.dataset import GraspDataset
-from .checkpoint import load_state, load_tensors, read_json, save_pretrained, save_tensors, write_json
+from .checkpoint import load_state, save_pretrained
 from .networks import GraspDiffusion, ModelConfig
 from .sampler import SamplerConfig
 from .scheduler import make_scheduler
@@ -461,7 +462,7 @@ def _restore_state(folder: Path, model: GraspDiffusion, opt: torch.optim.Optimiz
     meta = read_json(folder / "train_state.json")
     if meta.get("config", {}).get("model") != json.loads(json.dumps(config.model.to_dict())):
         raise ConfigError(f"cannot resume from {folder}: it was trained with a different model config")
-    tensors = load_tensors(folder / "train_state.safetensors")
+    tensors = load_weights(folder / "train_state.safetensors", "torch")
     load_state(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, str(folder))
     state: dict[int, dict[str, torch.Tensor]] = {}
     for k, v in tensors.items():
@@ -581,7 +582,7 @@ def _checkpoint(out_dir: Path, model: GraspDiffusion, opt, gen, config: TrainCon
                 training_info: dict) -> None:
     state_dir = out_dir / "state"
     state_dir.mkdir(parents=True, exist_ok=True)
-    save_tensors(state_dir / "train_state.safetensors", _state_tensors(model, opt, gen))
+    save_weights(state_dir / "train_state.safetensors", _state_tensors(model, opt, gen))
     write_json(state_dir / "train_state.json", {"epoch": epoch, "history": history, "config": config.to_dict()})
     model.info = _info(training_info, history, config)
     save_pretrained(model, out_dir / "model")

@@ -8,8 +8,8 @@ from safetensors.numpy import load_file, save_file
 
 from semg_grasp_ros.emg.features import FeatureConfig, SpectrogramConfig
 from semg_grasp_ros.errors import ModelError
-from semg_grasp_ros.intent.base import IntentModel, load_model
 from semg_grasp_ros.intent.lda import LdaModel
+from semg_grasp_ros.intent.models import load_model
 from semg_grasp_ros.intent.networks import HybridConfig, MlpConfig, ResNetConfig
 from semg_grasp_ros.intent.spec import InputSpec
 from semg_grasp_ros.intent.torch_models import (
@@ -58,10 +58,12 @@ def test_round_trip(kind, tmp_path):
     assert meta["class_names"] == list(NAMES) and meta["input"]["sample_rate"] == 500.0
     assert len(meta["normaliser"]["mean"]) == len(meta["normaliser"]["std"]) == model.normaliser_shape()[0]
     assert not any(k.startswith("normaliser") for k in load_file(str(path.with_suffix(".safetensors"))))
-    loaded = IntentModel.from_pretrained(tmp_path / f"m_{kind}.json")
+    loaded = load_model(tmp_path / f"m_{kind}.json")
     folder = tmp_path / "folder"
     model.save(folder / "model")
-    assert type(IntentModel.from_pretrained(folder)) is type(model)
+    assert type(load_model(folder)) is type(model) and type(model).from_pretrained(folder).fitted
+    with pytest.raises(ModelError, match="not "):
+        (LdaModel if kind != "lda" else FeatureMlpModel).from_pretrained(folder)
     assert type(loaded) is type(model) and loaded.info["metrics"] == {"note": "test"}
     test_w, _ = _data(5, 9)
     np.testing.assert_allclose(loaded.predict_proba(test_w), model.predict_proba(test_w), rtol=1e-6, atol=1e-7)

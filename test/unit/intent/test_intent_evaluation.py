@@ -12,7 +12,7 @@ from semg_grasp_ros.cli import main as cli_main
 from semg_grasp_ros.emg.datasets import SAPSANIS_PREFIX, TrialSet
 from semg_grasp_ros.errors import ConfigError
 from semg_grasp_ros.intent import evaluation as ev
-from semg_grasp_ros.intent.base import load_model
+from semg_grasp_ros.intent.models import load_model
 from semg_grasp_ros.intent.models import get_preset
 from semg_grasp_ros.intent.training import split_groups
 
