@@ -3,20 +3,30 @@
 Example::
 
     semg-grasp eval generator --mesh mug.obj --scale 0.1 --json mug_eval.json
+    semg-grasp eval generator --mesh DexGraspBench/assets/example_object/<object>/mesh/coacd.obj \
+        --scale 0.06 --views 1 --json eval.json --export-dexgraspbench DexGraspBench/output/project_shadow/graspdata
 
 Also the evaluation shared with ``bench/grasp.py`` (``evaluate_generator``): for every
 object and requested type, sample ``num_candidates`` grasps (refined and ranked when the
-sampler has a refiner), then measure on the top-ranked one the physics check
-(``grasp.physics``: success under the six pushes, penetration), the palm-to-surface
+sampler has a refiner), then measure on the top-ranked one the physics check (``grasp.physics``:
+its pregrasp -> grasp -> squeeze under the standard protocol, the lenient one beside it;
+object and finger-finger penetration, rejection of a pregrasp penetrating > 1 cm), the palm-to-surface
 distance, and the type consistency (``grasp.data.labels.classify`` of its hand pose equals the
 requested type, with the contact descriptors on the object's field); over all candidates
 the type consistency and the diversity (per-joint standard deviation); and the wall time
 of each request (sampling + refinement + ranking; the object is encoded once beforehand,
 as the generator component does).
 
-A mesh given on the command line is used as its bodies' convex hulls in the physics check
-(MuJoCo collides convex shapes); its distance field is the dataset's (50³, object size +
-3 cm, signed).
+A mesh given on the command line is used as its closed convex pieces in the physics check
+(``grasp.data.objects.mesh_pieces``: a V-HACD / CoACD decomposition as it comes, any other mesh
+as its bodies' convex hulls; MuJoCo collides convex shapes); a mesh inside a DexGraspBench object
+folder (``<object>/mesh/coacd.obj``) uses that folder's pieces (``urdf/meshes``), as the benchmark
+does. Its distance field (50³, object size + 3 cm) comes from the full mesh (``--views 0``) or from
+one simulated depth view of the object standing on a table (``--views 1``: ``perception.camera``,
+the pipeline's segmentation and field; the grasps are made in the camera frame and checked in the
+object's). ``--export-dexgraspbench DIR`` writes the evaluated grasps as DexGraspBench grasp files
+(``grasp.data.dexgraspbench``; the object must be in a benchmark object folder) so the benchmark
+itself can check them.
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ from ..grasp.data.energy import GraspEnergy
 from ..grasp.data.labels import classify
 from ..grasp.diffusion.checkpoint import model_folder
 from ..grasp.diffusion.sampler import GraspSampler
-from ..grasp.physics import PhysicsConfig, evaluate_grasps
+from ..grasp.physics import GraspPostures, HandPosture, evaluate_postures, preset
 from ..grasp.refine import GraspRefiner, RefineConfig
 from ..perception.sdf import DistanceField, GridSpec, sdf_from_mesh
 
@@ -50,37 +60,51 @@ class EvalObject:
 
     Attributes:
         name: for reports.
-        field: its distance field, object frame.
-        pieces: convex pieces [(vertices (V, 3) m, faces (F, 3))] for the physics check.
+        field: its distance field (in the object frame unless ``field_to_object`` says otherwise).
+        pieces: convex pieces [(vertices (V, 3) m, faces (F, 3))] for the physics check, object frame.
         types: the grasp types to request.
+        field_to_object: (4, 4) transform from the field's frame to the object frame (None: the same).
+        benchmark_folder: the DexGraspBench object folder of the mesh, if any; scale: mesh units -> m.
     """
 
     name: str
     field: DistanceField
     pieces: tuple
     types: tuple[str, ...] = GRASP_TYPES
+    field_to_object: np.ndarray | None = None
+    benchmark_folder: Path | None = None
+    scale: float = 1.0
 
 
-def object_from_mesh(path: str | Path, scale: float = 1.0, types: tuple[str, ...] = GRASP_TYPES) -> EvalObject:
-    """An object from a mesh file (scaled to metres by ``scale``).
+def object_from_mesh(path: str | Path, scale: float = 1.0, types: tuple[str, ...] = GRASP_TYPES,
+                     views: int = 0, seed: int = 0) -> EvalObject:
+    """An object from a mesh file (scaled to metres by ``scale``), its field from the full mesh
+    (``views`` 0) or one simulated depth view (``views`` 1, noise seeded by ``seed``).
 
     Raises:
-        DataError: unreadable or empty mesh, or a non-positive scale.
+        DataError: unreadable or empty mesh, a non-positive scale, nothing graspable, an unknown
+            ``views``, or a view in which the object cannot be found.
     """
-    import trimesh
+    from ..grasp.data.dexgraspbench import object_folder, object_pieces
+    from ..grasp.data.objects import close_pieces, mesh_pieces
 
-    if not scale > 0:
-        raise DataError(f"scale must be positive, got {scale}")
-    try:
-        mesh = trimesh.load(str(path), force="mesh")
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read mesh {path}: {exc}") from exc
-    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
-        raise DataError(f"{path} holds no triangles")
-    mesh.apply_scale(scale)
-    pieces = tuple((np.asarray(b.convex_hull.vertices), np.asarray(b.convex_hull.faces))
-                   for b in mesh.split(only_watertight=False) if len(b.faces) >= 4)
-    return EvalObject(Path(path).name, sdf_from_mesh(mesh, GridSpec()), pieces, tuple(types))
+    if views not in (0, 1):
+        raise DataError(f"views must be 0 (full mesh) or 1 (one depth view), got {views}")
+    pieces, mesh = mesh_pieces(path, scale)
+    folder = object_folder(path)
+    if folder is not None:
+        pieces = close_pieces(object_pieces(folder, scale), folder.name)
+    if views == 0:
+        return EvalObject(Path(path).name, sdf_from_mesh(mesh, GridSpec()), tuple(pieces), tuple(types),
+                          benchmark_folder=folder, scale=scale)
+    from ..perception.camera import DepthCamera, TableScene
+    from ..pipeline.object_sdf import ObjectSdfComponent
+
+    scene = TableScene(mesh)
+    camera = DepthCamera(scene)
+    field = ObjectSdfComponent().compute(camera.render(seed).cloud())
+    to_object = np.linalg.inv(scene.object_pose()) @ camera.pose
+    return EvalObject(f"{Path(path).name} (1 view)", field, tuple(pieces), tuple(types), to_object, folder, scale)
 
 
 def objects_from_dataset(root: str | Path, split: str = "test", limit: int | None = None) -> list[EvalObject]:
@@ -113,11 +137,20 @@ def _palm_distance(energy: GraspEnergy, field: DistanceField, joints, rot, trans
     return np.where(valid[None], d, np.inf).reshape(len(d), -1).min(1)
 
 
+def _to_object(obj: EvalObject, joints, rot, trans) -> HandPosture:
+    """A posture of the field's frame in the object frame."""
+    t = np.eye(4) if obj.field_to_object is None else obj.field_to_object
+    return HandPosture(joints, t[:3, :3] @ rot, t[:3, :3] @ trans + t[:3, 3])
+
+
 def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: int = 0,
-                       physics: PhysicsConfig = PhysicsConfig(), workers: int = 2, progress: bool = True,
-                       repeats: int = 1) -> dict:
+                       protocols: tuple[str, ...] = ("standard", "lenient"), workers: int = 2, progress: bool = True,
+                       repeats: int = 1, export: Path | None = None) -> dict:
     """Evaluate ``sampler`` on ``objects`` (see the module docstring); each (object, type) is
-    requested ``repeats`` times (fresh noise each time: less variance on a few objects).
+    requested ``repeats`` times (fresh noise each time: less variance on a few objects). The
+    physics check runs each of ``protocols`` (``grasp.physics.PRESETS``; the first gives the
+    top-level figures); ``export``: a folder to write the top-ranked grasps to as DexGraspBench
+    grasp files (``<object>/<type>_<k>.npy``).
 
     Returns:
         JSON-ready dict: ``requests``, ``success_rate``, ``rejected_rate`` (pregrasp penetrating > 1 cm),
@@ -125,16 +158,27 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
         ``mean_penetration_mm``, ``palm_distance_mm``, ``type_consistency`` (top-ranked),
         ``type_consistency_all``, ``diversity_joint_std_rad``, ``diversity_translation_std_m``,
         ``latency_ms`` {p50, p95, mean}, ``encode_ms``, ``per_type`` {type: {n, success_rate,
-        type_consistency}}, ``per_object``, and the sampler settings.
+        type_consistency}}, ``per_object``, ``protocols`` {name: {success_rate, rejected_rate,
+        per_type}}, and the sampler settings.
+
+    Raises:
+        DataError: bad ``repeats``, an unknown protocol, or ``export`` for an object outside a
+            DexGraspBench object folder.
     """
     from tqdm import tqdm
 
     energy = GraspEnergy()
     gen = torch.Generator().manual_seed(seed)
-    top = {"joints": [], "rot": [], "trans": [], "obj": [], "type": [], "label": []}
+    top = {"joints": [], "rot": [], "trans": [], "obj": [], "type": [], "label": [], "postures": []}
     latency, encode, consistent_all, joint_std, trans_std, palm = [], [], [], [], [], []
     if not isinstance(repeats, int) or repeats < 1:
         raise DataError(f"repeats must be a positive integer, got {repeats!r}")
+    configs = {name: preset(name) for name in protocols}
+    if not configs:
+        raise DataError("evaluate_generator needs at least one physics protocol")
+    if export is not None and any(o.benchmark_folder is None for o in objects):
+        raise DataError("--export-dexgraspbench needs objects inside DexGraspBench object folders "
+                        "(<object>/mesh/coacd.obj beside <object>/urdf/meshes)")
     total = repeats * sum(len(o.types) for o in objects)
     bar = tqdm(total=total, desc="sample", unit="request", disable=not progress)
     for k, obj in enumerate(objects):
@@ -149,6 +193,12 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
             top["trans"].append(c.trans[0])
             top["obj"].append(k)
             top["type"].append(grasp_type)
+            grasp = _to_object(obj, c.joints[0], c.rot[0], c.trans[0])
+            if c.pregrasp is not None and c.squeeze is not None:
+                top["postures"].append(GraspPostures(grasp, _to_object(obj, c.pregrasp[0], c.rot[0], c.trans[0]),
+                                                     _to_object(obj, c.squeeze[0], c.rot[0], c.trans[0])))
+            else:  # derived by the physics check
+                top["postures"].append(GraspPostures(grasp))
             labels = classify(c.joints, c.rot, c.trans, obj.field)
             top["label"].append(int(labels[0]))
             consistent_all.append(float(np.mean(labels == GRASP_TYPES.index(grasp_type))))
@@ -158,11 +208,15 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
             bar.update(1)
     bar.close()
     joints = np.array(top["joints"]).reshape(-1, 22)
-    bar = tqdm(total=len(joints), desc="physics", unit="grasp", disable=not progress)
-    results = evaluate_grasps(joints, np.array(top["rot"]).reshape(-1, 3, 3), np.array(top["trans"]).reshape(-1, 3),
-                              [o.pieces for o in objects], np.array(top["obj"], dtype=int), physics, workers,
-                              progress=bar.update)
-    bar.close()
+    runs = {}
+    for name, config in configs.items():
+        bar = tqdm(total=len(joints), desc=f"physics ({name})", unit="grasp", disable=not progress)
+        runs[name] = evaluate_postures(top["postures"], [o.pieces for o in objects], np.array(top["obj"], dtype=int),
+                                       config, workers, progress=bar.update)
+        bar.close()
+    results = runs[next(iter(configs))]
+    if export is not None:
+        _export(export, objects, top)
     labels = np.array(top["label"], dtype=int)
     want = np.array([GRASP_TYPES.index(t) for t in top["type"]], dtype=int)
     success = np.array([bool(r is not None and r.success) for r in results])
@@ -181,6 +235,14 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
         if m.any():
             per_type[t] = {"n": int(m.sum()), "success_rate": float(success[m].mean()),
                            "type_consistency": float((labels[m] == want[m]).mean())}
+    by_protocol = {}
+    for name, res in runs.items():
+        ok = np.array([bool(r is not None and r.success) for r in res])
+        by_protocol[name] = {
+            "success_rate": stat(ok),
+            "rejected_rate": stat([bool(r is not None and r.rejected) for r in res]),
+            "per_type": {t: stat(ok[np.array([tt == t for tt in top["type"]])]) for t in per_type},
+        }
     per_object = {}
     for k, obj in enumerate(objects):
         m = np.array(top["obj"]) == k
@@ -207,7 +269,25 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
         "refine": asdict(sampler.refiner.config) if sampler.refiner is not None else None,
         "per_type": per_type,
         "per_object": per_object,
+        "protocols": by_protocol,
     }
+
+
+def _export(folder: Path, objects: list[EvalObject], top: dict) -> None:
+    """Write the top-ranked grasps as DexGraspBench grasp files, postures derived where missing."""
+    from ..grasp.data.dexgraspbench import write_grasp
+    from ..grasp.physics import GraspSimulator
+
+    sims: dict[int, GraspSimulator] = {}
+    counts: dict[tuple[int, str], int] = {}
+    for k, t, post in zip(top["obj"], top["type"], top["postures"]):
+        obj = objects[k]
+        if not post.complete:
+            post = sims.setdefault(k, GraspSimulator(obj.pieces)).derive_postures(post.grasp)
+        n = counts[(k, t)] = counts.get((k, t), -1) + 1
+        name = obj.benchmark_folder.name + ("_1view" if obj.field_to_object is not None else "")
+        write_grasp(folder / name / f"scale{round(obj.scale * 1000):03d}" / f"{t}_{n}.npy", post,
+                    obj.benchmark_folder, obj.scale)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -225,6 +305,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=1, help="requests per type (fresh noise each)")
     parser.add_argument("--workers", type=int, default=2, help="physics-check processes")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--views", type=int, choices=(0, 1), default=0,
+                        help="0: the field from the full mesh (default); 1: from one simulated depth view on a table")
+    parser.add_argument("--protocols", nargs="+", choices=("standard", "tabletop", "lenient"),
+                        default=["standard", "lenient"], help="physics protocols (first = headline figures)")
+    parser.add_argument("--export-dexgraspbench", type=Path, default=None, metavar="DIR",
+                        help="write the evaluated grasps as DexGraspBench grasp files under DIR")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -232,14 +318,16 @@ def run(args: argparse.Namespace) -> int:
     path = model_folder(args.model)
     refiner = None if args.no_refine else GraspRefiner(RefineConfig(steps=args.refine_steps))
     sampler = GraspSampler.from_pretrained(path, refiner=refiner)
-    obj = object_from_mesh(args.mesh, args.scale, tuple(args.types))
-    report = evaluate_generator(sampler, [obj], seed=args.seed, workers=args.workers, progress=not args.no_progress,
-                                repeats=args.repeats)
-    report = {"model": str(path), "mesh": str(args.mesh), "scale": args.scale, **report}
+    obj = object_from_mesh(args.mesh, args.scale, tuple(args.types), args.views, args.seed)
+    report = evaluate_generator(sampler, [obj], seed=args.seed, protocols=tuple(args.protocols), workers=args.workers,
+                                progress=not args.no_progress, repeats=args.repeats,
+                                export=args.export_dexgraspbench)
+    report = {"model": str(path), "mesh": str(args.mesh), "scale": args.scale, "views": args.views, **report}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     pen = report["mean_penetration_mm"]
-    print(f"{obj.name}: success {report['success_rate']:.0%}, penetration "
+    print(f"{obj.name}: success {report['success_rate']:.0%} ({args.protocols[0]}; "
+          + ", ".join(f"{k} {v['success_rate']:.0%}" for k, v in report["protocols"].items()) + "), penetration "
           f"{'n/a' if pen is None else f'{pen:.1f} mm'}, type consistency {report['type_consistency']:.0%}, "
           f"latency p95 {report['latency_ms']['p95']:.0f} ms")
     for t, m in report["per_type"].items():

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ...errors import DataError
 from ..physics import GraspPostures, HandPosture
 
 log = logging.getLogger(__name__)

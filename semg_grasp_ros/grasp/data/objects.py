@@ -127,6 +127,88 @@ def check_object(pieces, raw_extent: float | None = None) -> str | None:
     return None
 
 
+#: Pieces thinner than this (a flat V-HACD / CoACD piece) are thickened to it, metres.
+MIN_PIECE_THICKNESS = 0.001
+
+
+def close_pieces(pieces, name: str = "object", min_thickness: float = MIN_PIECE_THICKNESS) -> list[Piece]:
+    """Convex decompositions as they come (V-HACD, CoACD) -> closed convex pieces.
+
+    Each piece is replaced by its convex hull; a flat piece (thinner than ``min_thickness`` along
+    its thinnest principal axis: coplanar vertices, which MuJoCo refuses) is thickened to
+    ``min_thickness``; a piece with fewer than 3 distinct points or no area is dropped. Both are
+    logged as warnings.
+
+    Args:
+        pieces: [(vertices (V, 3) m, faces)] (faces are ignored: the hull is recomputed).
+        name: for the messages.
+
+    Returns:
+        [(vertices (V, 3) float64 m, faces (F, 3) int64)], closed and convex.
+
+    Raises:
+        DataError: nothing graspable is left.
+    """
+    out, dropped, thickened = [], 0, 0
+    for verts, _ in pieces:
+        v = np.unique(np.asarray(verts, dtype=np.float64).reshape(-1, 3), axis=0)
+        v = v[np.all(np.isfinite(v), axis=1)]
+        if len(v) < 3:
+            dropped += 1
+            continue
+        centre = v.mean(axis=0)
+        _, sing, axes = np.linalg.svd(v - centre, full_matrices=False)
+        if sing.size < 2 or sing[1] < 1e-9:  # a point or a line
+            dropped += 1
+            continue
+        thin = axes[-1] if sing.size == 3 else np.cross(axes[0], axes[1])
+        depth = np.ptp((v - centre) @ thin)
+        if depth < min_thickness:
+            v = np.concatenate([v + thin * (min_thickness - depth) / 2, v - thin * (min_thickness - depth) / 2])
+            thickened += 1
+        hull = trimesh.convex.convex_hull(v)
+        out.append((np.asarray(hull.vertices, dtype=np.float64), np.asarray(hull.faces, dtype=np.int64)))
+    if dropped or thickened:
+        log.warning("%s: %d of %d convex pieces thickened to %.1f mm (flat), %d dropped (degenerate)", name,
+                    thickened, len(pieces), 1e3 * min_thickness, dropped)
+    if not out:
+        raise DataError(f"{name}: nothing graspable is left of its {len(pieces)} convex pieces (all degenerate)")
+    return out
+
+
+def mesh_pieces(path: str | Path, scale: float = 1.0) -> tuple[list[Piece], trimesh.Trimesh]:
+    """An object from a mesh file, scaled to metres: its closed convex pieces (``close_pieces``) for
+    the physics check, and the mesh its distance field is built from.
+
+    An OBJ with several ``o`` blocks is a convex decomposition (V-HACD, CoACD): its pieces as they
+    come, and the field from their closed hulls (decompositions are rarely closed themselves).
+    Any other mesh: the convex hull of each connected body, and the field from the mesh itself.
+
+    Raises:
+        DataError: unreadable or empty mesh, a non-positive scale, or nothing graspable.
+    """
+    from .dexgraspnet import load_convex_pieces
+
+    path = Path(path)
+    if not scale > 0:
+        raise DataError(f"scale must be positive, got {scale}")
+    if path.suffix.lower() == ".obj" and path.is_file():
+        with open(path, errors="replace") as f:
+            blocks = sum(line.startswith("o ") for line in f)
+        if blocks > 1:
+            pieces = close_pieces(load_convex_pieces(path, scale), path.name)
+            return pieces, trimesh.util.concatenate([trimesh.Trimesh(v, f, process=False) for v, f in pieces])
+    try:
+        mesh = trimesh.load(str(path), force="mesh")
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read mesh {path}: {exc}") from exc
+    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
+        raise DataError(f"{path} holds no triangles")
+    mesh.apply_scale(scale)
+    bodies = mesh.split(only_watertight=False) or [mesh]
+    return close_pieces([(b.vertices, b.faces) for b in bodies], path.name), mesh
+
+
 def _piece(mesh: trimesh.Trimesh, transform: np.ndarray | None = None) -> Piece:
     if transform is not None:
         mesh = mesh.copy()

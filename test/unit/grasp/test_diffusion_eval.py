@@ -39,6 +39,15 @@ def test_mesh_objects(files):
         object_from_mesh(root / "box.stl", scale=0.0)
     with pytest.raises(DataError):
         object_from_mesh(root / "missing.stl")
+    with pytest.raises(DataError, match="views"):
+        object_from_mesh(root / "box.stl", scale=0.001, views=2)
+    # one depth view of the box on the table: the field is in the camera frame; mapped to the
+    # object's frame, its surface lies on the box's visible faces and its centre near the box's
+    view = object_from_mesh(root / "box.stl", scale=0.001, views=1)
+    t = view.field_to_object
+    assert t is not None and np.allclose(t[:3, :3] @ t[:3, :3].T, np.eye(3))
+    centre_obj = t[:3, :3] @ view.field.centroid + t[:3, 3]
+    assert np.linalg.norm(centre_obj[:2]) < 0.03  # the seen half of a 6 x 4 x 10 cm box
 
 
 def test_evaluate_generator_reports_every_metric(files):
@@ -50,6 +59,10 @@ def test_evaluate_generator_reports_every_metric(files):
     assert report["requests"] == 2 and set(report["per_type"]) == {"cylindrical", "tip"}
     for key in ("success_rate", "rejected_rate", "type_consistency", "type_consistency_all"):
         assert 0.0 <= report[key] <= 1.0
+    assert set(report["protocols"]) == {"standard", "lenient"}
+    assert report["protocols"]["standard"]["success_rate"] == report["success_rate"]
+    with pytest.raises(DataError, match="DexGraspBench"):
+        evaluate_generator(sampler, [obj], workers=1, progress=False, export=root / "dgb")
     assert report["mean_penetration_mm"] >= 0 and report["palm_distance_mm"] >= 0
     assert report["diversity_joint_std_rad"] > 0  # four different samples
     assert 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p95"]
