@@ -32,6 +32,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("data", "synth"), "semg_grasp_ros.cli.data", "synthesise physics-checked, type-labelled grasps for the object set (resumable)"),
     (("data", "import"), "semg_grasp_ros.cli.data", "import DexGraspNet grasp files as a type-labelled grasp dataset"),
     (("train", "intent"), "semg_grasp_ros.cli.train_intent", "train a grasp-type classifier on Sapsanis-layout sEMG and save it (safetensors + JSON)"),
+    (("calibrate",), "semg_grasp_ros.cli.calibrate", "guided session for a new user: record rest and each grasp, train a personal model from the pooled one"),
     (("eval", "intent"), "semg_grasp_ros.cli.eval_intent", "cross-validate a grasp-type classifier (within-subject or leave-one-subject-out; JSON, PNG)"),
 ]
 

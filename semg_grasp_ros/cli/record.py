@@ -33,6 +33,18 @@ _OPTIONS = {
 }
 
 
+def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of replayed bags and live devices (shared with ``calibrate``)."""
+    parser.add_argument("--bag-topic", help="topic of the EmgChunks in a replayed bag (default emg/chunks)")
+    parser.add_argument("--lsl-name", help="LSL stream name (default: resolve by --lsl-type)")
+    parser.add_argument("--lsl-type", help="LSL stream type (default EMG)")
+    parser.add_argument("--timeout", type=float, help="seconds to wait for a live device (default 5)")
+    parser.add_argument("--board-id", type=int, help="BrainFlow board id (default -1, synthetic)")
+    parser.add_argument("--serial-port", help="BrainFlow serial port")
+    parser.add_argument("--ip-address", help="BrainFlow IP address")
+    parser.add_argument("--ip-port", type=int, help="BrainFlow IP port")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="bag directory to create (must not exist)")
     parser.add_argument("--source", choices=SOURCE_KINDS, help="where samples come from (default simulated)")
@@ -51,14 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rest-s", type=float, help="seconds of rest between grasps / dataset trials")
     parser.add_argument("--repetitions", type=int, help="default simulator script: repetitions of each grasp")
     parser.add_argument("--grasp-s", type=float, help="default simulator script: seconds per grasp")
-    parser.add_argument("--bag-topic", help="topic of the EmgChunks in a replayed bag (default emg/chunks)")
-    parser.add_argument("--lsl-name", help="LSL stream name (default: resolve by --lsl-type)")
-    parser.add_argument("--lsl-type", help="LSL stream type (default EMG)")
-    parser.add_argument("--timeout", type=float, help="seconds to wait for a live device (default 5)")
-    parser.add_argument("--board-id", type=int, help="BrainFlow board id (default -1, synthetic)")
-    parser.add_argument("--serial-port", help="BrainFlow serial port")
-    parser.add_argument("--ip-address", help="BrainFlow IP address")
-    parser.add_argument("--ip-port", type=int, help="BrainFlow IP port")
+    add_stream_arguments(parser)
     parser.add_argument("--params-file", help="emg_acquisition parameter YAML (options given here override it)")
     parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="bag storage (default mcap)")
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -141,7 +141,7 @@ def _online(model, data: SubjectWindows, order: np.ndarray, adapt: AdaptConfig) 
 def evaluate_fewshot(
     subjects: Sequence[TrialSet],
     preset: Preset | None = None,
-    pretrained: IntentModel | None = None,
+    pretrained: IntentModel | Mapping[str, IntentModel] | None = None,
     shots: Sequence[int] = SHOTS,
     adapt: AdaptConfig = AdaptConfig(),
     seed: int = 0,
@@ -153,8 +153,8 @@ def evaluate_fewshot(
         subjects: one ``TrialSet`` each.
         preset: recipe of the pooled model, trained per subject on all the others (needs two
             or more subjects); ignored when ``pretrained`` is given.
-        pretrained: a pooled model to start from for every subject (a subject it was trained
-            on is flagged ``seen_in_pretraining``).
+        pretrained: a pooled model to start from for every subject, or one per subject name (a
+            subject it was trained on is flagged ``seen_in_pretraining``).
         shots: the K values (repetitions per grasp used for calibration).
 
     Returns:
@@ -175,10 +175,9 @@ def evaluate_fewshot(
     per_subject, pooled_info = {}, {}
     for t in subjects:
         if pretrained is not None:
-            pooled = pretrained
-            seen = t.subject in pretrained.info.get("training_data", {}).get("subjects", [])
-            pooled_info[t.subject] = {"pretrained_on": pretrained.info.get("training_data", {}).get("subjects"),
-                                      "seen_in_pretraining": seen}
+            pooled = pretrained[t.subject] if isinstance(pretrained, Mapping) else pretrained
+            seen_by = pooled.info.get("training_data", {}).get("subjects")
+            pooled_info[t.subject] = {"pretrained_on": seen_by, "seen_in_pretraining": t.subject in (seen_by or [])}
         else:
             others = [s for s in subjects if s.subject != t.subject]
             t0 = time.perf_counter()
@@ -203,8 +202,8 @@ def evaluate_fewshot(
         "shots": shots,
         "subjects": [t.subject for t in subjects],
         "class_names": list(subjects[0].class_names),
-        "pooled_model": (pretrained.info.get("preset", pretrained.architecture) if pretrained is not None
-                         else preset.name),
+        "pooled_model": preset.name if pretrained is None else (
+            "given per subject" if isinstance(pretrained, Mapping) else pretrained.info.get("preset", pretrained.architecture)),
         "pooled": pooled_info,
         "personal_model": "LDA on the pooled model's window features, normaliser fitted to the calibration windows",
         "adaptation": {"shrinkage": adapt.shrinkage, "rate": adapt.rate, "min_agreement": adapt.min_agreement,

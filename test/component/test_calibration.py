@@ -1,0 +1,62 @@
+"""Calibration: the guided protocol, labels that follow the prompts, the session bag, a
+personal model that the classifier component loads, reproducible file sessions."""
+
+import numpy as np
+import pytest
+
+from semg_grasp_ros.cli import main as cli_main
+from semg_grasp_ros.emg.datasets import load_sapsanis
+from semg_grasp_ros.errors import DataError
+from semg_grasp_ros.intent.base import load_model
+from semg_grasp_ros.pipeline.bag import read_bag
+from semg_grasp_ros.pipeline.calibration import CalibrationConfig, CalibrationSession, protocol
+from semg_grasp_ros.pipeline.grasp_classifier import GraspClassifier, GraspClassifierConfig
+from semg_grasp_ros.types import EmgChunk, Header
+
+
+def test_protocol_prompts_every_grasp_with_rest_between_within_90_s():
+    steps = protocol(("a", "b", "c", "d", "e", "f"), CalibrationConfig())
+    holds = [s for s in steps if s.label >= 0]
+    assert [s.name for s in holds[:6]] == ["a", "b", "c", "d", "e", "f"] and len(holds) == 12
+    assert all(s.label < 0 for s in steps[::2]) and steps[1].prompt == "a: grasp and hold"
+    assert steps[-1].end_s <= 90.0
+    assert all(abs(b.start_s - a.end_s) < 1e-9 for a, b in zip(steps, steps[1:]))
+
+
+def _chunk(data, index, rate=500.0):
+    return EmgChunk(Header(int(index * 1e9 / rate), "emg"), rate, ("ch1", "ch2"), index, data.astype(np.float32))
+
+
+def test_session_cues_follow_the_samples_and_refuse_gaps():
+    session = CalibrationSession(load_model("intent_150ms"), CalibrationConfig(repetitions=1, hold_s=2.0, rest_s=1.0,
+                                                                              lead_s=1.0, settle_s=0.5))
+    cues = session.on_emg(_chunk(np.zeros((750, 2)), 0))  # 1.5 s: the lead rest and the first hold start
+    assert [c.grasp_type for c in cues] == ["rest", "spherical"] and cues[1].confidence == 1.0
+    assert cues[1].header.stamp_ns == int(1e9)
+    assert session.prompt().text == "spherical: grasp and hold" and 0 < session.prompt().progress < 1
+    with pytest.raises(DataError):
+        session.on_emg(_chunk(np.zeros((10, 2)), 800))
+    with pytest.raises(DataError):
+        session.train()
+
+
+@pytest.mark.slow
+def test_file_calibration_is_reproducible_and_loads_in_the_classifier(sapsanis_dir, tmp_path):
+    path = sapsanis_dir / "female_2.mat"
+    out = tmp_path / "person"
+    assert cli_main(["calibrate", "--source", "sapsanis", "--file", str(path), "--repetitions", "2",
+                     "--out", str(out)]) == 0
+    model = load_model(out.with_suffix(".json"))
+    assert model.architecture == "lda" and model.info["calibration"]["cross_validation"]["accuracy"] > 0.75
+    messages = list(read_bag(tmp_path / "person_session"))
+    cues = [m for t, _, m in messages if t == "calibration/cue"]
+    assert [c.grasp_type for c in cues[:4]] == ["rest", "spherical", "rest", "cylindrical"] and len(cues) == 24
+    # the holds are the file's first two repetitions, sample for sample
+    trials = load_sapsanis(path)
+    emg = np.concatenate([m.data for t, _, m in messages if t == "emg/chunks"])
+    start = int(round(cues[3].header.stamp_ns * 500 / 1e9))
+    np.testing.assert_allclose(emg[start:start + 3000], trials.of_class("cylindrical")[0], rtol=1e-6)
+    # the classifier component decodes the recorded session with the personal model
+    classifier = GraspClassifier(GraspClassifierConfig(model=str(out.with_suffix(".json"))))
+    decided = [i.class_index for t, _, m in messages if t == "emg/chunks" for i in classifier.on_emg(m)]
+    assert len(set(decided) - {-1}) >= 5
