@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..config import build_config
-    from ..intent.base import load_model
+    from ..intent.models import load_model
     from ..intent.metrics import format_confusion
     from ..pipeline.bag import BagWriter
     from ..pipeline.calibration import CUE_TOPIC, CalibrationConfig, CalibrationSession

@@ -7,7 +7,7 @@ import pytest
 from semg_grasp_ros.cli import main as cli_main
 from semg_grasp_ros.emg.datasets import load_sapsanis
 from semg_grasp_ros.errors import DataError
-from semg_grasp_ros.intent.base import load_model
+from semg_grasp_ros.intent.models import load_model
 from semg_grasp_ros.pipeline.bag import read_bag
 from semg_grasp_ros.pipeline.calibration import CalibrationConfig, CalibrationSession, protocol
 from semg_grasp_ros.pipeline.grasp_classifier import GraspClassifier, GraspClassifierConfig
