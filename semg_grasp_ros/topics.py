@@ -24,7 +24,10 @@ from .types import (
     Marker,
     ObjectSdf,
     PointCloud,
+    PoseArray,
     PoseStamped,
+    Text,
+    TfMessage,
     TransformStamped,
 )
 
@@ -53,5 +56,17 @@ TOPICS: dict[str, Topic] = {
         Topic("tf", TransformStamped, "reliable", "world -> hand root transform of the wrist"),
         Topic("hand/joint_trajectory", JointTrajectory, "reliable", "pre-shape, or pregrasp/approach/close/squeeze trajectory"),
         Topic("grasp/pose", PoseStamped, "latched", "wrist target pose for an arm planner"),
+    )
+}
+
+#: Topics that tools of a ROS launch publish besides the pipeline's nodes (robot_state_publisher,
+#: static transforms); the standalone runtime records them too, so a bag alone shows the scene.
+VIEWER_TOPICS: dict[str, Topic] = {
+    t.name: t
+    for t in (
+        Topic("tf", TfMessage, "reliable", "parent -> link transforms of every moving hand link (robot_state_publisher)"),
+        Topic("tf_static", TfMessage, "latched", "fixed hand links; world -> camera and table"),
+        Topic("robot_description", Text, "latched", "the hand's URDF"),
+        Topic("grasp/candidate_poses", PoseArray, "latched", "wrist poses of grasp/candidates, best first"),
     )
 }

@@ -325,11 +325,46 @@ class TransformStamped:
 
 
 @dataclass(frozen=True, eq=False)
+class TfMessage:
+    """``tf2_msgs/TFMessage`` with several transforms (the links of a robot at one time).
+
+    A message holding one transform is read back as a ``TransformStamped``."""
+
+    transforms: tuple[TransformStamped, ...]
+
+    def __post_init__(self):
+        _set(self, "transforms", tuple(self.transforms))
+
+
+@dataclass(frozen=True)
+class Text:
+    """``std_msgs/String``: e.g. the URDF on ``robot_description``."""
+
+    data: str
+
+
+@dataclass(frozen=True, eq=False)
 class PoseStamped:
     """``geometry_msgs/PoseStamped``."""
 
     header: Header
     pose: Pose
+
+
+@dataclass(frozen=True, eq=False)
+class PoseArray:
+    """``geometry_msgs/PoseArray``: e.g. the wrist poses of the grasp candidates, best first."""
+
+    header: Header
+    poses: tuple[Pose, ...]
+
+    def __post_init__(self):
+        _set(self, "poses", tuple(self.poses))
+
+    @classmethod
+    def of_candidates(cls, candidates: "HandGraspArray") -> "PoseArray":
+        """The candidates' wrist poses (RViz and Foxglove have no display for ``HandGraspArray``)."""
+        return cls(candidates.header, tuple(g.wrist_pose for g in candidates.grasps))
 
 
 @dataclass(frozen=True, eq=False)

@@ -20,8 +20,10 @@ from ..errors import SemgGraspError
 #: (command words, module, one-line help). Modules expose add_arguments(parser) and run(args).
 COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("demo",), "semg_grasp_ros.cli.demo", "run the whole pipeline in one process (no ROS needed)"),
+    (("run",), "semg_grasp_ros.cli.run", "run the whole pipeline on any sEMG source: simulated, files, bags, live devices"),
     (("replay",), "semg_grasp_ros.cli.replay", "re-run the pipeline on a recorded session bag and report differences"),
     (("record",), "semg_grasp_ros.cli.record", "record sEMG from a source into a ROS 2 bag"),
+    (("stream",), "semg_grasp_ros.cli.stream", "play a recording or the simulated user as a live LSL stream (a stand-in device)"),
     (("bag", "info"), "semg_grasp_ros.cli.bag", "show topics, types, counts and duration of a bag"),
     (("bag", "recover"), "semg_grasp_ros.cli.bag_recover", "rebuild the index and metadata of a bag whose writer died"),
     (("simulator", "fit"), "semg_grasp_ros.cli.simulator", "fit the sEMG simulator to the Sapsanis subjects (models/emg_simulator_*.json)"),

@@ -47,12 +47,18 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="bag directory to create (must not exist)")
-    parser.add_argument("--source", choices=SOURCE_KINDS, help="where samples come from (default simulated)")
     parser.add_argument("--duration", type=float, default=5.0,
                         help="seconds to record (signal time; wall-clock time for live sources); default 5")
+    add_source_arguments(parser)
+    parser.add_argument("--seed", type=int, help="seed of the simulator and trial shuffling")
+    parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="bag storage (default mcap)")
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options choosing and configuring the sEMG source (``record`` and ``run``)."""
+    parser.add_argument("--source", choices=SOURCE_KINDS, help="where samples come from (default simulated)")
     parser.add_argument("--file", help="dataset file/folder (sapsanis, ninapro, csv) or bag directory (bag)")
     parser.add_argument("--script", help="simulator script, e.g. rest:2,spherical:3,rest:2")
-    parser.add_argument("--seed", type=int, help="seed of the simulator and trial shuffling")
     parser.add_argument("--model", help="simulated user: a Sapsanis subject (female_1, female_2, male_1) "
                         "or a model .json (default: a generic user)")
     parser.add_argument("--channels", type=int, help="channels of the generic simulated user (default 2)")
@@ -65,7 +71,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grasp-s", type=float, help="default simulator script: seconds per grasp")
     add_stream_arguments(parser)
     parser.add_argument("--params-file", help="emg_acquisition parameter YAML (options given here override it)")
-    parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="bag storage (default mcap)")
+
+
+def source_config(args: argparse.Namespace, defaults: dict | None = None) -> EmgAcquisitionConfig:
+    """The acquisition config of the source options: ``--params-file`` (if given), then
+    ``defaults``, then the options given on the command line."""
+    params = read_parameters("emg_acquisition", args.params_file) if args.params_file else {}
+    overrides = {field: getattr(args, opt) for opt, field in _OPTIONS.items() if getattr(args, opt) is not None}
+    return build_config(EmgAcquisitionConfig, params, **{**(defaults or {}), **overrides})
 
 
 def run(args) -> int:
@@ -78,9 +91,7 @@ def run(args) -> int:
         raise BagError(f"output {out} already exists; choose a new path (nothing was overwritten)")
     if not args.duration > 0:
         raise ConfigError(f"--duration must be positive, got {args.duration}")
-    params = read_parameters("emg_acquisition", args.params_file) if args.params_file else {}
-    overrides = {field: getattr(args, opt) for opt, field in _OPTIONS.items() if getattr(args, opt) is not None}
-    config = build_config(EmgAcquisitionConfig, params, **overrides)
+    config = source_config(args)
 
     acq = EmgAcquisition(config)
     try:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
+import time
 import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -128,6 +130,48 @@ class LslSource(EmgSource):
             self._inlet.close_stream()
             self._inlet = None
             self._ended = True
+
+
+def stream_to_lsl(source: EmgSource, name: str, stream_type: str = "EMG", duration: float = math.inf,
+                  chunk_s: float = 0.02, wait_s: float = 30.0, linger_s: float = 1.0) -> int:
+    """Play a paced source (simulated user, dataset file, bag) into an LSL outlet at its sample
+    rate on the wall clock: a stand-in device for trying the live path without hardware.
+
+    The outlet describes its channels (``label``) and unit (volts for a source in ``V``), waits
+    for a first consumer (``wait_s``), then pushes one block every ``chunk_s`` until ``duration``
+    seconds of signal are sent or the source ends, and closes ``linger_s`` later (time for
+    consumers to pull the last blocks).
+
+    Returns:
+        the number of samples sent.
+
+    Raises:
+        DeviceError: pylsl is missing, or no consumer connected within ``wait_s``.
+    """
+    pylsl = _import("pylsl", "the LSL outlet")
+    rate, k = float(source.sample_rate), source.n_channels
+    info = pylsl.StreamInfo(name, stream_type, k, rate, "float32", name)
+    channels = info.desc().append_child("channels")
+    for label in source.channel_names:
+        ch = channels.append_child("channel")
+        ch.append_child_value("label", label)
+        ch.append_child_value("unit", "volts" if source.units == "V" else source.units)
+    outlet = pylsl.StreamOutlet(info)
+    if not outlet.wait_for_consumers(wait_s):
+        raise DeviceError(f"no consumer connected to LSL stream {name!r} within {wait_s} s")
+    total = math.inf if math.isinf(duration) else int(round(duration * rate))
+    sent, t0 = 0, time.monotonic()
+    while sent < total and not source.ended:
+        due = min(int((time.monotonic() - t0) * rate), total) - sent
+        if due > 0:
+            block = np.asarray(source.read(due), dtype=np.float32)
+            if len(block):
+                outlet.push_chunk(block)
+                sent += len(block)
+        time.sleep(chunk_s)
+    log.info("LSL stream %r: %d samples sent in %.1f s", name, sent, time.monotonic() - t0)
+    time.sleep(linger_s)  # a consumer that sees the outlet vanish drops what it has not yet pulled
+    return sent
 
 
 class BrainFlowSource(EmgSource):

@@ -219,6 +219,34 @@ class HandKinematics:
         bottom = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=dtype, device=device).expand(B, len(rots), 1, 4)
         return torch.cat([torch.cat([R, p], dim=-1), bottom], dim=-2)
 
+    @property
+    def parent_names(self) -> tuple[str, ...]:
+        """Parent link of each of ``link_names`` ('' for the root)."""
+        return tuple(self.link_names[p] if p >= 0 else "" for p in self._parent)
+
+    @property
+    def moving_links(self) -> tuple[bool, ...]:
+        """Per link of ``link_names``: True when a revolute joint moves it relative to its parent."""
+        return tuple(c >= 0 for c in self._qcol)
+
+    def joint_transforms(self, q) -> torch.Tensor:
+        """Transforms parent <- link of every link (what robot_state_publisher publishes on TF).
+
+        Args:
+            q: (B, n_joints) joint angles, rad.
+
+        Returns:
+            (B, L, 4, 4) in ``link_names`` order; index 0 (the root) is the identity.
+        """
+        poses = self.link_poses(q)
+        parents = poses[:, [max(p, 0) for p in self._parent]]
+        rt = parents[..., :3, :3].transpose(-1, -2)
+        rel = poses.clone()
+        rel[..., :3, :3] = rt @ poses[..., :3, :3]
+        rel[..., :3, 3] = (rt @ (poses[..., :3, 3] - parents[..., :3, 3]).unsqueeze(-1)).squeeze(-1)
+        rel[:, 0] = torch.eye(4, dtype=poses.dtype, device=poses.device)
+        return rel
+
     def _consts(self, dtype, device) -> dict:
         key = (dtype, device)
         if key not in self._cache:

@@ -29,7 +29,10 @@ from ..types import (
     ObjectSdf,
     PointCloud,
     Pose,
+    PoseArray,
     PoseStamped,
+    Text,
+    TfMessage,
     TransformStamped,
 )
 
@@ -55,6 +58,9 @@ MSGTYPES: dict[type, str] = {
     PointCloud: "sensor_msgs/msg/PointCloud2",
     JointState: "sensor_msgs/msg/JointState",
     TransformStamped: "tf2_msgs/msg/TFMessage",
+    TfMessage: "tf2_msgs/msg/TFMessage",
+    Text: "std_msgs/msg/String",
+    PoseArray: "geometry_msgs/msg/PoseArray",
     PoseStamped: "geometry_msgs/msg/PoseStamped",
     JointTrajectory: "trajectory_msgs/msg/JointTrajectory",
     Marker: "visualization_msgs/msg/Marker",
@@ -241,26 +247,53 @@ def _joints_from(m: Any) -> JointState:
                       _arr(m.velocity, np.float64), _arr(m.effort, np.float64))
 
 
-def _tf_to(f: MessageFactory, t: TransformStamped) -> Any:
+def _stamped_to(f: MessageFactory, t: TransformStamped) -> Any:
     q = t.transform.orientation
     transform = f.new(
         "geometry_msgs/msg/Transform", translation=_xyz(f, "geometry_msgs/msg/Vector3", t.transform.position),
         rotation=f.new("geometry_msgs/msg/Quaternion", x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3])),
     )
-    stamped = f.new("geometry_msgs/msg/TransformStamped", header=_header(f, t.header),
-                    child_frame_id=t.child_frame_id, transform=transform)
-    return f.new(MSGTYPES[TransformStamped], transforms=[stamped])
+    return f.new("geometry_msgs/msg/TransformStamped", header=_header(f, t.header),
+                 child_frame_id=t.child_frame_id, transform=transform)
 
 
-def _tf_from(m: Any) -> TransformStamped:
-    if not m.transforms:
-        raise DataError("TFMessage holds no transform")
-    if len(m.transforms) > 1:
-        log.warning("TFMessage holds %d transforms; only the first is kept", len(m.transforms))
-    t = m.transforms[0]
+def _tf_to(f: MessageFactory, t: TransformStamped) -> Any:
+    return f.new(MSGTYPES[TransformStamped], transforms=[_stamped_to(f, t)])
+
+
+def _tfs_to(f: MessageFactory, t: TfMessage) -> Any:
+    return f.new(MSGTYPES[TfMessage], transforms=[_stamped_to(f, s) for s in t.transforms])
+
+
+def _stamped_from(t: Any) -> TransformStamped:
     r = t.transform.rotation
     pose = Pose(_vec(t.transform.translation), np.array([r.x, r.y, r.z, r.w]))
     return TransformStamped(_from_header(t.header), str(t.child_frame_id), pose)
+
+
+def _tf_from(m: Any) -> TransformStamped | TfMessage:
+    """One transform -> ``TransformStamped`` (the wrist TF); several -> ``TfMessage``."""
+    if not m.transforms:
+        raise DataError("TFMessage holds no transform")
+    if len(m.transforms) == 1:
+        return _stamped_from(m.transforms[0])
+    return TfMessage(tuple(_stamped_from(t) for t in m.transforms))
+
+
+def _pose_array_to(f: MessageFactory, p: PoseArray) -> Any:
+    return f.new(MSGTYPES[PoseArray], header=_header(f, p.header), poses=[_pose(f, q) for q in p.poses])
+
+
+def _pose_array_from(m: Any) -> PoseArray:
+    return PoseArray(_from_header(m.header), tuple(_from_pose(q) for q in m.poses))
+
+
+def _text_to(f: MessageFactory, t: Text) -> Any:
+    return f.new(MSGTYPES[Text], data=t.data)
+
+
+def _text_from(m: Any) -> Text:
+    return Text(str(m.data))
 
 
 def _pose_stamped_to(f: MessageFactory, p: PoseStamped) -> Any:
@@ -308,14 +341,15 @@ def _marker_from(m: Any) -> Marker:
 _TO: dict[type, Callable[[MessageFactory, Any], Any]] = {
     EmgChunk: _emg_to, GraspIntent: _intent_to, ObjectSdf: _sdf_to, HandGrasp: _grasp_to,
     HandGraspArray: _grasps_to, PointCloud: _cloud_to, JointState: _joints_to, TransformStamped: _tf_to,
-    PoseStamped: _pose_stamped_to, JointTrajectory: _trajectory_to, Marker: _marker_to,
+    PoseStamped: _pose_stamped_to, JointTrajectory: _trajectory_to, Marker: _marker_to, TfMessage: _tfs_to,
+    Text: _text_to, PoseArray: _pose_array_to,
 }
 _FROM: dict[str, Callable[[Any], Any]] = {
     MSGTYPES[EmgChunk]: _emg_from, MSGTYPES[GraspIntent]: _intent_from, MSGTYPES[ObjectSdf]: _sdf_from,
     MSGTYPES[HandGrasp]: _grasp_from, MSGTYPES[HandGraspArray]: _grasps_from, MSGTYPES[PointCloud]: _cloud_from,
     MSGTYPES[JointState]: _joints_from, MSGTYPES[TransformStamped]: _tf_from,
     MSGTYPES[PoseStamped]: _pose_stamped_from, MSGTYPES[JointTrajectory]: _trajectory_from,
-    MSGTYPES[Marker]: _marker_from,
+    MSGTYPES[Marker]: _marker_from, MSGTYPES[Text]: _text_from, MSGTYPES[PoseArray]: _pose_array_from,
 }
 
 

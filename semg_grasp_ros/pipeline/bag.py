@@ -28,7 +28,7 @@ from ..emg.sources import BlockSource
 from ..errors import BagError, DataError
 from ..msgs.convert import from_msg, msgtype_of, supported_msgtypes, to_msg
 from ..msgs.typestore import RosbagsFactory, typestore
-from ..topics import TOPICS
+from ..topics import TOPICS, VIEWER_TOPICS
 from ..types import EmgChunk
 from .bag_storage import SafeWriter, needs_recovery, read_custom_data, recover
 
@@ -95,7 +95,7 @@ class BagWriter:
         name = _absolute(topic)
         conn = self._connections.get(name)
         if conn is None:
-            spec = TOPICS.get(name.lstrip("/"))
+            spec = TOPICS.get(name.lstrip("/")) or VIEWER_TOPICS.get(name.lstrip("/"))
             qos = [_qos(spec.qos if spec else "reliable")]
             conn = self._writer.add_connection(name, msgtype, typestore=self._store, offered_qos_profiles=qos)
             self._connections[name] = conn

@@ -1,19 +1,26 @@
-"""The standalone demo: a simulated user grasps an object seen by a simulated depth camera.
+"""The standalone session: the whole pipeline on any sEMG source, an object seen by a simulated camera.
 
 All nodes of ``pipeline.launch.py`` run as components of one ``Graph``, each configured by
-its ``config/<node>.yaml`` with the demo's overrides: sEMG acquisition (a simulated user
-fitted to a Sapsanis subject, or a Sapsanis file) -> grasp classifier; simulated depth
-camera -> object distance field; diffusion grasp generator; hand controller. Every
-message is recorded to a ROS 2 bag. Each selected grasp is checked in MuJoCo against the
-true object (the mesh the camera renders) and drawn to a PNG; the EMG with the decoded
-intents is plotted; a JSON summary holds the timeline, the physics results, decoding
-agreement with the simulated user's ground truth, and per-component latencies.
+its ``config/<node>.yaml`` with the session's overrides: sEMG acquisition (any source of
+``EmgAcquisitionConfig``: the demo's simulated user fitted to a Sapsanis subject, a dataset
+file, a bag, a live LSL or BrainFlow device) -> grasp classifier; simulated depth camera ->
+object distance field; diffusion grasp generator; hand controller; and what a ROS launch adds
+for viewers (robot_state_publisher's TF of every hand link, the URDF, the static scene frames).
+Files, bags and the simulated user run as fast as possible (or paced with ``realtime``); live
+devices are paced by the wall clock, and falling behind it is measured and reported. Stamps
+are on a real clock: the wall clock at the start, or ``start_time_ns``. Every message is
+recorded to a ROS 2 bag. Each selected grasp is checked in MuJoCo against the true object
+(the mesh the camera renders) and drawn to a PNG; the EMG with the decoded intents is
+plotted; a JSON summary holds the timeline, the physics results, decoding agreement with the
+simulated user's ground truth (when the source knows it), and per-component latencies. Ctrl-C
+ends a session cleanly: the bag is closed and everything is written.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -24,7 +31,7 @@ import numpy as np
 from .. import REST
 from ..config import load_config
 from ..errors import ConfigError
-from ..types import EmgChunk, GraspIntent, HandGrasp
+from ..types import EmgChunk, GraspIntent, HandGrasp, HandGraspArray, PoseArray
 from .bag import BagWriter
 from .depth_camera import DepthCameraSim, DepthCameraSimConfig
 from .emg_acquisition import EmgAcquisition, EmgAcquisitionConfig
@@ -33,11 +40,16 @@ from .grasp_classifier import GraspClassifier, GraspClassifierConfig
 from .grasp_diffusion import GraspDiffusionComponent, GraspDiffusionConfig
 from .hand_controller import HandController, HandControllerConfig
 from .object_sdf import ObjectSdfComponent, ObjectSdfConfig
+from .robot_state import TABLE_FRAME, RobotStatePublisher
 from .session import record
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SCRIPT = "rest:3,cylindrical:4,rest:3,spherical:4,rest:3,tip:4,rest:3"
+#: a real-time session more than this many seconds behind the clock is reported (throttled)
+LAG_WARNING_S = 0.25
+#: home of the wrist before the first grasp: palm this high over the object, facing the table
+HOME_HEIGHT = 0.3
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,10 @@ class DemoConfig:
         physics: check each selected grasp in MuJoCo.
         render: draw each selected grasp to a PNG.
         storage: bag storage, ``mcap`` or ``sqlite3``.
+        source: the sEMG source (any of ``EmgAcquisitionConfig``); None = the simulated user
+            (``subject``, ``script``) or ``emg_file``.
+        start_time_ns: clock of the first stamp, ns since the Unix epoch (None = the wall clock
+            when the pipeline is built).
     """
 
     object: str = "cylinder:0.035,0.12"
@@ -75,11 +91,15 @@ class DemoConfig:
     physics: bool = True
     render: bool = True
     storage: str = "mcap"
+    source: EmgAcquisitionConfig | None = None
+    start_time_ns: int | None = None
 
     def session_length(self) -> float:
-        """Seconds of session the demo runs."""
+        """Seconds of session to run (``inf``: until the source ends or Ctrl-C)."""
         if self.duration > 0:
             return self.duration
+        if self.source is not None:
+            return math.inf
         if self.emg_file:
             return 60.0
         try:
@@ -88,9 +108,10 @@ class DemoConfig:
             raise ConfigError(f"script {self.script!r} is not 'name:seconds,...'") from exc
 
 
-def processing_components(intent_model: str, grasp_model: str, seed: int = 0) -> tuple:
+def processing_components(intent_model: str, grasp_model: str, seed: int = 0, hand: dict | None = None) -> tuple:
     """The components downstream of the sensors, each from its ``config/<node>.yaml``:
-    (classifier, distance field, hand controller, grasp generator).
+    (classifier, distance field, hand controller, grasp generator); ``hand`` overrides
+    hand controller parameters.
 
     Added to a graph in this order, the hand controller receives each intent before the
     generator does, so its pre-shape is not held up by grasp generation (as with separate
@@ -98,7 +119,7 @@ def processing_components(intent_model: str, grasp_model: str, seed: int = 0) ->
     return (
         GraspClassifier(load_config(GraspClassifierConfig, "grasp_classifier", model=intent_model)),
         ObjectSdfComponent(load_config(ObjectSdfConfig, "object_sdf")),
-        HandController(load_config(HandControllerConfig, "hand_controller")),
+        HandController(load_config(HandControllerConfig, "hand_controller", **(hand or {}))),
         GraspDiffusionComponent(load_config(GraspDiffusionConfig, "grasp_diffusion", model=grasp_model, seed=seed)),
     )
 
@@ -120,16 +141,25 @@ class Demo:
         emg = dict(seed=c.seed, simulator_model=c.subject, script=c.script)
         if c.emg_file:
             emg = dict(source="sapsanis", file=c.emg_file, seed=c.seed)
-        self.acquisition = EmgAcquisition(load_config(EmgAcquisitionConfig, "emg_acquisition", **emg))
         self.camera = DepthCameraSim(load_config(DepthCameraSimConfig, "depth_camera_sim", object=c.object,
                                                  scale=c.scale, rate_hz=c.camera_rate_hz, seed=c.seed))
-        self.classifier, self.sdf, self.hand, self.generator = processing_components(c.intent_model, c.grasp_model,
-                                                                                     c.seed)
-        self.graph = Graph(realtime=c.realtime)
-        for component in (self.acquisition, self.classifier, self.camera, self.sdf, self.hand, self.generator):
-            self.graph.add(component)
-        mesh = self.camera.camera.object_mesh_in_camera()
+        camera = self.camera.camera
+        self.classifier, self.sdf, self.hand, self.generator = processing_components(
+            c.intent_model, c.grasp_model, c.seed,
+            hand=dict(home_frame=camera.config.frame_id, home_pose=_home_pose(camera.pose, camera.scene.object_pose())))
+        self.robot_state = RobotStatePublisher(self.hand.config.root_link)
+        mesh = camera.object_mesh_in_camera()
         self._pieces = [(np.asarray(p.vertices, float), np.asarray(p.faces)) for p in mesh.split(only_watertight=False)]
+        # the source last: a live stream connected now is not left waiting while the models load
+        self.acquisition = EmgAcquisition(c.source or load_config(EmgAcquisitionConfig, "emg_acquisition", **emg))
+        #: live sources are paced by the wall clock, whatever ``realtime`` says
+        self.live = bool(self.acquisition.source.live)
+        self.start_ns = c.start_time_ns if c.start_time_ns is not None else time.time_ns()
+        self.graph = Graph(realtime=c.realtime or self.live, start_ns=self.start_ns)
+        for component in (self.acquisition, self.classifier, self.camera, self.sdf, self.hand, self.generator,
+                          self.robot_state):
+            self.graph.add(component)
+        self._scene = {camera.config.frame_id: camera.pose, TABLE_FRAME: np.eye(4)}
         self._simulator = None
         self.timeline: list[dict] = []
         self.grasps: list[dict] = []
@@ -138,8 +168,12 @@ class Demo:
         self._intents: list[tuple[float, int, float]] = []
         self._last_intent = None
         self._t0_ns: int | None = None
+        self._rate = 0.0
+        #: the session was ended by Ctrl-C
+        self.interrupted = False
+        self.lag_warnings: list[dict] = []
         for topic, handler in (("emg/chunks", self._on_emg), ("grasp/intent", self._on_intent),
-                               ("grasp/selected", self._on_grasp)):
+                               ("grasp/selected", self._on_grasp), ("grasp/candidates", self._on_candidates)):
             self.graph.subscribe(topic, handler)
 
     # --- monitors -------------------------------------------------------------------------
@@ -162,6 +196,9 @@ class Demo:
             self._last_intent = intent.grasp_type
             self.timeline.append({"t": round(t, 3), "event": "intent", "grasp_type": intent.grasp_type,
                                   "confidence": round(float(intent.confidence), 3)})
+
+    def _on_candidates(self, candidates: HandGraspArray) -> None:
+        self.graph.publish("grasp/candidate_poses", PoseArray.of_candidates(candidates))  # as the ROS node does
 
     def _on_grasp(self, grasp: HandGrasp) -> None:
         from ..hand.convert import hand_grasp_to_arrays
@@ -202,23 +239,44 @@ class Demo:
         self.out.mkdir(parents=True)
         length = self.config.session_length()
         wall0 = time.perf_counter()
-        with BagWriter(self.out / "session", storage=self.config.storage) as bag:
-            record(self.graph, bag)
-            done = 0.0
-            while done < length and not self.acquisition.finished:
-                dt = min(step, length - done)
-                self.graph.run(duration=dt)
-                bag.flush()
-                done += dt
-                if progress:
-                    progress(done)
-            counts = dict(bag.counts)
+        done = 0.0
+        try:
+            with BagWriter(self.out / "session", storage=self.config.storage) as bag:
+                record(self.graph, bag)
+                for topic, message in zip(("robot_description", "tf_static"),
+                                          self.robot_state.static_messages(self.graph.now_ns, self._scene)):
+                    self.graph.publish(topic, message)
+                try:
+                    while done < length and not self.acquisition.finished:
+                        dt = min(step, length - done)
+                        self.graph.run(duration=dt)
+                        bag.flush()
+                        done += dt
+                        self._check_lag(done)
+                        if progress:
+                            progress(done)
+                except KeyboardInterrupt:
+                    self.interrupted = True
+                    log.warning("stopped by Ctrl-C after %.1f s of session; closing the bag", done)
+                counts = dict(bag.counts)
+        finally:
+            self.acquisition.close()
         wall = time.perf_counter() - wall0
-        self.acquisition.close()
         summary = self._summary(done, wall, counts)
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
         self._plot()
         return summary
+
+    def _check_lag(self, done: float) -> None:
+        """Report (throttled: once per 5 s of session) a real-time session behind the clock."""
+        lag = self.graph.lag_s
+        if not self.graph.realtime or lag <= LAG_WARNING_S:
+            return
+        if self.lag_warnings and done - self.lag_warnings[-1]["t"] < 5.0:
+            return
+        self.lag_warnings.append({"t": round(done, 3), "lag_s": round(lag, 3)})
+        log.warning("the pipeline is %.2f s behind the clock at %.1f s of session (it cannot keep up with "
+                    "real time on this machine)", lag, done)
 
     def _agreement(self) -> dict:
         """Decisions whose type matches the simulated user's ground truth at their stamp."""
@@ -244,11 +302,20 @@ class Demo:
                           "p95_ms": round(1e3 * float(np.percentile(t, 95)), 3), "calls": len(t)}
                    for name, t in self.graph.timings.items() if len(t)}
         ok = [g["physics_success"] for g in self.grasps if "physics_success" in g]
+        busy_s = wall_s - self.graph.idle_s  # wall time not spent waiting for the clock
         return {
             "config": asdict(self.config),
+            "source": self.acquisition.config.source,
+            "start_time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.start_ns * 1e-9))
+                          + f".{self.start_ns % 1_000_000_000 // 1_000_000:03d}Z",
             "session_s": round(session_s, 3),
             "wall_s": round(wall_s, 3),
-            "realtime_factor": round(session_s / wall_s, 2) if wall_s > 0 else None,
+            "realtime_factor": round(session_s / busy_s, 2) if busy_s > 0 else None,
+            "paced": self.graph.realtime,
+            "max_lag_s": round(self.graph.max_lag_s, 3) if self.graph.realtime else None,
+            "lag_warnings": self.lag_warnings,
+            "interrupted": self.interrupted,
+            "emg": {k: int(v) for k, v in self.acquisition.stats.items()},
             "messages": counts,
             "errors": dict(self.graph.errors),
             "decoding": self._agreement(),
@@ -291,3 +358,15 @@ class Demo:
         fig.savefig(self.out / "emg_intents.png", dpi=110)
         plt.close(fig)
 
+
+
+def _home_pose(t_world_camera: np.ndarray, t_world_object: np.ndarray) -> tuple[float, ...]:
+    """The wrist's home in the camera frame: palm ``HOME_HEIGHT`` over the object, facing down,
+    fingers along world x; (x, y, z, qx, qy, qz, qw)."""
+    from ..hand.convert import matrix_to_quat_xyzw
+
+    home = np.eye(4)
+    home[:3, :3] = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # palm -y = world -z
+    home[:3, 3] = (t_world_object[0, 3], t_world_object[1, 3], HOME_HEIGHT)
+    in_camera = np.linalg.inv(t_world_camera) @ home
+    return tuple(float(v) for v in (*in_camera[:3, 3], *matrix_to_quat_xyzw(in_camera[:3, :3])))

@@ -235,7 +235,7 @@ class EmgAcquisition:
         data = self._clean(data)
         if self.source.live:
             if self._t0_ns is None:  # the first samples: the last of them arrived about now
-                self._t0_ns = int(now_ns - (self._index + len(data)) * 1e9 / self.sample_rate)
+                self._t0_ns = now_ns - int(round((self._index + len(data)) * 1e9 / self.sample_rate))
             self._check_drift(now_ns, len(data))
         chunk = EmgChunk(
             header=Header(self._t0_ns + int(round(self._index * 1e9 / self.sample_rate)), self.config.frame_id),
@@ -275,7 +275,7 @@ class EmgAcquisition:
         expected_ns = self._t0_ns + (self._index + n) * 1e9 / self.sample_rate
         drift = (now_ns - expected_ns) * 1e-9
         if abs(drift) > self.config.max_drift_s:
-            self._t0_ns = int(now_ns - (self._index + n) * 1e9 / self.sample_rate)
+            self._t0_ns = now_ns - int(round((self._index + n) * 1e9 / self.sample_rate))
             self.stats["reanchors"] += 1
             self._throttled("drift", "live sample clock off by %.3f s from arrival; stamps re-anchored", drift)
 

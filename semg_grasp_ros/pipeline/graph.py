@@ -4,8 +4,10 @@ Time is an integer nanosecond clock. With ``realtime=False`` (the default) it is
 simulated: the graph jumps from one timer event to the next, so a session runs as fast
 as the CPU allows and twice the same inputs give the same outputs. With
 ``realtime=True`` the graph sleeps until each event is due on the wall clock (live
-devices). Messages published during a callback are delivered at the same time stamp,
-first in first out, before the next timer fires.
+devices), anchored once at the first event, so a pipeline slower than the clock falls
+behind measurably: ``lag_s`` is how late the latest event ran, ``max_lag_s`` the worst, and
+``idle_s`` the wall time spent waiting for events. Messages published during a callback are
+delivered at the same time stamp, first in first out, before the next timer fires.
 
 A handler that raises a ``SemgGraspError`` (bad input) is logged, throttled, and counted
 in ``errors``; its message is dropped and the graph goes on, as a node would.
@@ -52,6 +54,12 @@ class Graph:
         self._events: list[tuple[int, int, Callable[[], None]]] = []
         self._seq = itertools.count()
         self._stopped = False
+        self._anchor: tuple[float, int] | None = None  # (monotonic s, clock ns) of real-time pacing
+        #: real time only: seconds the latest event ran after its due time, the worst of them,
+        #: and the wall-clock seconds spent sleeping until events were due.
+        self.lag_s = 0.0
+        self.max_lag_s = 0.0
+        self.idle_s = 0.0
 
     # --- wiring -------------------------------------------------------------------------
 
@@ -108,16 +116,13 @@ class Graph:
         end = until_ns if until_ns is not None else (
             self.now_ns + int(round(duration * 1e9)) if duration is not None else None)
         self._stopped = False
-        wall0, sim0 = time.monotonic(), self.now_ns
         while self._events and not self._stopped:
             t, _, fn = self._events[0]
             if end is not None and t > end:
                 break
             heapq.heappop(self._events)
             if self.realtime:
-                delay = (t - sim0) * 1e-9 - (time.monotonic() - wall0)
-                if delay > 0:
-                    time.sleep(delay)
+                self._pace(t)
             self.now_ns = t
             fn()
             self._drain()
@@ -125,6 +130,18 @@ class Graph:
             self.now_ns = max(self.now_ns, end)
 
     # --- internals ----------------------------------------------------------------------
+
+    def _pace(self, t_ns: int) -> None:
+        """Sleep until the event at ``t_ns`` is due on the wall clock; record how late it is."""
+        if self._anchor is None:
+            self._anchor = (time.monotonic(), self.now_ns)
+        wall0, sim0 = self._anchor
+        delay = (t_ns - sim0) * 1e-9 - (time.monotonic() - wall0)
+        if delay > 0:
+            time.sleep(delay)
+            self.idle_s += delay
+        self.lag_s = max(0.0, -delay)
+        self.max_lag_s = max(self.max_lag_s, self.lag_s)
 
     def _schedule_timer(self, name: str, period_ns: int, handler, outputs: Mapping[type, str]) -> None:
         def fire():

@@ -88,6 +88,10 @@ class HandControllerConfig:
     sample_period: float = param(0.05, "seconds between JointTrajectory points")
     root_link: str = param("rh_palm", "child frame of the published wrist TF: 'rh_palm' (shadow_hand_free.urdf) "
                                    "or 'rh_forearm' (shadow_hand.urdf, wrist joints at zero)")
+    home_frame: str = param("", "frame of the wrist's home pose, published as TF until the first grasp moves the "
+                                "wrist (a tree viewers can draw from the start); '' = no wrist TF before a grasp")
+    home_pose: tuple[float, ...] = param((0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0),
+                                         "home pose of root_link in home_frame: x, y, z (m), qx, qy, qz, qw")
     publish_wrist_joints: bool = param(True, "also publish rh_WRJ2/rh_WRJ1 = 0 in joint_states (for shadow_hand.urdf)")
     log_throttle_s: float = param(1.0, "same rejection reason logged at most once per this many seconds")
     preshape_on_intent: bool = param(True, "start the decided type's pre-shape as soon as an intent names a new type, "
@@ -105,6 +109,12 @@ class HandControllerConfig:
             raise ConfigError(f"on_timeout {self.on_timeout!r} unknown; expected 'hold' or 'open'")
         if self.root_link not in ("rh_palm", "rh_forearm"):
             raise ConfigError(f"root_link {self.root_link!r} unknown; expected 'rh_palm' or 'rh_forearm'")
+        if len(self.home_pose) != 7:
+            raise ConfigError(f"home_pose must be x, y, z, qx, qy, qz, qw (7 numbers), got {self.home_pose}")
+        try:
+            Pose(self.home_pose[:3], self.home_pose[3:])
+        except DataError as exc:
+            raise ConfigError(f"home_pose: {exc}") from exc
         if self.log_throttle_s < 0 or self.intent_timeout_s < 0:
             raise ConfigError("log_throttle_s and intent_timeout_s must be >= 0")
         if not 0.0 <= self.intent_min_confidence <= 1.0:
@@ -280,6 +290,10 @@ class HandController:
         out = [self._joint_state(now_ns, velocity)]
         if self._wrist is not None:
             out.append(self._transform(now_ns))
+        elif self.config.home_frame:
+            home = self.config.home_pose
+            out.append(TransformStamped(Header(now_ns, self.config.home_frame), self.config.root_link,
+                                        Pose(home[:3], home[3:])))
         return out
 
     def _watchdog(self, now_ns: int) -> None:

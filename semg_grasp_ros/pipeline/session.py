@@ -60,7 +60,8 @@ def play(graph: Graph, path: str | Path, topics: Iterable[str] | None = None, ra
             return
         if not first:
             first.append(0 if recorded_times else item[1])
-        at = (0 if recorded_times else start) + int(round((item[1] - first[0]) / rate))
+        offset = item[1] - first[0]  # integer ns: real-clock stamps (~1.8e18) exceed float64's exact range
+        at = (0 if recorded_times else start) + (offset if rate == 1.0 else int(round(offset / rate)))
         graph.call_at(at, lambda: publish_next(item))
 
     schedule_next()

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..msgs.convert import from_msg, to_msg
-from ..types import HandGrasp, HandGraspArray, ObjectSdf, PointCloud, Pose, PoseStamped
+from ..types import HandGrasp, HandGraspArray, ObjectSdf, PointCloud, PoseArray
 
 _TYPECODES = {
     "bool": None, "byte": "B", "char": "B", "int8": "b", "uint8": "B", "int16": "h", "uint16": "H",
@@ -60,9 +60,7 @@ def from_ros(msg: Any) -> Any:
 
 def pose_array(candidates: HandGraspArray, factory: Any = FACTORY) -> Any:
     """``geometry_msgs/msg/PoseArray`` of the candidates' wrist poses (best first), for RViz."""
-    stamped = [to_msg(PoseStamped(candidates.header, g.wrist_pose), factory) for g in candidates.grasps]
-    header = to_msg(PoseStamped(candidates.header, Pose()), factory).header
-    return factory.new("geometry_msgs/msg/PoseArray", header=header, poses=[m.pose for m in stamped])
+    return to_msg(PoseArray.of_candidates(candidates), factory)
 
 
 #: Domain types whose numbers are coordinates in their header's frame.

@@ -1,17 +1,34 @@
 """The standalone demo end to end on a short session, then its bag replayed: every
-decision of the session is reproduced, and the bag holds every message published."""
+decision of the session is reproduced, and the bag holds every message published. The
+bag read with the independent MCAP reader shows whole in Foxglove and RViz: stamps on
+the given clock, the URDF latched, and a connected TF tree for every hand link at every
+joint-state time."""
 
 import json
+import re
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+
+import numpy as np
+import pytest
 
 from semg_grasp_ros.cli.replay import replay
 from semg_grasp_ros.pipeline.bag import bag_info
 from semg_grasp_ros.pipeline.demo import Demo, DemoConfig
 
+START_NS = 1_767_258_000 * 10**9  # 2026-01-01T09:00:00Z
 
-def test_demo_session_and_its_replay(tmp_path, data_root):
-    config = DemoConfig(script="rest:3,cylindrical:4,rest:1", camera_rate_hz=0.5, render=True, physics=True)
-    summary = Demo(config, tmp_path / "demo").run()
-    out = tmp_path / "demo"
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory, data_root):
+    config = DemoConfig(script="rest:3,cylindrical:4,rest:1", camera_rate_hz=0.5, render=True, physics=True,
+                        start_time_ns=START_NS)
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    return config, out, Demo(config, out).run()
+
+
+def test_demo_session_and_its_replay(session):
+    config, out, summary = session
     assert json.loads((out / "summary.json").read_text()) == summary
     assert (out / "emg_intents.png").stat().st_size > 10_000
     assert summary["grasps"] >= 1 and summary["grasps"] == len(list(out.glob("grasp_*_cylindrical.png")))
@@ -23,3 +40,71 @@ def test_demo_session_and_its_replay(tmp_path, data_root):
     for topic in ("grasp/intent", "object/sdf", "grasp/selected"):
         r = report[topic]
         assert r["recorded"] == r["replayed"] == r["identical"] > 0, topic
+
+
+def test_session_bag_shows_the_whole_hand(session):
+    from mcap.reader import make_reader
+    from mcap_ros2.reader import read_ros2_messages
+
+    _, out, summary = session
+    assert summary["start_time"] == "2026-01-01T09:00:00.000Z"
+    (path,) = (out / "session").glob("*.mcap")
+    with open(path, "rb") as f:
+        channels = {c.topic: c for c in make_reader(f).get_summary().channels.values()}
+    for latched in ("/robot_description", "/tf_static"):  # transient local, as ROS latches them
+        assert "durability: 1" in channels[latched].metadata["offered_qos_profiles"], latched
+
+    static, tf_at, joint_times, urdf, stamps = {}, defaultdict(dict), [], None, []
+    for m in read_ros2_messages(str(path)):
+        topic, msg = m.channel.topic, m.ros_msg
+        stamps.append(m.log_time_ns)
+        if topic == "/robot_description":
+            urdf = ET.fromstring(msg.data)
+        elif topic == "/tf_static":
+            static.update({t.child_frame_id: t for t in msg.transforms})
+        elif topic == "/tf":
+            for t in msg.transforms:
+                assert t.header.stamp.sec * 10**9 + t.header.stamp.nanosec == m.log_time_ns
+                tf_at[m.log_time_ns][t.child_frame_id] = t.header.frame_id
+        elif topic == "/joint_states":
+            joint_times.append(m.log_time_ns)
+    assert min(stamps) == START_NS and max(stamps) <= START_NS + 9 * 10**9  # the given clock, not 1970
+
+    links = {link.get("name") for link in urdf.findall("link")}
+    parent_of = {j.find("child").get("link"): j.find("parent").get("link") for j in urdf.findall("joint")}
+    for child, parent in parent_of.items():  # fixed joints on tf_static, at the URDF's origin
+        j = next(j for j in urdf.findall("joint") if j.find("child").get("link") == child)
+        if j.get("type") == "fixed":
+            xyz = [float(v) for v in j.find("origin").get("xyz").split()]
+            t = static[child].transform.translation
+            np.testing.assert_allclose([t.x, t.y, t.z], xyz, atol=1e-9)
+            assert static[child].header.frame_id == parent
+    assert static["camera_depth_optical_frame"].header.frame_id == "world"
+    assert static["table"].header.frame_id == "world"
+
+    assert len(joint_times) == summary["messages"]["/joint_states"] > 300
+    for t in joint_times:  # every link reaches 'world' through transforms stamped at t or static
+        parents = {child: t_.header.frame_id for child, t_ in static.items()} | tf_at[t]
+        for link in links:
+            frame, hops = link, 0
+            while frame != "world":
+                assert frame in parents, f"{link}: no transform for {frame} at {t}"
+                if frame in parent_of:
+                    assert parents[frame] == parent_of[frame]
+                frame, hops = parents[frame], hops + 1
+                assert hops < 20
+
+
+def test_foxglove_layout_names_the_session_topics(session):
+    """config/foxglove_layout.json: every topic its panels read is in a session bag, and the
+    intent plot labels the probabilities in the classifier's class order."""
+    from semg_grasp_ros import GRASP_TYPES
+    from semg_grasp_ros.paths import resource
+
+    _, _, summary = session
+    layout = json.loads(resource("config", "foxglove_layout.json").read_text())
+    text = json.dumps(layout["configById"])
+    used = set(re.findall(r'"(/[a-z_/]+)[".\[]', text)) - {"/move_base_simple/goal", "/clicked_point", "/initialpose"}
+    assert used and used <= set(summary["messages"]), used - set(summary["messages"])
+    labels = [p["label"] for p in layout["configById"]["Plot!intent"]["paths"] if "probabilities" in p["value"]]
+    assert labels == list(GRASP_TYPES)

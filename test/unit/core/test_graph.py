@@ -98,6 +98,19 @@ def test_realtime_mode_paces_by_wall_clock():
     assert time.monotonic() - t0 >= 0.19
 
 
+def test_realtime_mode_measures_falling_behind_across_runs():
+    g = Graph(realtime=True)
+    g.add(Source(0.01))
+    g.subscribe("emg/chunks", lambda c: time.sleep(0.02))  # twice as slow as the clock
+    for _ in range(3):  # pacing is anchored once: the lag accumulates over successive runs
+        g.run(duration=0.05)
+    assert g.max_lag_s > 0.1 and g.lag_s > 0.1
+    fast = Graph(realtime=True)
+    fast.add(Source(0.01))
+    fast.run(duration=0.1)
+    assert fast.max_lag_s < 0.05 and fast.idle_s > 0.05
+
+
 def test_stop_ends_run_early():
     g = Graph()
     src = g.add(Source(0.01))

@@ -34,3 +34,20 @@ def test_inconsistent_array_lengths_are_data_errors():
         from_msg(msg)
     with pytest.raises(DataError, match="no domain mapping"):
         from_msg(f.new("std_msgs/msg/Header"))
+
+
+def test_tf_text_and_pose_array_round_trip():
+    from semg_grasp_ros.types import Pose, PoseArray, Text, TfMessage, TransformStamped
+
+    f = RosbagsFactory()
+    a = TransformStamped(Header(5, "world"), "camera", Pose([1.0, 2.0, 3.0], [0.0, 0.0, 1.0, 0.0]))
+    b = TransformStamped(Header(5, "rh_palm"), "rh_ffknuckle", Pose([0.033, 0.0, 0.095]))
+    many = from_msg(to_msg(TfMessage((a, b)), f))
+    assert isinstance(many, TfMessage) and [t.child_frame_id for t in many.transforms] == ["camera", "rh_ffknuckle"]
+    np.testing.assert_allclose(many.transforms[0].transform.orientation, [0, 0, 1, 0])
+    one = from_msg(to_msg(a, f))  # one transform: the wrist TF of the hand controller
+    assert isinstance(one, TransformStamped) and one.header.frame_id == "world"
+    assert from_msg(to_msg(Text("<robot/>"), f)) == Text("<robot/>")
+    poses = from_msg(to_msg(PoseArray(Header(7, "cam"), (a.transform, b.transform)), f))
+    assert poses.header.stamp_ns == 7 and len(poses.poses) == 2
+    np.testing.assert_allclose(poses.poses[1].position, [0.033, 0.0, 0.095])
