@@ -6,14 +6,15 @@ with the ShadowHand URDF; RViz.
     ros2 launch semg_grasp_ros pipeline.launch.py emg_source:=sapsanis emg_file:=/data/female_1.mat
     ros2 launch semg_grasp_ros pipeline.launch.py use_sim_camera:=false   # remap object/points to a camera
 
-Every node reads config/<node>.yaml; the arguments below override single parameters.
+Every node reads config/<node>.yaml (what differs from the code's defaults); an argument
+below left empty keeps that value, a given one overrides the parameter it names.
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, GroupAction
+from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import Command, LaunchConfiguration
 from launch_ros.actions import Node, PushRosNamespace
@@ -32,23 +33,25 @@ def generate_launch_description():
         DeclareLaunchArgument("use_emg_acquisition", default_value="true",
                               description="run the acquisition node (false when emg/chunks come from elsewhere, "
                                           "e.g. ros2 bag play)"),
-        DeclareLaunchArgument("emg_source", default_value="simulated",
-                              description="sEMG source: simulated, sapsanis, ninapro, csv, bag, lsl or brainflow"),
+        DeclareLaunchArgument("emg_source", default_value="",
+                              description="sEMG source: simulated, sapsanis, ninapro, csv, bag, lsl or brainflow "
+                                          "('' = config/emg_acquisition.yaml's)"),
         DeclareLaunchArgument("emg_file", default_value="",
                               description="dataset file/folder or bag directory for file and bag sources"),
-        DeclareLaunchArgument("simulator_model", default_value="female_1",
-                              description="simulated user: a Sapsanis subject's fitted model or a model .json"),
-        DeclareLaunchArgument("model_dir", default_value=os.path.join(share, "models"),
-                              description="folder holding the classifier and generator weights"),
-        DeclareLaunchArgument("intent_model", default_value="intent_150ms",
-                              description="classifier folder under model_dir"),
-        DeclareLaunchArgument("grasp_model", default_value="grasp_improved",
-                              description="grasp generator folder under model_dir"),
+        DeclareLaunchArgument("simulator_model", default_value="",
+                              description="simulated user: a Sapsanis subject's fitted model or a model .json "
+                                          "('' = config/emg_acquisition.yaml's)"),
+        DeclareLaunchArgument("intent_model", default_value="",
+                              description="classifier: a shipped model name or a checkpoint .json "
+                                          "('' = config/grasp_classifier.yaml's)"),
+        DeclareLaunchArgument("grasp_model", default_value="",
+                              description="grasp generator: a shipped model name or a model folder "
+                                          "('' = config/grasp_diffusion.yaml's)"),
         DeclareLaunchArgument("use_sim_camera", default_value="true",
                               description="run the simulated depth camera (else remap object/points to a camera)"),
-        DeclareLaunchArgument("object", default_value="cylinder:0.035,0.12",
+        DeclareLaunchArgument("object", default_value="",
                               description="object the simulated camera sees: a primitive, a mesh file or a "
-                                          "DexGraspNet code"),
+                                          "DexGraspNet code ('' = config/depth_camera_sim.yaml's)"),
         DeclareLaunchArgument("use_rviz", default_value="true", description="start RViz with config/pipeline.rviz"),
         DeclareLaunchArgument("use_robot_state_publisher", default_value="true",
                               description="publish the hand's link transforms from joint_states and the URDF"),
@@ -56,28 +59,32 @@ def generate_launch_description():
                               description="hand URDF for robot_state_publisher"),
     ]
 
-    def node(executable, name, overrides=None, condition=None):
-        params = [os.path.join(config, f"{name}.yaml")] + ([overrides] if overrides else [])
-        return Node(package=PKG, executable=executable, name=name, parameters=params, output="screen",
-                    condition=condition)
+    def nodes(context):
+        def node(executable, name, overrides=None, condition=None):
+            """A package node with config/<name>.yaml and the overrides whose argument is set."""
+            values = {param: arg(a).perform(context) for param, a in (overrides or {}).items()}
+            values = {param: v for param, v in values.items() if v}
+            params = [os.path.join(config, f"{name}.yaml")] + ([values] if values else [])
+            return Node(package=PKG, executable=executable, name=name, parameters=params, output="screen",
+                        condition=condition)
 
-    nodes = GroupAction([
-        PushRosNamespace(arg("namespace")),
-        node("emg_acquisition_node", "emg_acquisition",
-             {"source": arg("emg_source"), "file": arg("emg_file"), "simulator_model": arg("simulator_model")},
-             condition=IfCondition(arg("use_emg_acquisition"))),
-        node("grasp_classifier_node", "grasp_classifier",
-             {"model": [arg("model_dir"), "/", arg("intent_model")]}),
-        node("depth_camera_sim_node", "depth_camera_sim", {"object": arg("object")},
-             condition=IfCondition(arg("use_sim_camera"))),
-        node("object_sdf_node", "object_sdf"),
-        node("grasp_diffusion_node", "grasp_diffusion", {"model": [arg("model_dir"), "/", arg("grasp_model")]}),
-        node("hand_controller_node", "hand_controller"),
-        Node(package="robot_state_publisher", executable="robot_state_publisher", name="robot_state_publisher",
-             parameters=[{"robot_description": ParameterValue(Command(["cat ", arg("urdf")]), value_type=str)}],
-             output="screen",
-             condition=IfCondition(arg("use_robot_state_publisher"))),
-        Node(package="rviz2", executable="rviz2", name="rviz2", output="log",
-             arguments=["-d", os.path.join(config, "pipeline.rviz")], condition=IfCondition(arg("use_rviz"))),
-    ])
-    return LaunchDescription(args + [nodes])
+        return [GroupAction([
+            PushRosNamespace(arg("namespace")),
+            node("emg_acquisition_node", "emg_acquisition",
+                 {"source": "emg_source", "file": "emg_file", "simulator_model": "simulator_model"},
+                 condition=IfCondition(arg("use_emg_acquisition"))),
+            node("grasp_classifier_node", "grasp_classifier", {"model": "intent_model"}),
+            node("depth_camera_sim_node", "depth_camera_sim", {"object": "object"},
+                 condition=IfCondition(arg("use_sim_camera"))),
+            node("object_sdf_node", "object_sdf"),
+            node("grasp_diffusion_node", "grasp_diffusion", {"model": "grasp_model"}),
+            node("hand_controller_node", "hand_controller"),
+            Node(package="robot_state_publisher", executable="robot_state_publisher", name="robot_state_publisher",
+                 parameters=[{"robot_description": ParameterValue(Command(["cat ", arg("urdf")]), value_type=str)}],
+                 output="screen",
+                 condition=IfCondition(arg("use_robot_state_publisher"))),
+            Node(package="rviz2", executable="rviz2", name="rviz2", output="log",
+                 arguments=["-d", os.path.join(config, "pipeline.rviz")], condition=IfCondition(arg("use_rviz"))),
+        ])]
+
+    return LaunchDescription(args + [OpaqueFunction(function=nodes)])

@@ -39,8 +39,8 @@ def generate_launch_description():
                               description="publish the hand's link transforms"),
         DeclareLaunchArgument("use_sim_camera", default_value="true",
                               description="run the simulated depth camera (false: intents only, or a real camera)"),
-        DeclareLaunchArgument("object", default_value="cylinder:0.035,0.12",
-                              description="object the simulated camera sees"),
+        DeclareLaunchArgument("object", default_value="",
+                              description="object the simulated camera sees ('' = config/depth_camera_sim.yaml's)"),
         IncludeLaunchDescription(
             PythonLaunchDescriptionSource(os.path.join(share, "launch", "pipeline.launch.py")),
             launch_arguments={"use_emg_acquisition": "false", "use_rviz": arg("use_rviz"),

@@ -1,7 +1,12 @@
 """Component configuration: dataclass defaults, overridden by ``config/<node>.yaml``.
 
-The YAML files are ROS 2 parameter files (``<node_name>: ros__parameters: {...}``), so
-the same file configures the rclpy node (``--params-file``) and the standalone pipeline.
+Each setting is declared once, as a dataclass field with its default, description and
+valid range (``param``). A node's config holds the configs of the domain code it runs as
+nested fields (``nested``: e.g. ``ObjectSdfConfig.segmentation``), which are ROS
+parameters with dotted names (``segmentation.voxel_size``) and nested mappings in YAML.
+The YAML files are ROS 2 parameter files (``<node_name>: ros__parameters: {...}``) listing
+only what differs from the defaults, so the same file configures the rclpy node
+(``--params-file``) and the standalone pipeline.
 """
 
 from __future__ import annotations
@@ -27,6 +32,53 @@ def param(default: Any, description: str, range: tuple[float, float] | None = No
     return dataclasses.field(default=default, metadata=meta)
 
 
+def nested(config_cls: type, description: str) -> Any:
+    """A config dataclass field holding the config ``config_cls`` of the domain code a
+    component runs (its fields are parameters named ``<field>.<name>``)."""
+    return dataclasses.field(default_factory=config_cls, metadata={"description": description, "nested": config_cls})
+
+
+def nested_class(f: dataclasses.Field) -> type | None:
+    """The config class of a ``nested`` field, else None."""
+    return f.metadata.get("nested")
+
+
+def flat_fields(config_cls: type, prefix: str = "") -> list[tuple[str, dataclasses.Field, Any]]:
+    """(dotted parameter name, field, default) of every leaf setting of ``config_cls``, nested
+    configs expanded in field order."""
+    out = []
+    for f in dataclasses.fields(config_cls):
+        inner = nested_class(f)
+        if inner is not None:
+            out += flat_fields(inner, f"{prefix}{f.name}.")
+        else:
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            out.append((prefix + f.name, f, default))
+    return out
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``top``, mappings merged key by key."""
+    out = dict(base)
+    for key, value in top.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merge(out[key], value) if both else value
+    return out
+
+
+def _nest(values: dict[str, Any]) -> dict[str, Any]:
+    """``{"a.b": 1, "a": {"c": 2}}`` -> ``{"a": {"b": 1, "c": 2}}`` (dotted ROS names to YAML nesting)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        head, _, rest = str(key).partition(".")
+        if rest:
+            value = {rest: value}
+        if isinstance(value, dict):
+            value = _nest(value)
+        out[head] = _merge(out[head], value) if isinstance(value, dict) and isinstance(out.get(head), dict) else value
+    return out
+
+
 def read_parameters(node_name: str, path: str | Path | None = None) -> dict[str, Any]:
     """``ros__parameters`` of ``node_name`` in ``path`` (default ``config/<node_name>.yaml``)."""
     path = Path(path) if path is not None else resource("config", f"{node_name}.yaml")
@@ -42,14 +94,22 @@ def read_parameters(node_name: str, path: str | Path | None = None) -> dict[str,
 
 
 def build_config(config_cls: type[T], params: dict[str, Any] | None = None, **overrides: Any) -> T:
-    """Instantiate ``config_cls`` from parameters (unknown names are errors; lists become
-    tuples where the field's default is a tuple); validation is the dataclass's own."""
-    values = {**(params or {}), **overrides}
+    """Instantiate ``config_cls`` from parameters: nested mappings or dotted names for the
+    ``nested`` configs, whose unnamed settings keep their defaults (unknown names are errors;
+    lists become tuples where the field's default is a tuple); validation is the dataclass's own."""
+    values = _merge(_nest(params or {}), _nest(overrides))
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ConfigError(f"unknown parameter(s) {unknown} for {config_cls.__name__}; known: {sorted(fields)}")
     for name, value in values.items():
+        inner = nested_class(fields[name])
+        if inner is not None and isinstance(value, dict):
+            try:
+                values[name] = build_config(inner, value)
+            except ConfigError as exc:
+                raise ConfigError(f"{config_cls.__name__}.{name}: {exc}") from exc
+            continue
         default = fields[name].default
         if isinstance(value, list) and (isinstance(default, tuple) or default is dataclasses.MISSING):
             values[name] = tuple(value)

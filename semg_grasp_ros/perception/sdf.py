@@ -29,6 +29,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError, cKDTree
 
+from ..config import param
 from ..errors import ConfigError, DataError
 from ..types import Header, ObjectSdf, Pose
 
@@ -45,26 +46,24 @@ METHODS = ("edt", "kdtree")
 
 @dataclass(frozen=True)
 class GridSpec:
-    """How to place a cubic grid around an object.
+    """How to place a cubic grid around an object; the object distance-field node's
+    ``grid.*`` parameters.
 
-    Attributes:
-        size: voxels per axis (the grid is ``size``³).
-        extent_mode: ``"object"``: the grid spans the object's largest bounding-box side
-            plus ``margin`` on each side (adapts to the object); ``"fixed"``: the grid spans
-            ``fixed_extent`` metres whatever the object (use the same value in training and
-            at inference so a voxel means the same distance).
-        margin: metres added on every side in ``"object"`` mode (room for the hand).
-        fixed_extent: metres between the first and last voxel centres in ``"fixed"`` mode.
-        centre: grid centre: ``"bbox"`` (bounding-box centre) or ``"centroid"`` (mean point).
-        min_extent: smallest span in ``"object"`` mode, metres (guards degenerate objects).
+    ``extent_mode`` ``"object"``: the grid spans the object's largest bounding-box side plus
+    ``margin`` on each side (adapts to the object); ``"fixed"``: the grid spans
+    ``fixed_extent`` metres whatever the object (use the same value in training and at
+    inference so a voxel means the same distance).
     """
 
-    size: int = 50
-    extent_mode: str = "object"
-    margin: float = 0.03
-    fixed_extent: float = 0.3
-    centre: str = "bbox"
-    min_extent: float = 0.02
+    size: int = param(50, "voxels per axis of the cubic grid (the paper's 50^3 distance map)", (2, 256))
+    extent_mode: str = param("object", "'object': object bounding box + margin; 'fixed': fixed_extent "
+                             "(match training)")
+    margin: float = param(0.03, "metres added on every side of the object in 'object' mode (room for the hand)",
+                          (0.0, 1.0))
+    fixed_extent: float = param(0.3, "metres between the first and last voxel centres in 'fixed' mode", (0.01, 5.0))
+    centre: str = param("bbox", "grid centre: 'bbox' (bounding-box centre) or 'centroid' (mean point)")
+    min_extent: float = param(0.02, "smallest span in 'object' mode, metres (guards degenerate objects)",
+                              (0.001, 5.0))
 
     def __post_init__(self):
         if int(self.size) != self.size or self.size < 2:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import param
 from ..errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,7 @@ log = logging.getLogger(__name__)
 SELECT_RULES = ("largest", "closest")
 
 
-def _vec3(value, name: str) -> tuple[float, float, float] | None:
-    if value is None:
-        return None
+def _vec3(value, name: str) -> tuple[float, float, float]:
     arr = np.asarray(value, dtype=np.float64).reshape(-1)
     if arr.shape != (3,) or not np.isfinite(arr).all():
         raise ConfigError(f"{name} must be 3 finite numbers, got {value!r}")
@@ -44,64 +43,42 @@ def _vec3(value, name: str) -> tuple[float, float, float] | None:
 
 @dataclass(frozen=True)
 class SegmentationConfig:
-    """Parameters of :func:`segment_object` (metres unless named otherwise).
+    """Parameters of :func:`segment_object` (metres unless named otherwise); the object
+    distance-field node's ``segmentation.*`` parameters."""
 
-    Attributes:
-        max_points: clouds larger than this are strided down to it before anything else.
-        min_range, max_range: valid distance of a point from the sensor (frame origin).
-        crop_min, crop_max: optional axis-aligned region of interest in the cloud frame.
-        voxel_size: downsampling cell for clustering.
-        remove_plane: look for a supporting plane (the table) and remove it.
-        plane_distance: RANSAC inlier threshold.
-        plane_iterations: RANSAC hypotheses.
-        plane_sample: points used to score the hypotheses.
-        min_plane_fraction: a plane is taken as the table only if it holds this fraction of the points.
-        plane_normal: optional expected table normal in the cloud frame (e.g. from TF);
-            planes tilted more than ``plane_max_angle_deg`` from it are rejected.
-        plane_max_angle_deg: degrees.
-        drop_below_plane: also drop points on the far side of the plane from the sensor.
-        cluster_eps: DBSCAN neighbourhood radius.
-        cluster_min_points: DBSCAN core-point neighbour count (in voxel centroids).
-        select: ``"largest"`` cluster or the one ``"closest"`` to ``target_point``.
-        target_point: point in the cloud frame for ``select="closest"``.
-        min_object_points: smallest accepted object, in points.
-        max_object_size: largest accepted bounding-box diagonal (larger clusters are scenery).
-        seed: RANSAC random seed (a fixed seed per call keeps the output a function of the input).
-    """
-
-    max_points: int = 300_000
-    min_range: float = 0.05
-    max_range: float = 3.0
-    crop_min: tuple[float, float, float] | None = None
-    crop_max: tuple[float, float, float] | None = None
-    voxel_size: float = 0.01
-    remove_plane: bool = True
-    plane_distance: float = 0.008
-    plane_iterations: int = 100
-    plane_sample: int = 1000
-    min_plane_fraction: float = 0.1
-    plane_normal: tuple[float, float, float] | None = None
-    plane_max_angle_deg: float = 30.0
-    drop_below_plane: bool = True
-    cluster_eps: float = 0.025
-    cluster_min_points: int = 3
-    select: str = "largest"
-    target_point: tuple[float, float, float] = (0.0, 0.0, 0.6)
-    min_object_points: int = 30
-    max_object_size: float = 0.6
-    seed: int = 0
+    max_points: int = param(300_000, "larger clouds are strided down to this many points first (bounds memory)",
+                            (1000, 100_000_000))
+    min_range: float = param(0.05, "nearest valid point from the sensor (cloud frame origin), metres", (0.0, 100.0))
+    max_range: float = param(3.0, "farthest valid point from the sensor, metres", (0.01, 100.0))
+    crop_enabled: bool = param(False, "keep only points inside the box crop_min..crop_max (cloud frame)")
+    crop_min: tuple[float, ...] = param((-1.0, -1.0, 0.0), "lower corner of the crop box, metres")
+    crop_max: tuple[float, ...] = param((1.0, 1.0, 2.0), "upper corner of the crop box, metres")
+    voxel_size: float = param(0.01, "downsampling cell for clustering, metres", (0.001, 0.2))
+    remove_plane: bool = param(True, "find the supporting plane (table) with RANSAC and remove it")
+    plane_distance: float = param(0.008, "RANSAC inlier distance, metres", (0.0005, 0.2))
+    plane_iterations: int = param(100, "RANSAC hypotheses", (1, 100_000))
+    plane_sample: int = param(1000, "points scoring the RANSAC hypotheses", (10, 1_000_000))
+    min_plane_fraction: float = param(0.1, "a plane is the table only if it holds this fraction of the points",
+                                      (0.0, 1.0))
+    plane_normal: tuple[float, ...] = param((0.0, 0.0, 0.0), "expected table normal in the cloud frame (e.g. from "
+                                            "TF); planes tilted more than plane_max_angle_deg from it are rejected; "
+                                            "zeros: any orientation")
+    plane_max_angle_deg: float = param(30.0, "largest tilt of the plane from plane_normal, degrees", (0.1, 90.0))
+    drop_below_plane: bool = param(True, "also drop points on the far side of the table from the sensor")
+    cluster_eps: float = param(0.025, "DBSCAN neighbourhood radius, metres", (0.001, 1.0))
+    cluster_min_points: int = param(3, "DBSCAN core-point neighbour count (downsampled cells)", (1, 10_000))
+    select: str = param("largest", "object choice: 'largest' cluster or 'closest' to target_point")
+    target_point: tuple[float, ...] = param((0.0, 0.0, 0.6), "point (cloud frame) for select='closest', metres")
+    min_object_points: int = param(30, "smallest object, points", (1, 10_000_000))
+    max_object_size: float = param(0.6, "largest object bounding-box diagonal, metres (larger clusters are scenery)",
+                                   (0.01, 10.0))
+    seed: int = param(0, "RANSAC seed (fixed per cloud: same cloud, same field)", (0, 2**31 - 1))
 
     def __post_init__(self):
-        object.__setattr__(self, "crop_min", _vec3(self.crop_min, "crop_min"))
-        object.__setattr__(self, "crop_max", _vec3(self.crop_max, "crop_max"))
-        object.__setattr__(self, "plane_normal", _vec3(self.plane_normal, "plane_normal"))
-        object.__setattr__(self, "target_point", _vec3(self.target_point, "target_point"))
-        if (self.crop_min is None) != (self.crop_max is None):
-            raise ConfigError("crop_min and crop_max must be given together")
-        if self.crop_min is not None and not all(a < b for a, b in zip(self.crop_min, self.crop_max)):
+        for name in ("crop_min", "crop_max", "plane_normal", "target_point"):
+            object.__setattr__(self, name, _vec3(getattr(self, name), name))
+        if self.crop_enabled and not all(a < b for a, b in zip(self.crop_min, self.crop_max)):
             raise ConfigError(f"crop_min {self.crop_min} must be below crop_max {self.crop_max} on every axis")
-        if self.plane_normal is not None and np.linalg.norm(self.plane_normal) < 1e-9:
-            raise ConfigError("plane_normal must not be zero")
         if self.select not in SELECT_RULES:
             raise ConfigError(f"select {self.select!r} unknown; expected one of {SELECT_RULES}")
         positive = {"max_points": self.max_points, "voxel_size": self.voxel_size,
@@ -153,7 +130,7 @@ def fit_plane(points: np.ndarray, config: SegmentationConfig) -> np.ndarray | No
     norms = np.linalg.norm(normals, axis=1)
     ok = norms > 1e-12
     normals = normals[ok] / norms[ok, None]
-    if config.plane_normal is not None:
+    if any(config.plane_normal):
         hint = np.asarray(config.plane_normal) / np.linalg.norm(config.plane_normal)
         ok = np.abs(normals @ hint) >= np.cos(np.radians(config.plane_max_angle_deg))
         normals = normals[ok]
@@ -171,7 +148,7 @@ def fit_plane(points: np.ndarray, config: SegmentationConfig) -> np.ndarray | No
     # Least-squares refinement: the normal is the direction of least variance of the inliers.
     centre = inliers.mean(axis=0)
     normal = np.linalg.eigh(np.cov(inliers.T))[1][:, 0]
-    if config.plane_normal is not None and abs(normal @ hint) < np.cos(np.radians(config.plane_max_angle_deg)):
+    if any(config.plane_normal) and abs(normal @ hint) < np.cos(np.radians(config.plane_max_angle_deg)):
         normal = normals[best].astype(np.float64)
     d = -float(normal @ centre)
     return np.append(normal, d) if d >= 0 else -np.append(normal, d)
@@ -232,7 +209,7 @@ def segment_object(points: np.ndarray, config: SegmentationConfig = Segmentation
         keep = np.isfinite(pts).all(axis=1)
         r2 = np.einsum("ij,ij->i", pts, pts)
         keep &= (r2 >= config.min_range ** 2) & (r2 <= config.max_range ** 2)
-        if config.crop_min is not None:
+        if config.crop_enabled:
             keep &= ((pts >= np.float32(config.crop_min)) & (pts <= np.float32(config.crop_max))).all(axis=1)
     if not keep.any():
         finite = int(np.isfinite(pts).all(axis=1).sum())

@@ -30,7 +30,25 @@ OUTPUT_TOPIC = "grasp/intent"
 
 @dataclass(frozen=True)
 class GraspClassifierConfig:
-    """Parameters of the classifier node (``config/grasp_classifier.yaml`` documents each)."""
+    """Parameters of the classifier node (``config/grasp_classifier.yaml`` sets those that differ).
+
+    Why the defaults: ``intent_150ms`` is the rich-feature MLP trained on the three Sapsanis
+    subjects with 150 ms windows (``intent_default``: 250 ms, slower to react). Windows end
+    on the last sample of each 20 ms acquisition chunk, so a decision is taken as soon as its
+    chunk arrives; the controller delay = window / 2 + chunk wait + processing + vote lag =
+    75 + 2 + ~1.5 + (ceil(vote_window / 2) - 1 + debounce - 1 + 1/2) x stride_ms = ~109 ms
+    (Farrell & Weir 2007: 100-125 ms; measured in ``bench/results/e2e.json``). A low
+    ``min_confidence`` (the vote and the generator's own 0.6 filter what reaches the hand);
+    ``release_debounce`` 5: a short dip must not restart a grasp; ``correction_ms`` 200: the
+    first ~100 ms of a contraction often look like another grasp and the onset's type is
+    corrected as soon as the contraction shows its own (the generator grasps a type only once
+    it has been intended this long, ``grasp_diffusion`` ``commit_s``); ``switch_debounce`` 10
+    afterwards: mid-grasp another type is mostly a confusion among the weak grasps.
+    ``rest_factor`` 1.3: weak grasps (tip, lateral, palmar) reach only 1.3-2x the rest level in
+    some Sapsanis subjects (female_1's lateral: 1.3x); more grasp decisions during rest follow
+    (held-out real trials: 14 % vs 9 % at 1.5), which ``commit_s`` keeps from becoming grasps.
+    ``clip_samples`` 4: quantised real sEMG stays at its window maximum for at most 3 samples.
+    """
 
     model: str = param("intent_150ms", "shipped model name in models/ or a checkpoint path (.json)")
     stride_ms: float = param(20.0, "time between decisions, ms (decision rate = 1000 / stride_ms Hz)", (1.0, 1000.0))

@@ -1,7 +1,7 @@
 """The object distance-field component: a camera cloud in, the object's field out.
 
 ``object/points`` (``PointCloud``, the domain side of ``sensor_msgs/PointCloud2``) ->
-segmentation (range/crop, table plane, DBSCAN, object choice) -> a ``grid_size``³
+segmentation (range/crop, table plane, DBSCAN, object choice) -> a ``grid.size``³
 distance field around the object -> ``object/sdf`` (``ObjectSdf``, in the cloud's frame)
 and ``object/marker`` (``Marker``: the near-surface voxels as POINTS, id 0, and the grid's
 bounding box as a LINE_LIST, id 1).
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import param
+from ..config import nested, param
 from ..errors import ConfigError, DataError
 from ..perception.sdf import DistanceField, GridSpec, sdf_from_points
 from ..perception.segmentation import SegmentationConfig, segment_object
@@ -47,39 +47,10 @@ log = logging.getLogger(__name__)
 class ObjectSdfConfig:
     """Parameters of :class:`ObjectSdfComponent` (metres unless named otherwise)."""
 
-    # Grid.
-    grid_size: int = param(50, "voxels per axis of the cubic grid", (2, 256))
-    extent_mode: str = param("object", "'object': object size + margin; 'fixed': fixed_extent (match training)")
-    margin: float = param(0.03, "metres added on every side of the object in 'object' mode", (0.0, 1.0))
-    fixed_extent: float = param(0.3, "metres spanned by the grid in 'fixed' mode", (0.01, 5.0))
-    grid_centre: str = param("bbox", "grid centre: 'bbox' (bounding-box centre) or 'centroid' (mean point)")
+    grid: GridSpec = nested(GridSpec, "the grid around the object")
+    segmentation: SegmentationConfig = nested(SegmentationConfig, "how the object is found in the cloud")
     signed: str = param("none", "'none': unsigned distance; 'hull': negative inside the convex hull "
                              "closed down to the table")
-    # Segmentation.
-    max_points: int = param(300_000, "larger clouds are strided down to this many points first", (1000, 100_000_000))
-    min_range: float = param(0.05, "nearest valid point from the sensor, metres", (0.0, 100.0))
-    max_range: float = param(3.0, "farthest valid point from the sensor, metres", (0.01, 100.0))
-    crop_enabled: bool = param(False, "keep only points inside the box crop_min..crop_max (cloud frame)")
-    crop_min: tuple[float, ...] = param((-1.0, -1.0, 0.0), "lower corner of the crop box, metres")
-    crop_max: tuple[float, ...] = param((1.0, 1.0, 2.0), "upper corner of the crop box, metres")
-    voxel_size: float = param(0.01, "downsampling cell for clustering, metres", (0.001, 0.2))
-    remove_plane: bool = param(True, "find the supporting plane (table) with RANSAC and remove it")
-    plane_distance: float = param(0.008, "RANSAC inlier distance, metres", (0.0005, 0.2))
-    plane_iterations: int = param(100, "RANSAC hypotheses", (1, 100_000))
-    plane_sample: int = param(1000, "points scoring the RANSAC hypotheses", (10, 1_000_000))
-    min_plane_fraction: float = param(0.1, "a plane is the table only if it holds this fraction of the points",
-                                   (0.0, 1.0))
-    plane_normal: tuple[float, ...] = param((0.0, 0.0, 0.0), "expected table normal in the cloud frame; "
-                                                          "zeros: any orientation")
-    plane_max_angle_deg: float = param(30.0, "largest tilt of the plane from plane_normal, degrees", (0.1, 90.0))
-    drop_below_plane: bool = param(True, "also drop points on the far side of the table from the sensor")
-    cluster_eps: float = param(0.025, "DBSCAN neighbourhood radius, metres", (0.001, 1.0))
-    cluster_min_points: int = param(3, "DBSCAN core-point neighbour count (downsampled cells)", (1, 10_000))
-    select: str = param("largest", "object choice: 'largest' cluster or 'closest' to target_point")
-    target_point: tuple[float, ...] = param((0.0, 0.0, 0.6), "point (cloud frame) for select='closest', metres")
-    min_object_points: int = param(30, "smallest object, points", (1, 10_000_000))
-    max_object_size: float = param(0.6, "largest object bounding-box diagonal, metres", (0.01, 10.0))
-    seed: int = param(0, "RANSAC seed (fixed per cloud: same cloud, same field)", (0, 2**31 - 1))
     # Publishing policy.
     rate_hz: float = param(2.0, "0: process every cloud; > 0: at most this many clouds per second of their stamps, "
                              "the others dropped (a field takes tens of ms: every frame of a 30 Hz camera would "
@@ -94,31 +65,8 @@ class ObjectSdfConfig:
     def __post_init__(self):
         if self.rate_hz < 0 or self.change_threshold < 0 or self.marker_max_points < 0 or self.log_throttle_s < 0:
             raise ConfigError("rate_hz, change_threshold, marker_max_points and log_throttle_s must be >= 0")
-        for name in ("crop_min", "crop_max", "plane_normal", "target_point"):
-            if len(getattr(self, name)) != 3:
-                raise ConfigError(f"{name} must have 3 values, got {getattr(self, name)!r}")
-        self.grid_spec()
-        self.segmentation()
-
-    def grid_spec(self) -> GridSpec:
-        return GridSpec(size=self.grid_size, extent_mode=self.extent_mode, margin=self.margin,
-                        fixed_extent=self.fixed_extent, centre=self.grid_centre)
-
-    def segmentation(self) -> SegmentationConfig:
         if self.signed not in ("none", "hull"):
             raise ConfigError(f"signed {self.signed!r} unknown; expected 'none' or 'hull'")
-        return SegmentationConfig(
-            max_points=self.max_points, min_range=self.min_range, max_range=self.max_range,
-            crop_min=self.crop_min if self.crop_enabled else None,
-            crop_max=self.crop_max if self.crop_enabled else None,
-            voxel_size=self.voxel_size, remove_plane=self.remove_plane, plane_distance=self.plane_distance,
-            plane_iterations=self.plane_iterations, plane_sample=self.plane_sample,
-            min_plane_fraction=self.min_plane_fraction,
-            plane_normal=self.plane_normal if any(self.plane_normal) else None,
-            plane_max_angle_deg=self.plane_max_angle_deg, drop_below_plane=self.drop_below_plane,
-            cluster_eps=self.cluster_eps, cluster_min_points=self.cluster_min_points, select=self.select,
-            target_point=self.target_point, min_object_points=self.min_object_points,
-            max_object_size=self.max_object_size, seed=self.seed)
 
 
 def _bbox_lines(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -135,8 +83,8 @@ class ObjectSdfComponent:
 
     def __init__(self, config: ObjectSdfConfig = ObjectSdfConfig()):
         self.config = config
-        self._spec = config.grid_spec()
-        self._segmentation = config.segmentation()
+        self._spec = config.grid
+        self._segmentation = config.segmentation
         self._last_stamp: int | None = None  # stamp of the last processed cloud
         self._last: list | None = None  # last published [ObjectSdf, Marker, Marker]
         self._last_field: DistanceField | None = None

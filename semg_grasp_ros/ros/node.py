@@ -1,7 +1,8 @@
 """Run one pipeline component in an rclpy node.
 
-``ComponentNode`` declares one ROS parameter per field of the component's config
-dataclass (default, description and range from the field's metadata), builds and
+``ComponentNode`` declares one ROS parameter per setting of the component's config
+dataclass (default, description and range from the field's metadata; the settings of a
+nested domain config as ``<field>.<name>``), builds and
 validates the config (a ``ConfigError`` stops the node at start-up with the valid range
 in its message; missing weights name the file and where shipped weights live), then
 creates a subscription per input, a publisher per output (a TF broadcaster for
@@ -29,6 +30,7 @@ from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from tf2_ros import TransformBroadcaster
 
+from ..config import build_config, flat_fields
 from ..errors import ConfigError, ModelError, SemgGraspError
 from ..pipeline.component import Component
 from ..types import TransformStamped
@@ -53,27 +55,26 @@ def _descriptor(f: dataclasses.Field) -> ParameterDescriptor:
 
 
 def declare_config(node: Node, config_cls: type) -> Any:
-    """Declare a parameter per field of ``config_cls`` and build the (validated) config.
+    """Declare a parameter per setting of ``config_cls`` (dotted names for its nested configs)
+    and build the (validated) config.
 
     Raises:
         ConfigError: a value outside the field's range (the range is in the message), of the
             wrong type, or refused by the config's own validation.
     """
     values = {}
-    for f in dataclasses.fields(config_cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+    for name, f, default in flat_fields(config_cls):
         try:
-            node.declare_parameter(f.name, _ros_value(default), _descriptor(f))
+            node.declare_parameter(name, _ros_value(default), _descriptor(f))
         except InvalidParameterValueException as exc:
             lo, hi = f.metadata.get("range", ("?", "?"))
-            raise ConfigError(f"parameter {f.name} must lie in [{lo}, {hi}] ({f.metadata.get('description', '')}); "
+            raise ConfigError(f"parameter {name} must lie in [{lo}, {hi}] ({f.metadata.get('description', '')}); "
                               f"{exc.args[0]}") from exc
         except InvalidParameterTypeException as exc:
-            raise ConfigError(f"parameter {f.name} must be of type {type(default).__name__} "
+            raise ConfigError(f"parameter {name} must be of type {type(default).__name__} "
                               f"(default {default!r}); {exc.args[0]}") from exc
-        value = node.get_parameter(f.name).value
-        values[f.name] = tuple(value) if isinstance(default, tuple) else value
-    return config_cls(**values)
+        values[name] = node.get_parameter(name).value
+    return build_config(config_cls, values)
 
 
 class RosLogHandler(logging.Handler):
@@ -115,7 +116,7 @@ class ComponentNode(Node):
             self.component = make_component(self.config)
         except ModelError as exc:
             self.get_logger().fatal(f"cannot load the model: {exc}. Shipped weights are installed in "
-                                    "share/semg_grasp_ros/models (launch argument model_dir); "
+                                    "share/semg_grasp_ros/models (launch arguments intent_model, grasp_model); "
                                     "`semg-grasp train intent|grasp` makes new ones")
             self._remove_log_handler()
             raise

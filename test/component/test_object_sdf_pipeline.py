@@ -5,7 +5,7 @@ import logging
 import numpy as np
 import pytest
 
-from semg_grasp_ros.config import load_config
+from semg_grasp_ros.config import build_config, load_config
 from semg_grasp_ros.errors import ConfigError
 from semg_grasp_ros.msgs.convert import from_msg, to_msg
 from semg_grasp_ros.msgs.typestore import RosbagsFactory
@@ -121,7 +121,7 @@ def test_bad_input_keeps_the_last_good_field_when_asked():
 def test_huge_cloud_is_strided_not_fatal():
     good = DepthCameraSim(CAN).on_timer(0)[0]
     big = PointCloud(good.header, np.tile(good.points, (30, 1)))  # 576k points, 30 copies in a row
-    component = ObjectSdfComponent(ObjectSdfConfig(max_points=20_000))
+    component = ObjectSdfComponent(build_config(ObjectSdfConfig, segmentation={"max_points": 20_000}))
     out = component.process(big)
     assert isinstance(out[0], ObjectSdf) and component.failures == {}
 
@@ -139,10 +139,13 @@ def test_point_cloud_message_round_trip_into_the_component():
 def test_configs_from_yaml_match_the_defaults_and_validate():
     assert load_config(ObjectSdfConfig, "object_sdf") == ObjectSdfConfig()
     assert load_config(DepthCameraSimConfig, "depth_camera_sim") == DepthCameraSimConfig()
-    for bad in (dict(grid_size=1), dict(signed="mesh"), dict(select="biggest"), dict(rate_hz=-1.0),
-                dict(crop_min=(0.0, 0.0)), dict(extent_mode="auto")):
+    for bad in (dict(grid={"size": 1}), dict(signed="mesh"), dict(segmentation={"select": "biggest"}),
+                dict(rate_hz=-1.0), dict(segmentation={"crop_min": (0.0, 0.0)}), dict(grid={"extent_mode": "auto"}),
+                {"segmentation.voxel_size": 0.0}, dict(grid_size=50)):
         with pytest.raises(ConfigError):
-            ObjectSdfConfig(**bad)
+            build_config(ObjectSdfConfig, bad)
+    cfg = build_config(ObjectSdfConfig, {"grid.size": 40, "segmentation": {"select": "closest"}})
+    assert cfg.grid.size == 40 and cfg.grid.margin == 0.03 and cfg.segmentation.select == "closest"
     with pytest.raises(ConfigError):
         DepthCameraSimConfig(rate_hz=0.0)
     with pytest.raises(ConfigError):

@@ -53,6 +53,20 @@ def test_integer_range_and_wrong_type_are_refused():
         GraspClassifierNode(parameter_overrides=[Parameter("stride_ms", value="fast")])
 
 
+def test_nested_settings_are_dotted_parameters():
+    from semg_grasp_ros.ros.object_sdf_node import ObjectSdfNode
+
+    node = ObjectSdfNode(parameter_overrides=[Parameter("grid.size", value=40),
+                                              Parameter("segmentation.select", value="closest")])
+    try:
+        assert node.config.grid.size == 40 and node.config.segmentation.select == "closest"
+        assert node.get_parameter("segmentation.voxel_size").value == 0.01
+    finally:
+        node.destroy_node()
+    with pytest.raises(ConfigError, match=r"grid.size must lie in \[2, 256\]"):
+        ObjectSdfNode(parameter_overrides=[Parameter("grid.size", value=1)])
+
+
 def test_missing_weights_name_the_file():
     from semg_grasp_ros.ros.grasp_classifier_node import GraspClassifierNode
     from semg_grasp_ros.ros.grasp_diffusion_node import GraspDiffusionNode

@@ -3,13 +3,12 @@ config dataclass, ``config/<node>.yaml``, ``topics.TOPICS`` and the msg files, s
 renamed field, parameter or topic fails here and not first on a robot."""
 
 import ast
-import dataclasses
 import importlib
 from pathlib import Path
 
 import pytest
 
-from semg_grasp_ros.config import build_config, read_parameters
+from semg_grasp_ros.config import build_config, flat_fields, read_parameters
 from semg_grasp_ros.msgs.convert import MSGTYPES
 from semg_grasp_ros.topics import TOPICS
 
@@ -37,16 +36,32 @@ def test_every_component_has_a_node():
                      "hand_controller_node", "depth_camera_sim_node"}
 
 
+def _flat(params: dict, prefix: str = "") -> dict:
+    """YAML parameters with nested mappings as dotted names (as ROS reads them)."""
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
 @pytest.mark.parametrize("path", NODE_FILES, ids=lambda p: p.stem)
-def test_node_parameters_match_config_and_yaml(path):
+def test_node_yaml_sets_only_known_parameters_that_differ_from_the_defaults(path):
+    """config/<node>.yaml lists only what differs from the config dataclass (each default
+    written once), every setting has a description, and the YAML builds a valid config."""
     name, config_cls, _ = _node_spec(path)
     assert path.stem == f"{name}_node"
-    params = read_parameters(name)
-    fields = {f.name: f for f in dataclasses.fields(config_cls)}
-    assert set(params) == set(fields), f"config/{name}.yaml and {config_cls.__name__} differ"
-    for f in fields.values():
-        assert f.metadata.get("description"), f"{config_cls.__name__}.{f.name} has no description"
-    build_config(config_cls, params)  # the shipped YAML is valid
+    params = _flat(read_parameters(name))
+    fields = {n: (f, d) for n, f, d in flat_fields(config_cls)}
+    assert set(params) <= set(fields), f"config/{name}.yaml sets unknown parameters {set(params) - set(fields)}"
+    for n, (f, default) in fields.items():
+        assert f.metadata.get("description"), f"{config_cls.__name__}: {n} has no description"
+        if n in params:
+            value = tuple(params[n]) if isinstance(default, tuple) else params[n]
+            assert value != default, f"config/{name}.yaml repeats the default of {n}"
+    build_config(config_cls, read_parameters(name))  # the shipped YAML is valid
 
 
 @pytest.mark.parametrize("path", NODE_FILES, ids=lambda p: p.stem)
@@ -78,19 +93,21 @@ def test_pipeline_launch_starts_every_node_with_its_yaml():
     for executable, name in started.items():
         node_name, config_cls, _ = _node_spec(ROS_DIR / f"{executable}.py")
         assert node_name == name
-        fields = {f.name for f in dataclasses.fields(config_cls)}
+        fields = {n for n, _, _ in flat_fields(config_cls)}
         assert set(overrides.get(executable, ())) <= fields, f"{executable}: launch overrides unknown parameters"
-        assert set(read_parameters(name)) == fields
 
 
-def test_pipeline_launch_model_defaults_are_the_configured_models():
-    """The launch file's intent_model / grasp_model defaults name the models config/*.yaml use."""
-    tree = ast.parse((LAUNCH_DIR / "pipeline.launch.py").read_text())
+@pytest.mark.parametrize("name", ["pipeline.launch.py", "replay.launch.py"])
+def test_launch_files_repeat_no_parameter_default(name):
+    """A launch argument that sets a node parameter defaults to '' (= the node's YAML and
+    defaults): the launch files choose files, namespaces and models, never values."""
+    tree = ast.parse((LAUNCH_DIR / name).read_text())
     defaults = {c.args[0].value: kw.value.value for c in ast.walk(tree)
                 if isinstance(c, ast.Call) and getattr(c.func, "id", None) == "DeclareLaunchArgument"
                 for kw in c.keywords if kw.arg == "default_value" and isinstance(kw.value, ast.Constant)}
-    assert defaults["intent_model"] == read_parameters("grasp_classifier")["model"]
-    assert defaults["grasp_model"] == read_parameters("grasp_diffusion")["model"]
+    setting = {a.value for c in ast.walk(tree) if isinstance(c, ast.Call) and getattr(c.func, "id", None) == "node"
+               and len(c.args) > 2 for a in c.args[2].values} | ({"object"} & set(defaults))
+    assert setting and all(defaults[a] == "" for a in setting), {a: defaults[a] for a in setting}
 
 
 @pytest.mark.parametrize("path", NODE_FILES, ids=lambda p: p.stem)
@@ -98,14 +115,14 @@ def test_declared_ranges_hold_the_defaults_and_the_yaml_values(path):
     """A range a node declares (rclpy refuses values outside it at start-up) must hold the
     dataclass default and the shipped YAML value."""
     name, config_cls, _ = _node_spec(path)
-    params = read_parameters(name)
-    for f in dataclasses.fields(config_cls):
+    params = _flat(read_parameters(name))
+    for n, f, default in flat_fields(config_cls):
         if "range" not in f.metadata:
             continue
         lo, hi = f.metadata["range"]
-        assert lo <= f.default <= hi, f"{config_cls.__name__}.{f.name} default outside {lo, hi}"
-        assert lo <= params[f.name] <= hi, f"config/{name}.yaml {f.name} outside {lo, hi}"
-        assert type(params[f.name]) is type(f.default), f"config/{name}.yaml {f.name}: rclpy types must match"
+        assert lo <= default <= hi, f"{config_cls.__name__}: {n} default outside {lo, hi}"
+        if n in params:
+            assert lo <= params[n] <= hi, f"config/{name}.yaml {n} outside {lo, hi}"
 
 
 # ----------------------------------------------------------------------- ROS-only topics
@@ -305,15 +322,17 @@ def test_yaml_values_have_the_parameter_types_rclpy_declares(path):
     """rclpy fixes a parameter's type from its default: a YAML ``5`` for a float parameter
     (or ``5.0`` for an integer one) stops the node at start-up."""
     name, config_cls, _ = _node_spec(path)
-    params = read_parameters(name)
-    for f in dataclasses.fields(config_cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        value = params[f.name]
+    params = _flat(read_parameters(name))
+    for n, f, default in flat_fields(config_cls):
+        assert default is not None and default != (), f"{config_cls.__name__}: {n} has no typed ROS default"
+        if n not in params:
+            continue
+        value = params[n]
         if isinstance(default, tuple):
-            assert isinstance(value, list) and value, f"config/{name}.yaml {f.name} must be a non-empty list"
-            assert {type(v) for v in value} == {type(d) for d in default}, f"config/{name}.yaml {f.name}"
+            assert isinstance(value, list) and value, f"config/{name}.yaml {n} must be a non-empty list"
+            assert {type(v) for v in value} == {type(d) for d in default}, f"config/{name}.yaml {n}"
         else:
-            assert type(value) is type(default), f"config/{name}.yaml {f.name}: {value!r} vs default {default!r}"
+            assert type(value) is type(default), f"config/{name}.yaml {n}: {value!r} vs default {default!r}"
 
 
 def test_candidate_pose_array_keeps_the_ranking_and_the_frame():

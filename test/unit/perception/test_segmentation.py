@@ -55,7 +55,7 @@ def test_closest_selection_and_determinism():
 
 def test_crop_and_range_filters():
     pts, labels = _scene()
-    cfg = SegmentationConfig(crop_min=(-0.3, -0.3, 0.0), crop_max=(0.0, 0.0, 1.0))
+    cfg = SegmentationConfig(crop_enabled=True, crop_min=(-0.3, -0.3, 0.0), crop_max=(0.0, 0.0, 1.0))
     seg = segment_object(pts, cfg)
     assert _rows(seg.points) == _rows(pts[labels == 2])
     with pytest.raises(DataError, match="within range"):
@@ -107,7 +107,7 @@ def test_voxel_downsample_matches_a_dictionary_grouping():
 
 
 def test_config_validation():
-    for bad in (dict(select="nearest"), dict(crop_min=(0, 0, 0)), dict(crop_min=(0, 0, 0), crop_max=(1, -1, 1)),
-                dict(plane_normal=(0, 0, 0)), dict(cluster_eps=0), dict(min_range=5.0)):
+    for bad in (dict(select="nearest"), dict(crop_min=(0, 0)), dict(crop_enabled=True, crop_min=(0, 0, 0),
+                crop_max=(1, -1, 1)), dict(plane_normal=(0, 0, float("nan"))), dict(cluster_eps=0), dict(min_range=5.0)):
         with pytest.raises(ConfigError):
             SegmentationConfig(**bad)
