@@ -19,6 +19,7 @@ from semg_grasp_ros.grasp.data.synthesis import (
     prepare_object,
 )
 from semg_grasp_ros.grasp.representation import SPECS
+from semg_grasp_ros.hand.model import COUPLING_TOLERANCE, coupling_error
 from semg_grasp_ros.hand.proxies import build_proxies
 
 R_SPHERE = 0.03
@@ -164,6 +165,7 @@ def test_optimisation_reaches_the_surface_and_pre_accepts(sphere_obj, energy):
     assert np.median(c.max_penetration_mm) < 3.0
     assert c.pre_accepted.any()
     assert set(c.type_index.tolist()) == {GRASP_TYPES.index("tip")}
+    assert coupling_error(c.joints).max() < COUPLING_TOLERANCE  # J1 = J2: grasps the hand can take
     # pre-acceptance means all of its conditions
     ok = c.pre_accepted
     assert np.all(c.max_penetration_mm[ok] <= cfg.max_penetration_mm)
