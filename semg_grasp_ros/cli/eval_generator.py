@@ -49,6 +49,7 @@ from ..grasp.diffusion.checkpoint import model_folder
 from ..grasp.diffusion.sampler import GraspSampler
 from ..grasp.physics import GraspPostures, HandPosture, evaluate_postures, preset
 from ..grasp.refine import GraspRefiner, RefineConfig
+from ..hand.model import coupling_error
 from ..perception.sdf import DistanceField, GridSpec, sdf_from_mesh
 
 log = logging.getLogger(__name__)
@@ -88,14 +89,26 @@ def object_from_mesh(path: str | Path, scale: float = 1.0, types: tuple[str, ...
     from ..grasp.data.dexgraspbench import object_folder, object_pieces
     from ..grasp.data.objects import close_pieces, mesh_pieces
 
-    if views not in (0, 1):
-        raise DataError(f"views must be 0 (full mesh) or 1 (one depth view), got {views}")
     pieces, mesh = mesh_pieces(path, scale)
     folder = object_folder(path)
     if folder is not None:
         pieces = close_pieces(object_pieces(folder, scale), folder.name)
+    return eval_object(Path(path).name, mesh, pieces, types, views, seed, folder, scale)
+
+
+def eval_object(name: str, mesh, pieces, types: tuple[str, ...] = GRASP_TYPES, views: int = 0, seed: int = 0,
+                folder: Path | None = None, scale: float = 1.0) -> EvalObject:
+    """An object from its mesh (``trimesh.Trimesh``, metres, object frame) and convex pieces, its
+    field from the full mesh (``views`` 0) or one simulated depth view of it standing on a table
+    (``views`` 1, noise seeded by ``seed``).
+
+    Raises:
+        DataError: an unknown ``views``, or a view in which the object cannot be found.
+    """
+    if views not in (0, 1):
+        raise DataError(f"views must be 0 (full mesh) or 1 (one depth view), got {views}")
     if views == 0:
-        return EvalObject(Path(path).name, sdf_from_mesh(mesh, GridSpec()), tuple(pieces), tuple(types),
+        return EvalObject(name, sdf_from_mesh(mesh, GridSpec()), tuple(pieces), tuple(types),
                           benchmark_folder=folder, scale=scale)
     from ..perception.camera import DepthCamera, TableScene
     from ..pipeline.object_sdf import ObjectSdfComponent
@@ -104,7 +117,7 @@ def object_from_mesh(path: str | Path, scale: float = 1.0, types: tuple[str, ...
     camera = DepthCamera(scene)
     field = ObjectSdfComponent().compute(camera.render(seed).cloud())
     to_object = np.linalg.inv(scene.object_pose()) @ camera.pose
-    return EvalObject(f"{Path(path).name} (1 view)", field, tuple(pieces), tuple(types), to_object, folder, scale)
+    return EvalObject(f"{name} (1 view)", field, tuple(pieces), tuple(types), to_object, folder, scale)
 
 
 def objects_from_dataset(root: str | Path, split: str = "test", limit: int | None = None) -> list[EvalObject]:
@@ -154,12 +167,14 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
 
     Returns:
         JSON-ready dict: ``requests``, ``success_rate``, ``rejected_rate`` (pregrasp penetrating > 1 cm),
-        ``mean_finger_penetration_mm``,
+        ``mean_finger_penetration_mm`` and ``finger_penetration_over_1mm_rate`` (the physics check's
+        finger-finger overlap of each top-ranked grasp), ``max_coupling_error_rad`` (largest |J2 - J1|
+        over every candidate and its postures: 0 on the hand's coupled set),
         ``mean_penetration_mm``, ``palm_distance_mm``, ``type_consistency`` (top-ranked),
         ``type_consistency_all``, ``diversity_joint_std_rad``, ``diversity_translation_std_m``,
         ``latency_ms`` {p50, p95, mean}, ``encode_ms``, ``per_type`` {type: {n, success_rate,
         type_consistency}}, ``per_object``, ``protocols`` {name: {success_rate, rejected_rate,
-        per_type}}, and the sampler settings.
+        per_type, per_object}}, and the sampler settings.
 
     Raises:
         DataError: bad ``repeats``, an unknown protocol, or ``export`` for an object outside a
@@ -171,6 +186,7 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
     gen = torch.Generator().manual_seed(seed)
     top = {"joints": [], "rot": [], "trans": [], "obj": [], "type": [], "label": [], "postures": []}
     latency, encode, consistent_all, joint_std, trans_std, palm = [], [], [], [], [], []
+    coupling = 0.0
     if not isinstance(repeats, int) or repeats < 1:
         raise DataError(f"repeats must be a positive integer, got {repeats!r}")
     configs = {name: preset(name) for name in protocols}
@@ -188,6 +204,8 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
         for grasp_type in (t for t in obj.types for _ in range(repeats)):
             c = sampler.generate(cond, grasp_type, generator=gen)
             latency.append(c.seconds)
+            coupling = max(coupling, float(coupling_error(np.concatenate([c.joints, c.pregrasp, c.squeeze])).max()
+                                           if c.pregrasp is not None else coupling_error(c.joints).max()))
             top["joints"].append(c.joints[0])
             top["rot"].append(c.rot[0])
             top["trans"].append(c.trans[0])
@@ -242,6 +260,8 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
             "success_rate": stat(ok),
             "rejected_rate": stat([bool(r is not None and r.rejected) for r in res]),
             "per_type": {t: stat(ok[np.array([tt == t for tt in top["type"]])]) for t in per_type},
+            "per_object": {o.name: stat(ok[np.array(top["obj"]) == k]) for k, o in enumerate(objects)
+                           if k in top["obj"]},
         }
     per_object = {}
     for k, obj in enumerate(objects):
@@ -254,6 +274,8 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
         "success_rate": stat(success),
         "rejected_rate": stat(rejected),
         "mean_finger_penetration_mm": stat(finger),
+        "finger_penetration_over_1mm_rate": stat(finger[np.isfinite(finger)] > 1.0),
+        "max_coupling_error_rad": coupling,
         "mean_penetration_mm": stat(pen),
         "palm_distance_mm": stat(np.array(palm) * 1e3),
         "type_consistency": stat(labels == want),
