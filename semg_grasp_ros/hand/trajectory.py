@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import param
 from ..errors import ConfigError, DataError
 from ..types import Header, JointTrajectory, JointTrajectoryPoint
 from .convert import matrix_to_quat_xyzw
@@ -38,23 +39,15 @@ _QUINTIC_PEAK = 15.0 / 8.0
 
 @dataclass(frozen=True)
 class TrajectoryConfig:
-    """Shape and timing of a grasp trajectory.
+    """Shape and timing of a grasp trajectory; the hand controller's ``trajectory.*`` parameters."""
 
-    Attributes:
-        preshape: pre-shape and default pregrasp: 0 = fully open, 1 = the grasp itself.
-        approach_distance: m behind the grasp along the palm normal where the approach starts.
-        approach_speed: m/s of the wrist during the approach.
-        velocity_scale: fraction (0, 1] of each joint's velocity limit used.
-        sample_period: s between waypoints.
-        min_segment_time: s, lower bound of each phase's duration.
-    """
-
-    preshape: float = 0.3
-    approach_distance: float = 0.08
-    approach_speed: float = 0.1
-    velocity_scale: float = 0.5
-    sample_period: float = 0.05
-    min_segment_time: float = 0.2
+    preshape: float = param(0.3, "pre-shape on an intent, and the pregrasp of a grasp that gives none: "
+                                 "0 = open hand, 1 = the type's (grasp's) joint angles")
+    approach_distance: float = param(0.08, "metres behind the grasp, along the palm normal, where the approach starts")
+    approach_speed: float = param(0.1, "wrist speed during the approach, m/s")
+    velocity_scale: float = param(0.5, "fraction (0, 1] of each joint's velocity limit ever used")
+    sample_period: float = param(0.05, "seconds between JointTrajectory points")
+    min_segment_time: float = param(0.2, "lower bound of each phase's duration, s")
 
     def __post_init__(self):
         if not 0.0 <= self.preshape <= 1.0:

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import REST
-from ..config import param
+from ..config import nested, param
 from ..errors import ConfigError, DataError
 from ..grasp.representation import SPECS
 from ..hand.convert import hand_grasp_postures, hand_grasp_to_arrays, matrix_to_quat_xyzw
@@ -72,6 +72,25 @@ from .component import Ports, Timer
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    """The commanded motion being executed.
+
+    Attributes:
+        start_ns: message time of its first point, ns.
+        times: (K,) s from ``start_ns``.
+        joints: (K, 22) rad, ``FINGER_JOINTS`` order.
+        wrist_position: (K, 3) m of ``rh_palm`` in the grasp's frame; None for a finger-only motion.
+        rotation: (3, 3) of ``rh_palm`` in the grasp's frame; None for a finger-only motion.
+    """
+
+    start_ns: int
+    times: np.ndarray
+    joints: np.ndarray
+    wrist_position: np.ndarray | None = None
+    rotation: np.ndarray | None = None
+
+
 @dataclass(frozen=True)
 class HandControllerConfig:
     """Parameters of :class:`HandController` (SI units unless the name says otherwise)."""
@@ -80,12 +99,7 @@ class HandControllerConfig:
     timeout_s: float = param(5.0, "no grasp message for this long (message time): the watchdog acts; "
                                "longer than a whole trajectory unless the grasp is re-published")
     on_timeout: str = param("hold", "what the hand does without a fresh grasp: 'hold' or 'open'")
-    velocity_scale: float = param(0.5, "fraction (0, 1] of each joint's velocity limit used")
-    preshape: float = param(0.3, "pre-shape on an intent, and the pregrasp of a grasp that gives none: "
-                                 "0 = open hand, 1 = the type's (grasp's) joint angles")
-    approach_distance: float = param(0.08, "metres behind the grasp, along the palm normal, where the approach starts")
-    approach_speed: float = param(0.1, "wrist speed during the approach, m/s")
-    sample_period: float = param(0.05, "seconds between JointTrajectory points")
+    trajectory: TrajectoryConfig = nested(TrajectoryConfig, "shape and timing of the commanded trajectories")
     root_link: str = param("rh_palm", "child frame of the published wrist TF: 'rh_palm' (shadow_hand_free.urdf) "
                                    "or 'rh_forearm' (shadow_hand.urdf, wrist joints at zero)")
     home_frame: str = param("", "frame of the wrist's home pose, published as TF until the first grasp moves the "
@@ -119,13 +133,6 @@ class HandControllerConfig:
             raise ConfigError("log_throttle_s and intent_timeout_s must be >= 0")
         if not 0.0 <= self.intent_min_confidence <= 1.0:
             raise ConfigError(f"intent_min_confidence must lie in [0, 1], got {self.intent_min_confidence}")
-        self.trajectory()
-
-    def trajectory(self) -> TrajectoryConfig:
-        return TrajectoryConfig(
-            preshape=self.preshape, approach_distance=self.approach_distance, approach_speed=self.approach_speed,
-            velocity_scale=self.velocity_scale, sample_period=self.sample_period,
-        )
 
 
 class HandController:
@@ -143,7 +150,7 @@ class HandController:
         self.q_open = np.clip(np.zeros(22), self.lower, self.upper)
         self.command = self.q_open.copy()
         self.rejected = 0
-        self._plan = None  # (start_ns, times, joints, wrist positions or None, rotation or None)
+        self._plan: _Plan | None = None
         self._goal = None  # (frame, joints, rot, trans) of the grasp being executed
         self._frame = ""
         self._wrist = None  # (position (3,), rotation (3, 3)) of rh_palm in self._frame
@@ -201,10 +208,10 @@ class HandController:
             return self._reject(f"intent type {intent.grasp_type!r} unknown; expected one of {list(SPECS)}", now)
         self._intent_type = intent.grasp_type
         q_type = np.clip(spec.preshape_vector(), self.lower, self.upper)
-        goal = np.clip(self.q_open + self.config.preshape * (q_type - self.q_open), self.lower, self.upper)
+        goal = np.clip(self.q_open + self.config.trajectory.preshape * (q_type - self.q_open), self.lower, self.upper)
         times, joints, velocities = plan_joint_motion(
-            self.command, goal, self.lower, self.upper, self.velocity_limits, self.config.trajectory())
-        self._plan = (now, times, joints, None, None)
+            self.command, goal, self.lower, self.upper, self.velocity_limits, self.config.trajectory)
+        self._plan = _Plan(now, times, joints)
         self._goal = None  # the generated grasp that follows is always executed
         self.preshapes += 1
         header = Header(now, self._frame)
@@ -240,9 +247,9 @@ class HandController:
         start = max(now, stamp)
         traj = plan_grasp(
             self.command, clamped, rot, trans, self.lower, self.upper, self.velocity_limits, self.q_open,
-            self.config.trajectory(), q_pregrasp, q_squeeze,
+            self.config.trajectory, q_pregrasp, q_squeeze,
         )
-        self._plan = (start, traj.times, traj.joints, traj.wrist_position, rot)
+        self._plan = _Plan(start, traj.times, traj.joints, traj.wrist_position, rot)
         self._goal = (grasp.header.frame_id, clamped, rot, trans)
         self._frame = grasp.header.frame_id
         self._last_grasp_ns = max(stamp, now)
@@ -252,7 +259,7 @@ class HandController:
         return [traj.to_joint_trajectory(header), target]
 
     def _same_goal(self, frame: str, joints, rot, trans) -> bool:
-        if self._goal is None or self._plan is None or self._plan[3] is None:
+        if self._goal is None or self._plan is None or self._plan.wrist_position is None:
             return False
         f, q, r, t = self._goal
         return (f == frame and np.allclose(q, joints, atol=1e-6, rtol=0) and np.allclose(r, rot, atol=1e-6, rtol=0)
@@ -274,19 +281,19 @@ class HandController:
         self._last_tick_ns = now_ns
         self._watchdog(now_ns)
         target, wrist_pos = self.command, None
-        if self._plan is not None:
-            start, times, joints, wrist, _ = self._plan
-            t = (now_ns - start) * 1e-9
+        plan = self._plan
+        if plan is not None:
+            t = (now_ns - plan.start_ns) * 1e-9
             if t >= 0:
-                target = _interp(times, joints, t)
-                wrist_pos = _interp(times, wrist, t) if wrist is not None else None
+                target = _interp(plan.times, plan.joints, t)
+                wrist_pos = _interp(plan.times, plan.wrist_position, t) if plan.wrist_position is not None else None
         # rate limit relative to the last command: never faster than the velocity limits
-        step = self.velocity_limits * self.config.velocity_scale * dt
+        step = self.velocity_limits * self.config.trajectory.velocity_scale * dt
         new = couple(np.clip(self.command + np.clip(target - self.command, -step, step), self.lower, self.upper))
         velocity = (new - self.command) / dt if dt > 0 else np.zeros(22)
         self.command = new
         if wrist_pos is not None:
-            self._wrist = (wrist_pos, self._plan[4])
+            self._wrist = (wrist_pos, plan.rotation)
         out = [self._joint_state(now_ns, velocity)]
         if self._wrist is not None:
             out.append(self._transform(now_ns))
@@ -315,9 +322,9 @@ class HandController:
         if self.config.on_timeout == "open":
             log.info("%s: opening the hand", reason)
             times, joints, _ = plan_joint_motion(
-                self.command, self.q_open, self.lower, self.upper, self.velocity_limits, self.config.trajectory()
+                self.command, self.q_open, self.lower, self.upper, self.velocity_limits, self.config.trajectory
             )
-            self._plan = (now_ns, times, joints, None, None)
+            self._plan = _Plan(now_ns, times, joints)
         else:
             log.info("%s: holding the hand", reason)
             self._plan = None

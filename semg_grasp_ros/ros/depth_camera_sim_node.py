@@ -1,6 +1,6 @@
 """ROS 2 node. Simulated depth camera looking at an object on a table -> ``object/points`` (PointCloud2).
 
-Parameters: ``config/depth_camera_sim.yaml`` (one per field of ``DepthCameraSimConfig``).
+Parameters: ``config/depth_camera_sim.yaml`` (those that differ from ``DepthCameraSimConfig``).
 """
 
 from ..pipeline.depth_camera import DepthCameraSim, DepthCameraSimConfig

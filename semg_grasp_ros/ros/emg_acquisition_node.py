@@ -1,6 +1,6 @@
 """ROS 2 node. sEMG acquisition: a simulator, dataset file, bag or live device (LSL, BrainFlow) -> ``emg/chunks``.
 
-Parameters: ``config/emg_acquisition.yaml`` (one per field of ``EmgAcquisitionConfig``).
+Parameters: ``config/emg_acquisition.yaml`` (those that differ from ``EmgAcquisitionConfig``).
 """
 
 from ..pipeline.emg_acquisition import EmgAcquisition, EmgAcquisitionConfig

@@ -1,6 +1,6 @@
 """ROS 2 node. Online grasp-type decoding: ``emg/chunks`` -> ``grasp/intent``.
 
-Parameters: ``config/grasp_classifier.yaml`` (one per field of ``GraspClassifierConfig``).
+Parameters: ``config/grasp_classifier.yaml`` (those that differ from ``GraspClassifierConfig``).
 """
 
 from ..pipeline.grasp_classifier import GraspClassifier, GraspClassifierConfig

@@ -2,7 +2,7 @@
 ``grasp/selected``; for RViz also the candidates' wrist poses as ``geometry_msgs/PoseArray`` on
 ``grasp/candidate_poses`` (RViz has no display for the custom ``HandGraspArray``).
 
-Parameters: ``config/grasp_diffusion.yaml`` (one per field of ``GraspDiffusionConfig``).
+Parameters: ``config/grasp_diffusion.yaml`` (those that differ from ``GraspDiffusionConfig``).
 """
 
 from typing import Any

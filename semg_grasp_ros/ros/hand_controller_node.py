@@ -2,7 +2,7 @@
 ``hand/joint_trajectory``, ``grasp/pose``; where ``moveit_msgs`` is installed, also the accepted
 grasp as ``moveit_msgs/Grasp`` on ``grasp/moveit`` (``moveit_grasp``; ``urdf/shadow_hand.srdf``).
 
-Parameters: ``config/hand_controller.yaml`` (one per field of ``HandControllerConfig``).
+Parameters: ``config/hand_controller.yaml`` (those that differ from ``HandControllerConfig``).
 """
 
 from typing import Any
@@ -30,7 +30,7 @@ class HandControllerNode(ComponentNode):
         # a wrist target is published only when a new grasp was accepted (not for a refresh)
         if self._moveit is not None and any(isinstance(o, PoseStamped) for o in outputs):
             c = self.component
-            g = moveit_grasp(grasp, c.q_open, c.lower, c.upper, self.config.trajectory())
+            g = moveit_grasp(grasp, c.q_open, c.lower, c.upper, self.config.trajectory)
             self._moveit.publish(grasp_message(g, FACTORY))
         return grasp, outputs
 

@@ -1,6 +1,6 @@
 """ROS 2 node. Object distance field: ``object/points`` (PointCloud2) -> ``object/sdf`` + ``object/marker``.
 
-Parameters: ``config/object_sdf.yaml`` (one per field of ``ObjectSdfConfig``).
+Parameters: ``config/object_sdf.yaml`` (those that differ from ``ObjectSdfConfig``).
 """
 
 from ..pipeline.object_sdf import ObjectSdfComponent, ObjectSdfConfig

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from semg_grasp_ros.config import load_config
+from semg_grasp_ros.config import build_config, load_config
 from semg_grasp_ros.errors import ConfigError
 from semg_grasp_ros.hand.convert import arrays_to_hand_grasp
 from semg_grasp_ros.hand.model import FINGER_JOINTS, PALM_NORMAL, WRIST_JOINTS, couple, load_hand
@@ -49,7 +49,7 @@ def test_trajectory_and_stream_respect_limits_and_reach_the_grasp():
     assert traj.joint_names == FINGER_JOINTS and traj.header.frame_id == "object"
     q = np.array([p.positions for p in traj.points])
     t = np.array([p.time_from_start_ns for p in traj.points]) * 1e-9
-    vmax = ctrl.velocity_limits * ctrl.config.velocity_scale
+    vmax = ctrl.velocity_limits * ctrl.config.trajectory.velocity_scale
     assert np.all(np.diff(t) > 0) and t[0] == 0
     assert np.all(q >= ctrl.lower - 1e-12) and np.all(q <= ctrl.upper + 1e-12)
     assert np.all(np.abs(np.diff(q, axis=0)) <= vmax * np.diff(t)[:, None] + 1e-9)
@@ -84,7 +84,7 @@ def test_new_grasp_replaces_running_one_without_jumps():
     states = _states(seen)
     pos = np.array([s.position[2:] for _, s in states])
     times = np.array([n for n, _ in states]) * 1e-9
-    vmax = ctrl.velocity_limits * ctrl.config.velocity_scale
+    vmax = ctrl.velocity_limits * ctrl.config.trajectory.velocity_scale
     assert np.all(np.abs(np.diff(pos, axis=0)) <= vmax * np.diff(times)[:, None] + 1e-9)
     np.testing.assert_allclose(pos[-1], np.clip(np.zeros(22), ctrl.lower, ctrl.upper), atol=1e-9)
 
@@ -136,7 +136,7 @@ def test_bad_grasps_are_rejected_or_clamped():
     with pytest.raises(ConfigError):
         HandControllerConfig(on_timeout="drop")
     with pytest.raises(ConfigError):
-        HandControllerConfig(velocity_scale=1.5)
+        build_config(HandControllerConfig, {"trajectory.velocity_scale": 1.5})
 
 
 def test_forearm_root_and_determinism_and_yaml():
