@@ -1,10 +1,13 @@
 """The ``semg-grasp`` command.
 
 Each command is a module of this package (named after its words: ``cli.demo``,
-``cli.train_grasp``, ...) with ``add_arguments(parser)`` and ``run(args) -> int``; this
+``cli.train_grasp``, ...) with ``add_arguments(parser)``, optionally ``validate(args)``
+(checks that need several arguments or a file's content, run before any work) and
+``run(args) -> int``; this
 file only lists them, so ``semg-grasp --help`` stays fast (modules are imported when their command runs, and for
 ``--help`` of that command). User mistakes (a ``SemgGraspError``) print one clear line
-and exit with status 2, never a traceback.
+and exit with status 2, never a traceback; so do bad arguments (``cli.args`` checks each
+value as it is parsed).
 """
 
 from __future__ import annotations
@@ -48,9 +51,16 @@ def _selected(argv: list[str]) -> tuple[tuple[str, ...], str, str] | None:
     return None
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line: what is wrong and what is valid (no usage block)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(selected: tuple[tuple[str, ...], str, str] | None = None) -> argparse.ArgumentParser:
     """The full parser; only the ``selected`` command's module is imported for its arguments."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="semg-grasp",
         description="Forearm sEMG -> grasp type -> ShadowHand grasp. Runs the pipeline in one "
         "process, records and replays ROS 2 bags (MCAP), trains and evaluates the models.",
@@ -76,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     selected = _selected(argv)
     parser = build_parser(selected)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a bad argument (one line printed), --help or --version
+        return int(exc.code or 0)
     if selected is None:
         parser.print_help()
         return 0 if not argv else 2
@@ -84,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return int(importlib.import_module(module_name).run(args) or 0)
+        module = importlib.import_module(module_name)
+        if hasattr(module, "validate"):
+            module.validate(args)
+        return int(module.run(args) or 0)
     except SemgGraspError as exc:
         print(f"semg-grasp {' '.join(words)}: error: {exc}", file=sys.stderr)
         return 2

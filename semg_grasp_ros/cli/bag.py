@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 
 from ..pipeline.bag import bag_info
+from .args import bag_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bag", help="bag directory (MCAP or sqlite3), as written by `semg-grasp record` or `ros2 bag record`")
+    parser.add_argument("bag", type=bag_dir, help="bag directory (MCAP or sqlite3), as written by `semg-grasp record` or `ros2 bag record`")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..pipeline.bag_storage import needs_recovery, recover
+from .args import bag_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "intact chunk and closed (summary, footer), metadata.yaml is rewritten (sqlite3: from the committed "
         "messages). Recorders flush every 0.5 s, so at most that much is lost. Reading a bag (bag info, replay) "
         "does this automatically, with a warning.")
-    parser.add_argument("bag", help="bag directory")
+    parser.add_argument("bag", type=bag_dir, help="bag directory")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
-from ..errors import ConfigError
 from ..pipeline.demo import DEFAULT_SCRIPT, DemoConfig
-from .run import add_pipeline_arguments, execute, pipeline_options
+from .args import existing_file, number
+from .run import add_pipeline_arguments, execute, pipeline_options, validate_pipeline
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,16 +22,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--script", default=DEFAULT_SCRIPT,
                         help="the session, 'name:seconds,...' with rest and the six grasp types "
                              "(default %(default)s)")
-    parser.add_argument("--subject", default=d.subject, help="Sapsanis subject the simulated user is fitted to")
-    parser.add_argument("--emg-file", default="", help="replay a Sapsanis .mat instead of the simulated user")
-    parser.add_argument("--duration", type=float, default=0.0,
+    parser.add_argument("--subject", default=d.subject,
+                        help="Sapsanis subject the simulated user is fitted to (female_1, female_2, male_1)")
+    parser.add_argument("--emg-file", type=existing_file(".mat"), default=None,
+                        help="replay a Sapsanis .mat instead of the simulated user")
+    parser.add_argument("--duration", type=number(float, 0, unit="s"), default=0.0,
                         help="seconds of session (default: the script's length, 60 s for --emg-file)")
     add_pipeline_arguments(parser)
 
 
+def validate(args: argparse.Namespace) -> None:
+    """Everything the session needs, checked before the pipeline is built (15-20 s)."""
+    from .. import GRASP_TYPES, REST
+    from ..emg.simulator.model import SimulatorModel
+    from ..emg.simulator.script import parse_script
+    from ..errors import ConfigError
+
+    if not args.emg_file:
+        SimulatorModel.shipped(args.subject)
+        for name, _ in parse_script(args.script):
+            if name not in (REST, *GRASP_TYPES):
+                raise ConfigError(f"--script: unknown grasp {name!r}; valid: {REST}, {', '.join(GRASP_TYPES)}")
+    validate_pipeline(args)
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.duration < 0 or not math.isfinite(args.duration):
-        raise ConfigError(f"--duration must be >= 0 seconds (0 = the script's length), got {args.duration}")
-    config = DemoConfig(script=args.script, subject=args.subject, emg_file=args.emg_file, duration=args.duration,
+    config = DemoConfig(script=args.script, subject=args.subject, emg_file=str(args.emg_file or ""),
+                        duration=args.duration,
                         **pipeline_options(args))
     return execute(config, args.out or time.strftime("runs/demo-%Y%m%d-%H%M%S"))

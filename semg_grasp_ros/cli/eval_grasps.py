@@ -16,15 +16,16 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetError
+from .args import count, existing_file, output_file, positive
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("file", type=Path, help="DexGraspNet .npy grasp file or a project grasp object .npz")
-    parser.add_argument("--mesh", type=Path, default=None, help="object mesh (OBJ, convex pieces as 'o' groups)")
-    parser.add_argument("--scale", type=float, default=None, help="mesh units -> metres (overrides the file's)")
-    parser.add_argument("--json", type=Path, required=True, help="output JSON file")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N grasps")
+    parser.add_argument("file", type=existing_file(".npy", ".npz"), help="DexGraspNet .npy grasp file or a project grasp object .npz")
+    parser.add_argument("--mesh", type=existing_file(), default=None, help="object mesh (OBJ, convex pieces as 'o' groups)")
+    parser.add_argument("--scale", type=positive(), default=None, help="mesh units -> metres (overrides the file's)")
+    parser.add_argument("--json", type=output_file(".json"), required=True, help="output JSON file")
+    parser.add_argument("--workers", type=count(1, 256), default=2, help="worker processes (default 2)")
+    parser.add_argument("--limit", type=count(1), default=None, help="evaluate only the first N grasps")
     parser.add_argument("--protocol", default="standard", choices=("standard", "tabletop", "lenient"),
                         help="physics protocol preset (default standard: BODex / DexGraspBench)")
 

@@ -26,6 +26,7 @@ from ..pipeline.bag import read_bag
 from ..pipeline.demo import DemoConfig, processing_components
 from ..pipeline.graph import Graph
 from ..pipeline.session import play
+from .args import bag_dir, count, output_file
 
 INPUTS = ("emg/chunks", "object/points")
 #: Outputs computed from the inputs alone: a deterministic pipeline reproduces them exactly.
@@ -62,7 +63,15 @@ def difference(a, b) -> float:
 
 
 def replay(bag: str | Path, intent_model: str, grasp_model: str, seed: int = 0) -> dict:
-    """Re-run ``bag`` and compare; returns ``{topic: {recorded, replayed, identical, max_difference}}``."""
+    """Re-run ``bag`` and compare.
+
+    Returns:
+        ``{topic: {recorded_messages, replayed_messages, identical_messages, must_match,
+        max_difference_si, structure_differs}}``: ``max_difference_si`` is the largest absolute
+        difference over the numeric fields of paired messages, each field in its own SI unit
+        (m, rad, s; header stamps in ns; probabilities and scores unitless), None when a pair
+        differs in structure (strings, lengths: ``structure_differs``).
+    """
     recorded: dict[str, list] = defaultdict(list)
     inputs, start_ns, end_ns = set(), None, 0
     for topic, stamp, obj in read_bag(bag):
@@ -94,39 +103,84 @@ def replay(bag: str | Path, intent_model: str, grasp_model: str, seed: int = 0) 
         if not old and not new:
             continue
         diffs = [difference(a, b) for a, b in zip(old, new)]
-        report[topic] = {"recorded": len(old), "replayed": len(new), "must_match": topic in EVENT_OUTPUTS,
-                         "identical": sum(d <= TOLERANCE for d in diffs),
-                         "max_difference": max(diffs, default=0.0)}
+        largest = max(diffs, default=0.0)
+        report[topic] = {"recorded_messages": len(old), "replayed_messages": len(new),
+                         "identical_messages": sum(d <= TOLERANCE for d in diffs), "must_match": topic in EVENT_OUTPUTS,
+                         "max_difference_si": largest if np.isfinite(largest) else None,
+                         "structure_differs": not np.isfinite(largest)}
     return report
 
 
+def session_settings(bag: str | Path, intent_model: str | None, grasp_model: str | None,
+                     seed: int | None) -> tuple[str, str, int, list[str]]:
+    """The models and seed to re-run ``bag`` with: those given, else those its provenance
+    names (else the demo's defaults); with one line per setting saying where it came from and
+    whether the model's files match the recorded SHA-256."""
+    from .. import provenance
+    from ..pipeline.bag import bag_info
+
+    record = provenance.from_custom_data(bag_info(bag).custom_data) or {}
+    models = record.get("models", {})
+    chosen, notes = {}, []
+    for role, given, default, files in (("intent", intent_model, DemoConfig.intent_model, provenance.intent_model_files),
+                                        ("grasp", grasp_model, DemoConfig.grasp_model, provenance.grasp_model_files)):
+        recorded = models.get(role, {})
+        name = given or recorded.get("name") or default
+        source = "given" if given else "from the bag's provenance" if recorded.get("name") else "default (no provenance)"
+        note = f"{role} model {name} ({source})"
+        if recorded.get("files"):
+            here = provenance.model_entry(name, files(name))["files"]
+            note += (": files match the recording's SHA-256" if here == recorded["files"] else
+                     ": its files differ from the recording's (SHA-256), so outputs may differ")
+        chosen[role] = name
+        notes.append(note)
+    recorded_seed = record.get("seeds", {}).get("seed")
+    if seed is None:
+        seed = int(recorded_seed) if recorded_seed is not None else 0
+        notes.append(f"seed {seed} ({'from the bag' + chr(39) + 's provenance' if recorded_seed is not None else 'default'})")
+    else:
+        notes.append(f"seed {seed} (given)")
+    return chosen["intent"], chosen["grasp"], seed, notes
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bag", help="a bag of `semg-grasp demo`, `run` or `record`, or of `ros2 bag record` "
+    parser.add_argument("bag", type=bag_dir, help="a bag of `semg-grasp demo`, `run` or `record`, or of `ros2 bag record` "
                                     "(any bag with emg/chunks; with object/points and the pipeline's outputs, "
                                     "they are compared)")
-    parser.add_argument("--intent-model", default=DemoConfig.intent_model,
-                        help="classifier the session was run with (default: the demo's)")
-    parser.add_argument("--grasp-model", default="grasp_improved", help="grasp generator the session was run with")
-    parser.add_argument("--seed", type=int, default=0, help="grasp sampling seed the session was run with")
-    parser.add_argument("--json", help="write the report to this file")
+    parser.add_argument("--intent-model", help="classifier to re-run with (default: the one the bag's provenance "
+                        "names, else the demo's)")
+    parser.add_argument("--grasp-model", help="grasp generator to re-run with (default: the bag's, else the demo's)")
+    parser.add_argument("--seed", type=count(0), help="grasp sampling seed (default: the bag's, else 0)")
+    parser.add_argument("--json", type=output_file(".json"), help="write the report to this file")
+
+
+def validate(args: argparse.Namespace) -> None:
+    """The models named or recorded exist (before the pipeline is built)."""
+    args.intent_model, args.grasp_model, args.seed, args.settings = session_settings(
+        args.bag, args.intent_model, args.grasp_model, args.seed)
 
 
 def run(args: argparse.Namespace) -> int:
+    for line in args.settings:
+        print(f"re-run with {line}")
     report = replay(args.bag, args.intent_model, args.grasp_model, args.seed)
-    print(f"{'topic':<24} {'recorded':>8} {'replayed':>8} {'identical':>9}  max difference")
+    print(f"{'topic':<24} {'recorded':>8} {'replayed':>8} {'identical':>9}  max difference (SI)")
     same = True
     for topic, r in report.items():
         if r["must_match"]:
-            same &= r["recorded"] == r["replayed"] == r["identical"]
+            same &= r["recorded_messages"] == r["replayed_messages"] == r["identical_messages"]
         note = "" if r["must_match"] else "  (timer phase dependent)"
-        print(f"{topic:<24} {r['recorded']:>8} {r['replayed']:>8} {r['identical']:>9}  "
-              f"{r['max_difference']:.3g}{note}")
-    compared = any(r["recorded"] for r in report.values())
+        diff = "structure differs" if r["structure_differs"] else f"{r['max_difference_si']:.3g}"
+        print(f"{topic:<24} {r['recorded_messages']:>8} {r['replayed_messages']:>8} {r['identical_messages']:>9}  "
+              f"{diff}{note}")
+    compared = any(r["recorded_messages"] for r in report.values())
     if not compared:
         print("the bag records no outputs of the pipeline: the counts above are what it makes of the sensor data")
     else:
         print("the re-run reproduces every decision of the session exactly" if same
               else "the re-run differs from the session")
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2))
+        result = {"bag": str(args.bag), "settings": args.settings, "compared": compared, "reproduced": same and compared,
+                  "topics": report}
+        Path(args.json).write_text(json.dumps(result, indent=2, allow_nan=False))
     return 0 if same or not compared else 1

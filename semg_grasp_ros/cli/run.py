@@ -23,7 +23,8 @@ from datetime import datetime, timezone
 
 from ..errors import ConfigError
 from ..pipeline.demo import Demo, DemoConfig
-from .record import add_source_arguments, source_config
+from .args import count, new_path, number, positive
+from .record import add_source_arguments, source_config, validate_source
 
 
 def parse_start_time(text: str) -> int:
@@ -46,11 +47,11 @@ def parse_start_time(text: str) -> int:
 def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of the pipeline around the source (``run`` and ``demo``)."""
     d = DemoConfig()
-    parser.add_argument("--out", help="output folder, must not exist (default: runs/<command>-<date>-<time>)")
+    parser.add_argument("--out", type=new_path, help="output folder, must not exist (default: runs/<command>-<date>-<time>)")
     parser.add_argument("--object", default=d.object,
                         help="object: 'cylinder:R,H', 'sphere:R', 'box:X,Y,Z' (m), a mesh file or a DexGraspNet "
                              "sample code or part of one (mug, banana, plate, bottle); default %(default)s")
-    parser.add_argument("--scale", type=float, default=d.scale, help="mesh units -> metres (default %(default)s)")
+    parser.add_argument("--scale", type=positive(), default=d.scale, help="mesh units -> metres (default %(default)s)")
     parser.add_argument("--realtime", action="store_true",
                         help="pace a file or the simulated user by the wall clock (live devices always are)")
     parser.add_argument("--start-time", type=parse_start_time,
@@ -58,10 +59,21 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
                              "gives reproducible bags")
     parser.add_argument("--intent-model", default=d.intent_model, help="classifier folder in models/ or a path")
     parser.add_argument("--grasp-model", default=d.grasp_model, help="grasp generator folder in models/ or a path")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the simulated user, camera noise and grasp sampling")
+    parser.add_argument("--seed", type=count(0), default=0, help="seed of the simulated user, camera noise and grasp sampling")
     parser.add_argument("--no-physics", action="store_true", help="skip the MuJoCo check of each grasp")
     parser.add_argument("--no-render", action="store_true", help="skip the grasp pictures")
     parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="bag storage")
+
+
+def validate_pipeline(args: argparse.Namespace) -> None:
+    """The models and the object of ``add_pipeline_arguments``, checked before the pipeline is built."""
+    from ..grasp.diffusion.checkpoint import model_folder
+    from ..intent.checkpoint import resolve as resolve_checkpoint
+    from ..pipeline.demo import check_graspable
+
+    resolve_checkpoint(args.intent_model)
+    model_folder(args.grasp_model)
+    check_graspable(args.object, args.scale)
 
 
 def pipeline_options(args: argparse.Namespace) -> dict:
@@ -81,14 +93,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Ctrl-C ends the session cleanly."
     )
     add_source_arguments(parser)
-    parser.add_argument("--duration", type=float, default=0.0,
+    parser.add_argument("--duration", type=number(float, 0, unit="s"), default=0.0,
                         help="seconds of session (default: until the source ends, or Ctrl-C)")
     add_pipeline_arguments(parser)
 
 
+def validate(args: argparse.Namespace) -> None:
+    validate_source(source_config(args))
+    validate_pipeline(args)
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.duration < 0 or not math.isfinite(args.duration):
-        raise ConfigError(f"--duration must be >= 0 seconds (0 = until the source ends), got {args.duration}")
     config = DemoConfig(source=source_config(args), duration=args.duration, **pipeline_options(args))
     return execute(config, args.out or time.strftime("runs/run-%Y%m%d-%H%M%S"))
 

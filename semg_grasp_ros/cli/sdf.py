@@ -20,19 +20,20 @@ import numpy as np
 from ..errors import DataError
 from ..perception.sdf import DistanceField, GridSpec, sdf_from_mesh, sdf_from_points
 from ..perception.segmentation import SegmentationConfig, segment_object
+from .args import count, existing_file, number, output_file, positive
 
 CLOUD_SUFFIXES = (".pcd", ".ply", ".xyz", ".xyzn", ".pts", ".npy")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
-    src.add_argument("--mesh", type=Path, help="triangle mesh file (obj, ply, stl, off, glb ...)")
-    src.add_argument("--cloud", type=Path, help=f"point cloud file ({', '.join(CLOUD_SUFFIXES)}; .npy = (N, 3))")
-    parser.add_argument("--out", type=Path, required=True, help="output .npz")
-    parser.add_argument("--scale", type=float, default=1.0, help="multiply coordinates by this to get metres")
-    parser.add_argument("--size", type=int, default=50, help="voxels per axis (default 50)")
-    parser.add_argument("--margin", type=float, default=0.03, help="metres around the object (default 0.03)")
-    parser.add_argument("--fixed-extent", type=float, default=None,
+    src.add_argument("--mesh", type=existing_file(), help="triangle mesh file (obj, ply, stl, off, glb ...)")
+    src.add_argument("--cloud", type=existing_file(*CLOUD_SUFFIXES), help=f"point cloud file ({', '.join(CLOUD_SUFFIXES)}; .npy = (N, 3))")
+    parser.add_argument("--out", type=output_file(".npz"), required=True, help="output .npz")
+    parser.add_argument("--scale", type=positive(), default=1.0, help="multiply coordinates by this to get metres")
+    parser.add_argument("--size", type=count(2, 512), default=50, help="voxels per axis (default 50)")
+    parser.add_argument("--margin", type=number(float, 0, 10, unit="m"), default=0.03, help="metres around the object (default 0.03)")
+    parser.add_argument("--fixed-extent", type=number(float, 0, 10, above=True, unit="m"), default=None,
                         help="span the grid over this many metres instead of object size + margin")
     parser.add_argument("--unsigned", action="store_true", help="mesh: unsigned distance (default signed)")
     parser.add_argument("--fast", action="store_true",

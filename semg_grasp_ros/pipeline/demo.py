@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import REST
+from .. import REST, provenance
 from ..config import load_config
 from ..errors import ConfigError
 from ..types import EmgChunk, GraspIntent, HandGrasp, HandGraspArray, PoseArray
@@ -106,6 +106,36 @@ class DemoConfig:
             return sum(float(part.split(":")[1]) for part in self.script.split(","))
         except (IndexError, ValueError) as exc:
             raise ConfigError(f"script {self.script!r} is not 'name:seconds,...'") from exc
+
+
+#: Smallest side of an object's bounding box the hand can close around, metres: the ShadowHand's
+#: widest opening, thumb tip to fingertips with the fingers extended, is about 0.2 m.
+MAX_GRASP_WIDTH_M = 0.2
+#: Largest side below which an object is too small for any of the six grasps (a 5 mm bead), metres.
+MIN_OBJECT_SIZE_M = 0.005
+
+
+def check_graspable(spec: str, scale: float) -> None:
+    """Refuse an object the pipeline cannot grasp, before the session is built.
+
+    Raises:
+        ConfigError: too wide for the hand, too small, or larger than the distance field
+            covers (``object_sdf``'s ``max_object_size`` bounding-box diagonal); the message
+            gives the object's size and the valid range. DataError / DatasetError: unknown object.
+    """
+    from ..perception.objects import resolve_object
+
+    extents = resolve_object(spec, scale).extents
+    size = "x".join(f"{e:.3g}" for e in extents)
+    diagonal = float((extents ** 2).sum() ** 0.5)
+    max_diagonal = load_config(ObjectSdfConfig, "object_sdf").max_object_size
+    if min(extents) > MAX_GRASP_WIDTH_M or diagonal > max_diagonal:
+        raise ConfigError(f"object {spec} (scale {scale:g}) is {size} m: the hand closes around objects whose "
+                          f"narrowest side is at most {MAX_GRASP_WIDTH_M} m and whose diagonal is at most "
+                          f"{max_diagonal:g} m (the distance field's reach); use a smaller --scale or object")
+    if max(extents) < MIN_OBJECT_SIZE_M:
+        raise ConfigError(f"object {spec} (scale {scale:g}) is {size} m: too small to grasp (largest side below "
+                          f"{MIN_OBJECT_SIZE_M} m); use a larger --scale")
 
 
 def processing_components(intent_model: str, grasp_model: str, seed: int = 0, hand: dict | None = None) -> tuple:
@@ -241,7 +271,8 @@ class Demo:
         wall0 = time.perf_counter()
         done = 0.0
         try:
-            with BagWriter(self.out / "session", storage=self.config.storage) as bag:
+            with BagWriter(self.out / "session", storage=self.config.storage,
+                           custom_data=provenance.custom_data(self.provenance())) as bag:
                 record(self.graph, bag)
                 for topic, message in zip(("robot_description", "tf_static"),
                                           self.robot_state.static_messages(self.graph.now_ns, self._scene)):
@@ -277,6 +308,20 @@ class Demo:
         self.lag_warnings.append({"t": round(done, 3), "lag_s": round(lag, 3)})
         log.warning("the pipeline is %.2f s behind the clock at %.1f s of session (it cannot keep up with "
                     "real time on this machine)", lag, done)
+
+    def provenance(self) -> dict:
+        """Versions, models with their SHA-256, seeds and every component's configuration."""
+        from ..emg.simulator.model import shipped_subjects
+
+        c = self.config
+        models = {"intent": provenance.model_entry(c.intent_model, provenance.intent_model_files(c.intent_model)),
+                  "grasp": provenance.model_entry(c.grasp_model, provenance.grasp_model_files(c.grasp_model))}
+        emg = self.acquisition.config
+        if emg.source == "simulated" and emg.simulator_model in shipped_subjects():
+            models["emg_simulator"] = provenance.model_entry(emg.simulator_model, [shipped_subjects()[emg.simulator_model]])
+        components = {type(x).__name__: asdict(x.config) for x in
+                      (self.acquisition, self.classifier, self.camera, self.sdf, self.hand, self.generator)}
+        return provenance.provenance({"demo": asdict(c), "components": components}, models, {"seed": c.seed})
 
     def _agreement(self) -> dict:
         """Decisions whose type matches the simulated user's ground truth at their stamp."""

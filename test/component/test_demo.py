@@ -12,7 +12,8 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from semg_grasp_ros.cli.replay import replay
+from semg_grasp_ros import provenance
+from semg_grasp_ros.cli.replay import replay, session_settings
 from semg_grasp_ros.pipeline.bag import bag_info
 from semg_grasp_ros.pipeline.demo import Demo, DemoConfig
 
@@ -36,10 +37,17 @@ def test_demo_session_and_its_replay(session):
     info = bag_info(out / "session")
     assert {t: n for t, _, n in info.topics} == summary["messages"]
     assert summary["messages"]["/emg/chunks"] == 400  # 8 s at 50 chunks/s, none lost
-    report = replay(out / "session", config.intent_model, config.grasp_model, config.seed)
+    record = provenance.from_custom_data(info.custom_data)  # provenance: models with checksums, seeds, config
+    assert record["models"]["intent"]["name"] == config.intent_model and record["seeds"] == {"seed": config.seed}
+    assert record["config"]["demo"]["script"] == config.script and len(record["models"]["grasp"]["files"]) == 2
+    intent, grasp, seed, notes = session_settings(out / "session", None, None, None)  # replay uses it by default
+    assert (intent, grasp, seed) == (config.intent_model, config.grasp_model, config.seed)
+    assert sum("files match the recording's SHA-256" in n for n in notes) == 2
+    report = replay(out / "session", intent, grasp, seed)
+    json.dumps(report, allow_nan=False)  # strict JSON
     for topic in ("grasp/intent", "object/sdf", "grasp/selected"):
         r = report[topic]
-        assert r["recorded"] == r["replayed"] == r["identical"] > 0, topic
+        assert r["recorded_messages"] == r["replayed_messages"] == r["identical_messages"] > 0, topic
 
 
 def test_session_bag_shows_the_whole_hand(session):

@@ -190,7 +190,7 @@ def test_record_cli_user_mistakes(tmp_path, capsys):
     assert cli_main(["record", "--source", "sapsanis", "--out", str(tmp_path / "a")]) == 2
     assert "needs 'file'" in capsys.readouterr().err
     assert cli_main(["record", "--source", "sapsanis", "--file", str(tmp_path / "x.mat"), "--out", str(tmp_path / "b")]) == 2
-    assert "x.mat: file not found" in capsys.readouterr().err
+    assert "x.mat does not exist" in capsys.readouterr().err
     assert cli_main(["record", "--script", "rest:1,fist:2", "--out", str(tmp_path / "c")]) == 2
     assert "unknown script class 'fist'" in capsys.readouterr().err
     assert cli_main(["record", "--duration", "0", "--out", str(tmp_path / "d")]) == 2

@@ -228,14 +228,27 @@ class SimulatorModel:
 
     @classmethod
     def shipped(cls, subject: str) -> "SimulatorModel":
-        """The shipped fit to a Sapsanis subject (``models/emg_simulator_<subject>.json``)."""
-        from ...paths import resource
+        """The shipped fit to a Sapsanis subject (``models/emg_simulator_<subject>.json``).
 
-        try:
-            path = resource("models", f"emg_simulator_{subject}.json")
-        except ConfigError as exc:
-            raise ModelError(f"no shipped simulator model for subject {subject!r}: {exc}") from exc
-        return cls.load(path)
+        Raises:
+            ModelError: no such subject (the message lists the shipped ones).
+        """
+        subjects = shipped_subjects()
+        if subject not in subjects:
+            raise ModelError(f"no simulated user fitted to subject {subject!r}; valid subjects: {', '.join(subjects)}")
+        return cls.load(subjects[subject])
+
+
+def shipped_subjects() -> dict[str, Path]:
+    """``{subject: models/emg_simulator_<subject>.json}`` of the shipped simulator fits."""
+    from ...paths import resource
+
+    try:
+        folder = resource("models")
+    except ConfigError:
+        return {}
+    prefix = "emg_simulator_"
+    return {p.stem[len(prefix):]: p for p in sorted(folder.glob(f"{prefix}*.json"))}
 
 
 def _significant(value, digits: int = 7):

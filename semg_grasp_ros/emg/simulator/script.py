@@ -28,6 +28,8 @@ def parse_script(text: str) -> list[tuple[str, float]]:
             items.append((name.strip(), float(dur)))
         except ValueError:
             sep = ""
+        if sep and not (math.isfinite(items[-1][1]) and items[-1][1] > 0):
+            raise ConfigError(f"script item {part!r}: seconds must be a positive number")
         if not sep:
             raise ConfigError(f"script item {part!r} is not NAME:SECONDS (e.g. 'rest:2,spherical:3')")
     if not items:

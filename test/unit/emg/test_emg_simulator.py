@@ -160,7 +160,7 @@ def test_model_json_round_trip_and_errors(tmp_path):
     (tmp_path / "fmt.json").write_text(json.dumps({**d, "format": "other"}))
     with pytest.raises(ModelError, match="not a simulator model"):
         SimulatorModel.load(tmp_path / "fmt.json")
-    with pytest.raises(ModelError, match="no shipped simulator model"):
+    with pytest.raises(ModelError, match="no simulated user fitted to subject"):
         SimulatorModel.shipped("nobody")
 
 
