@@ -126,7 +126,7 @@ def session_settings(bag: str | Path, intent_model: str | None, grasp_model: str
                                         ("grasp", grasp_model, DemoConfig.grasp_model, provenance.grasp_model_files)):
         recorded = models.get(role, {})
         name = given or recorded.get("name") or default
-        source = "given" if given else "from the bag's provenance" if recorded.get("name") else "default (no provenance)"
+        source = "given" if given else "from the bag's provenance" if recorded.get("name") else "the demo's default: the bag records no provenance"
         note = f"{role} model {name} ({source})"
         if recorded.get("files"):
             here = provenance.model_entry(name, files(name))["files"]
