@@ -50,7 +50,7 @@ def model_entry(name: str, files: list[Path]) -> dict[str, Any]:
 
 
 def intent_model_files(name: str) -> list[Path]:
-    from .intent.base import resolve_checkpoint
+    from .intent.checkpoint import resolve as resolve_checkpoint
 
     config = resolve_checkpoint(name)
     return [config, config.with_suffix(".safetensors")]
