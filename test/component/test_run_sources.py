@@ -33,7 +33,7 @@ def test_run_and_replay_take_a_bag_from_record(tmp_path, data_root):
     np.testing.assert_array_equal(np.concatenate([c.data for c in got]), np.concatenate([c.data for c in sent]))
     assert got[0].header.stamp_ns == 1_767_258_000 * 10**9  # the first sample at the given clock
     report = replay(rec, DemoConfig.intent_model, DemoConfig.grasp_model)  # no outputs recorded: counted
-    assert report["grasp/intent"]["recorded"] == 0 and report["grasp/intent"]["replayed"] > 100
+    assert report["grasp/intent"]["recorded_messages"] == 0 and report["grasp/intent"]["replayed_messages"] > 100
 
 
 def test_run_keeps_up_with_a_live_lsl_stream(tmp_path, sapsanis_dir):

@@ -87,6 +87,13 @@ BAD = [
     ("record --out {d}/new --params-file {d}/missing.yaml", "does not exist"),
     ("record --out {d}/new --params-file {d}/params.yaml", "chunk_ms must be in [1, 1000] ms"),
     ("record --out {d}/new --model bob", "valid subjects"),
+    # run: the source's checks and the pipeline's
+    ("run --source csv --file {d}/norate.csv", "does not state its sample rate"),
+    ("run --source bag --file {d}/empty", "has no metadata.yaml"),
+    ("run --duration -1", "--duration"),
+    ("run --out {d}/folder", "already exists"),
+    ("run --object box:5,5,5", "narrowest side"),
+    ("run --source simulated --model bob", "valid subjects"),
     # bags
     ("bag info {d}/empty", "has no metadata.yaml"),
     ("bag info {d}/missing", "folder {d}/missing does not exist"),
