@@ -12,11 +12,13 @@ quarter of the last ones. So the personal model is
   (same filter, window and features, so it streams through the same decoder), its normaliser
   fitted to the person's calibration windows, covariance shrunk towards the identity
   (``AdaptConfig.shrinkage``: a few repetitions do not estimate a 40 x 40 covariance); and
-* ``OnlineAdapter``: unsupervised updates of its class means during use from completed
-  grasps whose windows clearly agreed on their class (the adaptive LDA of myoelectric
-  control: Vidaurre et al. 2011, Sensinger et al. 2009; self-recalibrating classifiers),
-  which follows the drift. Every update is logged with its class so a benchmark with ground
-  truth can show the decisions it adapted on were right.
+* ``OnlineAdapter``: unsupervised updates during use, after every completed grasp: the
+  normaliser's mean follows the mean of all grasps (label-free re-centring, for changes
+  common to every grasp: gain, fatigue), and the decided class's mean follows the grasp when
+  its windows clearly agreed on that class and it lies near that class (the adaptive LDA of
+  myoelectric control: Vidaurre et al. 2011, Sensinger et al. 2009; self-recalibrating
+  classifiers). Every update is logged with its class so a benchmark with ground truth can
+  show the decisions it adapted on were right (``bench/drift.py``).
 """
 
 from __future__ import annotations
@@ -45,17 +47,28 @@ class AdaptConfig:
         min_agreement: a grasp adapts its class only when at least this fraction of its
             windows decided that class on their own, in (0, 1].
         min_windows: a grasp with fewer windows is too short to adapt on.
+        shift_rate: weight of every grasp's mean feature vector in the normaliser's mean, in
+            [0, 1] (0 = off): a label-free re-centring that follows changes common to all
+            grasps (a channel's gain, the spectrum's shift with fatigue), right or wrong decision.
+        max_distance: a grasp adapts its class only when its mean lies within this squared
+            Mahalanobis distance per feature of the class mean (0 = no limit): right after a
+            large change the grasps fit no class, and adapting on their (often wrong) decisions
+            would pull a class onto another's signal; the re-centring brings them back first.
     """
 
     shrinkage: float = 0.3
     rate: float = 0.3
     min_agreement: float = 0.6
     min_windows: int = 5
+    shift_rate: float = 0.2
+    max_distance: float = 0.5
 
     def __post_init__(self):
-        if not (0 <= self.shrinkage <= 1 and 0 <= self.rate <= 1 and 0 < self.min_agreement <= 1):
-            raise ConfigError(f"need shrinkage and rate in [0, 1], min_agreement in (0, 1]; got {self.shrinkage}, "
-                              f"{self.rate}, {self.min_agreement}")
+        if not (0 <= self.shrinkage <= 1 and 0 <= self.rate <= 1 and 0 <= self.shift_rate <= 1
+                and 0 < self.min_agreement <= 1 and self.max_distance >= 0):
+            raise ConfigError(f"need shrinkage, rate and shift_rate in [0, 1], min_agreement in (0, 1], max_distance "
+                              f">= 0; got {self.shrinkage}, {self.rate}, {self.shift_rate}, {self.min_agreement}, "
+                              f"{self.max_distance}")
         if self.min_windows < 1:
             raise ConfigError(f"min_windows must be >= 1, got {self.min_windows}")
 
@@ -128,12 +141,20 @@ class OnlineAdapter:
             truth: the true class when known (benchmarks), stored with the update.
 
         Returns:
-            The update made, or None (too short, or the windows disagree).
+            The class update made, or None (too short, the windows disagree, or the grasp lies
+            far from the class it was decided as); the re-centring is done in every case but
+            the first.
         """
         x = np.asarray(inputs, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.model.n_features:
             raise DataError(f"segment inputs must be (n, {self.model.n_features}), got {x.shape}")
-        if self.config.rate == 0 or len(x) < self.config.min_windows:
+        if len(x) < self.config.min_windows:
+            return None
+        if self.config.shift_rate > 0:
+            norm = self.model.normaliser
+            mean = norm.mean + self.config.shift_rate * (x.mean(axis=0) - norm.mean)
+            self.model.normaliser = type(norm)(mean, norm.std)
+        if self.config.rate == 0:
             return None
         proba = self.model.predict_proba_encoded(x)
         decided = int(np.argmax(np.log(np.clip(proba, 1e-12, 1.0)).sum(axis=0)))
@@ -142,6 +163,10 @@ class OnlineAdapter:
         if agreement < self.config.min_agreement:
             return None
         z = self.model.normaliser(x[votes]).mean(axis=0)
+        if self.config.max_distance > 0:
+            d = z - self.model.means[decided]
+            if d @ np.linalg.solve(self.model.covariance, d) / d.size > self.config.max_distance:
+                return None
         self.model.means[decided] += self.config.rate * (z - self.model.means[decided])
         self.model._derive()
         update = Adaptation(decided, agreement, int(votes.sum()), truth)
