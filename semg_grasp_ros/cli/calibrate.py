@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from ..intent.models import load_model
     from ..intent.metrics import format_confusion
     from ..pipeline.bag import BagWriter
-    from ..pipeline.calibration import CUE_TOPIC, CalibrationConfig, CalibrationSession
+    from ..pipeline.calibration import CUE_TOPIC, CalibrationConfig, CalibrationSession, finish
     from ..pipeline.emg_acquisition import TOPIC, EmgAcquisition, EmgAcquisitionConfig
     from ..pipeline.graph import Graph
     from ..pipeline.session import record
@@ -149,10 +149,8 @@ def run(args: argparse.Namespace) -> int:
     if not session.finished:
         raise ConfigError(f"the {args.source} source ended after {session.elapsed_s:.1f} s of the "
                           f"{session.duration_s:.1f} s session; the session bag {bag_path} keeps what was recorded")
-    result = session.train()
-    result.model.info["calibration"]["session_bag"] = str(bag_path)
-    result.model.info["calibration"]["source"] = args.source + (f" {args.file}" if args.file else "")
-    path = result.model.save(args.out)
+    result, path = finish(session, args.out, session_bag=bag_path,
+                          source=args.source + (f" {args.file}" if args.file else ""))
     print(f"session recorded to {bag_path} ({session.duration_s:.0f} s); personal model trained in "
           f"{result.train_seconds:.2f} s on {result.windows} windows")
     if result.cross_validation:

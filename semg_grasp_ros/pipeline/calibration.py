@@ -24,6 +24,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -325,3 +326,108 @@ def _respecified(model: IntentModel, spec) -> IntentModel:
     stand_in = LdaModel(spec, model.class_names, LdaConfig(features_of(model)))
     stand_in.info = {k: v for k, v in model.info.items() if k in ("preset", "description", "training_data")}
     return stand_in
+
+
+def finish(session: CalibrationSession, out, **provenance) -> tuple[CalibrationResult, Path]:
+    """Train the personal model of a finished session and save it to ``out`` (a checkpoint
+    stem); ``provenance`` (session bag, source) goes into ``info["calibration"]``."""
+    result = session.train()
+    result.model.info["calibration"].update({k: str(v) for k, v in provenance.items()})
+    return result, result.model.save(out)
+
+
+@dataclass(frozen=True)
+class CalibrationOutcome:
+    """How a calibration run ended (the result of the node's ``calibrate`` action)."""
+
+    success: bool
+    message: str
+    model_path: str = ""
+    accuracy: float = float("nan")
+    confusion: tuple[int, ...] = ()
+    class_names: tuple[str, ...] = ()
+
+
+class CalibrationRunner:
+    """Calibration sessions of a running classifier: the logic of the classifier node's
+    ``calibrate`` action. ``start`` a session, feed it the classifier's chunks (``on_emg``);
+    when the session is complete the personal model is trained, saved (with the session bag
+    ``<out>_session``) and, unless ``keep_model``, decoded with from the next chunk on.
+
+    Args:
+        classifier: the classifier whose model is the starting point and is replaced.
+        default_dir: folder of the models of runs started without an ``out`` path.
+    """
+
+    def __init__(self, classifier, default_dir):
+        self.classifier = classifier
+        self.default_dir = Path(default_dir)
+        self.session: CalibrationSession | None = None
+        self._bag = None
+
+    @property
+    def active(self) -> bool:
+        return self.session is not None
+
+    def start(self, config: CalibrationConfig, out: str = "", keep_model: bool = False) -> Path:
+        """Begin a session from the next chunk; returns the model path it will write.
+
+        Raises:
+            ConfigError: a session is running, or the output exists.
+        """
+        from .bag import BagWriter
+
+        if self.active:
+            raise ConfigError("a calibration session is already running")
+        stem = Path(out) if out else self.default_dir / time.strftime("personal_%Y%m%d_%H%M%S")
+        bag_path = stem.with_name(stem.name + "_session")
+        if stem.with_suffix(".json").exists() or bag_path.exists():
+            raise ConfigError(f"{stem}.json or {bag_path} exists already; give another output path")
+        self.session = CalibrationSession(self.classifier.model, config)
+        self._bag = BagWriter(bag_path)
+        self._stem, self._bag_path, self._keep = stem, bag_path, keep_model
+        log.info("calibration started: %d hold(s) per grasp, %.0f s; model to %s", config.repetitions,
+                 self.session.duration_s, stem)
+        return stem.with_suffix(".json")
+
+    def on_emg(self, chunk: EmgChunk, stamp_ns: int | None = None) -> tuple[list[GraspIntent], CalibrationOutcome | None]:
+        """Feed one chunk to the running session (nothing happens without one).
+
+        Returns:
+            The cues of the steps starting in the chunk (for ``calibration/cue``), and the
+            outcome once the session has ended (successfully or not).
+        """
+        if self.session is None:
+            return [], None
+        try:
+            cues = self.session.on_emg(chunk)
+            now = chunk.header.stamp_ns if stamp_ns is None else stamp_ns
+            self._bag.write(INPUT_TOPIC, chunk, now)
+            for cue in cues:
+                self._bag.write(CUE_TOPIC, cue, now)
+            if not self.session.finished:
+                return cues, None
+            self._bag.close()
+            result, path = finish(self.session, self._stem, session_bag=self._bag_path)
+            if not self._keep:
+                self.classifier.set_model(str(path))
+            cv = result.cross_validation
+            outcome = CalibrationOutcome(
+                True, f"personal model written to {path}" + ("" if self._keep else " and in use") +
+                (f"; cross-validated accuracy {100 * cv['accuracy']:.1f} %" if cv else "; " + "; ".join(result.notes)),
+                str(path), cv["accuracy"] if cv else float("nan"),
+                tuple(int(v) for row in cv["confusion"] for v in row) if cv else (), result.model.class_names)
+        except (DataError, ConfigError) as exc:
+            outcome = CalibrationOutcome(False, f"calibration failed: {exc}")
+        self._end()
+        return (cues if outcome.success else []), outcome
+
+    def cancel(self) -> CalibrationOutcome:
+        """Stop the running session (what was recorded stays in the session bag)."""
+        self._end()
+        return CalibrationOutcome(False, "calibration cancelled")
+
+    def _end(self) -> None:
+        if self._bag is not None:
+            self._bag.close()
+        self.session, self._bag = None, None

@@ -117,24 +117,42 @@ class GraspClassifier:
 
     def __init__(self, config: GraspClassifierConfig | None = None, model: IntentModel | None = None):
         self.config = config or GraspClassifierConfig()
-        self.model = model if model is not None else load_model(self.config.model)
-        spec = self.model.spec
+        #: every decision of the latest ``on_emg`` call (reasons included), for diagnostics.
+        self.last_decisions: list[Decision] = []
+        self.set_model(model if model is not None else self.config.model)
+
+    def set_model(self, model: IntentModel | str) -> None:
+        """Decode with ``model`` (a model, or a shipped name or checkpoint path) from the next
+        chunk on; the decoder starts afresh (filter, windows, rest level). On an error the
+        current model stays in use.
+
+        Raises:
+            ModelError: the checkpoint cannot be loaded.
+            ConfigError: the model does not fit ``expected_sample_rate_hz`` / ``expected_channels``
+                / ``rest_rms``.
+        """
+        source = model if isinstance(model, str) else None
+        model = load_model(model) if source is not None else model
+        name = source or "given model"
+        spec = model.spec
         if self.config.expected_sample_rate_hz and abs(self.config.expected_sample_rate_hz - spec.sample_rate) > 1e-6:
             raise ConfigError(
-                f"model {self.config.model} was trained at {spec.sample_rate} Hz, the stream is configured for "
+                f"model {name} was trained at {spec.sample_rate} Hz, the stream is configured for "
                 f"{self.config.expected_sample_rate_hz} Hz"
             )
         if self.config.expected_channels and self.config.expected_channels != spec.n_channels:
             raise ConfigError(
-                f"model {self.config.model} expects {spec.n_channels} channels, the stream is configured for "
+                f"model {name} expects {spec.n_channels} channels, the stream is configured for "
                 f"{self.config.expected_channels}"
             )
         decoder_config = self.config.decoder_config(spec.n_channels)
         if decoder_config.rest_rms and len(self.config.rest_rms) not in (1, spec.n_channels):
             raise ConfigError(f"rest_rms needs 1 or {spec.n_channels} values, got {len(self.config.rest_rms)}")
-        self.decoder = OnlineDecoder(self.model, decoder_config)
-        #: every decision of the latest ``on_emg`` call (reasons included), for diagnostics.
-        self.last_decisions: list[Decision] = []
+        self.decoder = OnlineDecoder(model, decoder_config)
+        self.model = model
+        #: where the model in use came from (a name or path; None for a model given as an object).
+        self.model_source = source
+        log.info("decoding with %s (%s)", name, model.architecture)
 
     def ports(self) -> Ports:
         return Ports(inputs={INPUT_TOPIC: self.on_emg}, outputs={GraspIntent: OUTPUT_TOPIC})

@@ -60,3 +60,29 @@ def test_file_calibration_is_reproducible_and_loads_in_the_classifier(sapsanis_d
     classifier = GraspClassifier(GraspClassifierConfig(model=str(out.with_suffix(".json"))))
     decided = [i.class_index for t, _, m in messages if t == "emg/chunks" for i in classifier.on_emg(m)]
     assert len(set(decided) - {-1}) >= 5
+
+
+def test_runner_calibrates_a_running_classifier_and_swaps_its_model(tmp_path):
+    from semg_grasp_ros.pipeline.calibration import CalibrationRunner, protocol_script
+    from semg_grasp_ros.pipeline.emg_acquisition import EmgAcquisition, EmgAcquisitionConfig
+
+    classifier = GraspClassifier(GraspClassifierConfig())
+    runner = CalibrationRunner(classifier, tmp_path)
+    config = CalibrationConfig(repetitions=2, hold_s=2.5, rest_s=1.0, lead_s=2.0)
+    path = runner.start(config, out=str(tmp_path / "me"))
+    with pytest.raises(Exception, match="already running"):
+        runner.start(config)
+    acq = EmgAcquisition(EmgAcquisitionConfig(simulator_model="female_2", seed=3,
+                                              script=protocol_script(runner.session.steps)))
+    outcome, cues, t = None, [], 0
+    while outcome is None and not acq.finished:
+        t += 20_000_000
+        for chunk in acq.on_timer(t):
+            classifier.on_emg(chunk)
+            new, outcome = runner.on_emg(chunk)
+            cues += new
+    assert outcome is not None and outcome.success, outcome
+    assert outcome.model_path == str(path) and path.is_file() and (tmp_path / "me_session").is_dir()
+    assert len(cues) == 24 and outcome.accuracy > 0.8 and sum(outcome.confusion) == 12
+    assert classifier.model_source == str(path) and classifier.model.architecture == "lda"
+    assert not runner.active and runner.on_emg(chunk) == ([], None)
