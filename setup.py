@@ -41,6 +41,7 @@ setup(
     install_requires=_requirements("requirements.txt"),
     extras_require={
         "devices": [r for r in dev if r.startswith(("pylsl", "brainflow", "setuptools"))],
+        "view": [r for r in dev if r.startswith("rerun-sdk")],
         "dev": [r for r in dev if r.startswith("pytest")],
     },
     cmdclass={"build_py": BuildWithResources},

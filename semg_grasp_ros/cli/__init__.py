@@ -24,6 +24,7 @@ from ..errors import SemgGraspError
 COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("demo",), "semg_grasp_ros.cli.demo", "run the whole pipeline in one process (no ROS needed)"),
     (("run",), "semg_grasp_ros.cli.run", "run the whole pipeline on any sEMG source: simulated, files, bags, live devices"),
+    (("view",), "semg_grasp_ros.cli.view", "a recorded session in 3D on a timeline: sEMG, intents, cloud, field, grasps, the moving hand (Rerun)"),
     (("replay",), "semg_grasp_ros.cli.replay", "re-run the pipeline on a recorded session bag and report differences"),
     (("record",), "semg_grasp_ros.cli.record", "record sEMG from a source into a ROS 2 bag"),
     (("stream",), "semg_grasp_ros.cli.stream", "play a recording or the simulated user as a live LSL stream (a stand-in device)"),

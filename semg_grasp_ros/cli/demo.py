@@ -50,4 +50,4 @@ def run(args: argparse.Namespace) -> int:
     config = DemoConfig(script=args.script, subject=args.subject, emg_file=str(args.emg_file or ""),
                         duration=args.duration,
                         **pipeline_options(args))
-    return execute(config, args.out or time.strftime("runs/demo-%Y%m%d-%H%M%S"))
+    return execute(config, args.out or time.strftime("runs/demo-%Y%m%d-%H%M%S"), args.view)

@@ -63,6 +63,9 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-physics", action="store_true", help="skip the MuJoCo check of each grasp")
     parser.add_argument("--no-render", action="store_true", help="skip the grasp pictures")
     parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="bag storage")
+    parser.add_argument("--view", action="store_true",
+                        help="watch the session live in the Rerun viewer (web viewer without a display; "
+                             "listens on 127.0.0.1; `semg-grasp view` replays it later)")
 
 
 def validate_pipeline(args: argparse.Namespace) -> None:
@@ -105,15 +108,23 @@ def validate(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = DemoConfig(source=source_config(args), duration=args.duration, **pipeline_options(args))
-    return execute(config, args.out or time.strftime("runs/run-%Y%m%d-%H%M%S"))
+    return execute(config, args.out or time.strftime("runs/run-%Y%m%d-%H%M%S"), args.view)
 
 
-def execute(config: DemoConfig, out: str) -> int:
-    """Build the pipeline for ``config``, run the session into ``out``, print its timeline."""
+def execute(config: DemoConfig, out: str, view: bool = False) -> int:
+    """Build the pipeline for ``config``, run the session into ``out`` (streamed to a Rerun viewer
+    with ``view``), print its timeline."""
     from tqdm import tqdm
 
     print(f"building the pipeline (object {config.object}) ...")
     demo = Demo(config, out)
+    session_view = None
+    if view:
+        from ..pipeline.view import live_view
+
+        session_view, viewer, web = live_view(demo.hand.config.root_link)
+        demo.graph.tap(lambda topic, obj, now_ns: session_view.log(topic, obj, now_ns))
+        print(f"streaming to the Rerun viewer{' at ' + web if web else ''}")
     length = config.session_length()
     source = demo.acquisition.config.source
     if demo.live:
@@ -122,7 +133,15 @@ def execute(config: DemoConfig, out: str) -> int:
     total = None if math.isinf(length) else length
     with tqdm(total=total, unit="s", desc="session", bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s "
               "[{elapsed}<{remaining}]" if total else "{desc}: {n:.1f} s [{elapsed}]") as bar:
-        summary = demo.run(progress=lambda done: bar.update(done - bar.n))
+        def progress(done: float) -> None:
+            bar.update(done - bar.n)
+            if session_view is not None:
+                session_view.flush()
+
+        summary = demo.run(progress=progress)
+    if session_view is not None:
+        session_view.flush(final=True)
+        session_view.rec.flush()
     print("\n  time  event")
     for e in summary["timeline"]:
         if e["event"] == "intent":
@@ -139,12 +158,18 @@ def execute(config: DemoConfig, out: str) -> int:
               f"{100 * dec['active_rejected']:.1f} % held back; false grasps during rest "
               f"{100 * (dec['rest_false_grasp_rate'] or 0):.1f} %")
     ended = " (stopped by Ctrl-C)" if summary["interrupted"] else ""
-    print(f"{summary['session_s']:.1f} s of session{ended} in {summary['wall_s']:.1f} s; processing "
-          f"{summary['realtime_factor']}x faster than real time; {summary['grasps']} grasps")
+    print(f"{summary['session_s']:.1f} s of session{ended} in {summary['wall_s']:.1f} s; processing at "
+          f"{summary['realtime_factor']}x real time; {summary['grasps']} grasps")
     if summary["paced"]:
         lag = summary["max_lag_s"]
         print(f"paced by the wall clock: at most {lag:.3f} s behind it" + (
             f" (reported {len(summary['lag_warnings'])} times: this machine cannot keep up)"
             if summary["lag_warnings"] else ""))
     print(f"wrote {out}/: session/ (bag), emg_intents.png, grasp_*.png, summary.json")
+    if session_view is not None:
+        print("the viewer stays open; Ctrl-C closes it")
+        try:
+            viewer.wait()
+        except KeyboardInterrupt:
+            viewer.terminate()
     return 0

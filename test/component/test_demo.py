@@ -116,3 +116,37 @@ def test_foxglove_layout_names_the_session_topics(session):
     assert used and used <= set(summary["messages"]), used - set(summary["messages"])
     labels = [p["label"] for p in layout["configById"]["Plot!intent"]["paths"] if "probabilities" in p["value"]]
     assert labels == list(GRASP_TYPES)
+
+
+def test_session_view_read_back_with_rerun(session, tmp_path):
+    """`view SESSION --save`: the .rrd read back with Rerun's own reader holds both EMG channels
+    (every sample), the intent probabilities, the scene and every hand link, on the session's clock."""
+    rr = pytest.importorskip("rerun")
+    from rerun.chunk import RrdReader
+
+    from semg_grasp_ros.cli import main
+    from semg_grasp_ros.hand.kinematics import HandKinematics
+
+    _, out, summary = session
+    rrd = tmp_path / "view.rrd"
+    assert main(["view", str(out), "--save", str(rrd)]) == 0
+    rows, times = defaultdict(int), defaultdict(list)
+    for chunk in RrdReader(rrd).stream():
+        rows[chunk.entity_path] += chunk.num_rows
+        if "time" in chunk.timeline_names:
+            t = chunk.to_record_batch().column("time").cast("int64").to_numpy()
+            times[chunk.entity_path].extend(t.tolist())
+    n = summary["messages"]["/emg/chunks"] * 10  # 10 samples per 20 ms chunk at 500 Hz
+    assert rows["/emg/ch1"] == rows["/emg/ch2"] == n
+    assert rows["/intent/probability/cylindrical"] == summary["messages"]["/grasp/intent"]
+    scene = "/world/camera_depth_optical_frame"
+    for entity in ("cloud", "field/voxels", "candidates", "selected_grasp"):
+        assert rows[f"{scene}/{entity}"] >= 1, entity
+    fk = HandKinematics.load("free")
+    paths = {p.rsplit("/", 1)[-1]: p for p in rows if p.startswith(f"{scene}/rh_palm")}
+    assert set(paths) == set(fk.link_names)
+    moving = [link for link, m in zip(fk.link_names, fk.moving_links) if m]
+    for link in moving:  # the hand moves through every joint state
+        assert len(times[paths[link]]) == summary["messages"]["/joint_states"], link
+    every = np.concatenate([np.asarray(t) for t in times.values()])
+    assert every.min() >= START_NS and every.max() <= START_NS + 9 * 10**9

@@ -1,0 +1,355 @@
+"""A session on a Rerun timeline: the sEMG, the decisions, the scene and the moving hand.
+
+``SessionView.log(topic, obj, stamp_ns)`` takes the pipeline's messages (from a bag with
+``view_bag``, or live from a graph's tap) and writes a Rerun recording on the timeline
+``time`` (the messages' receive stamps):
+
+* ``emg/<channel>``: both sEMG channels, every sample (scalars, volts);
+* ``intent/probability/<type>`` and ``intent/confidence`` (scalars), ``intent/decision`` (text on
+  each change of the decided type), ``grasp/selected`` (text: type, score, penetration);
+* ``world/...``: the scene in the TF tree of the bag (``tf_static``: world -> camera, table; the
+  wrist TF): the camera's cloud (coloured by depth), the field's near-surface voxels and box,
+  the candidates' wrist poses (arrows along their x axis, best first), the selected wrist pose
+  (axes), and the hand: each link an entity placed by the project's kinematics
+  (``HandKinematics.joint_transforms`` of ``joint_states``), drawn as its URDF collision
+  shapes (meshes).
+
+Columns (sEMG, probabilities, link transforms) are buffered and sent by ``flush`` (at the end
+of a bag, or every step of a live session). Rerun (``rerun-sdk``) is an optional extra:
+``pip install semg_grasp_ros[view]``; without it a ``ConfigError`` says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from .. import GRASP_TYPES
+from ..errors import ConfigError
+from ..hand.convert import matrix_to_quat_xyzw
+from ..hand.kinematics import HandKinematics
+from ..types import (
+    EmgChunk,
+    GraspIntent,
+    HandGrasp,
+    JointState,
+    Marker,
+    PointCloud,
+    PoseArray,
+    TfMessage,
+    TransformStamped,
+)
+from .robot_state import ROOT_VARIANTS, WORLD_FRAME
+
+log = logging.getLogger(__name__)
+
+TIMELINE = "time"
+APPLICATION_ID = "semg_grasp_ros"
+#: clouds are drawn with at most this many points (an even stride)
+MAX_VIEW_POINTS = 20_000
+HAND_RGBA = (184, 189, 204, 255)
+VOXEL_RGBA = (26, 204, 77, 255)
+CANDIDATE_RGBA = (255, 26, 0, 255)
+INSTALL_HINT = "pip install semg_grasp_ros[view]"
+
+
+def import_rerun():
+    """The ``rerun`` module, or a ConfigError naming the extra that installs it."""
+    try:
+        import rerun
+    except ImportError as exc:
+        raise ConfigError(f"the session view needs the optional package 'rerun-sdk': {INSTALL_HINT} ({exc})") from exc
+    return rerun
+
+
+def _times(rr, stamps_ns) -> object:
+    return rr.TimeColumn(TIMELINE, timestamp=np.asarray(stamps_ns, dtype=np.int64).astype("datetime64[ns]"))
+
+
+def _link_mesh(fk: HandKinematics, link: str):
+    """(vertices (V, 3), faces (F, 3), normals (V, 3)) of a link's collision shapes in its frame, or None."""
+    import trimesh
+
+    parts = []
+    for shape in fk.collisions:
+        if shape.link != link:
+            continue
+        if shape.kind == "box":
+            mesh = trimesh.creation.box(extents=shape.size)
+        elif shape.kind == "sphere":
+            mesh = trimesh.creation.icosphere(subdivisions=2, radius=shape.size[0])
+        else:
+            mesh = trimesh.creation.cylinder(radius=shape.size[0], height=shape.size[1], sections=16)
+        mesh.apply_transform(shape.origin)
+        parts.append(mesh)
+    if not parts:
+        return None
+    mesh = trimesh.util.concatenate(parts)
+    return np.asarray(mesh.vertices), np.asarray(mesh.faces), np.asarray(mesh.vertex_normals)
+
+
+class SessionView:
+    """Writes a session's messages to a Rerun recording (see the module docstring).
+
+    Args:
+        recording: a ``rerun.RecordingStream`` with its sinks set (a file, a viewer).
+        root_link: the hand controller's wrist TF child (``rh_palm`` or ``rh_forearm``).
+    """
+
+    def __init__(self, recording, root_link: str = "rh_palm"):
+        self.rr = import_rerun()
+        self.rec = recording
+        self.fk = HandKinematics.load(ROOT_VARIANTS[root_link])
+        self._parent_frame: dict[str, str] = {}  # TF child -> parent, scene and wrist
+        self._paths: dict[str, str] = {WORLD_FRAME: WORLD_FRAME}
+        self._emg: list[tuple[int, EmgChunk]] = []
+        self._intents: list[tuple[int, GraspIntent]] = []
+        self._joints: list[tuple[int, JointState]] = []
+        self._tf: dict[str, list] = defaultdict(list)  # child frame -> [(stamp, Pose)] of the wrist TF
+        self._hand_drawn = False
+        self._last_decision: str | None = None
+        self.counts: dict[str, int] = defaultdict(int)
+        self.rec.log(WORLD_FRAME, self.rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)
+
+    # --- the TF tree as entity paths ------------------------------------------------------
+
+    def _path(self, frame: str) -> str:
+        """Entity path of a TF frame: its ancestors' frames (an unknown parent hangs under world)."""
+        if frame not in self._paths:
+            parent = self._parent_frame.get(frame, WORLD_FRAME)
+            self._paths[frame] = f"{self._path(parent)}/{frame}" if parent != frame else f"{WORLD_FRAME}/{frame}"
+        return self._paths[frame]
+
+    def _transform(self, t: TransformStamped, stamp_ns: int | None = None) -> None:
+        """A TF transform: static (``stamp_ns`` None) logged now, else buffered for ``flush``."""
+        child = t.child_frame_id
+        if child not in self._parent_frame:
+            self._parent_frame[child] = t.header.frame_id
+            self._paths.pop(child, None)
+        if stamp_ns is None:
+            p = t.transform
+            self.rec.log(self._path(child), self.rr.Transform3D(translation=p.position, quaternion=p.orientation),
+                         static=True)
+        else:
+            self._tf[child].append((stamp_ns, t.transform))
+        if child == self.fk.link_names[0] and not self._hand_drawn:
+            self._draw_hand()
+
+    def _draw_hand(self) -> None:
+        """Each link's collision shapes as a mesh, and the fixed links' transforms (static)."""
+        rr, fk = self.rr, self.fk
+        parents = fk.parent_names
+        for i, link in enumerate(fk.link_names):
+            if i:
+                self._parent_frame.setdefault(link, parents[i])
+            mesh = _link_mesh(fk, link)
+            if mesh is not None:
+                v, f, n = mesh
+                self.rec.log(self._path(link), rr.Mesh3D(vertex_positions=v, triangle_indices=f, vertex_normals=n,
+                                                         albedo_factor=HAND_RGBA), static=True)
+        rel = fk.joint_transforms(np.zeros((1, fk.n_joints)))[0].numpy()
+        for i, moving in enumerate(fk.moving_links):
+            if i and not moving:
+                self.rec.log(self._path(fk.link_names[i]), rr.Transform3D(
+                    translation=rel[i, :3, 3], quaternion=matrix_to_quat_xyzw(rel[i, :3, :3])), static=True)
+        self._hand_drawn = True
+
+    # --- messages ------------------------------------------------------------------------
+
+    def log(self, topic: str, obj, stamp_ns: int) -> None:
+        """Log one message received at ``stamp_ns``."""
+        rr = self.rr
+        self.counts[topic] += 1
+        if isinstance(obj, EmgChunk):
+            self._emg.append((stamp_ns, obj))
+            return
+        if isinstance(obj, GraspIntent):
+            self._intents.append((stamp_ns, obj))
+            return
+        if isinstance(obj, JointState):
+            self._joints.append((stamp_ns, obj))
+            return
+        self.rec.set_time(TIMELINE, timestamp=np.datetime64(int(stamp_ns), "ns"))
+        if isinstance(obj, TfMessage):
+            for t in obj.transforms:  # scene frames; hand links come from the joint states
+                if topic == "tf_static" and t.child_frame_id not in self.fk.link_index:
+                    self._transform(t)
+        elif isinstance(obj, TransformStamped):
+            self._transform(obj, stamp_ns)
+        elif isinstance(obj, PointCloud):
+            self._cloud(obj)
+        elif isinstance(obj, Marker):
+            self._marker(obj)
+        elif isinstance(obj, PoseArray):
+            origins = np.array([p.position for p in obj.poses]).reshape(-1, 3)
+            from ..hand.convert import quat_xyzw_to_matrix
+
+            axes = quat_xyzw_to_matrix(np.array([p.orientation for p in obj.poses]).reshape(-1, 4))[..., :, 0]
+            self.rec.log(f"{self._path(obj.header.frame_id)}/candidates",
+                         rr.Arrows3D(origins=origins, vectors=0.04 * axes, colors=CANDIDATE_RGBA))
+        elif isinstance(obj, HandGrasp):
+            p = obj.wrist_pose
+            path = f"{self._path(obj.header.frame_id)}/selected_grasp"
+            self.rec.log(path, rr.Transform3D(translation=p.position, quaternion=p.orientation),
+                         rr.TransformAxes3D(0.05))
+            self.rec.log("grasp/selected", rr.TextLog(
+                f"{obj.grasp_type}: score {obj.score:.3f}, penetration {1e3 * obj.penetration_depth:.1f} mm"))
+
+    def _cloud(self, cloud: PointCloud) -> None:
+        pts = np.asarray(cloud.points, dtype=np.float32).reshape(-1, 3)
+        pts = pts[np.isfinite(pts).all(axis=1)]
+        pts = pts[:: max(1, len(pts) // MAX_VIEW_POINTS)]
+        depth = pts[:, 2] if len(pts) else pts[:, :0]
+        lo, hi = (float(depth.min()), float(depth.max())) if len(pts) else (0.0, 1.0)
+        shade = (depth - lo) / max(hi - lo, 1e-6)
+        colors = np.stack([255 * shade, 80 + 100 * (1 - shade), 255 * (1 - shade)], axis=1).astype(np.uint8)
+        self.rec.log(f"{self._path(cloud.header.frame_id)}/cloud", self.rr.Points3D(pts, colors=colors, radii=0.0015))
+
+    def _marker(self, marker: Marker) -> None:
+        path = f"{self._path(marker.header.frame_id)}/field/{'voxels' if marker.id == 0 else 'box'}"
+        if marker.action == Marker.DELETE:
+            self.rec.log(path, self.rr.Clear(recursive=False))
+        elif marker.type == Marker.LINE_LIST:
+            self.rec.log(path, self.rr.LineStrips3D(marker.points.reshape(-1, 2, 3), radii=0.001,
+                                                    colors=(230, 230, 230, 160)))
+        else:
+            self.rec.log(path, self.rr.Points3D(marker.points, radii=0.5 * float(marker.scale[0]), colors=VOXEL_RGBA))
+
+    # --- columns ---------------------------------------------------------------------------
+
+    def flush(self, final: bool = False) -> None:
+        """Send the buffered sEMG, intents and hand motion as columns. The hand waits for its
+        root's TF (its place in the tree); with ``final`` it is drawn under ``world`` without one."""
+        rr = self.rr
+        if self._emg:
+            chunks = [c for _, c in self._emg]
+            data = np.concatenate([c.data for c in chunks])
+            t = np.concatenate([c.header.stamp_ns + np.round(np.arange(c.sample_count) * 1e9 / c.sample_rate)
+                                for c in chunks]).astype(np.int64)
+            for k, name in enumerate(chunks[0].channel_names):
+                self.rec.send_columns(f"emg/{name}", indexes=[_times(rr, t)],
+                                      columns=rr.Scalars.columns(scalars=data[:, k]))
+            self._emg = []
+        if self._intents:
+            t = [s for s, _ in self._intents]
+            probs = np.array([i.probabilities for _, i in self._intents], dtype=np.float64)
+            names = self._intents[0][1].class_names or GRASP_TYPES
+            for k, name in enumerate(names):
+                self.rec.send_columns(f"intent/probability/{name}", indexes=[_times(rr, t)],
+                                      columns=rr.Scalars.columns(scalars=probs[:, k]))
+            self.rec.send_columns("intent/confidence", indexes=[_times(rr, t)],
+                                  columns=rr.Scalars.columns(scalars=[i.confidence for _, i in self._intents]))
+            for stamp, intent in self._intents:
+                if intent.grasp_type != self._last_decision:
+                    self._last_decision = intent.grasp_type
+                    self.rec.set_time(TIMELINE, timestamp=np.datetime64(int(stamp), "ns"))
+                    self.rec.log("intent/decision", rr.TextLog(f"{intent.grasp_type} ({intent.confidence:.2f})"))
+            self._intents = []
+        for child, poses in self._tf.items():
+            if poses:
+                self.rec.send_columns(self._path(child), indexes=[_times(rr, [t for t, _ in poses])],
+                                      columns=rr.Transform3D.columns(translation=[p.position for _, p in poses],
+                                                                     quaternion=[p.orientation for _, p in poses]))
+                poses.clear()
+        if final and not self._hand_drawn:
+            self._draw_hand()
+        if self._joints and self._hand_drawn:
+            self._hand_motion()
+
+    def _hand_motion(self) -> None:
+        rr, fk = self.rr, self.fk
+        t = [s for s, _ in self._joints]
+        q = np.zeros((len(self._joints), fk.n_joints))
+        col = {n: i for i, n in enumerate(fk.joint_names)}
+        for row, (_, state) in enumerate(self._joints):
+            for name, value in zip(state.name, state.position):
+                if name in col:
+                    q[row, col[name]] = value
+        rel = fk.joint_transforms(q).numpy()  # (T, L, 4, 4) parent <- link
+        for i, moving in enumerate(fk.moving_links):
+            if moving:
+                self.rec.send_columns(self._path(fk.link_names[i]), indexes=[_times(rr, t)],
+                                      columns=rr.Transform3D.columns(
+                                          translation=rel[:, i, :3, 3],
+                                          quaternion=matrix_to_quat_xyzw(rel[:, i, :3, :3])))
+        self._joints = []
+
+
+#: the topics a view draws (a bag's others, e.g. the 50^3 fields, are not read)
+VIEW_TOPICS = ("emg/chunks", "grasp/intent", "object/points", "object/marker", "grasp/candidate_poses",
+               "grasp/selected", "joint_states", "tf", "tf_static")
+
+
+def view_bag(path: str | Path, recording) -> SessionView:
+    """Log the messages of a session bag (``VIEW_TOPICS``) into ``recording``; returns the view."""
+    from .bag import bag_info, read_bag
+
+    present = {topic.lstrip("/") for topic, _, _ in bag_info(path).topics}
+    view = SessionView(recording)
+    for topic, stamp, obj in read_bag(path, [t for t in VIEW_TOPICS if t in present]):
+        view.log(topic, obj, stamp)
+    view.flush(final=True)
+    return view
+
+
+# --- viewers -----------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rerun_cli() -> list[str]:
+    """The command line of the ``rerun`` viewer shipped with rerun-sdk."""
+    exe = shutil.which("rerun", path=str(Path(sys.executable).parent)) or shutil.which("rerun")
+    return [exe] if exe else [sys.executable, "-m", "rerun"]
+
+
+def disable_analytics() -> None:
+    """Turn the Rerun viewer's usage analytics off (``rerun analytics disable``) before starting one."""
+    subprocess.run(rerun_cli() + ["analytics", "disable"], check=False, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=30)
+
+
+def start_viewer(rrd: str | Path | None = None, bind: str = "127.0.0.1", web: bool | None = None):
+    """Start the Rerun viewer on ``rrd`` (or empty, for a live stream), listening on ``bind`` only.
+
+    A native window where a display exists, else (or with ``web``) the web viewer over HTTP.
+
+    Returns:
+        (process, grpc_url for a live stream, web_url or None).
+    """
+    disable_analytics()
+    web = (not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")) if web is None else web
+    port, web_port = _free_port(), _free_port()
+    cmd = rerun_cli() + ["--bind", bind, "--port", str(port)]
+    if web:
+        cmd += ["--web-viewer", "--web-viewer-port", str(web_port)]
+    if rrd is not None:
+        cmd.append(str(rrd))
+    process = subprocess.Popen(cmd)
+    host = bind if ":" not in bind else f"[{bind}]"
+    grpc = f"rerun+http://{host}:{port}/proxy"
+    return process, grpc, (f"http://{host}:{web_port}" if web else None)
+
+
+def live_view(root_link: str = "rh_palm", bind: str = "127.0.0.1", web: bool | None = None):
+    """A viewer started for a live session and a ``SessionView`` streaming to it.
+
+    Returns:
+        (view, viewer process, web URL or None).
+    """
+    rr = import_rerun()
+    process, grpc, web_url = start_viewer(bind=bind, web=web)
+    rec = rr.RecordingStream(APPLICATION_ID)
+    rec.connect_grpc(grpc)
+    return SessionView(rec, root_link), process, web_url
