@@ -128,7 +128,7 @@ def check_graspable(spec: str, scale: float) -> None:
     extents = resolve_object(spec, scale).extents
     size = "x".join(f"{e:.3g}" for e in extents)
     diagonal = float((extents ** 2).sum() ** 0.5)
-    max_diagonal = load_config(ObjectSdfConfig, "object_sdf").max_object_size
+    max_diagonal = load_config(ObjectSdfConfig, "object_sdf").segmentation.max_object_size
     if min(extents) > MAX_GRASP_WIDTH_M or diagonal > max_diagonal:
         raise ConfigError(f"object {spec} (scale {scale:g}) is {size} m: the hand closes around objects whose "
                           f"narrowest side is at most {MAX_GRASP_WIDTH_M} m and whose diagonal is at most "
