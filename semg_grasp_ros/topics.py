@@ -47,6 +47,8 @@ TOPICS: dict[str, Topic] = {
     for t in (
         Topic("emg/chunks", EmgChunk, "sensor", "raw sEMG blocks from the acquisition node"),
         Topic("grasp/intent", GraspIntent, "reliable", "decoded grasp type (or rest) with confidence"),
+        Topic("calibration/cue", GraspIntent, "reliable",
+              "the grasp a calibration session prompts (confidence 1; rest between): the truth of its EMG"),
         Topic("object/points", PointCloud, "sensor", "depth-camera point cloud (remap to a real camera)"),
         Topic("object/sdf", ObjectSdf, "latched", "latest distance field of the segmented object"),
         Topic("object/marker", Marker, "latched", "RViz marker of the object's near-surface voxels"),
