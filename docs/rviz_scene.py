@@ -4,7 +4,7 @@ The hand at the selected grasp (RobotModel), the camera's cloud (PointCloud2, co
 depth as the AxisColor transformer does), the distance-field marker (``object/marker``: the
 near-surface voxels and the object's box), the candidates' wrist poses (PoseArray arrows
 along each pose's x axis) and the selected wrist pose (``grasp/pose`` axes), on RViz's grey
-background. Drawn with MuJoCo like ``semg_grasp_ros.hand.render``; no ROS needed.
+background. Drawn with MuJoCo like ``semg_grasp_ros.grasp.render``; no ROS needed.
 
     semg-grasp demo --out runs/scene --script rest:3,cylindrical:4,rest:1 --no-physics --no-render
     python docs/rviz_scene.py runs/scene/session docs/rviz_scene.png
@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 
 from semg_grasp_ros.config import load_config  # noqa: E402
 from semg_grasp_ros.hand.convert import hand_grasp_to_arrays, quat_xyzw_to_matrix  # noqa: E402
-from semg_grasp_ros.hand.render import posed_scene  # noqa: E402
+from semg_grasp_ros.grasp.render import posed_scene  # noqa: E402
 from semg_grasp_ros.pipeline.bag import read_bag  # noqa: E402
 from semg_grasp_ros.pipeline.depth_camera import DepthCameraSim, DepthCameraSimConfig  # noqa: E402
 

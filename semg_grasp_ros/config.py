@@ -97,8 +97,11 @@ def build_config(config_cls: type[T], params: dict[str, Any] | None = None, **ov
     """Instantiate ``config_cls`` from parameters: nested mappings or dotted names for the
     ``nested`` configs, whose unnamed settings keep their defaults (unknown names are errors;
     lists become tuples where the field's default is a tuple); validation is the dataclass's own."""
-    values = _merge(_nest(params or {}), _nest(overrides))
+    values = _nest(params or {})
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    for name, value in _nest(overrides).items():  # a nested config's settings merge, other values replace
+        merge = name in fields and nested_class(fields[name]) and isinstance(value, dict)
+        values[name] = _merge(values[name], value) if merge and isinstance(values.get(name), dict) else value
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ConfigError(f"unknown parameter(s) {unknown} for {config_cls.__name__}; known: {sorted(fields)}")
@@ -122,3 +125,18 @@ def build_config(config_cls: type[T], params: dict[str, Any] | None = None, **ov
 def load_config(config_cls: type[T], node_name: str, path: str | Path | None = None, **overrides: Any) -> T:
     """``build_config`` from the node's YAML file."""
     return build_config(config_cls, read_parameters(node_name, path), **overrides)
+
+
+def load_config_file(config_cls: type[T], path: str | Path, **overrides: Any) -> T:
+    """``build_config`` from a YAML mapping of ``config_cls`` fields (a training recipe).
+
+    Raises:
+        ConfigError: unreadable file, not a mapping, unknown keys or invalid values.
+    """
+    try:
+        doc = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ConfigError(f"config file {path} must be a mapping of {config_cls.__name__} fields")
+    return build_config(config_cls, doc, **overrides)

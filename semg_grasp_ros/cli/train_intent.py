@@ -2,13 +2,15 @@
 
 Examples::
 
-    semg-grasp train intent --model mlp_rich --out models/intent_default
-    semg-grasp train intent --model mlp_rich --window-ms 150 --out models/intent_150ms
+    semg-grasp train intent --config config/intent_150ms.yaml --out models/intent_150ms
+    semg-grasp train intent --config config/intent_default.yaml --out models/intent_default
     semg-grasp train intent --subjects female_1 --model lda_td --out out/lda --metrics out/lda_within.json
 
-Trains on every trial of the chosen subjects (window models: the active windows of
-each trial) and writes ``<out>.json`` + ``<out>.safetensors``. ``--metrics`` copies the
-summary of ``eval intent`` results into the model's JSON.
+The recipe (``intent.models.TrainRecipe``: preset, window, epochs, subjects, seed) comes from
+``--config`` (a YAML of its fields), each option given on the command line overriding it.
+Trains on every trial of the chosen subjects (window models: the active windows of each
+trial) and writes ``<out>.json`` + ``<out>.safetensors``. ``--metrics`` copies the summary of
+``eval intent`` results into the model's JSON.
 """
 
 from __future__ import annotations
@@ -16,11 +18,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 
+from ..config import build_config, load_config_file
 from ..errors import ConfigError
 
 
@@ -28,13 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..intent.models import DEFAULT_MODEL, PRESETS
 
     parser.add_argument("--data", type=Path, help="folder of subject .mat files (default <data>/emg/sapsanis/Database 1)")
+    parser.add_argument("--config", type=Path, help="training recipe YAML (config/intent_*.yaml); options override it")
     parser.add_argument("--subjects", nargs="+", metavar="NAME", help="subjects (file stems); default all in --data")
-    parser.add_argument("--model", default="default", choices=["default", *PRESETS],
-                        help=f"model preset (default = {DEFAULT_MODEL})")
+    parser.add_argument("--model", choices=["default", *PRESETS], help=f"model preset (default = {DEFAULT_MODEL})")
     parser.add_argument("--out", type=Path, required=True, help="checkpoint stem: writes <out>.json and <out>.safetensors")
     parser.add_argument("--epochs", type=int, help="override the training epochs of neural models")
     parser.add_argument("--window-ms", type=float, help="analysis window of a window model, ms (default: the preset's)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the weight initialisation and batches")
+    parser.add_argument("--seed", type=int, help="seed of the weight initialisation and batches (default 0)")
     parser.add_argument("--metrics", type=Path, nargs="*", default=[], help="eval intent JSON results to embed")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -63,46 +64,12 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def train_on_subjects(preset, subjects, seed: int = 0, progress=None):
-    """Fit a fresh model of ``preset`` on every trial of ``subjects`` (list of ``TrialSet``).
-
-    Returns:
-        The fitted model, with ``info["training_data"]`` describing what it saw.
-    """
-    from ..intent.evaluation import ACTIVE_PART, _train_arrays, prepare_subject
-
-    first = subjects[0]
-    model = preset.build(first.sample_rate, first.channel_names, first.class_names, first.n_samples)
-    parts = [
-        _train_arrays(prepare_subject(t, model, preset.whole_trial), np.arange(t.n_trials), preset.whole_trial, 100_000 * i)
-        for i, t in enumerate(subjects)
-    ]
-    x = np.concatenate([p[0] for p in parts])
-    y = np.concatenate([p[1] for p in parts])
-    g = np.concatenate([p[2] for p in parts])
-    model.fit_encoded(x, y, groups=g, seed=seed, progress=progress)
-    model.info["training_data"] = {
-        "dataset": "Sapsanis et al. 2013, sEMG for Basic Hand movements, Database 1",
-        "subjects": [t.subject for t in subjects],
-        "trials": int(sum(t.n_trials for t in subjects)),
-        "examples": int(y.size),
-        "examples_per_class": np.bincount(y, minlength=model.n_classes).tolist(),
-        "unit": first.units,
-        "windows": "whole trials" if preset.whole_trial else (
-            f"{model.spec.window_ms:g} ms windows every {model.spec.stride_ms:g} ms of the active part of each "
-            f"trial: {ACTIVE_PART}"),
-        "filter": model.spec.filter.to_dict(),
-        "seed": seed,
-    }
-    return model
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..emg.datasets import list_sapsanis_subjects
-    from ..intent.evaluation import default_sapsanis_folder, load_subjects
-    from ..intent.models import get_preset, with_train
+    from ..intent.evaluation import default_sapsanis_folder, load_subjects, train_on_subjects
+    from ..intent.models import TrainRecipe
     from ..intent.progress import tqdm_progress
 
     torch.set_num_threads(max(1, args.threads))
@@ -113,16 +80,13 @@ def run(args: argparse.Namespace) -> int:
             metrics[result["protocol"]] = metrics_summary(result)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"--metrics {path}: not a readable 'eval intent' result ({type(exc).__name__}: {exc})")
+    given = {"model": args.model, "window_ms": args.window_ms, "epochs": args.epochs, "subjects": args.subjects,
+             "seed": args.seed}
+    given = {k: v for k, v in given.items() if v is not None}
+    recipe = load_config_file(TrainRecipe, args.config, **given) if args.config else build_config(TrainRecipe, given)
     folder = args.data or default_sapsanis_folder()
-    subjects = load_subjects(folder, args.subjects)
-    preset = get_preset(args.model)
-    if args.epochs is not None:
-        preset = with_train(preset, epochs=args.epochs)
-    if args.window_ms is not None:
-        if preset.whole_trial or not args.window_ms > 0:
-            raise ConfigError(f"--window-ms needs a window model and a positive value, got {preset.name}, "
-                              f"{args.window_ms}")
-        preset = replace(preset, window_ms=args.window_ms)
+    subjects = load_subjects(folder, list(recipe.subjects) or None)
+    preset = recipe.preset()
     probe = preset.build(subjects[0].sample_rate, subjects[0].channel_names, subjects[0].class_names,
                          subjects[0].n_samples)
     epochs = getattr(getattr(probe.config, "train", None), "epochs", 1)
@@ -132,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             steps.append(epoch)
             update(message)
 
-        model = train_on_subjects(preset, subjects, seed=args.seed, progress=progress)
+        model = train_on_subjects(preset, subjects, seed=recipe.seed, progress=progress)
         if not steps:  # closed-form models (LDA) fit in one step
             update("fitted")
     files = list_sapsanis_subjects(folder)

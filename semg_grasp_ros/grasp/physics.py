@@ -78,7 +78,7 @@ from ..hand.model import COUPLED_DISTAL, FINGER_JOINTS, load_hand, urdf_path
 
 log = logging.getLogger(__name__)
 # MuJoCo picks its OpenGL back-end when first imported: offscreen EGL unless the user chose one,
-# so pictures (hand.render) work headless in a process that imported MuJoCo here first.
+# so pictures (grasp.render) work headless in a process that imported MuJoCo here first.
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 #: Directions of the disturbance, in the object frame.

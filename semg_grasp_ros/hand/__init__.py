@@ -8,5 +8,4 @@
 * ``convert``: DexGraspNet ``qpos`` <-> Shadow arrays, Euler ``sxyz``, 6-D rotations,
   normalised 28-D / 31-D grasp vectors (``GraspNormalizer``), ``HandGrasp`` messages.
 * ``trajectory``: pregrasp -> approach along the palm normal -> close -> squeeze, within velocity limits.
-* ``render``: headless pictures of a grasp with its object.
 """

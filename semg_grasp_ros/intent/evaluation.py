@@ -354,6 +354,38 @@ def summarise(preset: Preset, template: IntentModel, settings: EvalSettings, sub
     return out
 
 
+def train_on_subjects(preset, subjects, seed: int = 0, progress=None):
+    """Fit a fresh model of ``preset`` on every trial of ``subjects`` (list of ``TrialSet``).
+
+    Returns:
+        The fitted model, with ``info["training_data"]`` describing what it saw.
+    """
+    first = subjects[0]
+    model = preset.build(first.sample_rate, first.channel_names, first.class_names, first.n_samples)
+    parts = [
+        _train_arrays(prepare_subject(t, model, preset.whole_trial), np.arange(t.n_trials), preset.whole_trial, 100_000 * i)
+        for i, t in enumerate(subjects)
+    ]
+    x = np.concatenate([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    g = np.concatenate([p[2] for p in parts])
+    model.fit_encoded(x, y, groups=g, seed=seed, progress=progress)
+    model.info["training_data"] = {
+        "dataset": "Sapsanis et al. 2013, sEMG for Basic Hand movements, Database 1",
+        "subjects": [t.subject for t in subjects],
+        "trials": int(sum(t.n_trials for t in subjects)),
+        "examples": int(y.size),
+        "examples_per_class": np.bincount(y, minlength=model.n_classes).tolist(),
+        "unit": first.units,
+        "windows": "whole trials" if preset.whole_trial else (
+            f"{model.spec.window_ms:g} ms windows every {model.spec.stride_ms:g} ms of the active part of each "
+            f"trial: {ACTIVE_PART}"),
+        "filter": model.spec.filter.to_dict(),
+        "seed": seed,
+    }
+    return model
+
+
 def default_sapsanis_folder() -> Path:
     """``<data root>/emg/sapsanis/Database 1``."""
     from ..paths import data_root

@@ -26,7 +26,7 @@ from ..emg.datasets import TrialSet
 from ..errors import ConfigError, DataError
 from .adaptation import AdaptConfig, OnlineAdapter, personal_model
 from .base import IntentModel
-from .evaluation import ACTIVE_PART, SubjectWindows, _predict_trials
+from .evaluation import ACTIVE_PART, SubjectWindows, _predict_trials, train_on_subjects
 from .metrics import confusion_matrix, scores
 from .models import Preset
 
@@ -170,8 +170,6 @@ def evaluate_fewshot(
         raise ConfigError("the few-shot protocol needs --pretrained MODEL or two or more subjects to pool")
     if pretrained is None and preset.whole_trial:
         raise ConfigError(f"model {preset.name} classifies whole trials; the few-shot protocol needs a window model")
-    from ..cli.train_intent import train_on_subjects
-
     per_subject, pooled_info = {}, {}
     for t in subjects:
         if pretrained is not None:

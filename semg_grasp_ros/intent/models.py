@@ -142,6 +142,41 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
+@dataclass(frozen=True)
+class TrainRecipe:
+    """How a model is trained: ``config/intent_*.yaml`` (``semg-grasp train intent --config``);
+    the shipped models are trained from theirs.
+
+    Attributes:
+        model: preset name (``"default"`` = ``DEFAULT_MODEL``).
+        window_ms: analysis window of a window model, ms; 0 = the preset's.
+        epochs: training epochs of a neural model; 0 = the preset's.
+        subjects: subjects (file stems) to train on; empty = every subject of the data folder.
+        seed: seed of the weight initialisation and batches.
+    """
+
+    model: str = "default"
+    window_ms: float = 0.0
+    epochs: int = 0
+    subjects: tuple[str, ...] = ()
+    seed: int = 0
+
+    def __post_init__(self):
+        preset = get_preset(self.model)
+        if self.window_ms < 0 or self.epochs < 0:
+            raise ConfigError(f"window_ms and epochs must be >= 0 (0 = the preset's), got {self.window_ms}, "
+                              f"{self.epochs}")
+        if self.window_ms and preset.whole_trial:
+            raise ConfigError(f"window_ms needs a window model; {preset.name} classifies whole trials")
+
+    def preset(self) -> Preset:
+        """The preset with this recipe's window and epochs."""
+        preset = get_preset(self.model)
+        if self.epochs:
+            preset = with_train(preset, epochs=self.epochs)
+        return replace(preset, window_ms=self.window_ms) if self.window_ms else preset
+
+
 def with_train(preset: Preset, **changes) -> Preset:
     """A copy of ``preset`` whose training config has ``changes`` (e.g. fewer epochs for tests)."""
     factory = preset.factory

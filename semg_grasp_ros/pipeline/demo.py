@@ -243,7 +243,7 @@ class Demo:
             entry["physics_success"] = bool(result.success)
             entry["physics_rejected"] = bool(result.rejected)
         if self.config.render:
-            from ..hand.render import render_grasp
+            from ..grasp.render import render_grasp
 
             path = self.out / f"grasp_{len(self.grasps):02d}_{grasp.grasp_type}.png"
             render_grasp(joints, rot, trans, self._pieces, path)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from semg_grasp_ros import GRASP_TYPES, REST
-from semg_grasp_ros.cli.train_intent import train_on_subjects
+from semg_grasp_ros.intent.evaluation import train_on_subjects
 from semg_grasp_ros.config import load_config
 from semg_grasp_ros.emg.simulator.model import SimulatorModel
 from semg_grasp_ros.emg.simulator.render import EmgSimulator, SimulatorConfig

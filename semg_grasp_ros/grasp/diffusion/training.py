@@ -28,11 +28,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 
 from ... import GRASP_TYPES
 from ...checkpoint import load_weights, read_json, save_weights, write_json
-from ...config import build_config
+from ...config import build_config, load_config_file
 from ...errors import ConfigError, DatasetError
 from ..data.dataset import GraspDataset
 from .checkpoint import load_state, save_pretrained
@@ -369,13 +368,7 @@ def load_train_config(path: str | os.PathLike, **overrides: Any) -> TrainConfig:
     Raises:
         ConfigError: unreadable file, unknown keys or invalid values.
     """
-    try:
-        doc = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read training config {path}: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise ConfigError(f"training config {path} must be a mapping of TrainConfig fields")
-    return build_config(TrainConfig, doc, **overrides)
+    return load_config_file(TrainConfig, path, **overrides)
 
 
 def resolve_device(name: str) -> torch.device:

@@ -106,7 +106,7 @@ def test_eval_cli(data_root, tmp_path):
 def test_render_png(tmp_path):
     import trimesh
 
-    from semg_grasp_ros.hand.render import render_grasp
+    from semg_grasp_ros.grasp.render import render_grasp
 
     box = trimesh.creation.box(extents=[0.04, 0.04, 0.04])
     pieces = [(np.asarray(box.vertices) + [0.0, -0.04, 0.08], np.asarray(box.faces))]

@@ -130,3 +130,21 @@ def test_cli_eval_and_train(tmp_path, capsys):
     assert cli_main(["eval", "intent", "--data", str(data), "--subjects", "nobody", "--no-progress"]) == 2
     assert cli_main(["train", "intent", "--data", str(data), "--model", "lda_td", "--out", str(stem),
                      "--metrics", str(tmp_path / "missing.json"), "--no-progress"]) == 2
+
+
+def test_training_recipes_of_the_shipped_models(tmp_path):
+    """config/intent_*.yaml name the shipped models' recipes: preset, window, seed."""
+    from semg_grasp_ros.config import load_config_file
+    from semg_grasp_ros.errors import ConfigError
+    from semg_grasp_ros.intent.models import TrainRecipe
+    from semg_grasp_ros.paths import resource
+
+    fast = load_config_file(TrainRecipe, resource("config", "intent_150ms.yaml"))
+    assert fast.preset().name == "mlp_rich" and fast.preset().window_ms == 150.0 and fast.seed == 0
+    assert load_config_file(TrainRecipe, resource("config", "intent_default.yaml")).preset().window_ms == 250.0
+    assert load_config_file(TrainRecipe, resource("config", "intent_150ms.yaml"), window_ms=200.0).window_ms == 200.0
+    bad = tmp_path / "bad.yaml"
+    for text in ("model: nope\n", "window: 150\n", "model: resnet18_paper\nwindow_ms: 150.0\n", "- 1\n"):
+        bad.write_text(text)
+        with pytest.raises(ConfigError):
+            load_config_file(TrainRecipe, bad)

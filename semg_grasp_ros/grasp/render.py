@@ -1,4 +1,5 @@
-"""Pictures of a grasp (hand + object) without a display.
+"""Pictures of a grasp (hand + object) without a display, in the physics check's MuJoCo scene
+(``grasp.physics``: one scene builder for both).
 
 The MuJoCo renderer is used with an offscreen OpenGL context (``MUJOCO_GL``: ``egl`` by default,
 ``osmesa`` where Mesa's software library is installed); when no context can be made, the picture
@@ -57,7 +58,7 @@ def posed_scene(joints, rot, trans, pieces, hand_rgba=HAND_RGBA, object_rgba=OBJ
         The ``GraspSimulator`` with its data forwarded (joints clamped to the limits, the
         object at the inverse of the palm pose).
     """
-    from ..grasp.physics import GraspSimulator, PhysicsConfig
+    from .physics import GraspSimulator, PhysicsConfig
 
     sim = GraspSimulator(pieces, PhysicsConfig(hand="urdf"))  # the project's own hand shapes
     m = sim.model
@@ -104,8 +105,8 @@ def _render_matplotlib(joints, rot, trans, pieces, views, width, height) -> np.n
     import torch
     from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
-    from .kinematics import HandKinematics
-    from .proxies import build_proxies
+    from ..hand.kinematics import HandKinematics
+    from ..hand.proxies import build_proxies
 
     fk = HandKinematics.load("free")
     prox = build_proxies(fk)
