@@ -45,21 +45,9 @@ def git_revision() -> str | None:
 
 
 def model_entry(name: str, files: list[Path]) -> dict[str, Any]:
-    """``{"name": name, "files": {file name: sha256}}`` of a model's files."""
+    """``{"name": name, "files": {file name: sha256}}`` of a model's files (``intent.checkpoint.files``,
+    ``grasp.diffusion.checkpoint.model_files``)."""
     return {"name": str(name), "files": {Path(f).name: sha256(f) for f in files}}
-
-
-def intent_model_files(name: str) -> list[Path]:
-    from .intent.checkpoint import resolve as resolve_checkpoint
-
-    config = resolve_checkpoint(name)
-    return [config, config.with_suffix(".safetensors")]
-
-
-def grasp_model_files(name: str) -> list[Path]:
-    from .grasp.diffusion.checkpoint import model_folder
-
-    return sorted(p for p in model_folder(name).iterdir() if p.suffix in (".json", ".safetensors"))
 
 
 def provenance(config: dict[str, Any], models: dict[str, dict[str, Any]], seeds: dict[str, int]) -> dict[str, Any]:

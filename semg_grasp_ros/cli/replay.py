@@ -117,13 +117,15 @@ def session_settings(bag: str | Path, intent_model: str | None, grasp_model: str
     names (else the demo's defaults); with one line per setting saying where it came from and
     whether the model's files match the recorded SHA-256."""
     from .. import provenance
+    from ..grasp.diffusion.checkpoint import model_files
+    from ..intent import checkpoint as intent_checkpoint
     from ..pipeline.bag import bag_info
 
     record = provenance.from_custom_data(bag_info(bag).custom_data) or {}
     models = record.get("models", {})
     chosen, notes = {}, []
-    for role, given, default, files in (("intent", intent_model, DemoConfig.intent_model, provenance.intent_model_files),
-                                        ("grasp", grasp_model, DemoConfig.grasp_model, provenance.grasp_model_files)):
+    for role, given, default, files in (("intent", intent_model, DemoConfig.intent_model, intent_checkpoint.files),
+                                        ("grasp", grasp_model, DemoConfig.grasp_model, model_files)):
         recorded = models.get(role, {})
         name = given or recorded.get("name") or default
         source = "given" if given else "from the bag's provenance" if recorded.get("name") else "the demo's default: the bag records no provenance"

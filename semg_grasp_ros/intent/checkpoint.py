@@ -59,6 +59,12 @@ def resolve(path) -> Path:
     raise ModelError(f"model {path}: no {s.with_suffix('.json')} (expected <stem>.json + <stem>.safetensors)")
 
 
+def files(path) -> list[Path]:
+    """The JSON and weights files of a checkpoint given as a path or a shipped model name."""
+    json_path = resolve(path)
+    return [json_path, json_path.with_suffix(".safetensors")]
+
+
 def header() -> dict[str, Any]:
     """The header of this family's checkpoint JSON (format, version, package version)."""
     return checkpoint.header(FORMAT, FORMAT_VERSION)

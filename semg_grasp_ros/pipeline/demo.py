@@ -31,6 +31,8 @@ import numpy as np
 from .. import REST, provenance
 from ..config import load_config
 from ..errors import ConfigError
+from ..grasp.diffusion.checkpoint import model_files
+from ..intent import checkpoint as intent_checkpoint
 from ..types import EmgChunk, GraspIntent, HandGrasp, HandGraspArray, PoseArray
 from .bag import BagWriter
 from .depth_camera import DepthCameraSim, DepthCameraSimConfig
@@ -314,8 +316,8 @@ class Demo:
         from ..emg.simulator.model import shipped_subjects
 
         c = self.config
-        models = {"intent": provenance.model_entry(c.intent_model, provenance.intent_model_files(c.intent_model)),
-                  "grasp": provenance.model_entry(c.grasp_model, provenance.grasp_model_files(c.grasp_model))}
+        models = {"intent": provenance.model_entry(c.intent_model, intent_checkpoint.files(c.intent_model)),
+                  "grasp": provenance.model_entry(c.grasp_model, model_files(c.grasp_model))}
         emg = self.acquisition.config
         if emg.source == "simulated" and emg.simulator_model in shipped_subjects():
             models["emg_simulator"] = provenance.model_entry(emg.simulator_model, [shipped_subjects()[emg.simulator_model]])

@@ -122,6 +122,11 @@ def model_folder(name: str | os.PathLike) -> Path:
     return folder
 
 
+def model_files(name: str | os.PathLike) -> list[Path]:
+    """The JSON and safetensors files of a model folder (``model_folder``)."""
+    return sorted(p for p in model_folder(name).iterdir() if p.suffix in (".json", ".safetensors"))
+
+
 def from_pretrained(path: str | os.PathLike, device: str | torch.device = "cpu") -> GraspDiffusion:
     """Load a model folder written by ``save_pretrained`` (or either of its two files).
 
