@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import re
-from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,20 +121,20 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def diagram() -> str:
-    """A Mermaid flowchart of the packages by layer, an arrow per importing pair (with the
-    number of module-level edges), drawn from the import graph."""
-    edges = Counter()
+    """A Mermaid flowchart of the packages by layer, an arrow from each package to each one it
+    imports, drawn from the import graph."""
+    edges = set()
     for src, targets in import_graph().items():
         for t in targets:
             a, b = group(src), group(t)
             if a != b:
-                edges[(a, b)] += 1
+                edges.add((a, b))
     lines = ["```mermaid", "flowchart TD"]
     for rank in reversed(range(len(LAYERS))):
         lines.append(f"  subgraph L{rank}[\"{' / '.join(LAYERS[rank])}\"]")
         lines += [f"    {g}" for g in LAYERS[rank]]
         lines.append("  end")
-    lines += [f"  {a} -->|{n}| {b}" for (a, b), n in sorted(edges.items())]
+    lines += [f"  {a} --> {b}" for a, b in sorted(edges)]
     lines.append("```")
     return "\n".join(lines)
 
