@@ -60,7 +60,7 @@ class GraspDiffusionConfig:
     """Parameters of :class:`GraspDiffusionComponent` (metres unless named otherwise)."""
 
     model: str = param("grasp_improved", "model folder: a path, or a folder name under the package's models/")
-    num_candidates: int = param(16, "grasps sampled per request", (1, 256))
+    num_candidates: int = param(0, "grasps sampled per request; 0: the model's stored setting", (0, 256))
     steps: int = param(-1, "reverse diffusion steps; -1: the model's stored setting, 0: every training step",
                     (-1, 1000))
     guidance_scale: float = param(-1.0, "classifier-free guidance weight; < 0: the model's stored setting",
@@ -80,8 +80,8 @@ class GraspDiffusionConfig:
     log_throttle_s: float = param(1.0, "same failure reason logged at most once per this many seconds", (0.0, 3600.0))
 
     def __post_init__(self):
-        if self.num_candidates < 1 or self.refine_steps < 0 or self.steps < -1 or self.torch_threads < 0:
-            raise ConfigError("num_candidates must be >= 1, refine_steps and torch_threads >= 0, steps >= -1")
+        if self.num_candidates < 0 or self.refine_steps < 0 or self.steps < -1 or self.torch_threads < 0:
+            raise ConfigError("num_candidates, refine_steps and torch_threads must be >= 0, steps >= -1")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ConfigError(f"min_confidence must lie in [0, 1], got {self.min_confidence}")
         if self.object_change < 0 or self.log_throttle_s < 0 or self.object_timeout_s < 0:
@@ -116,7 +116,9 @@ class GraspDiffusionComponent:
             torch.set_num_threads(config.torch_threads)
         if sampler is None:
             sampler = GraspSampler.from_pretrained(config.model_path())
-        overrides = {"num_candidates": config.num_candidates}
+        overrides = {}  # the model's stored sampler settings, unless the config gives one
+        if config.num_candidates > 0:
+            overrides["num_candidates"] = config.num_candidates
         if config.steps >= 0:
             overrides["steps"] = config.steps
         if config.guidance_scale >= 0:
