@@ -38,6 +38,7 @@ from .. import REST
 from ..emg.filters import filter_trials
 from ..emg.windows import samples_for_ms
 from ..errors import ConfigError, DataError
+from ..throttle import Throttle
 from .base import IntentModel
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,7 @@ class OnlineDecoder:
         self.rest_rms = np.asarray(config.rest_rms, dtype=np.float64) if config.rest_rms else None
         self._calibration: list[np.ndarray] = []
         self._calibrated_samples = 0
-        self._log_state: tuple[str, int] = ("", -(10**18))
+        self._throttle = Throttle(LOG_EVERY_S * spec.sample_rate, per_key=False)  # rejection reasons, by sample
         self.reset_stream()
         self.reset_decisions()
 
@@ -374,10 +375,8 @@ class OnlineDecoder:
     def _reject(self, end: int, reason: str) -> Decision:
         """A rejected window: counts as no grasp in the vote, reason logged (throttled:
         when the reason changes, else once per ``LOG_EVERY_S`` of signal)."""
-        last_reason, last_end = self._log_state
-        if reason != last_reason or end - last_end >= LOG_EVERY_S * self.spec.sample_rate:
+        if self._throttle(reason, end):
             log.warning("grasp decision rejected at sample %d: %s", end, reason)
-            self._log_state = (reason, end)
         self._votes.append(NO_GRASP)
         # A bad signal must not keep an old grasp alive: drop the published intent at once.
         self._current, self._candidate, self._candidate_run = NO_GRASP, NO_GRASP, 0

@@ -33,6 +33,7 @@ import numpy as np
 from .. import GRASP_TYPES
 from ..config import param
 from ..errors import ConfigError
+from ..throttle import by_count
 from ..types import EmgChunk, Header
 from .component import Ports, Timer
 
@@ -282,5 +283,5 @@ class EmgAcquisition:
     def _throttled(self, key: str, msg: str, *args) -> None:
         self._warned[key] += 1
         n = self._warned[key]
-        if n <= 3 or n % 100 == 0:
+        if by_count(n):
             log.warning(msg + " (occurrence %d)", *args, n)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ConfigError, SemgGraspError
+from ..throttle import by_count
 from .component import Component, Handler
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ class Graph:
         except SemgGraspError as exc:
             self.errors[name] += 1
             n = self.errors[name]
-            if n <= 3 or n % 100 == 0:
+            if by_count(n):
                 log.warning("%s: %s (error %d of this component)", name, exc, n)
             result = []
         end = time.perf_counter()

@@ -49,6 +49,7 @@ from ..grasp.diffusion.sampler import GraspCandidates, GraspSampler, ObjectCondi
 from ..grasp.refine import GraspRefiner, RefineConfig
 from ..hand.convert import arrays_to_hand_grasp, quat_xyzw_to_matrix
 from ..perception.sdf import DistanceField
+from ..throttle import Throttle
 from ..types import GraspIntent, HandGrasp, HandGraspArray, Header, ObjectSdf
 from .component import Ports
 
@@ -133,7 +134,7 @@ class GraspDiffusionComponent:
         self._done: tuple[str, int] | None = None  # (type, object version) of the last generation
         self._stamp_ns = 0
         self._field_ns = 0  # stamp of the latest valid field, changed or not
-        self._last_log: dict[str, int] = {}
+        self._throttle = Throttle(config.log_throttle_s * 1e9)
         #: failure reason -> count (bad fields, unknown types, failed generations).
         self.failures: Counter[str] = Counter()
         #: requests served, and wall seconds of the latest one.
@@ -261,8 +262,6 @@ class GraspDiffusionComponent:
     def _fail(self, reason: str, stamp_ns: int) -> list:
         key = reason.split(":")[0]
         self.failures[key] += 1
-        last = self._last_log.get(key)
-        if last is None or stamp_ns - last >= self.config.log_throttle_s * 1e9:
+        if self._throttle(key, stamp_ns):
             log.warning("%s", reason)
-            self._last_log[key] = stamp_ns
         return []

@@ -56,6 +56,7 @@ from ..hand.convert import hand_grasp_postures, hand_grasp_to_arrays, matrix_to_
 from ..hand.kinematics import HandKinematics
 from ..hand.model import COUPLING_TOLERANCE, FINGER_JOINTS, WRIST_JOINTS, couple, coupling_error, load_hand
 from ..hand.trajectory import TrajectoryConfig, plan_grasp, plan_joint_motion
+from ..throttle import Throttle
 from ..types import (
     GraspIntent,
     HandGrasp,
@@ -161,7 +162,7 @@ class HandController:
         self._last_intent_ns: int | None = None
         self._intent_lost = False
         self._intent_type: str | None = None  # type of the running intent pre-shape
-        self._last_log: dict[str, int] = {}
+        self._throttle = Throttle(config.log_throttle_s * 1e9)
         #: intents that started a pre-shape.
         self.preshapes = 0
         # rh_palm expressed in rh_forearm with the wrist joints at zero (for root_link = rh_forearm)
@@ -267,10 +268,8 @@ class HandController:
 
     def _reject(self, reason: str, now_ns: int) -> list:
         self.rejected += 1
-        last = self._last_log.get(reason)
-        if last is None or (now_ns - last) >= self.config.log_throttle_s * 1e9:
+        if self._throttle(reason, now_ns):
             log.warning("grasp rejected: %s", reason)
-            self._last_log[reason] = now_ns
         return []
 
     # ------------------------------------------------------------------ timer

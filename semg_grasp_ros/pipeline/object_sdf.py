@@ -37,6 +37,7 @@ from ..config import nested, param
 from ..errors import ConfigError, DataError
 from ..perception.sdf import DistanceField, GridSpec, sdf_from_points
 from ..perception.segmentation import SegmentationConfig, segment_object
+from ..throttle import Throttle
 from ..types import Header, Marker, ObjectSdf, PointCloud, Pose
 from .component import Ports
 
@@ -88,7 +89,7 @@ class ObjectSdfComponent:
         self._last_stamp: int | None = None  # stamp of the last processed cloud
         self._last: list | None = None  # last published [ObjectSdf, Marker, Marker]
         self._last_field: DistanceField | None = None
-        self._last_log: dict[str, int] = {}
+        self._throttle = Throttle(config.log_throttle_s * 1e9)
         #: failure reason -> count (bad clouds).
         self.failures: Counter[str] = Counter()
         #: clouds processed, fields published, clouds dropped by the rate limit.
@@ -152,9 +153,7 @@ class ObjectSdfComponent:
         key = re.sub(r"\d[\d.e+-]*", "#", reason)[:100]  # one counter per kind of failure
         self.failures[key] += 1
         stamp = cloud.header.stamp_ns if isinstance(cloud, PointCloud) else 0
-        last = self._last_log.get(key)
-        if last is None or stamp - last >= self.config.log_throttle_s * 1e9 or stamp < last:
-            self._last_log[key] = stamp
+        if self._throttle(key, stamp):
             log.warning("no object field for this cloud (%d so far): %s; %s", self.failures[key], reason,
                         "re-publishing the last good field" if self.config.keep_last_good and self._last
                         else "publishing nothing")
