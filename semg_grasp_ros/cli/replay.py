@@ -26,14 +26,27 @@ from ..pipeline.bag import read_bag
 from ..pipeline.demo import DemoConfig, processing_components
 from ..pipeline.graph import Graph
 from ..pipeline.session import play
+from ..topics import (
+    EMG_CHUNKS,
+    GRASP_CANDIDATES,
+    GRASP_INTENT,
+    GRASP_POSE,
+    GRASP_SELECTED,
+    HAND_TRAJECTORY,
+    JOINT_STATES,
+    OBJECT_MARKER,
+    OBJECT_POINTS,
+    OBJECT_SDF,
+    TF,
+)
 from .args import bag_dir, count, output_file
 
-INPUTS = ("emg/chunks", "object/points")
+INPUTS = (EMG_CHUNKS, OBJECT_POINTS)
 #: Outputs computed from the inputs alone: a deterministic pipeline reproduces them exactly.
-EVENT_OUTPUTS = ("grasp/intent", "object/sdf", "object/marker", "grasp/candidates", "grasp/selected")
+EVENT_OUTPUTS = (GRASP_INTENT, OBJECT_SDF, OBJECT_MARKER, GRASP_CANDIDATES, GRASP_SELECTED)
 #: Outputs of the hand controller's timer: they also depend on where the timer's phase
 #: falls among the replayed messages, so they are reported but not required to match.
-TIMER_OUTPUTS = ("hand/joint_trajectory", "grasp/pose", "joint_states", "tf")
+TIMER_OUTPUTS = (HAND_TRAJECTORY, GRASP_POSE, JOINT_STATES, TF)
 OUTPUTS = EVENT_OUTPUTS + TIMER_OUTPUTS
 #: Outputs closer than this (in their own units) count as the same: float32 message fields
 #: and BLAS summation order leave differences of ~1e-7.

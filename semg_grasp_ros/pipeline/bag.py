@@ -28,7 +28,7 @@ from ..emg.sources import BlockSource
 from ..errors import BagError, DataError
 from ..msgs.convert import from_msg, msgtype_of, supported_msgtypes, to_msg
 from ..msgs.typestore import RosbagsFactory, typestore
-from ..topics import TOPICS, VIEWER_TOPICS
+from ..topics import EMG_CHUNKS, TOPICS, VIEWER_TOPICS
 from ..types import EmgChunk
 from .bag_storage import SafeWriter, needs_recovery, read_custom_data, recover
 
@@ -228,7 +228,7 @@ class BagSource(BlockSource):
         DataError: the topic carries no ``EmgChunk``.
     """
 
-    def __init__(self, path, topic: str = "emg/chunks", loop: bool = False):
+    def __init__(self, path, topic: str = EMG_CHUNKS, loop: bool = False):
         self.path, self.topic = Path(path), topic
         first = next(read_bag(path, [topic]), None)
         if first is None or not isinstance(first[2], EmgChunk):

@@ -36,13 +36,14 @@ from ..errors import ConfigError, DataError
 from ..intent.adaptation import AdaptConfig, personal_model
 from ..intent.base import IntentModel
 from ..intent.metrics import confusion_matrix, scores
+from ..topics import CALIBRATION_CUE, EMG_CHUNKS
 from ..types import EmgChunk, GraspIntent, Header
 from .component import Ports
 
 log = logging.getLogger(__name__)
 
-INPUT_TOPIC = "emg/chunks"
-CUE_TOPIC = "calibration/cue"
+INPUT_TOPIC = EMG_CHUNKS
+CUE_TOPIC = CALIBRATION_CUE
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,15 @@ from ..config import load_config
 from ..errors import ConfigError
 from ..grasp.diffusion.checkpoint import model_files
 from ..intent import checkpoint as intent_checkpoint
+from ..topics import (
+    CANDIDATE_POSES,
+    EMG_CHUNKS,
+    GRASP_CANDIDATES,
+    GRASP_INTENT,
+    GRASP_SELECTED,
+    ROBOT_DESCRIPTION,
+    TF_STATIC,
+)
 from ..types import EmgChunk, GraspIntent, HandGrasp, HandGraspArray, PoseArray
 from .bag import BagWriter
 from .depth_camera import DepthCameraSim, DepthCameraSimConfig
@@ -204,8 +213,8 @@ class Demo:
         #: the session was ended by Ctrl-C
         self.interrupted = False
         self.lag_warnings: list[dict] = []
-        for topic, handler in (("emg/chunks", self._on_emg), ("grasp/intent", self._on_intent),
-                               ("grasp/selected", self._on_grasp), ("grasp/candidates", self._on_candidates)):
+        for topic, handler in ((EMG_CHUNKS, self._on_emg), (GRASP_INTENT, self._on_intent),
+                               (GRASP_SELECTED, self._on_grasp), (GRASP_CANDIDATES, self._on_candidates)):
             self.graph.subscribe(topic, handler)
 
     # --- monitors -------------------------------------------------------------------------
@@ -230,7 +239,7 @@ class Demo:
                                   "confidence": round(float(intent.confidence), 3)})
 
     def _on_candidates(self, candidates: HandGraspArray) -> None:
-        self.graph.publish("grasp/candidate_poses", PoseArray.of_candidates(candidates))  # as the ROS node does
+        self.graph.publish(CANDIDATE_POSES, PoseArray.of_candidates(candidates))  # as the ROS node does
 
     def _on_grasp(self, grasp: HandGrasp) -> None:
         from ..hand.convert import hand_grasp_to_arrays
@@ -276,7 +285,7 @@ class Demo:
             with BagWriter(self.out / "session", storage=self.config.storage,
                            custom_data=provenance.custom_data(self.provenance())) as bag:
                 record(self.graph, bag)
-                for topic, message in zip(("robot_description", "tf_static"),
+                for topic, message in zip((ROBOT_DESCRIPTION, TF_STATIC),
                                           self.robot_state.static_messages(self.graph.now_ns, self._scene)):
                     self.graph.publish(topic, message)
                 try:

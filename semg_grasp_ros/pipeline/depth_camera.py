@@ -17,6 +17,7 @@ from ..config import param
 from ..errors import ConfigError
 from ..perception.camera import CameraConfig, DepthCamera, TableScene
 from ..perception.objects import resolve_object
+from ..topics import OBJECT_POINTS
 from ..types import Header, PointCloud
 from .component import Ports, Timer
 
@@ -82,7 +83,7 @@ class DepthCameraSim:
         self.frames = 0
 
     def ports(self) -> Ports:
-        return Ports(outputs={PointCloud: "object/points"}, timers=[Timer(1.0 / self.config.rate_hz, self.on_timer)])
+        return Ports(outputs={PointCloud: OBJECT_POINTS}, timers=[Timer(1.0 / self.config.rate_hz, self.on_timer)])
 
     def on_timer(self, now_ns: int) -> list[PointCloud]:
         """Render the next frame, stamped ``now_ns``."""

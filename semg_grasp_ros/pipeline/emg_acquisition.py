@@ -34,13 +34,14 @@ from .. import GRASP_TYPES
 from ..config import param
 from ..errors import ConfigError
 from ..throttle import by_count
+from ..topics import EMG_CHUNKS
 from ..types import EmgChunk, Header
 from .component import Ports, Timer
 
 log = logging.getLogger(__name__)
 
 SOURCE_KINDS = ("simulated", "sapsanis", "ninapro", "csv", "bag", "lsl", "brainflow")
-TOPIC = "emg/chunks"
+TOPIC = EMG_CHUNKS
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,14 @@ from ..errors import ConfigError
 from ..intent.base import IntentModel
 from ..intent.models import load_model
 from ..intent.decoder import DecoderConfig, Decision, OnlineDecoder
+from ..topics import EMG_CHUNKS, GRASP_INTENT
 from ..types import EmgChunk, GraspIntent, Header
 from .component import Ports
 
 log = logging.getLogger(__name__)
 
-INPUT_TOPIC = "emg/chunks"
-OUTPUT_TOPIC = "grasp/intent"
+INPUT_TOPIC = EMG_CHUNKS
+OUTPUT_TOPIC = GRASP_INTENT
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ from ..grasp.refine import GraspRefiner, RefineConfig
 from ..hand.convert import arrays_to_hand_grasp, quat_xyzw_to_matrix
 from ..perception.sdf import DistanceField
 from ..throttle import Throttle
+from ..topics import GRASP_CANDIDATES, GRASP_INTENT, GRASP_SELECTED, OBJECT_SDF
 from ..types import GraspIntent, HandGrasp, HandGraspArray, Header, ObjectSdf
 from .component import Ports
 
@@ -142,8 +143,8 @@ class GraspDiffusionComponent:
         self.last_seconds = float("nan")
 
     def ports(self) -> Ports:
-        return Ports(inputs={"grasp/intent": self.on_intent, "object/sdf": self.on_sdf},
-                     outputs={HandGraspArray: "grasp/candidates", HandGrasp: "grasp/selected"})
+        return Ports(inputs={GRASP_INTENT: self.on_intent, OBJECT_SDF: self.on_sdf},
+                     outputs={HandGraspArray: GRASP_CANDIDATES, HandGrasp: GRASP_SELECTED})
 
     # ------------------------------------------------------------------ inputs
 

@@ -57,6 +57,7 @@ from ..hand.kinematics import HandKinematics
 from ..hand.model import COUPLING_TOLERANCE, FINGER_JOINTS, WRIST_JOINTS, couple, coupling_error, load_hand
 from ..hand.trajectory import TrajectoryConfig, plan_grasp, plan_joint_motion
 from ..throttle import Throttle
+from ..topics import GRASP_INTENT, GRASP_POSE, GRASP_SELECTED, HAND_TRAJECTORY, JOINT_STATES, TF
 from ..types import (
     GraspIntent,
     HandGrasp,
@@ -172,12 +173,12 @@ class HandController:
 
     def ports(self) -> Ports:
         return Ports(
-            inputs={"grasp/intent": self.on_intent, "grasp/selected": self.on_grasp},
+            inputs={GRASP_INTENT: self.on_intent, GRASP_SELECTED: self.on_grasp},
             outputs={
-                JointState: "joint_states",
-                TransformStamped: "tf",
-                JointTrajectory: "hand/joint_trajectory",
-                PoseStamped: "grasp/pose",
+                JointState: JOINT_STATES,
+                TransformStamped: TF,
+                JointTrajectory: HAND_TRAJECTORY,
+                PoseStamped: GRASP_POSE,
             },
             timers=[Timer(1.0 / self.config.rate_hz, self.on_timer)],
         )

@@ -38,6 +38,7 @@ from ..errors import ConfigError, DataError
 from ..perception.sdf import DistanceField, GridSpec, sdf_from_points
 from ..perception.segmentation import SegmentationConfig, segment_object
 from ..throttle import Throttle
+from ..topics import OBJECT_MARKER, OBJECT_POINTS, OBJECT_SDF
 from ..types import Header, Marker, ObjectSdf, PointCloud, Pose
 from .component import Ports
 
@@ -98,7 +99,7 @@ class ObjectSdfComponent:
         self.skipped = 0
 
     def ports(self) -> Ports:
-        return Ports(inputs={"object/points": self.on_cloud}, outputs={ObjectSdf: "object/sdf", Marker: "object/marker"})
+        return Ports(inputs={OBJECT_POINTS: self.on_cloud}, outputs={ObjectSdf: OBJECT_SDF, Marker: OBJECT_MARKER})
 
     def on_cloud(self, cloud: PointCloud) -> list:
         """Process the cloud now, unless the rate limit drops it (see the module docstring)."""

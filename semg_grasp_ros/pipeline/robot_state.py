@@ -21,6 +21,7 @@ import numpy as np
 from ..hand.convert import matrix_to_quat_xyzw
 from ..hand.kinematics import HandKinematics
 from ..hand.model import urdf_path
+from ..topics import JOINT_STATES, TF
 from ..types import Header, JointState, Pose, Text, TfMessage, TransformStamped
 from .component import Ports
 
@@ -59,7 +60,7 @@ class RobotStatePublisher:
         self._last: tuple[bytes, list[Pose]] | None = None  # the latest configuration and its link poses
 
     def ports(self) -> Ports:
-        return Ports(inputs={"joint_states": self.on_joint_state}, outputs={TfMessage: "tf"})
+        return Ports(inputs={JOINT_STATES: self.on_joint_state}, outputs={TfMessage: TF})
 
     def on_joint_state(self, state: JointState) -> list[TfMessage]:
         """TF parent <- link of every moving link at ``state``'s stamp (joints missing from the

@@ -36,6 +36,17 @@ from .. import GRASP_TYPES
 from ..errors import ConfigError
 from ..hand.convert import matrix_to_quat_xyzw
 from ..hand.kinematics import HandKinematics
+from ..topics import (
+    CANDIDATE_POSES,
+    EMG_CHUNKS,
+    GRASP_INTENT,
+    GRASP_SELECTED,
+    JOINT_STATES,
+    OBJECT_MARKER,
+    OBJECT_POINTS,
+    TF,
+    TF_STATIC,
+)
 from ..types import (
     EmgChunk,
     GraspIntent,
@@ -180,7 +191,7 @@ class SessionView:
         self.rec.set_time(TIMELINE, timestamp=np.datetime64(int(stamp_ns), "ns"))
         if isinstance(obj, TfMessage):
             for t in obj.transforms:  # scene frames; hand links come from the joint states
-                if topic == "tf_static" and t.child_frame_id not in self.fk.link_index:
+                if topic == TF_STATIC and t.child_frame_id not in self.fk.link_index:
                     self._transform(t)
         elif isinstance(obj, TransformStamped):
             self._transform(obj, stamp_ns)
@@ -200,7 +211,7 @@ class SessionView:
             path = f"{self._path(obj.header.frame_id)}/selected_grasp"
             self.rec.log(path, rr.Transform3D(translation=p.position, quaternion=p.orientation),
                          rr.TransformAxes3D(0.05))
-            self.rec.log("grasp/selected", rr.TextLog(
+            self.rec.log(GRASP_SELECTED, rr.TextLog(
                 f"{obj.grasp_type}: score {obj.score:.3f}, penetration {1e3 * obj.penetration_depth:.1f} mm"))
 
     def _cloud(self, cloud: PointCloud) -> None:
@@ -284,8 +295,8 @@ class SessionView:
 
 
 #: the topics a view draws (a bag's others, e.g. the 50^3 fields, are not read)
-VIEW_TOPICS = ("emg/chunks", "grasp/intent", "object/points", "object/marker", "grasp/candidate_poses",
-               "grasp/selected", "joint_states", "tf", "tf_static")
+VIEW_TOPICS = (EMG_CHUNKS, GRASP_INTENT, OBJECT_POINTS, OBJECT_MARKER, CANDIDATE_POSES,
+               GRASP_SELECTED, JOINT_STATES, TF, TF_STATIC)
 
 
 def view_bag(path: str | Path, recording) -> SessionView:

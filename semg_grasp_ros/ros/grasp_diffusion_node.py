@@ -8,17 +8,18 @@ Parameters: ``config/grasp_diffusion.yaml`` (those that differ from ``GraspDiffu
 from typing import Any
 
 from ..pipeline.grasp_diffusion import GraspDiffusionComponent, GraspDiffusionConfig
+from ..topics import CANDIDATE_POSES
 from ..types import HandGraspArray
 from .convert import FACTORY, pose_array
-from .interfaces import CANDIDATE_POSES_TOPIC, msg_class, qos
+from .interfaces import msg_class, qos
 from .node import ComponentNode, run_node
 
 
 class GraspDiffusionNode(ComponentNode):
     def __init__(self, **kwargs):
         super().__init__("grasp_diffusion", GraspDiffusionConfig, GraspDiffusionComponent, **kwargs)
-        self._poses = self.create_publisher(msg_class(CANDIDATE_POSES_TOPIC), CANDIDATE_POSES_TOPIC,
-                                            qos(CANDIDATE_POSES_TOPIC))
+        self._poses = self.create_publisher(msg_class(CANDIDATE_POSES), CANDIDATE_POSES,
+                                            qos(CANDIDATE_POSES))
 
     def _on_message(self, topic, handler, msg) -> tuple[Any, list]:
         obj, outputs = super()._on_message(topic, handler, msg)

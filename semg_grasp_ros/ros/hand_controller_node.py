@@ -8,9 +8,10 @@ Parameters: ``config/hand_controller.yaml`` (those that differ from ``HandContro
 from typing import Any
 
 from ..pipeline.hand_controller import HandController, HandControllerConfig
+from ..topics import GRASP_MOVEIT, ROS_ONLY_TOPICS
 from ..types import PoseStamped
 from .convert import FACTORY
-from .interfaces import MOVEIT_GRASP_TOPIC, MOVEIT_GRASP_TYPE, optional_msg_class, qos
+from .interfaces import optional_msg_class, qos
 from .moveit_grasp import grasp_message, moveit_grasp
 from .node import ComponentNode, run_node
 
@@ -18,12 +19,13 @@ from .node import ComponentNode, run_node
 class HandControllerNode(ComponentNode):
     def __init__(self, **kwargs):
         super().__init__("hand_controller", HandControllerConfig, HandController, **kwargs)
-        grasp_cls = optional_msg_class(MOVEIT_GRASP_TYPE)
+        msgtype = ROS_ONLY_TOPICS[GRASP_MOVEIT].msgtype
+        grasp_cls = optional_msg_class(msgtype)
         self._moveit = None
         if grasp_cls is None:
-            self.get_logger().info(f"moveit_msgs is not installed: no {MOVEIT_GRASP_TYPE} on {MOVEIT_GRASP_TOPIC}")
+            self.get_logger().info(f"moveit_msgs is not installed: no {msgtype} on {GRASP_MOVEIT}")
         else:
-            self._moveit = self.create_publisher(grasp_cls, MOVEIT_GRASP_TOPIC, qos(MOVEIT_GRASP_TOPIC))
+            self._moveit = self.create_publisher(grasp_cls, GRASP_MOVEIT, qos(GRASP_MOVEIT))
 
     def _on_message(self, topic, handler, msg) -> tuple[Any, list]:
         grasp, outputs = super()._on_message(topic, handler, msg)

@@ -66,14 +66,38 @@ def test_node_yaml_sets_only_known_parameters_that_differ_from_the_defaults(path
 
 @pytest.mark.parametrize("path", NODE_FILES, ids=lambda p: p.stem)
 def test_node_topics_and_types_match_the_topic_table(path):
+    """A component names its topics by the constants of topics.py (no string literal); each is a
+    topic of the table with a message type."""
+    from semg_grasp_ros import topics
+
     _, config_cls, comp_cls = _node_spec(path)
-    ports_src = ast.parse(Path(importlib.import_module(comp_cls.__module__).__file__).read_text())
-    # Topics are string constants in the component's module; check every one it declares exists.
-    declared = {n.value for n in ast.walk(ports_src) if isinstance(n, ast.Constant) and isinstance(n.value, str)
-                and n.value in TOPICS}
+    source = ast.parse(Path(importlib.import_module(comp_cls.__module__).__file__).read_text())
+    literals = {n.value for n in ast.walk(source) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert not literals & (set(TOPICS) | set(topics.VIEWER_TOPICS)), f"{comp_cls.__name__} spells a topic name"
+    named = {a.name for n in ast.walk(source) if isinstance(n, ast.ImportFrom) and (n.module or "").endswith("topics")
+             for a in n.names}
+    declared = {getattr(topics, name) for name in named if isinstance(getattr(topics, name), str)}
     assert declared, f"{comp_cls.__name__} names no topic of topics.TOPICS"
     for topic in declared:
         assert TOPICS[topic].type in MSGTYPES
+
+
+def test_no_topic_name_is_spelled_outside_topics_py():
+    """Every module names topics through topics.py's constants."""
+    from semg_grasp_ros import topics
+
+    names = set(TOPICS) | set(topics.VIEWER_TOPICS) | set(topics.ROS_ONLY_TOPICS)
+    package = ROS_DIR.parent
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "topics.py":
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                      if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+                      and n.body and isinstance(n.body[0], ast.Expr)}
+        spelled = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                   and id(n) not in docstrings and n.value in names}
+        assert not spelled, f"{path.relative_to(package)} spells topic names {spelled}"
 
 
 # ----------------------------------------------------------------------- launch files
@@ -127,26 +151,13 @@ def test_declared_ranges_hold_the_defaults_and_the_yaml_values(path):
 
 # ----------------------------------------------------------------------- ROS-only topics
 
-def _ros_only_topics() -> dict[str, tuple[str, str]]:
-    """ROS_ONLY_TOPICS of interfaces.py, read with ast (the module imports rclpy)."""
-    tree = ast.parse((ROS_DIR / "interfaces.py").read_text())
-    consts = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)
-              for t in n.targets}
-    for n in tree.body:
-        if isinstance(n, ast.Assign) and n.targets[0].id == "ROS_ONLY_TOPICS":
-            return {consts[k.id]: tuple(e.value if isinstance(e, ast.Constant) else consts[e.id] for e in v.elts)
-                    for k, v in zip(n.value.keys, n.value.values)}
-    raise AssertionError("interfaces.py has no ROS_ONLY_TOPICS")
-
-
 def test_ros_only_topics_are_new_names_with_known_qos():
-    from semg_grasp_ros.topics import QOS_CLASSES
+    from semg_grasp_ros.topics import GRASP_MOVEIT, QOS_CLASSES, ROS_ONLY_TOPICS
 
-    extra = _ros_only_topics()
-    assert "grasp/moveit" in extra and extra["grasp/moveit"][0] == "moveit_msgs/msg/Grasp"
-    for topic, (msgtype, qos_class) in extra.items():
-        assert topic not in TOPICS and not topic.startswith("/") and qos_class in QOS_CLASSES
-        assert msgtype.count("/msg/") == 1
+    assert ROS_ONLY_TOPICS[GRASP_MOVEIT].msgtype == "moveit_msgs/msg/Grasp"
+    for topic, t in ROS_ONLY_TOPICS.items():
+        assert topic == t.name and topic not in TOPICS and not topic.startswith("/") and t.qos in QOS_CLASSES
+        assert t.msgtype.count("/msg/") == 1
 
 
 # ----------------------------------------------------------------------- SRDF and MoveIt grasp
@@ -361,7 +372,9 @@ def test_rviz_config_subscribes_to_pipeline_topics_with_matching_qos():
     classes = {d["Class"].split("/")[-1] for d in displays}
     assert {"RobotModel", "TF", "PointCloud2", "Marker", "PoseArray", "Pose"} <= classes
     qos_of = {name: t.qos for name, t in TOPICS.items()}
-    qos_of.update({name: q for name, (_, q) in _ros_only_topics().items()})
+    from semg_grasp_ros.topics import ROS_ONLY_TOPICS
+
+    qos_of.update({name: t.qos for name, t in ROS_ONLY_TOPICS.items()})
     expected = {"sensor": ("Best Effort", "Volatile"), "latched": ("Reliable", "Transient Local"),
                 "reliable": ("Reliable", "Volatile")}
     subscribed = [d for d in displays if isinstance(d.get("Topic"), dict)]
