@@ -69,6 +69,7 @@ from semg_grasp_ros.pipeline.depth_camera import DepthCameraSimConfig  # noqa: E
 from semg_grasp_ros.pipeline.emg_acquisition import EmgAcquisitionConfig  # noqa: E402
 from semg_grasp_ros.pipeline.grasp_classifier import GraspClassifierConfig  # noqa: E402
 from semg_grasp_ros.pipeline.grasp_diffusion import GraspDiffusionConfig  # noqa: E402
+from semg_grasp_ros.pipeline.intent_gate import IntentGate  # noqa: E402
 from semg_grasp_ros.types import EmgChunk, GraspIntent, HandGrasp, JointTrajectory, PointCloud  # noqa: E402
 
 log = logging.getLogger("bench.e2e")
@@ -268,19 +269,14 @@ def _stream(model, config: DecoderConfig, data: np.ndarray, chunk: int = 10):
 
 
 def commits(ends, classes, confidence, commit: int, min_confidence: float) -> list[tuple[int, int]]:
-    """(end index, class) of each grasp the generator makes, by its rule: an intent of a type
-    (confidence at least ``min_confidence``; lower ones are ignored) grasped once that type has
-    been intended for ``commit`` samples since its first intent; rest ends the type."""
-    out, current, since, done = [], None, 0, False
+    """(end index, class) of each grasp the generator makes, by its rule (``IntentGate``): an
+    intent of a type (confidence at least ``min_confidence``; lower ones are ignored) grasped once
+    that type has been intended for ``commit`` samples since its first intent; rest ends the type."""
+    gate, out, done = IntentGate(min_confidence, commit), [], False
     for e, c, p in zip(ends, classes, confidence):
-        if c < 0:
-            current, done = None, False
-            continue
-        if p < min_confidence:
-            continue
-        if c != current:
-            current, since, done = c, e, False
-        if not done and e - since >= commit:
+        if gate.update(None if c < 0 else int(c), p, e):
+            done = False
+        if not done and gate.committed:
             out.append((int(e), int(c)))
             done = True
     return out

@@ -53,6 +53,7 @@ from ..throttle import Throttle
 from ..topics import GRASP_CANDIDATES, GRASP_INTENT, GRASP_SELECTED, OBJECT_SDF
 from ..types import GraspIntent, HandGrasp, HandGraspArray, Header, ObjectSdf
 from .component import Ports
+from .intent_gate import IntentGate
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +129,7 @@ class GraspDiffusionComponent:
         self.sampler = GraspSampler(sampler.model, replace(sampler.config, **overrides),
                                     GraspRefiner(RefineConfig(steps=config.refine_steps)))
         self._object: _Object | None = None
-        self._type: str | None = None  # latest actionable intended type
-        self._type_since = 0  # stamp of its first intent (ns)
-        self._type_ns = 0  # stamp of its latest intent (ns)
+        self._gate = IntentGate(config.min_confidence, round(config.commit_s * 1e9))  # stamps in ns
         self._object_version = 0  # counts accepted objects
         self._done: tuple[str, int] | None = None  # (type, object version) of the last generation
         self._stamp_ns = 0
@@ -153,19 +152,17 @@ class GraspDiffusionComponent:
         stamp = int(intent.header.stamp_ns)
         if intent.is_rest or intent.grasp_type == REST:
             # No grasp is intended any more: later object updates must not act on the old type.
-            self._type = None
+            self._gate.reset()
             self._done = None
             return []
-        if intent.confidence < self.config.min_confidence:
+        if not self._gate.counts(intent.confidence):
             log.debug("intent %s at confidence %.2f below %.2f: ignored", intent.grasp_type, intent.confidence,
                       self.config.min_confidence)
             return []
         if intent.grasp_type not in self.sampler.model.grasp_types:
             return self._fail(f"intent type {intent.grasp_type!r} unknown to the model "
                               f"(knows {list(self.sampler.model.grasp_types)})", stamp)
-        if intent.grasp_type != self._type:
-            self._type, self._type_since = intent.grasp_type, stamp
-        self._type_ns = stamp
+        self._gate.update(intent.grasp_type, intent.confidence, stamp)
         self._stamp_ns = max(self._stamp_ns, stamp)
         timeout = self.config.object_timeout_s
         if self._object is not None and timeout > 0 and stamp - self._field_ns > timeout * 1e9:
@@ -215,15 +212,13 @@ class GraspDiffusionComponent:
         return _Object(sdf, rot, self.sampler.prepare(local))
 
     def _maybe_generate(self) -> list:
-        if self._object is None or self._type is None:
+        if self._object is None or not self._gate.committed:
             return []
-        if self._type_ns - self._type_since < round(self.config.commit_s * 1e9):
-            return []  # not committed yet
-        key = (self._type, self._object_version)
+        key = (self._gate.type, self._object_version)
         if key == self._done:
             return []
         self._done = key
-        return self.generate(self._type)
+        return self.generate(self._gate.type)
 
     def generate(self, grasp_type: str) -> list:
         """Sample, refine and rank grasps of ``grasp_type`` for the current object.

@@ -70,6 +70,7 @@ from ..types import (
     TransformStamped,
 )
 from .component import Ports, Timer
+from .intent_gate import IntentGate
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ class HandController:
         self._stale_handled = False
         self._last_intent_ns: int | None = None
         self._intent_lost = False
-        self._intent_type: str | None = None  # type of the running intent pre-shape
+        self._gate = IntentGate(config.intent_min_confidence)  # the type of the running intent pre-shape
         self._throttle = Throttle(config.log_throttle_s * 1e9)
         #: intents that started a pre-shape.
         self.preshapes = 0
@@ -199,16 +200,16 @@ class HandController:
             log.info("intents are back: grasps accepted again")
             self._intent_lost = False
         if intent.is_rest or intent.grasp_type == REST:
-            self._intent_type = None  # the next decision of any type pre-shapes again
+            self._gate.reset()  # the next decision of any type pre-shapes again
             return []
-        if not self.config.preshape_on_intent or not intent.confidence >= self.config.intent_min_confidence:
+        if not self.config.preshape_on_intent or not self._gate.counts(intent.confidence):
             return []
-        if intent.grasp_type == self._intent_type:
+        if intent.grasp_type == self._gate.type:
             return []
         spec = SPECS.get(intent.grasp_type)
         if spec is None:
             return self._reject(f"intent type {intent.grasp_type!r} unknown; expected one of {list(SPECS)}", now)
-        self._intent_type = intent.grasp_type
+        self._gate.update(intent.grasp_type, intent.confidence, now)
         q_type = np.clip(spec.preshape_vector(), self.lower, self.upper)
         goal = np.clip(self.q_open + self.config.trajectory.preshape * (q_type - self.q_open), self.lower, self.upper)
         times, joints, velocities = plan_joint_motion(
@@ -308,7 +309,7 @@ class HandController:
         if (limit > 0 and self._last_intent_ns is not None and not self._intent_lost
                 and (now_ns - self._last_intent_ns) * 1e-9 > limit):
             self._intent_lost = True
-            self._intent_type = None
+            self._gate.reset()
             self._on_timeout(now_ns, f"no intent for {limit:g} s")
         if self._last_grasp_ns is None or self._stale_handled:
             return
