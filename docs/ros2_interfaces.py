@@ -59,7 +59,9 @@ def render() -> str:
         lines.append(f"| `{name}` | `{msgtype}` | {QOS_TEXT[qos]} | {_cell(text)} (ROS nodes only) |")
     lines += ["", "## Parameters", "",
               "A value outside its range, or of another type than the default, stops the node at start-up with",
-              "the valid range in the error.", ""]
+              "the valid range in the error. Parameters marked **live** change while the node runs (`ros2 param",
+              "set`, the same range checks); the others are read-only (`emg_acquisition`, a lifecycle node, takes",
+              "them while unconfigured and reads them at configure).", ""]
     for node, cls in node_configs():
         lines += [f"### `{node}` (`config/{node}.yaml`)", "", "| parameter | default | range | description |",
                   "|---|---|---|---|"]
@@ -67,7 +69,8 @@ def render() -> str:
             default = list(default) if isinstance(default, tuple) else default
             bounds = f.metadata.get("range")
             rng = f"[{bounds[0]}, {bounds[1]}]" if bounds else ""
-            lines.append(f"| `{name}` | `{default!r}` | {rng} | {_cell(f.metadata.get('description', ''))} |")
+            live = "**live** " if f.metadata.get("live") else ""
+            lines.append(f"| `{name}` | `{default!r}` | {rng} | {live}{_cell(f.metadata.get('description', ''))} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -23,10 +23,12 @@ from .paths import resource
 T = TypeVar("T")
 
 
-def param(default: Any, description: str, range: tuple[float, float] | None = None) -> Any:
+def param(default: Any, description: str, range: tuple[float, float] | None = None, live: bool = False) -> Any:
     """A config dataclass field carrying the ROS parameter's description and valid range
-    (``semg_grasp_ros.ros.node`` declares parameters from them)."""
-    meta: dict[str, Any] = {"description": description}
+    (``semg_grasp_ros.ros.node`` declares parameters from them). ``live``: the component
+    applies a new value while running (``reconfigure``); other parameters are read-only once
+    the node runs."""
+    meta: dict[str, Any] = {"description": description, "live": live}
     if range is not None:
         meta["range"] = range
     return dataclasses.field(default=default, metadata=meta)

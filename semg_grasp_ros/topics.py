@@ -48,6 +48,7 @@ TF_STATIC = "tf_static"
 ROBOT_DESCRIPTION = "robot_description"
 CANDIDATE_POSES = "grasp/candidate_poses"
 GRASP_MOVEIT = "grasp/moveit"
+DIAGNOSTICS = "/diagnostics"
 
 QOS_CLASSES = ("sensor", "latched", "reliable")
 
@@ -110,5 +111,8 @@ ROS_ONLY_TOPICS: dict[str, RosTopic] = {
                  "accepted grasp as a MoveIt grasp: postures, palm pose, approach/retreat (hand controller)"),
         RosTopic(CANDIDATE_POSES, "geometry_msgs/msg/PoseArray", "latched",
                  "wrist poses of grasp/candidates, best first, for RViz's PoseArray display (generator)"),
+        RosTopic(DIAGNOSTICS, "diagnostic_msgs/msg/DiagnosticArray", "reliable",
+                 "each node's health, once per second (absolute, as diagnostic_aggregator and rqt_robot_monitor "
+                 "expect)"),
     )
 }

@@ -1,6 +1,9 @@
 """Shared fixtures. Tests needing the real data find it via $SEMG_GRASP_DATA or ../shared/data
-and skip with a clear reason when it is absent."""
+(beside this source tree, also when the tests run against a colcon install) and skip with a
+clear reason when it is absent."""
 
+import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +13,25 @@ from semg_grasp_ros.errors import DatasetError
 from semg_grasp_ros.paths import data_root as _data_root
 
 REPO = Path(__file__).resolve().parent.parent
+# An installed package (colcon, pip) cannot find ../shared/data from its own location: point it
+# at the data folder beside this source tree unless the user chose one.
+if not os.environ.get("SEMG_GRASP_DATA") and (REPO.parent / "shared" / "data").is_dir():
+    os.environ["SEMG_GRASP_DATA"] = str(REPO.parent / "shared" / "data")
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "ros: needs rclpy (real ROS 2); skipped without it")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
+
+
+@pytest.fixture(autouse=True)
+def _package_logs_propagate():
+    """Let the package's log records reach ``caplog``: with ROS 2 installed, launch_testing's
+    pytest plugin imports ``launch``, whose logger class makes every logger created afterwards
+    non-propagating (``LaunchLogger``), so records would never reach the root logger."""
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and name.split(".")[0] == "semg_grasp_ros":
+            logger.propagate = True
 
 
 @pytest.fixture(scope="session")

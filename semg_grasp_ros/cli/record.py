@@ -66,7 +66,7 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--file", help="dataset file/folder (sapsanis, ninapro, csv) or bag directory (bag)")
     parser.add_argument("--script", help="simulator script, e.g. rest:2,spherical:3,rest:2")
     parser.add_argument("--model", help="simulated user: a Sapsanis subject (female_1, female_2, male_1) "
-                        "or a model .json (default: a generic user)")
+                        "or a model .json (default female_1), or 'generic'")
     parser.add_argument("--channels", type=count(1, 256), help="channels of the generic simulated user (default 2)")
     parser.add_argument("--rate", type=number(float, 0, 100_000, above=True, unit="Hz"),
                         help="sample rate in Hz (simulator; a CSV file that does not state it; NinaPro without "

@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 #: Label used in the vote for "no grasp" (rest or a rejected window).
 NO_GRASP = -1
+#: rejection reason of a window with NaN or inf samples
+NONFINITE = "non-finite samples"
 #: A repeated rejection reason is logged at most once per this many seconds of signal.
 LOG_EVERY_S = 5.0
 
@@ -207,6 +209,20 @@ class OnlineDecoder:
         self._candidate_run = 0
         self._started_at = 0  # stream index of the decision that started the current grasp
 
+    def reconfigure(self, config: DecoderConfig) -> None:
+        """Decide with ``config`` from the next window on, keeping the stream, the calibration
+        and the votes (the latest ``vote_window`` of them). Stride and calibration length are
+        fixed while streaming.
+
+        Raises:
+            ConfigError: ``config`` changes ``stride_ms`` or ``calibration_s``.
+        """
+        if (config.stride_ms, config.calibration_s) != (self.config.stride_ms, self.config.calibration_s):
+            raise ConfigError("stride_ms and calibration_s cannot change while streaming")
+        self.config = config
+        self.correction = int(round(config.correction_ms * self.spec.sample_rate / 1e3))
+        self._votes = deque(self._votes, maxlen=config.vote_window)
+
     def reset_stream(self) -> None:
         """Forget filter state and buffered samples (after a gap or bad samples)."""
         self._filter.reset()
@@ -263,7 +279,7 @@ class OnlineDecoder:
         block = block.astype(np.float64)
         if not np.all(np.isfinite(block)):
             self.reset_stream()
-            return [self._reject(end, "non-finite samples")]
+            return [self._reject(end, NONFINITE)]
         if self._expected_index is not None and first_index != self._expected_index:
             log.warning("sample index jumps from %d to %d; stream reset", self._expected_index, first_index)
             self.reset_stream()

@@ -56,7 +56,7 @@ class EmgAcquisitionConfig:
         sample_rate_hz: rate of the simulator / a CSV or NinaPro file without one (0 = default).
         seed: seed of the simulator, trial shuffling and simulated rest gaps.
         loop: restart paced sources at their end instead of ending.
-        simulator_model: ``""`` = generic model, a Sapsanis subject (``"female_2"``) or a JSON path.
+        simulator_model: a Sapsanis subject (``"female_1"``), a JSON path or ``"generic"``.
         channels: channel count of the generic simulator model.
         script: simulator script ``"rest:2,spherical:3,..."``; ``""`` = every grasp
             ``repetitions`` times in shuffled order with rest between.
@@ -78,7 +78,10 @@ class EmgAcquisitionConfig:
     sample_rate_hz: float = param(0.0, "sample rate of the simulator or of a file without one, Hz; 0 = the source's own", range=(0.0, 100000.0))
     seed: int = param(0, "seed of the simulator, trial shuffling and simulated rest gaps")
     loop: bool = param(False, "restart paced sources (simulated, files, bag) at their end")
-    simulator_model: str = param("", "simulated user: '' generic, a Sapsanis subject (female_1, female_2, male_1) or a model .json")
+    # A fitted subject by default: the shipped classifiers learnt these subjects, while the generic user's
+    # grasp patterns are random draws no classifier was trained on (its cylindrical decodes as hook).
+    simulator_model: str = param("female_1", "simulated user: a Sapsanis subject (female_1, female_2, male_1), "
+                                 "a model .json, or 'generic' (random patterns, any channel count)")
     channels: int = param(2, "channel count of the generic simulated user", range=(1, 64))
     script: str = param("", "simulator script 'name:seconds,...'; '' = every grasp `repetitions` times, shuffled")
     repetitions: int = param(5, "default script: repetitions of each grasp", range=(1, 1000))
@@ -160,7 +163,7 @@ def open_source(config: EmgAcquisitionConfig):
 
 
 def _simulator_model(name: str, model_cls):
-    if not name:
+    if name in ("", "generic"):
         return None
     if name.endswith(".json"):
         return model_cls.load(name)
@@ -207,13 +210,18 @@ class EmgAcquisition:
     def close(self) -> None:
         self.source.close()
 
+    def resume(self) -> None:
+        """Continue after a pause (the lifecycle node's deactivate, then activate): the next
+        timer tick stamps its chunk at its own time instead of catching up the paused time."""
+        self._t0_ns = None
+
     # ---- the timer ---------------------------------------------------------------------
     def on_timer(self, now_ns: int) -> list[EmgChunk]:
         """Pull what is due (paced) or has arrived (live) and wrap it in one chunk."""
         if self.finished:
             return []
         if self._t0_ns is None and not self.source.live:
-            self._t0_ns = now_ns - self.period_ns
+            self._t0_ns = now_ns - self.period_ns - int(round(self._index * 1e9 / self.sample_rate))
         if self.source.live:
             want = self._max_chunk
         else:

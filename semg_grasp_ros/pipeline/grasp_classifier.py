@@ -11,14 +11,15 @@ logged reason; a gap also restarts the filter and window buffers.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 
 from .. import REST
 from ..config import param
-from ..errors import ConfigError
+from ..errors import ConfigError, SemgGraspError
 from ..intent.base import IntentModel
 from ..intent.models import load_model
-from ..intent.decoder import DecoderConfig, Decision, OnlineDecoder
+from ..intent.decoder import NONFINITE, DecoderConfig, Decision, OnlineDecoder
 from ..topics import EMG_CHUNKS, GRASP_INTENT
 from ..types import EmgChunk, GraspIntent, Header
 from .component import Ports
@@ -51,16 +52,20 @@ class GraspClassifierConfig:
     ``clip_samples`` 4: quantised real sEMG stays at its window maximum for at most 3 samples.
     """
 
-    model: str = param("intent_150ms", "shipped model name in models/ or a checkpoint path (.json)")
+    model: str = param("intent_150ms", "shipped model name in models/ or a checkpoint path (.json)", live=True)
     stride_ms: float = param(20.0, "time between decisions, ms (decision rate = 1000 / stride_ms Hz)", (1.0, 1000.0))
-    vote_window: int = param(3, "window decisions in the majority vote", (1, 100))
-    min_confidence: float = param(0.3, "posteriors below this are rejected (no grasp)", (0.0, 1.0))
-    debounce: int = param(1, "consecutive identical votes needed to start a grasp (from no grasp)", (1, 100))
-    release_debounce: int = param(5, "votes needed to go from a grasp to no grasp (0 = debounce)", (0, 1000))
-    switch_debounce: int = param(10, "votes needed to go from one grasp type to another (0 = debounce)", (0, 1000))
+    vote_window: int = param(3, "window decisions in the majority vote", (1, 100), live=True)
+    min_confidence: float = param(0.3, "posteriors below this are rejected (no grasp)", (0.0, 1.0), live=True)
+    debounce: int = param(1, "consecutive identical votes needed to start a grasp (from no grasp)", (1, 100),
+                          live=True)
+    release_debounce: int = param(5, "votes needed to go from a grasp to no grasp (0 = debounce)", (0, 1000),
+                                  live=True)
+    switch_debounce: int = param(10, "votes needed to go from one grasp type to another (0 = debounce)", (0, 1000),
+                                 live=True)
     correction_ms: float = param(200.0, "for this long after a grasp starts (ms), another type takes over after "
-                                      "debounce votes instead of switch_debounce (0 = never)", (0.0, 10000.0))
-    rest_factor: float = param(1.3, "a channel is active above rest_factor x its rest RMS", (0.1, 1000.0))
+                                      "debounce votes instead of switch_debounce (0 = never)", (0.0, 10000.0),
+                               live=True)
+    rest_factor: float = param(1.3, "a channel is active above rest_factor x its rest RMS", (0.1, 1000.0), live=True)
     rest_rms: tuple[float, ...] = param(
         (0.0,), "rest RMS of the filtered signal per channel (one value = all channels); 0 = calibrate"
     )
@@ -120,6 +125,8 @@ class GraspClassifier:
         self.config = config or GraspClassifierConfig()
         #: every decision of the latest ``on_emg`` call (reasons included), for diagnostics.
         self.last_decisions: list[Decision] = []
+        #: running counts: ``decisions``, ``rejected`` (bad input or signal), ``nonfinite_windows``.
+        self.stats: Counter[str] = Counter()
         self.set_model(model if model is not None else self.config.model)
 
     def set_model(self, model: IntentModel | str) -> None:
@@ -155,6 +162,25 @@ class GraspClassifier:
         self.model_source = source
         log.info("decoding with %s (%s)", name, model.architecture)
 
+    def reconfigure(self, config: GraspClassifierConfig) -> None:
+        """Apply new ``live`` parameters: another ``model`` is loaded (``set_model``: the decoder
+        starts afresh; on an error the current config and model stay); thresholds, vote and
+        debounce go to the running decoder, keeping its calibration, filters and votes.
+
+        Raises:
+            ModelError, ConfigError: as ``set_model``, or the decoder refuses the values.
+        """
+        if config.model != self.config.model and config.model != self.model_source:
+            current, self.config = self.config, config
+            try:
+                self.set_model(config.model)
+            except SemgGraspError:
+                self.config = current
+                raise
+            return
+        self.decoder.reconfigure(config.decoder_config(self.model.spec.n_channels))
+        self.config = config
+
     def ports(self) -> Ports:
         return Ports(inputs={INPUT_TOPIC: self.on_emg}, outputs={GraspIntent: OUTPUT_TOPIC})
 
@@ -164,6 +190,9 @@ class GraspClassifier:
             chunk.data, chunk.first_sample_index, sample_rate=chunk.sample_rate, n_channels=chunk.n_channels
         )
         self.last_decisions = decisions
+        self.stats["decisions"] += len(decisions)
+        self.stats["rejected"] += sum(d.rejected for d in decisions)
+        self.stats["nonfinite_windows"] += sum(d.reason == NONFINITE for d in decisions)
         frame = self.config.frame_id or chunk.header.frame_id
         names = self.model.class_names
         out = []

@@ -63,21 +63,23 @@ class GraspDiffusionConfig:
     """Parameters of :class:`GraspDiffusionComponent` (metres unless named otherwise)."""
 
     model: str = param("grasp_improved", "model folder: a path, or a folder name under the package's models/")
-    num_candidates: int = param(0, "grasps sampled per request; 0: the model's stored setting", (0, 256))
+    num_candidates: int = param(0, "grasps sampled per request; 0: the model's stored setting", (0, 256), live=True)
     steps: int = param(-1, "reverse diffusion steps; -1: the model's stored setting, 0: every training step",
-                    (-1, 1000))
+                    (-1, 1000), live=True)
     guidance_scale: float = param(-1.0, "classifier-free guidance weight; < 0: the model's stored setting",
-                               (-1.0, 20.0))
+                               (-1.0, 20.0), live=True)
     refine_steps: int = param(RefineConfig.steps,
-                              "refinement (Gauss-Newton) steps per request (0: evaluate and rank only)", (0, 200))
-    min_confidence: float = param(0.6, "intents below this confidence never trigger a grasp", (0.0, 1.0))
+                              "refinement (Gauss-Newton) steps per request (0: evaluate and rank only)", (0, 200),
+                              live=True)
+    min_confidence: float = param(0.6, "intents below this confidence never trigger a grasp", (0.0, 1.0), live=True)
     commit_s: float = param(0.2, "a type is grasped once intended this long (seconds of message time from its "
-                                 "first intent; the classifier's correction_ms): 0 = on its first intent", (0.0, 60.0))
+                                 "first intent; the classifier's correction_ms): 0 = on its first intent", (0.0, 60.0),
+                            live=True)
     object_change: float = param(0.01, "centroid or extent change that makes a new field a new object, metres",
                               (0.0, 1.0))
     object_timeout_s: float = param(3.0, "an intent more than this many seconds after the latest field is not "
                                     "grasped against it (0: fields never go stale, e.g. one latched field)",
-                                    (0.0, 3600.0))
+                                    (0.0, 3600.0), live=True)
     seed: int = param(0, "sampling noise seed (request k uses seed + k)", (0, 2**31 - 1))
     torch_threads: int = param(1, "CPU threads for torch in this process (0: leave torch's setting)", (0, 256))
     log_throttle_s: float = param(1.0, "same failure reason logged at most once per this many seconds", (0.0, 3600.0))
@@ -119,15 +121,8 @@ class GraspDiffusionComponent:
             torch.set_num_threads(config.torch_threads)
         if sampler is None:
             sampler = GraspSampler.from_pretrained(config.model_path())
-        overrides = {}  # the model's stored sampler settings, unless the config gives one
-        if config.num_candidates > 0:
-            overrides["num_candidates"] = config.num_candidates
-        if config.steps >= 0:
-            overrides["steps"] = config.steps
-        if config.guidance_scale >= 0:
-            overrides["guidance_scale"] = config.guidance_scale
-        self.sampler = GraspSampler(sampler.model, replace(sampler.config, **overrides),
-                                    GraspRefiner(RefineConfig(steps=config.refine_steps)))
+        self._stored = sampler  # the model with its stored sampler settings
+        self.sampler = self._sampler(config)
         self._object: _Object | None = None
         self._gate = IntentGate(config.min_confidence, round(config.commit_s * 1e9))  # stamps in ns
         self._object_version = 0  # counts accepted objects
@@ -140,6 +135,27 @@ class GraspDiffusionComponent:
         #: requests served, and wall seconds of the latest one.
         self.requests = 0
         self.last_seconds = float("nan")
+
+    def _sampler(self, config: GraspDiffusionConfig) -> GraspSampler:
+        overrides = {}  # the model's stored sampler settings, unless the config gives one
+        if config.num_candidates > 0:
+            overrides["num_candidates"] = config.num_candidates
+        if config.steps >= 0:
+            overrides["steps"] = config.steps
+        if config.guidance_scale >= 0:
+            overrides["guidance_scale"] = config.guidance_scale
+        return GraspSampler(self._stored.model, replace(self._stored.config, **overrides),
+                            GraspRefiner(RefineConfig(steps=config.refine_steps)))
+
+    def reconfigure(self, config: GraspDiffusionConfig) -> None:
+        """Apply new ``live`` parameters (candidates, steps, guidance, refinement, gating) from
+        the next request on.
+
+        Raises:
+            ConfigError: the sampler refuses the settings (e.g. guidance on a paper model).
+        """
+        self.sampler = self._sampler(config)
+        self.config = config
 
     def ports(self) -> Ports:
         return Ports(inputs={GRASP_INTENT: self.on_intent, OBJECT_SDF: self.on_sdf},

@@ -100,8 +100,8 @@ class HandControllerConfig:
 
     rate_hz: float = param(50.0, "joint_states / TF publishing and watchdog rate, Hz")
     timeout_s: float = param(5.0, "no grasp message for this long (message time): the watchdog acts; "
-                               "longer than a whole trajectory unless the grasp is re-published")
-    on_timeout: str = param("hold", "what the hand does without a fresh grasp: 'hold' or 'open'")
+                               "longer than a whole trajectory unless the grasp is re-published", live=True)
+    on_timeout: str = param("hold", "what the hand does without a fresh grasp: 'hold' or 'open'", live=True)
     trajectory: TrajectoryConfig = nested(TrajectoryConfig, "shape and timing of the commanded trajectories")
     root_link: str = param("rh_palm", "child frame of the published wrist TF: 'rh_palm' (shadow_hand_free.urdf) "
                                    "or 'rh_forearm' (shadow_hand.urdf, wrist joints at zero)")
@@ -113,9 +113,11 @@ class HandControllerConfig:
     log_throttle_s: float = param(1.0, "same rejection reason logged at most once per this many seconds")
     preshape_on_intent: bool = param(True, "start the decided type's pre-shape as soon as an intent names a new type, "
                                            "before the generated grasp arrives")
-    intent_min_confidence: float = param(0.6, "intents below this confidence start no pre-shape", (0.0, 1.0))
+    intent_min_confidence: float = param(0.6, "intents below this confidence start no pre-shape", (0.0, 1.0),
+                                         live=True)
     intent_timeout_s: float = param(0.5, "once intents were seen, none for this long (message time): hold or open "
-                                         "(on_timeout) and reject grasps until intents return; 0 = off", (0.0, 3600.0))
+                                         "(on_timeout) and reject grasps until intents return; 0 = off", (0.0, 3600.0),
+                                     live=True)
 
     def __post_init__(self):
         if not 0 < self.rate_hz <= 1000:
@@ -171,6 +173,11 @@ class HandController:
         fk = HandKinematics.load("fixed")
         poses = fk.link_poses(np.zeros((1, fk.n_joints))).numpy()[0]
         self._palm_in_root = poses[fk.link_index["rh_palm"]] if config.root_link == "rh_forearm" else np.eye(4)
+
+    def reconfigure(self, config: HandControllerConfig) -> None:
+        """Apply new ``live`` parameters (timeouts, on_timeout, velocity, intent confidence):
+        each is read where it is used, from the next message or tick on."""
+        self.config = config
 
     def ports(self) -> Ports:
         return Ports(

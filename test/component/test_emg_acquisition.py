@@ -30,7 +30,8 @@ def _run(acq, seconds):
 
 def test_simulated_session_streams_contiguous_chunks():
     script = "rest:1,cylindrical:2,rest:1"
-    cfg = EmgAcquisitionConfig(source="simulated", script=script, seed=3, chunk_ms=20.0, frame_id="emg")
+    cfg = EmgAcquisitionConfig(source="simulated", script=script, seed=3, chunk_ms=20.0, frame_id="emg",
+                               simulator_model="generic")
     acq = EmgAcquisition(cfg)
     chunks = _run(acq, 5.0)
     assert all(isinstance(c, EmgChunk) for c in chunks)
@@ -153,7 +154,8 @@ def test_record_cli_writes_a_bag_an_independent_reader_decodes(tmp_path, capsys)
     from mcap_ros2.reader import read_ros2_messages
 
     out = tmp_path / "sim"
-    rc = cli_main(["record", "--source", "simulated", "--duration", "2", "--seed", "4", "--out", str(out)])
+    rc = cli_main(["record", "--source", "simulated", "--model", "generic", "--duration", "2", "--seed", "4",
+                   "--out", str(out)])
     assert rc == 0 and "wrote 100 EmgChunks" in capsys.readouterr().out
     (mcap_file,) = out.glob("*.mcap")
     msgs = list(read_ros2_messages(str(mcap_file)))
@@ -195,3 +197,16 @@ def test_record_cli_user_mistakes(tmp_path, capsys):
     assert "unknown script class 'fist'" in capsys.readouterr().err
     assert cli_main(["record", "--duration", "0", "--out", str(tmp_path / "d")]) == 2
     assert not any((tmp_path / n).exists() for n in "abcd")
+
+
+def test_pause_and_resume_continue_the_stream_at_the_resume_time():
+    """The lifecycle node's deactivate/activate: no chunk while paused; after ``resume`` the
+    next tick carries one period of samples, contiguous in index, stamped at its own time."""
+    acq = EmgAcquisition(EmgAcquisitionConfig(chunk_ms=20.0, simulator_model="generic"))
+    period = 20_000_000
+    before = [c for k in range(1, 51) for c in acq.on_timer(k * period)]
+    acq.resume()
+    after = [c for k in range(1, 11) for c in acq.on_timer(10 * 10**9 + k * period)]  # 9 s later
+    assert [c.sample_count for c in after] == [10] * 10
+    assert after[0].first_sample_index == before[-1].first_sample_index + before[-1].sample_count
+    assert after[0].header.stamp_ns == 10 * 10**9  # its tick (10.02 s) less the period it covers

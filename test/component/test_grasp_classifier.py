@@ -150,3 +150,49 @@ def test_default_config_loads_the_shipped_model():
     assert clf.model.info.get("preset") == "mlp_rich" and clf.ports().outputs == {GraspIntent: "grasp/intent"}
     assert list(clf.ports().inputs) == ["emg/chunks"]
     assert SimulatorModel.shipped("male_1").class_names == clf.model.class_names
+
+
+def test_default_simulated_user_is_decoded_by_the_default_classifier():
+    """A rest/cylindrical/rest session of the default simulated user (``semg-grasp record``,
+    the acquisition node), decoded by the default classifier: the cylindrical segment (and the
+    ramps after it) is cylindrical. The generic user's random grasp patterns were learnt by no
+    shipped model: its cylindrical decoded as hook on both ramps (42 hook, 89 cylindrical, 55
+    hook intents)."""
+    script = "rest:3,cylindrical:4,rest:2"
+
+    def segment_intents(**acq):
+        graph = Graph()
+        graph.add(EmgAcquisition(EmgAcquisitionConfig(script=script, **acq)))
+        graph.add(GraspClassifier())
+        chunks, intents = [], []
+        graph.subscribe("emg/chunks", chunks.append)
+        graph.subscribe("grasp/intent", intents.append)
+        graph.run(duration=9.0)
+        t0 = chunks[0].header.stamp_ns
+        return [i.grasp_type for i in intents if 3.0 <= (i.header.stamp_ns - t0) * 1e-9 < 8.0 and i.grasp_type != REST]
+
+    default = segment_intents()
+    assert default.count("cylindrical") > 0.9 * len(default) and "hook" not in default, default
+    generic = segment_intents(simulator_model="generic")
+    assert generic.count("hook") > 0.3 * len(generic), generic
+
+
+def test_reconfigure_applies_thresholds_to_the_running_decoder(model):
+    """A live ``rest_factor`` raised mid-grasp (``ros2 param set``): the running decoder, its
+    calibration kept, turns to rest; the stride cannot change while streaming."""
+    from dataclasses import replace
+
+    graph = Graph()
+    graph.add(EmgAcquisition(EmgAcquisitionConfig(script="rest:3,cylindrical:4", seed=2, simulator_model="generic")))
+    clf = graph.add(GraspClassifier(GraspClassifierConfig(), model=model))
+    intents = []
+    graph.subscribe("grasp/intent", intents.append)
+    graph.run(5.5)
+    assert sum(i.grasp_type != REST for i in intents[-25:]) > 20 and clf.stats["decisions"] == len(intents)
+    calibrated = clf.decoder.rest_rms.copy()
+    clf.reconfigure(replace(clf.config, rest_factor=1000.0, vote_window=5))
+    graph.run(1.0)
+    assert all(i.grasp_type == REST for i in intents[-25:])
+    np.testing.assert_array_equal(clf.decoder.rest_rms, calibrated)
+    with pytest.raises(ConfigError, match="stride_ms"):
+        clf.reconfigure(replace(clf.config, stride_ms=40.0))

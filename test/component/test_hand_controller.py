@@ -156,3 +156,19 @@ def test_forearm_root_and_determinism_and_yaml():
             np.testing.assert_array_equal(oa.position, ob.position)
     assert load_config(HandControllerConfig, "hand_controller") == HandControllerConfig()
     assert isinstance([o for t, o, _ in a if t == "grasp/pose"][0], PoseStamped)
+
+
+def test_reconfigure_changes_the_watchdog_while_running():
+    """``timeout_s`` and ``on_timeout`` set while running (``ros2 param set``) drive the next
+    watchdog tick: the 6 s hold becomes a 1 s open."""
+    from dataclasses import replace
+
+    graph = Graph()
+    ctrl = graph.add(HandController(HandControllerConfig(timeout_s=6.0, on_timeout="hold")))
+    states = []
+    graph.subscribe("joint_states", states.append)
+    g = arrays_to_hand_grasp(_grasp_joints(), ROT, TRANS, Header(int(0.1e9), "object"), "cylindrical")
+    graph.call_at(int(0.1e9), lambda: graph.publish("grasp/selected", g))
+    graph.call_at(int(0.5e9), lambda: ctrl.reconfigure(replace(ctrl.config, timeout_s=1.0, on_timeout="open")))
+    graph.run(5.0)
+    np.testing.assert_allclose(states[-1].position[2:], ctrl.q_open, atol=1e-9)

@@ -190,3 +190,17 @@ def test_start_up_errors(tmp_path, model_dir):
         GraspDiffusionComponent(GraspDiffusionConfig(model=str(tmp_path / "broken")))
     with pytest.raises(ConfigError):
         GraspDiffusionConfig(min_confidence=1.5)
+
+
+def test_reconfigure_applies_live_parameters_from_the_next_request(model_dir):
+    from dataclasses import replace
+
+    c = component(model_dir)
+    c.on_sdf(sdf_msg(stamp=10))
+    assert len(c.on_intent(intent("hook", stamp=20))[0].grasps) == 4
+    c.reconfigure(replace(c.config, num_candidates=3, min_confidence=0.95))
+    assert c.on_intent(intent("tip", stamp=30, confidence=0.9)) == []  # below the new threshold
+    assert len(c.on_intent(intent("tip", stamp=40, confidence=0.99))[0].grasps) == 3
+    with pytest.raises(ConfigError):  # the tiny model is 'improved': guidance is allowed, steps are checked
+        c.reconfigure(replace(c.config, steps=-5))
+    assert c.sampler.config.num_candidates == 3
