@@ -7,18 +7,24 @@ with the ShadowHand URDF; RViz.
     ros2 launch semg_grasp_ros pipeline.launch.py use_sim_camera:=false   # remap object/points to a camera
 
 Every node reads config/<node>.yaml (what differs from the code's defaults); an argument
-below left empty keeps that value, a given one overrides the parameter it names.
+below left empty keeps that value, a given one overrides the parameter it names. The
+acquisition is a lifecycle node: configured, then activated once it is inactive. The
+simulated user repeats its session (about 150 s) until the launch is stopped.
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, EmitEvent, GroupAction, OpaqueFunction, RegisterEventHandler
 from launch.conditions import IfCondition
+from launch.events import matches_action
 from launch.substitutions import Command, LaunchConfiguration
-from launch_ros.actions import Node, PushRosNamespace
+from launch_ros.actions import LifecycleNode, Node, PushRosNamespace
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
 from launch_ros.parameter_descriptions import ParameterValue
+from lifecycle_msgs.msg import Transition
 
 PKG = "semg_grasp_ros"
 
@@ -60,19 +66,29 @@ def generate_launch_description():
     ]
 
     def nodes(context):
-        def node(executable, name, overrides=None, condition=None):
+        def node(executable, name, overrides=None, condition=None, cls=Node, **kwargs):
             """A package node with config/<name>.yaml and the overrides whose argument is set."""
             values = {param: arg(a).perform(context) for param, a in (overrides or {}).items()}
             values = {param: v for param, v in values.items() if v}
             params = [os.path.join(config, f"{name}.yaml")] + ([values] if values else [])
-            return Node(package=PKG, executable=executable, name=name, parameters=params, output="screen",
-                        condition=condition)
+            return cls(package=PKG, executable=executable, name=name, parameters=params, output="screen",
+                       condition=condition, **kwargs)
+
+        def transition(target, transition_id):
+            return EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(target),
+                                               transition_id=transition_id))
+
+        acquisition = node("emg_acquisition_node", "emg_acquisition",
+                           {"source": "emg_source", "file": "emg_file", "simulator_model": "simulator_model"},
+                           condition=IfCondition(arg("use_emg_acquisition")), cls=LifecycleNode, namespace="")
 
         return [GroupAction([
             PushRosNamespace(arg("namespace")),
-            node("emg_acquisition_node", "emg_acquisition",
-                 {"source": "emg_source", "file": "emg_file", "simulator_model": "simulator_model"},
-                 condition=IfCondition(arg("use_emg_acquisition"))),
+            acquisition,
+            RegisterEventHandler(OnStateTransition(target_lifecycle_node=acquisition, goal_state="inactive",
+                                                   entities=[transition(acquisition, Transition.TRANSITION_ACTIVATE)]),
+                                 condition=IfCondition(arg("use_emg_acquisition"))),
+            transition(acquisition, Transition.TRANSITION_CONFIGURE),
             node("grasp_classifier_node", "grasp_classifier", {"model": "intent_model"}),
             node("depth_camera_sim_node", "depth_camera_sim", {"object": "object"},
                  condition=IfCondition(arg("use_sim_camera"))),

@@ -13,17 +13,31 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription, TimerAction
+from launch.actions import (DeclareLaunchArgument, EmitEvent, ExecuteProcess, IncludeLaunchDescription,
+                            RegisterEventHandler, TimerAction)
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.conditions import IfCondition, LaunchConfigurationEquals
+from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration, PythonExpression
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
+from lifecycle_msgs.msg import Transition
 
 
 def generate_launch_description():
     share = get_package_share_directory("semg_grasp_ros")
     arg = LaunchConfiguration
     play = ["ros2", "bag", "play", arg("bag"), "--rate", arg("rate"), "--topics", "/emg/chunks"]
+    player = LifecycleNode(package="semg_grasp_ros", executable="emg_acquisition_node", name="emg_acquisition",
+                           namespace="", output="screen",
+                           parameters=[os.path.join(share, "config", "emg_acquisition.yaml"),
+                                       {"source": "bag", "file": arg("bag"), "loop": False}],
+                           condition=LaunchConfigurationEquals("player", "node"))
+
+    def transition(transition_id):
+        return EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(player), transition_id=transition_id))
+
     return LaunchDescription([
         DeclareLaunchArgument("bag", description="bag directory holding /emg/chunks (MCAP or sqlite3)"),
         DeclareLaunchArgument("player", default_value="ros2bag", choices=["ros2bag", "node"],
@@ -52,9 +66,10 @@ def generate_launch_description():
                 ["'", arg("player"), "' == 'ros2bag' and '", arg("loop"), "' != 'true'"]))),
             ExecuteProcess(cmd=play + ["--loop"], output="screen", condition=IfCondition(PythonExpression(
                 ["'", arg("player"), "' == 'ros2bag' and '", arg("loop"), "' == 'true'"]))),
-            Node(package="semg_grasp_ros", executable="emg_acquisition_node", name="emg_acquisition", output="screen",
-                 parameters=[os.path.join(share, "config", "emg_acquisition.yaml"),
-                             {"source": "bag", "file": arg("bag")}],
-                 condition=LaunchConfigurationEquals("player", "node")),
+            player,
+            RegisterEventHandler(OnStateTransition(target_lifecycle_node=player, goal_state="inactive",
+                                                   entities=[transition(Transition.TRANSITION_ACTIVATE)]),
+                                 condition=LaunchConfigurationEquals("player", "node")),
+            transition(Transition.TRANSITION_CONFIGURE),
         ]),
     ])

@@ -144,10 +144,11 @@ def test_config_is_validated():
         EmgAcquisitionConfig(trial_order="random")
 
 
-def test_parameter_file_sets_the_launched_simulated_user():
-    """config/emg_acquisition.yaml: the ROS pipeline's simulated user is a fitted Sapsanis subject;
-    everything else is the dataclass default."""
-    assert load_config(EmgAcquisitionConfig, "emg_acquisition") == EmgAcquisitionConfig(simulator_model="female_1")
+def test_parameter_file_makes_the_launched_simulated_user_loop():
+    """config/emg_acquisition.yaml: the ROS pipeline's simulated user (by default a fitted
+    Sapsanis subject) repeats its session; everything else is the dataclass default."""
+    assert load_config(EmgAcquisitionConfig, "emg_acquisition") == EmgAcquisitionConfig(loop=True)
+    assert EmgAcquisitionConfig().simulator_model == "female_1"
 
 
 def test_record_cli_writes_a_bag_an_independent_reader_decodes(tmp_path, capsys):

@@ -26,6 +26,8 @@ def test_emg_acquisition_publishes_chunks_with_running_index(spin):
 
     node = EmgAcquisitionNode(parameter_overrides=[Parameter("chunk_ms", value=20.0),
                                                    Parameter("script", value="rest:1,tip:2")])
+    node.trigger_configure()
+    node.trigger_activate()
     listener, got = _listener("emg/chunks")
     publisher = next(p for p in node.publishers if p.topic_name == "/emg/chunks")
     # best effort: what is published before the subscription is matched is lost
