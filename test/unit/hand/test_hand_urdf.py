@@ -38,7 +38,11 @@ def test_urdf_tree(variant, n_joints, root):
                            [float(i.get("ixy")), float(i.get("iyy")), float(i.get("iyz"))],
                            [float(i.get("ixz")), float(i.get("iyz")), float(i.get("izz"))]])
         assert np.all(np.linalg.eigvalsh(tensor) > 0), name
-        for g in link.iter("geometry"):
-            assert g[0].tag in ("box", "cylinder", "sphere")  # primitives only, no mesh files
+        for c in link.iter("collision"):
+            assert c.find("geometry")[0].tag in ("box", "cylinder", "sphere")  # primitive collision shapes
+        for v in link.iter("visual"):  # primitives, or the shells generated in urdf/meshes
+            g = v.find("geometry")[0]
+            assert g.tag in ("box", "cylinder", "sphere") or g.get("filename").startswith(
+                "package://semg_grasp_ros/urdf/meshes/")
     model = mujoco.MjModel.from_xml_string(text)
     assert model.njnt == n_joints
