@@ -84,8 +84,13 @@ def test_pipeline_launch_runs_and_publishes():
     with _launched("pipeline.launch.py", "use_rviz:=false", "use_robot_state_publisher:=false"):
         _wait_for_nodes(PIPELINE_NODES)
         for topic in ("/emg/chunks", "/object/points", "/object/sdf", "/object/marker", "/grasp/intent",
-                      "/joint_states"):
+                      "/joint_states", "/diagnostics"):
             _echo_once(topic)
+        ros2 = lambda *a: subprocess.run(["ros2", *a], capture_output=True, text=True, timeout=60).stdout  # noqa: E731
+        assert ros2("lifecycle", "get", "/emg_acquisition").startswith("active")
+        assert "read-only" in ros2("param", "set", "/grasp_classifier", "stride_ms", "40.0")
+        assert "successful" in ros2("param", "set", "/grasp_classifier", "debounce", "3")
+        assert ros2("param", "get", "/grasp_classifier", "debounce").split()[-1] == "3"
 
 
 @pytest.mark.parametrize("player", ["ros2bag", "node"])
