@@ -51,7 +51,9 @@ class RobotStatePublisher:
 
     def __init__(self, root_link: str = "rh_palm"):
         variant = ROOT_VARIANTS[root_link]
-        self.urdf = urdf_path(variant).read_text()
+        # the visual meshes as file URIs: a bag's viewer (Foxglove) has no ROS package path
+        path = urdf_path(variant)
+        self.urdf = path.read_text().replace("package://semg_grasp_ros/urdf/", path.parent.as_uri() + "/")
         self.fk = HandKinematics.load(variant)
         parents = self.fk.parent_names
         self._moving = [i for i, m in enumerate(self.fk.moving_links) if m]

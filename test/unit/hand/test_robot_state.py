@@ -28,3 +28,12 @@ def test_joint_state_to_tf_of_every_moving_link():
         np.testing.assert_allclose(pose, expected[i], atol=1e-9, err_msg=link)
     (tf2,) = rsp.on_joint_state(JointState(Header(43, ""), FINGER_JOINTS, q))  # same configuration: same poses
     assert tf2.transforms[3].transform is tf.transforms[3].transform and tf2.transforms[3].header.stamp_ns == 43
+
+
+def test_robot_description_points_at_mesh_files_a_bag_viewer_can_open():
+    from pathlib import Path
+    from urllib.parse import unquote, urlparse
+
+    (description, _) = RobotStatePublisher("rh_forearm").static_messages(7, {})
+    uris = [line.split('"')[1] for line in description.data.splitlines() if "<mesh filename=" in line]
+    assert uris and all(u.startswith("file://") and Path(unquote(urlparse(u).path)).is_file() for u in uris)
