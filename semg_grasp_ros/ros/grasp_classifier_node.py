@@ -1,8 +1,9 @@
 """ROS 2 node. Online grasp-type decoding: ``emg/chunks`` -> ``grasp/intent``.
 
 Parameters: ``config/grasp_classifier.yaml`` (one per field of ``GraspClassifierConfig``).
-``model`` takes effect at run time (``ros2 param set /grasp_classifier model PATH``); a model
-that cannot be loaded is refused with the reason and the current one stays. The action
+``model`` and the decoder's thresholds, vote and debounces take effect at run time (``ros2 param
+set /grasp_classifier model PATH``, ``ComponentNode``'s live parameters); a model that cannot be
+loaded is refused with the reason and the current one stays. The action
 ``calibrate`` (``semg_grasp_ros/action/Calibrate``) runs a guided calibration for a new user on
 the EMG the node receives (``pipeline.calibration.CalibrationRunner``): prompts as feedback,
 cues on ``calibration/cue``, the personal model put in use when done.
@@ -10,7 +11,6 @@ cues on ``calibration/cue``, the personal model put in use when done.
 
 from pathlib import Path
 
-from rcl_interfaces.msg import SetParametersResult
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.parameter import Parameter
 from rclpy.task import Future
@@ -30,22 +30,12 @@ DEFAULT_DIR = Path.home() / ".ros" / "semg_grasp_ros"
 class GraspClassifierNode(ComponentNode):
     def __init__(self, **kwargs):
         super().__init__("grasp_classifier", GraspClassifierConfig, GraspClassifier, **kwargs)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
         self.calibration = CalibrationRunner(self.component, DEFAULT_DIR)
         self._cue_publisher = self.create_publisher(msg_class(CUE_TOPIC), CUE_TOPIC, qos(CUE_TOPIC))
         self.create_subscription(msg_class(INPUT_TOPIC), INPUT_TOPIC, self._on_calibration_emg, qos(INPUT_TOPIC))
         self._running: tuple = ()  # (goal handle, future of the outcome, last feedback key)
         self._action = ActionServer(self, Calibrate, "calibrate", execute_callback=self._execute,
                                     goal_callback=self._on_goal, cancel_callback=self._on_cancel)
-
-    def _on_set_parameters(self, params) -> SetParametersResult:
-        for p in params:
-            if p.name == "model" and p.value != self.component.model_source:
-                try:
-                    self.component.set_model(p.value)
-                except SemgGraspError as exc:
-                    return SetParametersResult(successful=False, reason=str(exc))
-        return SetParametersResult(successful=True)
 
     def _on_goal(self, goal) -> GoalResponse:
         return GoalResponse.REJECT if self.calibration.active or self._running else GoalResponse.ACCEPT
