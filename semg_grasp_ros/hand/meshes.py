@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -125,8 +126,9 @@ def forearm():
     return loft([(-0.002, 0.055, 0.05, 2.2, 0.0, 0.0)] + rings + [(0.209, 0.028, 0.025, 2.2, 0.0, -0.006)])
 
 
+@lru_cache(maxsize=1)
 def all_meshes() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Mesh file stem -> (vertices (V, 3) m, faces (F, 3))."""
+    """Mesh file stem -> (vertices (V, 3) m, faces (F, 3)); computed once (do not modify)."""
     out = {name: phalanx(*spec) for name, spec in PHALANGES.items()}
     out.update(palm=palm(), lf_metacarpal=lf_metacarpal(), forearm=forearm())
     return out

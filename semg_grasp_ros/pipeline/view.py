@@ -11,8 +11,8 @@
   wrist TF): the camera's cloud (coloured by depth), the field's near-surface voxels and box,
   the candidates' wrist poses (arrows along their x axis, best first), the selected wrist pose
   (axes), and the hand: each link an entity placed by the project's kinematics
-  (``HandKinematics.joint_transforms`` of ``joint_states``), drawn as its URDF collision
-  shapes (meshes).
+  (``HandKinematics.joint_transforms`` of ``joint_states``), drawn as its visual mesh
+  (``hand.meshes``: forearm, palm, phalanges) or else its URDF collision shapes.
 
 Columns (sEMG, probabilities, link transforms) are buffered and sent by ``flush`` (at the end
 of a bag, or every step of a live session). Rerun (``rerun-sdk``) is an optional extra:
@@ -86,9 +86,15 @@ def _times(rr, stamps_ns) -> object:
 
 
 def _link_mesh(fk: HandKinematics, link: str):
-    """(vertices (V, 3), faces (F, 3), normals (V, 3)) of a link's collision shapes in its frame, or None."""
+    """(vertices (V, 3), faces (F, 3), normals (V, 3)) of a link's visual mesh (``hand.meshes``)
+    or else its collision shapes, in its frame; None for a link with neither."""
     import trimesh
 
+    from ..hand.meshes import LINK_MESHES, all_meshes
+
+    if link in LINK_MESHES:
+        mesh = trimesh.Trimesh(*all_meshes()[LINK_MESHES[link]], process=False)
+        return np.asarray(mesh.vertices), np.asarray(mesh.faces), np.asarray(mesh.vertex_normals)
     parts = []
     for shape in fk.collisions:
         if shape.link != link:
@@ -155,7 +161,7 @@ class SessionView:
             self._draw_hand()
 
     def _draw_hand(self) -> None:
-        """Each link's collision shapes as a mesh, and the fixed links' transforms (static)."""
+        """Each link's visual mesh (or collision shapes), and the fixed links' transforms (static)."""
         rr, fk = self.rr, self.fk
         parents = fk.parent_names
         for i, link in enumerate(fk.link_names):

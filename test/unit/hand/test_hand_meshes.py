@@ -54,3 +54,13 @@ def test_shells_cover_each_link_from_joint_to_joint():
             inner = start + np.linspace(0.1, 0.9, 5)[:, None] * (end - start)
             assert shells[link].contains(inner).all(), link
         assert abs(trimesh.proximity.signed_distance(shells[chain[-1]], tip[None])[0]) < 1.5e-3, finger
+
+
+def test_session_view_draws_the_visual_meshes():
+    from semg_grasp_ros.hand.kinematics import HandKinematics
+    from semg_grasp_ros.pipeline.view import _link_mesh
+
+    fk = HandKinematics.load("free")
+    v, f, _ = _link_mesh(fk, "rh_palm")
+    np.testing.assert_array_equal(f, all_meshes()["palm"][1])
+    assert _link_mesh(fk, "rh_thbase") is None or len(_link_mesh(fk, "rh_thbase")[0]) < len(v)  # collision shapes
