@@ -25,7 +25,7 @@ from ..config import build_config, read_parameters
 from ..emg.datasets import CSV_FORMAT, read_csv
 from ..emg.simulator.model import SimulatorModel
 from ..errors import ConfigError
-from ..pipeline.emg_acquisition import SOURCE_KINDS, TOPIC, EmgAcquisition, EmgAcquisitionConfig
+from ..pipeline.emg_acquisition import GENERIC_USER, SOURCE_KINDS, TOPIC, EmgAcquisition, EmgAcquisitionConfig
 from .args import bag_dir, count, existing_file, new_path, number, positive
 
 #: command-line option -> EmgAcquisitionConfig field
@@ -116,7 +116,8 @@ def validate_source(config: EmgAcquisitionConfig) -> None:
             raise ConfigError(f"--file {path}: the {config.source} source reads {', '.join(suffixes)} files")
         if config.source == "csv" and path.is_file() and not config.sample_rate_hz and read_csv(path).sample_rate is None:
             raise ConfigError(f"--file {path} does not state its sample rate: give --rate HZ ({CSV_FORMAT})")
-    if config.source == "simulated" and config.simulator_model and not config.simulator_model.endswith(".json"):
+    if (config.source == "simulated" and config.simulator_model not in GENERIC_USER
+            and not config.simulator_model.endswith(".json")):
         SimulatorModel.shipped(config.simulator_model)
 
 
@@ -130,7 +131,7 @@ def _provenance(config: EmgAcquisitionConfig) -> dict:
     from ..emg.simulator.model import shipped_subjects
 
     models = {}
-    if config.source == "simulated" and config.simulator_model:
+    if config.source == "simulated" and config.simulator_model not in GENERIC_USER:
         path = shipped_subjects().get(config.simulator_model, config.simulator_model)
         models["emg_simulator"] = provenance.model_entry(config.simulator_model, [Path(path)])
     return provenance.provenance({"emg_acquisition": asdict(config)}, models, {"seed": config.seed})

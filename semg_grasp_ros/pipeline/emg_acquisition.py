@@ -162,8 +162,12 @@ def open_source(config: EmgAcquisitionConfig):
                                    ip_port=config.ip_port)
 
 
+#: ``simulator_model`` values naming the generic simulated user (no fitted model)
+GENERIC_USER = ("generic", "")
+
+
 def _simulator_model(name: str, model_cls):
-    if name in ("", "generic"):
+    if name in GENERIC_USER:
         return None
     if name.endswith(".json"):
         return model_cls.load(name)
