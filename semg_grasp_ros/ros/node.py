@@ -45,10 +45,11 @@ from tf2_ros import TransformBroadcaster
 from ..config import build_config, flat_fields
 from ..errors import ConfigError, ModelError, SemgGraspError
 from ..pipeline.component import Component
-from ..pipeline.diagnostics import NodeDiagnostics
+from ..pipeline.diagnostics import PERIOD_S, NodeDiagnostics
+from ..topics import DIAGNOSTICS
 from ..types import TransformStamped
 from .convert import check_frame, from_ros, to_ros
-from .interfaces import DIAGNOSTICS_PERIOD_S, DIAGNOSTICS_TOPIC, msg_class, qos
+from .interfaces import msg_class, qos
 
 
 def _ros_value(value: Any) -> Any:
@@ -152,8 +153,8 @@ class _ComponentRuntime:
         if package_log.level == logging.NOTSET:
             package_log.setLevel(logging.INFO)
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
-        self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
+        self._diagnostics_pub = self.create_publisher(msg_class(DIAGNOSTICS), DIAGNOSTICS, qos(DIAGNOSTICS))
+        self.create_timer(PERIOD_S, self._publish_diagnostics)
 
     def _build(self) -> None:
         """The config from the parameters, then the component (fatal log on failure).
