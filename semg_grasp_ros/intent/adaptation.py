@@ -60,7 +60,7 @@ class AdaptConfig:
     rate: float = 0.3
     min_agreement: float = 0.6
     min_windows: int = 5
-    shift_rate: float = 0.2
+    shift_rate: float = 0.1
     max_distance: float = 0.5
 
     def __post_init__(self):
@@ -117,10 +117,9 @@ class Adaptation:
 class OnlineAdapter:
     """Unsupervised class-mean updates of a personal LDA from confident completed grasps.
 
-    Feed it the encoded windows of each completed grasp (``adapt_segment``) or window by
-    window with the decision in force (``observe``, which cuts grasps where the decision
-    changes). The model is updated in place (means, then the discriminant); the covariance
-    is kept.
+    Feed it the encoded windows of each completed grasp (``adapt_segment``; on a stream,
+    ``StreamAdapter`` cuts the grasps out). The model is updated in place (normaliser mean,
+    class means, then the discriminant); the covariance is kept.
     """
 
     model: LdaModel
@@ -130,8 +129,6 @@ class OnlineAdapter:
     def __post_init__(self):
         if not isinstance(self.model, LdaModel) or not self.model.fitted:
             raise ConfigError("online adaptation needs a fitted LDA personal model (semg-grasp calibrate makes one)")
-        self._segment: list[np.ndarray] = []
-        self._segment_class = -1
 
     def adapt_segment(self, inputs: np.ndarray, truth: int | None = None) -> Adaptation | None:
         """Decide one grasp from its windows and adapt on it when they agree.
@@ -175,18 +172,6 @@ class OnlineAdapter:
                   agreement)
         return update
 
-    def observe(self, inputs: np.ndarray, decision: int) -> Adaptation | None:
-        """Stream one encoded window (n_features,) with the decoder's decision in force
-        (class index, -1 = no grasp); a grasp is adapted on when the decision leaves it."""
-        done = None
-        if decision != self._segment_class:
-            if self._segment_class >= 0 and self._segment:
-                done = self.adapt_segment(np.stack(self._segment))
-            self._segment, self._segment_class = [], decision
-        if decision >= 0:
-            self._segment.append(np.asarray(inputs, dtype=np.float64))
-        return done
-
     def summary(self) -> dict:
         """Counts of the updates, and how many were right where the truth was given."""
         known = [a for a in self.history if a.truth is not None]
@@ -198,3 +183,66 @@ class OnlineAdapter:
             "updates_right": int(sum(a.class_index == a.truth for a in known)),
             "updates_right_fraction": float(np.mean([a.class_index == a.truth for a in known])) if known else None,
         }
+
+
+class StreamAdapter:
+    """Online adaptation on a stream: cuts every completed grasp out of the signal by the
+    decoder's decisions and adapts the model on its windows (``OnlineAdapter.adapt_segment``).
+
+    A grasp runs from the first sample of the first window decided as its class to the last
+    sample of the last one; it ends when the decision changes. The model (the decoder's own,
+    an ``LdaModel``) is updated in place, so the decoder uses the adapted model from the next
+    window on.
+
+    Args:
+        model: the fitted personal model the decoder uses.
+        config: adaptation settings.
+        max_grasp_s: only the last this many seconds of a longer grasp are adapted on.
+    """
+
+    def __init__(self, model: LdaModel, config: AdaptConfig = AdaptConfig(), max_grasp_s: float = 10.0):
+        self.adapter = OnlineAdapter(model, config)
+        self.spec = model.spec
+        self._keep = int(max_grasp_s * self.spec.sample_rate) + self.spec.window
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the stream (a gap in the samples, a new stream)."""
+        self._filter = self.spec.stream_filter()
+        self._signal = np.zeros((0, self.spec.n_channels))
+        self._start = 0  # stream index of self._signal[0]
+        self._next: int | None = None
+        self._class, self._first, self._last = -1, 0, 0
+
+    def process(self, block: np.ndarray, first_index: int, decisions) -> list[Adaptation]:
+        """Take a block of raw samples (n, n_channels) starting at stream index ``first_index``
+        and the decoder's decisions on it (``intent.decoder.Decision``); returns the updates
+        made on grasps that ended in it."""
+        from ..emg.windows import sliding_windows
+
+        block = np.asarray(block, dtype=np.float64)
+        if block.ndim != 2 or block.shape[1] != self.spec.n_channels or not np.all(np.isfinite(block)):
+            self.reset()
+            return []
+        if self._next is not None and first_index != self._next:
+            self.reset()
+        if self._next is None:
+            self._start = first_index
+        self._next = first_index + len(block)
+        self._signal = np.concatenate([self._signal, self._filter.process(block)])[-self._keep:]
+        self._start = self._next - len(self._signal)
+        updates = []
+        for d in decisions:
+            if d.class_index == self._class:
+                self._last = d.end_index
+                continue
+            if self._class >= 0:
+                a, b = max(self._first, self._start), self._last + 1
+                if b - a >= self.spec.window:
+                    windows = sliding_windows(self._signal[a - self._start:b - self._start], self.spec.window,
+                                              self.spec.stride)
+                    update = self.adapter.adapt_segment(self.adapter.model.encode(np.ascontiguousarray(windows)))
+                    if update is not None:
+                        updates.append(update)
+            self._class, self._first, self._last = d.class_index, d.end_index - self.spec.window + 1, d.end_index
+        return updates

@@ -76,6 +76,8 @@ class GraspClassifierConfig:
     expected_sample_rate_hz: float = param(0.0, "required model sample rate, Hz (0 = the model's)", (0.0, 1e6))
     expected_channels: int = param(0, "required model channel count (0 = the model's)", (0, 1024))
     frame_id: str = param("", "header.frame_id of the intents ('' = that of the EMG chunks)")
+    adapt: bool = param(False, "adapt a personal model (semg-grasp calibrate) to the user during use: unsupervised "
+                               "updates after every completed grasp (intent.adaptation)")
 
     def __post_init__(self):
         if not self.model:
@@ -156,7 +158,13 @@ class GraspClassifier:
         decoder_config = self.config.decoder_config(spec.n_channels)
         if decoder_config.rest_rms and len(self.config.rest_rms) not in (1, spec.n_channels):
             raise ConfigError(f"rest_rms needs 1 or {spec.n_channels} values, got {len(self.config.rest_rms)}")
+        adapter = None
+        if self.config.adapt:
+            from ..intent.adaptation import StreamAdapter
+
+            adapter = StreamAdapter(model)  # ConfigError for a model that is not a personal LDA
         self.decoder = OnlineDecoder(model, decoder_config)
+        self.adapter = adapter
         self.model = model
         #: where the model in use came from (a name or path; None for a model given as an object).
         self.model_source = source
@@ -193,6 +201,8 @@ class GraspClassifier:
         self.stats["decisions"] += len(decisions)
         self.stats["rejected"] += sum(d.rejected for d in decisions)
         self.stats["nonfinite_windows"] += sum(d.reason == NONFINITE for d in decisions)
+        if self.adapter is not None:
+            self.adapter.process(chunk.data, chunk.first_sample_index, decisions)
         frame = self.config.frame_id or chunk.header.frame_id
         names = self.model.class_names
         out = []

@@ -86,3 +86,49 @@ def test_runner_calibrates_a_running_classifier_and_swaps_its_model(tmp_path):
     assert len(cues) == 24 and outcome.accuracy > 0.8 and sum(outcome.confusion) == 12
     assert classifier.model_source == str(path) and classifier.model.architecture == "lda"
     assert not runner.active and runner.on_emg(chunk) == ([], None)
+
+
+def _decode(classifier, config, gain_from_s, score_from_s):
+    """Agreement of the classifier's intents with the simulated user's cues (grasps only) from
+    ``score_from_s`` on, channel 1 at 0.6 x its gain from ``gain_from_s`` on."""
+    import dataclasses
+
+    from semg_grasp_ros.pipeline.emg_acquisition import EmgAcquisition
+
+    acq, t, ok = EmgAcquisition(config), 0, []
+    while not acq.finished:
+        t += 20_000_000
+        for chunk in acq.on_timer(t):
+            if chunk.first_sample_index >= gain_from_s * 500:
+                data = chunk.data.copy()
+                data[:, 0] = 0.14 + 0.6 * (data[:, 0] - 0.14)
+                chunk = dataclasses.replace(chunk, data=data)
+            truth = acq.last_labels
+            for intent in classifier.on_emg(chunk):
+                if chunk.first_sample_index >= score_from_s * 500 and truth is not None and truth[-1] >= 0:
+                    ok.append(intent.class_index == truth[-1])
+    return float(np.mean(ok))
+
+
+@pytest.mark.slow
+def test_classifier_adapts_a_personal_model_during_use(tmp_path):
+    from semg_grasp_ros.pipeline.calibration import protocol_script
+    from semg_grasp_ros.pipeline.emg_acquisition import EmgAcquisition, EmgAcquisitionConfig
+
+    session = CalibrationSession(load_model("intent_150ms"),
+                                 CalibrationConfig(repetitions=2, hold_s=2.5, rest_s=1.0, lead_s=2.0))
+    acq, t = EmgAcquisition(EmgAcquisitionConfig(simulator_model="female_2", seed=3,
+                                                 script=protocol_script(session.steps))), 0
+    while not session.finished:
+        t += 20_000_000
+        for chunk in acq.on_timer(t):
+            session.on_emg(chunk)
+    path = session.train().model.save(tmp_path / "me")
+    use = EmgAcquisitionConfig(simulator_model="female_2", seed=7, repetitions=3, grasp_s=3.0, rest_s=1.5)
+    static = _decode(GraspClassifier(GraspClassifierConfig(model=str(path))), use, 15.0, 35.0)
+    adaptive = GraspClassifier(GraspClassifierConfig(model=str(path), adapt=True))
+    adapted = _decode(adaptive, use, 15.0, 35.0)
+    assert len(adaptive.adapter.adapter.history) >= 10
+    assert adapted > static + 0.05, (static, adapted)
+    with pytest.raises(Exception, match="LDA personal model"):
+        GraspClassifier(GraspClassifierConfig(adapt=True))  # the shipped pooled MLP cannot adapt
