@@ -29,7 +29,9 @@ so every refined grasp is one the real hand can take (the samples are projected 
 first, ``hand.model.couple``). Fingers of different digits must not overlap: the synthesis
 energy's self-penetration term (pairs of collision spheres of different digits,
 ``w_spen * sum relu(r_i + r_j - |c_i - c_j|)``) is part of ``E`` and of its ranking, and the
-deepest overlap is reported for every grasp (``EnergyTerms.finger_penetration``).
+deepest overlap is reported for every grasp (``EnergyTerms.finger_penetration``). On 16 test
+objects (full mesh) it takes the top grasp's deepest finger-finger overlap from 1.58 to 0.37 mm on
+average (over 1 mm: 36 % -> 12 % of the grasps), the object penetration unchanged (1.2 -> 1.3 mm).
 
 One step, for every grasp of the batch:
 
