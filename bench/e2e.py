@@ -18,7 +18,7 @@ processing_latency_ms
     generator grasps on (its type intended for ``commit_s``) to the trajectory of the generated,
     object-specific grasp (classifier -> generator -> controller). p50 / p95 / max, and by stage.
 controller_delay_ms
-    half the analysis window + chunk wait + processing p95 (to the first command) + vote lag,
+    half the analysis window + chunk wait + processing p95 (to the first command) + decision lag,
     each term explained in ``controller_delay_terms``; also to the generated grasp (+ the
     generator's ``commit_s``), and the delays observed on simulated sessions from the muscles'
     half-activation to the decided intent and to the generated grasp of the right type.
@@ -27,13 +27,12 @@ realtime_factor
     recorder, the demo's monitors) run as fast as possible, without the latency trace; also the
     processing components alone, and with the simulated camera at its node's rate.
 decoding
-    decoder settings side by side (``previous``: the 250 ms model's; ``slow_start``: a 4-vote
-    start without onset correction, the generator grasping on a type's first intent; ``chosen``:
-    the node defaults; ``chosen_without_correction``): window-level decisions of the streaming
-    decoder (vote and debounce included) and the grasps the generator's commit rule makes of
-    them, on held-out real trials (Sapsanis repetitions 24-29 of every subject, with simulated
-    rest between trials, decoded by a model of the same recipe trained on repetitions 0-23),
-    and on simulated sessions decoded by the shipped models.
+    ``semg-grasp eval decoder`` (``pipeline.decoder_evaluation``) with the decoder settings side by
+    side (``vote``: the vote decoder of the previous node defaults; ``node_defaults``): on held-out
+    real trials (Sapsanis repetitions 24-29 of every subject, decoded by a model of the shipped
+    recipe trained on that subject's repetitions 0-23, rest between trials from the recording's
+    quiet parts or simulated), and on simulated sessions decoded by the shipped model; the
+    controller delay of each with the pipeline's processing p95.
 """
 
 from __future__ import annotations
@@ -55,36 +54,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import machine_info  # noqa: E402
 from semg_grasp_ros import GRASP_TYPES  # noqa: E402
 from semg_grasp_ros.config import load_config  # noqa: E402
-from semg_grasp_ros.emg.datasets import TrialSet, active_bounds  # noqa: E402
 from semg_grasp_ros.emg.simulator.model import SimulatorModel  # noqa: E402
 from semg_grasp_ros.emg.simulator.render import EmgSimulator, SimulatorConfig  # noqa: E402
 from semg_grasp_ros.emg.simulator.script import default_script  # noqa: E402
-from semg_grasp_ros.emg.sources import trial_order, trials_recording  # noqa: E402
+from semg_grasp_ros.intent.decoder import DecoderConfig  # noqa: E402
+from semg_grasp_ros.pipeline.decoder_evaluation import (  # noqa: E402
+    buffering_ms, controller_delay, decision_lag_ms, evaluate_decoder, mean_scores, run_stream, score)
+from semg_grasp_ros.intent.evaluation import load_subjects  # noqa: E402
 from semg_grasp_ros.intent.models import load_model  # noqa: E402
-from semg_grasp_ros.intent.decoder import DecoderConfig, OnlineDecoder  # noqa: E402
-from semg_grasp_ros.intent.evaluation import _train_arrays, load_subjects, prepare_subject  # noqa: E402
-from semg_grasp_ros.intent.models import get_preset  # noqa: E402
 from semg_grasp_ros.pipeline.demo import Demo, DemoConfig  # noqa: E402
 from semg_grasp_ros.pipeline.depth_camera import DepthCameraSimConfig  # noqa: E402
 from semg_grasp_ros.pipeline.emg_acquisition import EmgAcquisitionConfig  # noqa: E402
 from semg_grasp_ros.pipeline.grasp_classifier import GraspClassifierConfig  # noqa: E402
 from semg_grasp_ros.pipeline.grasp_diffusion import GraspDiffusionConfig  # noqa: E402
-from semg_grasp_ros.pipeline.intent_gate import IntentGate  # noqa: E402
 from semg_grasp_ros.types import EmgChunk, GraspIntent, HandGrasp, JointTrajectory, PointCloud  # noqa: E402
 
 log = logging.getLogger("bench.e2e")
 
 SUBJECTS = ("female_1", "female_2", "male_1")
 PROCESSING = ("grasp_classifier", "object_sdf", "grasp_diffusion", "hand_controller")
-#: The decoder settings before this benchmark's tuning (and the model they ran with).
-PREVIOUS = {"model": "intent_default", "stride_ms": 50.0, "vote_window": 5, "debounce": 3, "release_debounce": 0,
-            "switch_debounce": 0, "correction_ms": 0.0, "min_confidence": 0.5, "rest_factor": 1.5, "commit_s": 0.0}
-#: The 150 ms decoder with a slow start (4 votes), no onset correction, and a generator grasping on
-#: the first intent of a type.
-SLOW_START = {"model": "intent_150ms", "stride_ms": 20.0, "vote_window": 3, "debounce": 4, "release_debounce": 5,
-              "switch_debounce": 10, "correction_ms": 0.0, "min_confidence": 0.3, "rest_factor": 1.5, "commit_s": 0.0}
-DECODER_KEYS = ("stride_ms", "vote_window", "debounce", "release_debounce", "switch_debounce", "correction_ms",
-                "min_confidence", "rest_factor")
+#: The vote decoder (20 ms stride, 3-vote, a grasp started on the first vote, its type corrected for
+#: 200 ms, release after 5 and type switch after 10 votes, rest above 1.3x the median rest RMS): the node
+#: defaults before the onset decoder.
+VOTE = {"stride_ms": 20.0, "vote_window": 3, "min_confidence": 0.3, "debounce": 1, "release_debounce": 5,
+        "switch_debounce": 10, "correction_ms": 200.0, "rest_factor": 1.3, "rest_percentile": 50.0,
+        "evidence_threshold": 0.0}
 TARGETS = {"processing_latency_p95_ms": 50.0, "controller_delay_ms": 125.0, "realtime_factor": 10.0}
 #: Held-out split of the real trials: repetitions >= this are the test trials.
 TEST_FROM_REPETITION = 24
@@ -227,145 +221,6 @@ def latency_section(runs: list[dict]) -> dict:
 # --------------------------------------------------------------------------- decoder settings
 
 
-def vote_lag_ms(stride_ms: float, vote_window: int, debounce: int) -> float:
-    """Lag the decision layer adds to a clean switch of the window decisions: the majority
-    vote (ties to the most recent) names the new class ``ceil(n / 2) - 1`` strides after its
-    first window, the debounce ``debounce - 1`` strides later; a change is seen at the next
-    decision instant, on average half a stride after it happened."""
-    return (-(-vote_window // 2) - 1 + debounce - 1) * stride_ms + stride_ms / 2
-
-
-def buffering_ms(window: int, stride: int, chunk: int, rate: float) -> float:
-    """Mean wait of a window's last sample for the end of its chunk (all in samples; the
-    chunk is sent one sample period after its last sample is due), over a full cycle of
-    window ends against chunk ends. Windows end on indices k * stride - 1 (the decoder aligns
-    them), chunks on k * chunk - 1."""
-    first = window - 1 + (-window) % stride
-    ends = first + stride * np.arange(chunk * stride)
-    wait = (ends // chunk + 1) * chunk - ends  # samples until the chunk is complete
-    return 1e3 * float(np.mean(wait)) / rate
-
-
-def controller_delay(window_ms: float, decoder: dict, processing_ms: float, buffering_ms: float) -> dict:
-    lag = vote_lag_ms(decoder["stride_ms"], decoder["vote_window"], decoder["debounce"])
-    return {
-        "total_ms": round(window_ms / 2 + buffering_ms + processing_ms + lag, 1),
-        "half_window_ms": window_ms / 2,
-        "buffering_ms": round(buffering_ms, 1),
-        "processing_ms": round(processing_ms, 1),
-        "vote_lag_ms": lag,
-    }
-
-
-def _stream(model, config: DecoderConfig, data: np.ndarray, chunk: int = 10):
-    decoder = OnlineDecoder(model, config)
-    ends, classes, conf = [], [], []
-    for i in range(0, len(data) - chunk + 1, chunk):
-        for d in decoder.process(data[i:i + chunk], i):
-            ends.append(d.end_index)
-            classes.append(d.class_index)
-            conf.append(d.confidence)
-    return np.array(ends), np.array(classes), np.array(conf)
-
-
-def commits(ends, classes, confidence, commit: int, min_confidence: float) -> list[tuple[int, int]]:
-    """(end index, class) of each grasp the generator makes, by its rule (``IntentGate``): an
-    intent of a type (confidence at least ``min_confidence``; lower ones are ignored) grasped once
-    that type has been intended for ``commit`` samples since its first intent; rest ends the type."""
-    gate, out, done = IntentGate(min_confidence, commit), [], False
-    for e, c, p in zip(ends, classes, confidence):
-        if gate.update(None if c < 0 else int(c), p, e):
-            done = False
-        if not done and gate.committed:
-            out.append((int(e), int(c)))
-            done = True
-    return out
-
-
-def _score(ends, classes, conf, truth, activation=None, rate=500.0, commit_s=0.2, min_confidence=0.6) -> dict:
-    """Published decisions vs the truth at their last sample (-1 rest, -2 ignored); grasps
-    committed as the generator commits them (``commit_s``, ``min_confidence``)."""
-    t = truth[ends]
-    active, rest = t >= 0, t == -1
-    starts = np.flatnonzero(np.diff(np.r_[-1, truth]) != 0)
-    performed = [(s, e) for s, e in zip(starts, np.r_[starts[1:], truth.size]) if truth[s] >= 0]
-    # a grasp start: the published intent becomes a grasp type it was not at the previous decision
-    # (each one makes the hand pre-shape)
-    started = int(np.sum((classes[1:] >= 0) & (classes[1:] != classes[:-1])) + (classes[:1] >= 0).sum())
-    grasps = commits(ends, classes, conf, int(round(commit_s * rate)), min_confidence)
-    first_ok, first_grasp_ok, served = [], [], []
-    for s, e in performed:  # up to 0.5 s after each performed grasp
-        # the first start names its type (the hand's first pre-shape)
-        inside = np.flatnonzero((ends >= s) & (ends < e + int(0.5 * rate)) & (classes >= 0))
-        moves = [k for k in inside if k == 0 or classes[k] != classes[k - 1]]
-        first_ok.append(bool(moves) and classes[moves[0]] == truth[s])
-        # the generator's grasps: the first of its type, any of its type
-        made = [c for g, c in grasps if s <= g < e + int(0.5 * rate)]
-        first_grasp_ok.append(bool(made) and made[0] == truth[s])
-        served.append(truth[s] in made)
-    out = {"decisions": int(ends.size),
-           "first_started_type_correct": float(np.mean(first_ok)) if first_ok else None,
-           "grasps_per_performed_grasp": len(grasps) / max(len(performed), 1),
-           "first_grasp_type_correct": float(np.mean(first_grasp_ok)) if first_grasp_ok else None,
-           "served": float(np.mean(served)) if served else None,
-           "active_accuracy": float(np.mean(classes[active] == t[active])),
-           "active_no_grasp": float(np.mean(classes[active] < 0)),
-           "rest_false_grasp": float(np.mean(classes[rest] >= 0)),
-           "grasp_starts_per_performed_grasp": started / max(len(performed), 1)}
-    if activation is not None:  # delay from each grasp's half-activation to its first correct decision
-        delays, grasp_delays = [], []
-        for s, e in performed:
-            on = s + int(np.argmax(activation[s:e] >= 0.5))
-            hit = np.flatnonzero((ends >= on) & (ends < e) & (classes == truth[s]))
-            if hit.size:
-                delays.append((ends[hit[0]] - on) / rate)
-            hit = [t for t, c in grasps if on <= t < e and c == truth[s]]
-            if hit:
-                grasp_delays.append((hit[0] - on) / rate)
-        out["onset_to_intent_ms_median"] = round(1e3 * float(np.median(delays)), 1) if delays else None
-        out["onset_to_correct_grasp_ms_median"] = (round(1e3 * float(np.median(grasp_delays)), 1)
-                                                   if grasp_delays else None)
-        out["grasps_never_decided"] = len(performed) - len(delays)
-    return out
-
-
-def _mean(results: list[dict]) -> dict:
-    keys = [k for k in results[0] if isinstance(results[0][k], (int, float)) and results[0][k] is not None]
-    return {k: round(float(np.mean([r[k] for r in results])), 4) for k in keys}
-
-
-def _heldout_model(window_ms: float, subjects, out: Path):
-    """The shipped recipe (``mlp_rich``, pooled subjects, seed 0) at ``window_ms``, trained on
-    repetitions below ``TEST_FROM_REPETITION``."""
-    preset = replace(get_preset("mlp_rich"), window_ms=window_ms)
-    first = subjects[0]
-    model = preset.build(first.sample_rate, first.channel_names, first.class_names, first.n_samples)
-    parts = [_train_arrays(prepare_subject(t, model, False), np.flatnonzero(t.repetitions < TEST_FROM_REPETITION),
-                           False, 100_000 * i) for i, t in enumerate(subjects)]
-    x, y, g = (np.concatenate([p[k] for p in parts]) for k in range(3))
-    model.fit_encoded(x, y, groups=g, seed=0)
-    return model
-
-
-def _heldout_streams(subjects) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """Test trials of each subject played as a session (2.5 s of the subject's simulated rest
-    before each); truth = the grasp from the trial's detected onset (``active_bounds``) on, rest
-    in the gaps, ignored (-2) between a trial's cue and its onset."""
-    streams = []
-    for t in subjects:
-        idx = np.flatnonzero(t.repetitions >= TEST_FROM_REPETITION)
-        test = TrialSet(t.data[idx], t.labels[idx], t.repetitions[idx], t.class_names, t.channel_names,
-                        t.sample_rate, t.subject, t.units)
-        rec = trials_recording(test, "shuffled", 2.5, 0, SimulatorModel.shipped(t.subject))
-        truth = rec.labels.copy()
-        onsets = active_bounds(test)[trial_order(test, "shuffled", 0), 0]
-        starts = [s for s in np.flatnonzero(np.diff(np.r_[-1, rec.labels]) != 0) if rec.labels[s] >= 0]
-        for s, on in zip(starts, onsets):
-            truth[s:s + int(on)] = -2
-        streams.append((t.subject, rec.data, truth))
-    return streams
-
-
 def _simulated_sessions(seed: int = 100):
     """Per subject: its fitted simulated user performing every grasp 5 times (3 s, 2 s rest)."""
     out = []
@@ -376,31 +231,26 @@ def _simulated_sessions(seed: int = 100):
     return out
 
 
-def decoding_section(settings: dict[str, dict], work: Path) -> dict:
-    """``settings``: name -> {model (shipped name), stride_ms, vote_window, debounce, min_confidence}."""
-    subjects = load_subjects()
-    windows = {name: load_model(s["model"]).spec.window_ms for name, s in settings.items()}
-    heldout_models = {w: _heldout_model(w, subjects, work) for w in sorted(set(windows.values()))}
-    streams = _heldout_streams(subjects)
-    sessions = _simulated_sessions()
-    base = GraspClassifierConfig()
+def decoding_section(settings: dict[str, DecoderConfig], model: str, chunk_ms: float,
+                     processing_ms: float) -> dict:
+    """``settings`` side by side (``semg-grasp eval decoder`` on the held-out real trials, and
+    the simulated sessions decoded by the shipped model); the controller delay with the
+    pipeline's processing p95 (``processing_ms``)."""
     gen = load_config(GraspDiffusionConfig, "grasp_diffusion")
-    out = {}
-    for name, s in settings.items():
-        rule = {"commit_s": s.get("commit_s", gen.commit_s), "min_confidence": gen.min_confidence}
-        decoder = replace(base, **{k: v for k, v in s.items() if k not in ("model", "commit_s")}).decoder_config(2)
-        t0 = time.perf_counter()
-        real = [_score(*_stream(heldout_models[windows[name]], decoder, data), truth, **rule)
-                for _, data, truth in streams]
-        shipped = load_model(s["model"])
-        sim = [_score(*_stream(shipped, decoder, data), labels, act, **rule) for _, data, labels, act in sessions]
-        out[name] = {
-            "settings": {**s, "window_ms": windows[name]},
-            "heldout_real_trials": {**_mean(real), "per_subject": dict(zip(SUBJECTS, real))},
-            "simulated_sessions": {**_mean(sim), "per_subject": dict(zip(SUBJECTS, sim))},
-            "seconds": round(time.perf_counter() - t0, 1),
-        }
-        log.info("decoding %s: %s", name, {k: out[name][k] for k in ("heldout_real_trials",)})
+    out = evaluate_decoder(load_subjects(), settings, model, TEST_FROM_REPETITION, None, 2.5, chunk_ms,
+                           gen.commit_s, gen.min_confidence)
+    shipped = load_model(model)
+    sessions = _simulated_sessions()
+    chunk = round(chunk_ms * shipped.spec.sample_rate / 1e3)
+    stride = {n: round(c.stride_ms * shipped.spec.sample_rate / 1e3) for n, c in settings.items()}
+    for name, config in settings.items():
+        sim = [score(run_stream(shipped, config, data, chunk), labels, shipped.spec.sample_rate, gen.commit_s,
+                     gen.min_confidence, act) for _, data, labels, act in sessions]
+        out[name]["simulated_sessions"] = {"overall": mean_scores(sim), "per_subject": dict(zip(SUBJECTS, sim))}
+        out[name]["controller_delay"] = controller_delay(
+            shipped.spec.window_ms, decision_lag_ms(config), processing_ms,
+            buffering_ms(shipped.spec.window, stride[name], chunk, shipped.spec.sample_rate))
+        log.info("decoding %s: %s", name, out[name]["overall"])
     return out
 
 
@@ -439,9 +289,10 @@ def main(argv=None) -> int:
         buffering = buffering_ms(spec.window, round(decoder["stride_ms"] * spec.sample_rate / 1e3), chunk,
                                  spec.sample_rate)
         measured_buffering = 1e3 * float(np.mean([e["buffering"] for r in runs for e in r["events"]]))
-        delay = controller_delay(window_ms, decoder, latency["p95"], buffering)
+        lag = decision_lag_ms(load_config(GraspClassifierConfig, "grasp_classifier").decoder_config(spec.n_channels))
+        delay = controller_delay(window_ms, lag, latency["p95"], buffering)
         commit_ms = 1e3 * load_config(GraspDiffusionConfig, "grasp_diffusion").commit_s
-        delay_grasp = controller_delay(window_ms, decoder, latency["to_generated_grasp"]["p95"] + commit_ms, buffering)
+        delay_grasp = controller_delay(window_ms, lag, latency["to_generated_grasp"]["p95"] + commit_ms, buffering)
         result.update({
             "processing_latency_ms": {"p50": latency["p50"], "p95": latency["p95"]},
             "controller_delay_ms": delay["total_ms"],
@@ -459,11 +310,12 @@ def main(argv=None) -> int:
                                     "complete and sent (chunks of chunk_ms; measured on the decisions)",
                     "processing_ms": "p95 wall time from the arrival of the chunk completing the deciding window "
                                      "to the first hand command (processing_latency_ms)",
-                    "vote_lag_ms": "the majority vote over vote_window decisions (ties to the most recent) names "
-                                   "a new class ceil(n/2) - 1 strides after its first window, the debounce adds "
-                                   "debounce - 1 strides, and a "
-                                   "change waits on average half a stride for the next decision: "
-                                   "(ceil(n/2) - 1 + debounce - 1 + 1/2) x stride",
+                    "decision_lag_ms": "vote decoder: the majority vote over vote_window decisions (ties to the most "
+                                       "recent) names a new class ceil(n/2) - 1 strides after its first window, the "
+                                       "debounce adds debounce - 1 strides, and a change waits on average half a "
+                                       "stride for the next decision: (ceil(n/2) - 1 + debounce - 1 + 1/2) x stride; "
+                                       "onset decoder: (onset_windows - 1 + 1/2) x stride, then the evidence it "
+                                       "waits for (decoding: onset_to_decision_ms_median)",
                 },
                 "to_generated_grasp_ms": delay_grasp["total_ms"],
                 "to_generated_grasp_is": "the same terms with the generator's commit_s "
@@ -497,31 +349,10 @@ def main(argv=None) -> int:
                          "script": "rest 2 s, then every grasp type `repetitions` times (3 s each, 2 s rest after)"},
         })
         if not args.skip_accuracy:
-            current = {"model": load_config(GraspClassifierConfig, "grasp_classifier").model,
-                       **{k: decoder[k] for k in DECODER_KEYS},
-                       "commit_s": load_config(GraspDiffusionConfig, "grasp_diffusion").commit_s}
-            settings = {"previous": PREVIOUS, "slow_start": SLOW_START, "chosen": current,
-                        "chosen_without_correction": {**current, "correction_ms": 0.0}}
-            result["decoding"] = decoding_section(settings, Path(tmp))
-            prev_window = load_model(PREVIOUS["model"]).spec.window_ms
-            prev_model = load_model(PREVIOUS["model"]).spec
-            prev_stride = round(PREVIOUS["stride_ms"] * prev_model.sample_rate / 1e3)
-            prev_buffering = buffering_ms(prev_model.window, prev_stride, chunk, prev_model.sample_rate)
-            result["decoding"]["previous"]["controller_delay_ms"] = controller_delay(
-                prev_window, PREVIOUS, latency["p95"], prev_buffering)["total_ms"]
-            for name in ("slow_start", "chosen", "chosen_without_correction"):
-                result["decoding"][name]["controller_delay_ms"] = controller_delay(
-                    window_ms, settings[name], latency["p95"], buffering)["total_ms"]
-            result["decoding"]["what"] = (
-                "active_accuracy: published intents equal to the performed grasp while it is performed (real trials: "
-                "from the detected onset on); active_no_grasp: rest or rejected there; rest_false_grasp: a grasp "
-                "published during rest; first_started_type_correct: the first grasp type published in a performed grasp "
-                "(the hand's first pre-shape) is the performed one; grasps_per_performed_grasp and "
-                "first_grasp_type_correct: grasps the generator makes (a type intended for commit_s at the "
-                "generator's min_confidence) per performed grasp, and whether the first is of the performed type; "
-                "served: a grasp of the performed type is made during it (up to 0.5 s after); "
-                "onset_to_intent_ms_median / onset_to_correct_grasp_ms_median (simulated): half-activation of the "
-                "muscles to the first correct published intent / to the generator's grasp of the right type")
+            node = load_config(GraspClassifierConfig, "grasp_classifier")
+            settings = {"vote": replace(node, **VOTE).decoder_config(spec.n_channels),
+                        "node_defaults": node.decoder_config(spec.n_channels)}
+            result["decoding"] = decoding_section(settings, node.model, chunk * 1e3 / spec.sample_rate, latency["p95"])
     result["targets"] = {
         **TARGETS,
         "met": {"processing_latency_p95_ms":

@@ -143,6 +143,9 @@ class GraspIntent:
         class_names: the classifier's classes.
         probabilities: (n_classes,) float32 posterior per class.
         window_duration: seconds of signal in the deciding window.
+        level: contraction level in [0, 1] for proportional closing (the EMG envelope above the
+            user's rest, normalised by their strongest calibration contraction); 1 = close fully
+            (also the value of intents recorded before the field existed).
     """
 
     header: Header
@@ -152,6 +155,7 @@ class GraspIntent:
     class_names: tuple[str, ...]
     probabilities: np.ndarray
     window_duration: float
+    level: float = 1.0
 
     def __post_init__(self):
         probs = _frozen_array(self.probabilities, np.float32)
@@ -160,6 +164,8 @@ class GraspIntent:
             raise DataError(f"GraspIntent probabilities {probs.shape} do not match {len(names)} classes")
         if not -1 <= self.class_index < len(names):
             raise DataError(f"GraspIntent class_index {self.class_index} out of range for {len(names)} classes")
+        if not 0.0 <= self.level <= 1.0:
+            raise DataError(f"GraspIntent level {self.level} outside [0, 1]")
         _set(self, "probabilities", probs)
         _set(self, "class_names", names)
 

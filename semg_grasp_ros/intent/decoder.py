@@ -19,6 +19,17 @@ decision stride (``emg.windows.WindowBuffer``), and for each window:
    still change after ``debounce`` votes: the first windows of a contraction often look like
    another grasp, and the onset's type is corrected as soon as the contraction shows its own.
 
+With ``evidence_threshold`` > 0 the decision layer accumulates evidence instead of voting
+(the onset decoder): a contraction starts after ``onset_windows`` consecutive active windows
+(step 2 with the rest level at ``rest_percentile`` of the user's own rest windows), and from its
+first window on the weighted log posteriors of its windows are summed (a sequential probability
+ratio test between the classes). While the leading class's accumulated posterior stays below
+``evidence_threshold`` the intent is *undecided* (published as no grasp: the hand stays open);
+once it is reached that type is published and held for the whole contraction, which ends after
+``release_debounce`` windows below ``release_factor`` x the rest level (hysteresis). The next
+contraction decides afresh. ``max_undecided_ms`` bounds the undecided state. Every decision
+also carries the contraction ``level`` (0-1) for proportional closing (``intent.level``).
+
 Windows end on the last samples of ``stride``-sample blocks of the stream (absolute sample
 indices ``k * stride - 1``), so with chunks of a multiple of the stride a decision is taken as
 soon as the chunk completing its window arrives.
@@ -40,6 +51,7 @@ from ..emg.windows import samples_for_ms
 from ..errors import ConfigError, DataError
 from ..throttle import Throttle
 from .base import IntentModel
+from .level import ContractionLevel, LevelConfig
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +100,18 @@ class DecoderConfig:
             quantised sEMG reaches its window maximum at most 3 samples in a row (Sapsanis:
             max run 3 over every window of the three subjects); a clipped amplifier stays there.
         saturation_level: absolute raw level treated as saturation (``None`` disables).
+        rest_percentile: percentile of the calibration windows' RMS (per channel) taken as the
+            rest level (50 = median; higher sets the threshold from the spread of the user's rest).
+        evidence_threshold: accumulated posterior at which the onset decoder publishes a type
+            (0 = the vote decoder above).
+        evidence_weight: weight of each window's log posterior in the accumulated evidence
+            (0 = stride / window: successive windows overlap and are not independent).
+        onset_windows: consecutive active windows that start a contraction (onset decoder).
+        release_factor: during a contraction a window counts as rest only below
+            ``release_factor`` x the rest level on every channel (0 = ``rest_factor``).
+        max_undecided_ms: a contraction undecided this long publishes its leading class
+            (0 = stay undecided).
+        level: the contraction level's settings (``intent.level.LevelConfig``).
     """
 
     stride_ms: float = 20.0
@@ -103,6 +127,13 @@ class DecoderConfig:
     flat_std: float = 1e-6
     clip_samples: int = 4
     saturation_level: float | None = None
+    rest_percentile: float = 50.0
+    evidence_threshold: float = 0.0
+    evidence_weight: float = 0.0
+    onset_windows: int = 1
+    release_factor: float = 0.0
+    max_undecided_ms: float = 0.0
+    level: LevelConfig = LevelConfig()
 
     def __post_init__(self):
         object.__setattr__(self, "rest_rms", tuple(float(v) for v in self.rest_rms))
@@ -123,6 +154,10 @@ class DecoderConfig:
             raise ConfigError(f"rest_rms values must be finite and > 0, got {self.rest_rms}")
         if not self.rest_rms and self.calibration_s <= 0:
             raise ConfigError("give rest_rms or a calibration_s > 0 to calibrate the rest level")
+        if not (0 < self.rest_percentile <= 100 and 0 <= self.evidence_threshold < 1 and self.evidence_weight >= 0
+                and self.onset_windows >= 1 and self.release_factor >= 0 and self.max_undecided_ms >= 0):
+            raise ConfigError("need 0 < rest_percentile <= 100, 0 <= evidence_threshold < 1, evidence_weight >= 0, "
+                              "onset_windows >= 1, release_factor >= 0, max_undecided_ms >= 0")
         if self.saturation_level is not None and not self.saturation_level > 0:
             raise ConfigError(f"saturation_level must be > 0 or None, got {self.saturation_level}")
 
@@ -140,9 +175,11 @@ class Decision:
         probabilities: (n_classes,) model posteriors of the latest window (zeros when the
             model was not consulted).
         window_label: this window's own decision before vote and debounce (-1 = none).
-        reason: ``"grasp"``, ``"rest"``, ``"low confidence"``, ``"calibrating"`` or the
+        reason: ``"grasp"``, ``"rest"``, ``"low confidence"``, ``"undecided"``, ``"calibrating"`` or the
             reason of a rejection (``"non-finite samples"``, ``"flat channel ch2"``, ...).
         window_samples: samples in the deciding window.
+        level: contraction level 0-1 for proportional closing (0 for rejected windows and
+            while calibrating).
     """
 
     end_index: int
@@ -152,10 +189,11 @@ class Decision:
     window_label: int
     reason: str
     window_samples: int
+    level: float = 0.0
 
     @property
     def rejected(self) -> bool:
-        return self.reason not in ("grasp", "rest", "low confidence", "calibrating")
+        return self.reason not in ("grasp", "rest", "low confidence", "undecided", "calibrating")
 
 
 def _longest_run(flags: np.ndarray) -> int:
@@ -176,8 +214,9 @@ class OnlineDecoder:
         if not model.fitted:
             raise ConfigError("the online decoder needs a trained model")
         spec = model.spec
-        if config.rest_rms and len(config.rest_rms) != spec.n_channels:
-            raise ConfigError(f"rest_rms has {len(config.rest_rms)} values for {spec.n_channels} channels")
+        for name, values in (("rest_rms", config.rest_rms), ("max_rms", config.level.max_rms)):
+            if values and len(values) != spec.n_channels:
+                raise ConfigError(f"{name} has {len(values)} values for {spec.n_channels} channels")
         self.model, self.config, self.spec = model, config, spec
         self.stride = samples_for_ms(config.stride_ms, spec.sample_rate)
         self.correction = int(round(config.correction_ms * spec.sample_rate / 1e3))
@@ -187,6 +226,7 @@ class OnlineDecoder:
         self._raw = spec.window_buffer(self.stride)
         self._filtered = spec.window_buffer(self.stride)
         self.rest_rms = np.asarray(config.rest_rms, dtype=np.float64) if config.rest_rms else None
+        self.level = ContractionLevel(config.level, config.stride_ms / 1e3)
         self._calibration: list[np.ndarray] = []
         self._calibrated_samples = 0
         self._throttle = Throttle(LOG_EVERY_S * spec.sample_rate, per_key=False)  # rejection reasons, by sample
@@ -208,6 +248,12 @@ class OnlineDecoder:
         self._candidate = NO_GRASP
         self._candidate_run = 0
         self._started_at = 0  # stream index of the decision that started the current grasp
+        # onset decoder: active-window run, contraction state, accumulated log evidence, quiet run
+        self._active_run = 0
+        self._contraction = False
+        self._evidence = np.zeros(len(self.class_names))
+        self._contraction_start = 0
+        self._quiet_run = 0
 
     def reconfigure(self, config: DecoderConfig) -> None:
         """Decide with ``config`` from the next window on, keeping the stream, the calibration
@@ -250,13 +296,14 @@ class OnlineDecoder:
         return self.rest_rms
 
     def _rest_level(self, filtered: np.ndarray) -> np.ndarray:
-        """(n_channels,) rest RMS of a filtered segment (n_samples, n_channels): the median over
-        its non-overlapping windows of each window's RMS, so a brief movement during the
-        calibration does not raise the level."""
+        """(n_channels,) rest RMS of a filtered segment (n_samples, n_channels): the
+        ``rest_percentile`` (default the median) over its non-overlapping windows of each
+        window's RMS, so a brief movement during the calibration does not raise the level."""
         w = self.spec.window
         n = max(filtered.shape[0] // w, 1)
         pieces = filtered[: n * w].reshape(n, -1, filtered.shape[1])
-        return np.maximum(np.median(np.sqrt(np.mean(np.square(pieces), axis=1)), axis=0), 1e-12)
+        rms = np.sqrt(np.mean(np.square(pieces), axis=1))
+        return np.maximum(np.percentile(rms, self.config.rest_percentile, axis=0), 1e-12)
 
     # --- per block -------------------------------------------------------------------
 
@@ -337,6 +384,9 @@ class OnlineDecoder:
         if self.rest_rms is None:
             return self._publish(end, NO_GRASP, 0.0, zeros, "calibrating")
         power = np.einsum("ij,ij->j", filtered, filtered) / filtered.shape[0]
+        self.level.update(np.sqrt(power), self.rest_rms)
+        if self.config.evidence_threshold > 0:
+            return self._accumulate(end, power, filtered)
         if np.all(power < (self.config.rest_factor * self.rest_rms) ** 2):
             return self._publish(end, NO_GRASP, 1.0, zeros, "rest")
         proba = self.model.predict_proba(filtered[None])[0]
@@ -344,6 +394,51 @@ class OnlineDecoder:
         if proba[label] < self.config.min_confidence:
             return self._publish(end, NO_GRASP, 1.0 - float(proba[label]), proba, "low confidence")
         return self._publish(end, label, float(proba[label]), proba, "grasp")
+
+    def _accumulate(self, end: int, power: np.ndarray, filtered: np.ndarray) -> Decision:
+        """The onset decoder's step for one window (see the module docstring)."""
+        c = self.config
+        zeros = np.zeros(len(self.class_names))
+        active = bool(np.any(power >= (c.rest_factor * self.rest_rms) ** 2))
+        if not self._contraction:
+            self._active_run = self._active_run + 1 if active else 0
+            if not active:
+                self._evidence[:] = 0.0
+                return self._emit(end, NO_GRASP, 1.0, zeros, NO_GRASP, "rest")
+        else:
+            quiet = bool(np.all(power < ((c.release_factor or c.rest_factor) * self.rest_rms) ** 2))
+            self._quiet_run = self._quiet_run + 1 if quiet else 0
+            if self._quiet_run >= (c.release_debounce or c.debounce):
+                self._contraction, self._current, self._active_run = False, NO_GRASP, 0
+                self._evidence[:] = 0.0
+                return self._emit(end, NO_GRASP, 1.0, zeros, NO_GRASP, "rest")
+            if quiet:  # a dip inside the contraction: no evidence, the published intent holds
+                conf = 1.0 if self._current == NO_GRASP else 0.0
+                return self._emit(end, self._current, conf, zeros, NO_GRASP, "rest")
+        proba = self.model.predict_proba(filtered[None])[0]
+        label = int(np.argmax(proba))
+        weight = c.evidence_weight or self.stride / self.spec.window
+        self._evidence += weight * np.log(np.clip(proba, 1e-4, 1.0))
+        if not self._contraction:
+            if self._active_run == 1:
+                self._contraction_start = end
+            if self._active_run < c.onset_windows:
+                return self._emit(end, NO_GRASP, 0.0, proba, label, "undecided")
+            self._contraction, self._quiet_run = True, 0
+        posterior = np.exp(self._evidence - self._evidence.max())
+        posterior /= posterior.sum()
+        if self._current == NO_GRASP:
+            lead = int(np.argmax(posterior))
+            waited = (end - self._contraction_start) * 1e3 / self.spec.sample_rate
+            if posterior[lead] >= c.evidence_threshold or (c.max_undecided_ms and waited >= c.max_undecided_ms):
+                self._current, self._started_at = lead, end
+            else:
+                return self._emit(end, NO_GRASP, float(1.0 - posterior[lead]), proba, label, "undecided")
+        return self._emit(end, self._current, float(posterior[self._current]), proba, label, "grasp")
+
+    def _emit(self, end: int, current: int, conf: float, proba: np.ndarray, label: int, reason: str) -> Decision:
+        level = self.level.level if self.rest_rms is not None and reason != "calibrating" else 0.0
+        return Decision(end, current, float(np.clip(conf, 0.0, 1.0)), proba, label, reason, self.spec.window, level)
 
     def _vote(self) -> int:
         """Most frequent label of the history; ties go to the most recent of the tied."""
@@ -386,7 +481,7 @@ class OnlineDecoder:
             conf = confidence if label == NO_GRASP else 1.0 - confidence
         else:
             conf = float(proba[current]) if proba.any() else 0.0
-        return Decision(end, current, float(np.clip(conf, 0.0, 1.0)), proba, label, reason, self.spec.window)
+        return self._emit(end, current, conf, proba, label, reason)
 
     def _reject(self, end: int, reason: str) -> Decision:
         """A rejected window: counts as no grasp in the vote, reason logged (throttled:
@@ -396,6 +491,8 @@ class OnlineDecoder:
         self._votes.append(NO_GRASP)
         # A bad signal must not keep an old grasp alive: drop the published intent at once.
         self._current, self._candidate, self._candidate_run = NO_GRASP, NO_GRASP, 0
+        self._contraction, self._active_run, self._evidence[:] = False, 0, 0.0
+        self.level.reset()
         return Decision(end, NO_GRASP, 0.0, np.zeros(len(self.class_names)), NO_GRASP, reason, self.spec.window)
 
     @staticmethod

@@ -159,12 +159,14 @@ def _intent_to(f: MessageFactory, i: GraspIntent) -> Any:
         MSGTYPES[GraspIntent], header=_header(f, i.header), grasp_type=i.grasp_type,
         class_index=int(i.class_index), confidence=float(i.confidence), class_names=list(i.class_names),
         probabilities=f.array(i.probabilities, "float32"), window_duration=float(i.window_duration),
+        level=float(i.level),
     )
 
 
 def _intent_from(m: Any) -> GraspIntent:
     return GraspIntent(_from_header(m.header), str(m.grasp_type), int(m.class_index), float(m.confidence),
-                       tuple(m.class_names), _arr(m.probabilities, np.float32), float(m.window_duration))
+                       tuple(m.class_names), _arr(m.probabilities, np.float32), float(m.window_duration),
+                       float(getattr(m, "level", 1.0)))  # bags recorded before the field: close fully
 
 
 def _sdf_to(f: MessageFactory, s: ObjectSdf) -> Any:

@@ -20,6 +20,7 @@ from ..errors import ConfigError, SemgGraspError
 from ..intent.base import IntentModel
 from ..intent.models import load_model
 from ..intent.decoder import NONFINITE, DecoderConfig, Decision, OnlineDecoder
+from ..intent.level import LevelConfig
 from ..topics import EMG_CHUNKS, GRASP_INTENT
 from ..types import EmgChunk, GraspIntent, Header
 from .component import Ports
@@ -73,6 +74,27 @@ class GraspClassifierConfig:
     flat_std: float = param(1e-6, "raw channel std below this (signal units) = flat electrode", (0.0, 1e6))
     clip_samples: int = param(4, "consecutive samples at the channel's rail = clipped (0 = off)", (0, 100000))
     saturation_level: float = param(0.0, "absolute raw level treated as saturation (0 = off)", (0.0, 1e12))
+    rest_percentile: float = param(50.0, "percentile of the calibration windows' RMS taken as the rest level",
+                                   (1.0, 100.0))
+    evidence_threshold: float = param(0.0, "onset decoder: accumulated posterior at which a type is published "
+                                           "(0 = the vote decoder)", (0.0, 0.999999))
+    evidence_weight: float = param(0.0, "onset decoder: weight of each window's log posterior (0 = stride / window)",
+                                   (0.0, 10.0))
+    onset_windows: int = param(1, "onset decoder: consecutive active windows that start a contraction", (1, 100))
+    release_factor: float = param(0.0, "onset decoder: a contraction's window is rest below release_factor x the "
+                                       "rest level (0 = rest_factor)", (0.0, 1000.0))
+    max_undecided_ms: float = param(0.0, "onset decoder: undecided this long publishes the leading type (0 = never)",
+                                    (0.0, 100000.0))
+    max_rms: tuple[float, ...] = param(
+        (0.0,), "RMS of the filtered signal per channel at the user's strongest calibration contraction (one value "
+                "= all channels); 0 = the strongest seen so far"
+    )
+    level_smoothing_s: float = param(0.1, "time constant of the envelope smoothing for the level, s", (0.0, 10.0))
+    level_min_cutoff_hz: float = param(0.5, "cutoff of the level's adaptive low-pass while steady, Hz", (0.001, 100.0))
+    level_beta: float = param(1.0, "the adaptive low-pass's cutoff grows by this x the level's speed (1/s)",
+                              (0.0, 1000.0))
+    level_deadband: float = param(0.05, "levels below this are 0", (0.0, 0.99))
+    level_hysteresis: float = param(0.02, "the published level changes only by more than this", (0.0, 0.99))
     expected_sample_rate_hz: float = param(0.0, "required model sample rate, Hz (0 = the model's)", (0.0, 1e6))
     expected_channels: int = param(0, "required model channel count (0 = the model's)", (0, 1024))
     frame_id: str = param("", "header.frame_id of the intents ('' = that of the EMG chunks)")
@@ -86,11 +108,10 @@ class GraspClassifierConfig:
 
     def decoder_config(self, n_channels: int) -> DecoderConfig:
         """The ``DecoderConfig`` for a model with ``n_channels`` channels."""
-        rest = tuple(float(v) for v in self.rest_rms)
-        if all(v == 0 for v in rest):
-            rest = ()
-        elif len(rest) == 1:
-            rest = rest * n_channels
+        def per_channel(values):
+            values = tuple(float(v) for v in values)
+            return () if all(v == 0 for v in values) else values * n_channels if len(values) == 1 else values
+
         return DecoderConfig(
             stride_ms=self.stride_ms,
             vote_window=self.vote_window,
@@ -100,11 +121,19 @@ class GraspClassifierConfig:
             switch_debounce=self.switch_debounce,
             correction_ms=self.correction_ms,
             rest_factor=self.rest_factor,
-            rest_rms=rest,
+            rest_rms=per_channel(self.rest_rms),
             calibration_s=self.calibration_s,
             flat_std=self.flat_std,
             clip_samples=self.clip_samples,
             saturation_level=self.saturation_level or None,
+            rest_percentile=self.rest_percentile,
+            evidence_threshold=self.evidence_threshold,
+            evidence_weight=self.evidence_weight,
+            onset_windows=self.onset_windows,
+            release_factor=self.release_factor,
+            max_undecided_ms=self.max_undecided_ms,
+            level=LevelConfig(per_channel(self.max_rms), self.level_smoothing_s, self.level_min_cutoff_hz,
+                              self.level_beta, self.level_deadband, self.level_hysteresis),
         )
 
 
@@ -156,8 +185,10 @@ class GraspClassifier:
                 f"{self.config.expected_channels}"
             )
         decoder_config = self.config.decoder_config(spec.n_channels)
-        if decoder_config.rest_rms and len(self.config.rest_rms) not in (1, spec.n_channels):
-            raise ConfigError(f"rest_rms needs 1 or {spec.n_channels} values, got {len(self.config.rest_rms)}")
+        for values, given in (("rest_rms", decoder_config.rest_rms), ("max_rms", decoder_config.level.max_rms)):
+            if given and len(getattr(self.config, values)) not in (1, spec.n_channels):
+                raise ConfigError(f"{values} needs 1 or {spec.n_channels} values, got "
+                                  f"{len(getattr(self.config, values))}")
         adapter = None
         if self.config.adapt:
             from ..intent.adaptation import StreamAdapter
@@ -218,6 +249,7 @@ class GraspClassifier:
                     class_names=names,
                     probabilities=d.probabilities,
                     window_duration=d.window_samples / self.model.spec.sample_rate,
+                    level=d.level,
                 )
             )
         return out

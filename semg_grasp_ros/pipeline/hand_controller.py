@@ -12,7 +12,10 @@ along the palm normal -> close to the grasp -> squeeze (``hand.trajectory``; the
 pre-shape -> pregrasp -> grasp -> squeeze, the pre-shape coming from the intent), published once
 as ``hand/joint_trajectory`` (for a hand controller) with the wrist target ``grasp/pose``
 (``PoseStamped``, for an arm planner). A grasp without pregrasp/squeeze postures (empty fields)
-gets a partly opened copy of itself as pregrasp and no squeeze. A timer
+gets a partly opened copy of itself as pregrasp and no squeeze. With ``proportional_closing`` the
+close phase follows the intents' contraction level instead of the clock (``hand.closure``: level
+0 = pregrasp, ``grasp_level`` = the grasp, 1 = the squeeze; rate-limited): the hand closes as much
+as the user contracts and opens back to the pregrasp when they relax. A timer
 at ``rate_hz`` publishes ``joint_states`` (for robot_state_publisher) and the wrist transform
 (TF ``grasp frame -> root_link``) of the commanded hand.
 
@@ -53,9 +56,10 @@ from ..config import nested, param
 from ..errors import ConfigError, DataError
 from ..grasp.representation import SPECS
 from ..hand.convert import hand_grasp_postures, hand_grasp_to_arrays, matrix_to_quat_xyzw
+from ..hand.closure import ProportionalClosure, closure_posture
 from ..hand.kinematics import HandKinematics
 from ..hand.model import COUPLING_TOLERANCE, FINGER_JOINTS, WRIST_JOINTS, couple, coupling_error, load_hand
-from ..hand.trajectory import TrajectoryConfig, plan_grasp, plan_joint_motion
+from ..hand.trajectory import PHASES, TrajectoryConfig, plan_grasp, plan_joint_motion
 from ..throttle import Throttle
 from ..topics import GRASP_INTENT, GRASP_POSE, GRASP_SELECTED, HAND_TRAJECTORY, JOINT_STATES, TF
 from ..types import (
@@ -118,6 +122,12 @@ class HandControllerConfig:
     intent_timeout_s: float = param(0.5, "once intents were seen, none for this long (message time): hold or open "
                                          "(on_timeout) and reject grasps until intents return; 0 = off", (0.0, 3600.0),
                                      live=True)
+    proportional_closing: bool = param(True, "close the grasp as far as the intents' contraction level says "
+                                             "(false: close fully, whatever the level)", live=True)
+    grasp_level: float = param(0.7, "proportional closing: level at which the grasp posture is reached (above it "
+                                    "towards the squeeze, reached at 1)", (0.05, 1.0), live=True)
+    closure_rate: float = param(2.0, "proportional closing: at most this many pregrasp -> grasp motions per second",
+                                (0.01, 100.0), live=True)
 
     def __post_init__(self):
         if not 0 < self.rate_hz <= 1000:
@@ -138,6 +148,7 @@ class HandControllerConfig:
             raise ConfigError("log_throttle_s and intent_timeout_s must be >= 0")
         if not 0.0 <= self.intent_min_confidence <= 1.0:
             raise ConfigError(f"intent_min_confidence must lie in [0, 1], got {self.intent_min_confidence}")
+        ProportionalClosure(self.grasp_level, self.closure_rate)
 
 
 class HandController:
@@ -167,6 +178,8 @@ class HandController:
         self._intent_lost = False
         self._gate = IntentGate(config.intent_min_confidence)  # the type of the running intent pre-shape
         self._throttle = Throttle(config.log_throttle_s * 1e9)
+        self._level = 1.0  # contraction level of the latest intent
+        self._closing = None  # proportional closing of the running grasp: (close start ns, postures, state)
         #: intents that started a pre-shape.
         self.preshapes = 0
         # rh_palm expressed in rh_forearm with the wrist joints at zero (for root_link = rh_forearm)
@@ -175,8 +188,9 @@ class HandController:
         self._palm_in_root = poses[fk.link_index["rh_palm"]] if config.root_link == "rh_forearm" else np.eye(4)
 
     def reconfigure(self, config: HandControllerConfig) -> None:
-        """Apply new ``live`` parameters (timeouts, on_timeout, velocity, intent confidence):
-        each is read where it is used, from the next message or tick on."""
+        """Apply new ``live`` parameters (timeouts, on_timeout, velocity, intent confidence,
+        proportional closing): each is read where it is used, from the next message or tick on
+        (proportional closing from the next grasp on)."""
         self.config = config
 
     def ports(self) -> Ports:
@@ -203,6 +217,7 @@ class HandController:
         stamp = int(intent.header.stamp_ns)
         now = max(stamp, self._last_tick_ns if self._last_tick_ns is not None else stamp)
         self._last_intent_ns = now
+        self._level = float(intent.level)
         if self._intent_lost:
             log.info("intents are back: grasps accepted again")
             self._intent_lost = False
@@ -222,6 +237,7 @@ class HandController:
         times, joints, velocities = plan_joint_motion(
             self.command, goal, self.lower, self.upper, self.velocity_limits, self.config.trajectory)
         self._plan = _Plan(now, times, joints)
+        self._closing = None
         self._goal = None  # the generated grasp that follows is always executed
         self.preshapes += 1
         header = Header(now, self._frame)
@@ -260,6 +276,12 @@ class HandController:
             self.config.trajectory, q_pregrasp, q_squeeze,
         )
         self._plan = _Plan(start, traj.times, traj.joints, traj.wrist_position, rot)
+        self._closing = None
+        if self.config.proportional_closing:  # the close phase follows the level instead of the clock
+            close = np.flatnonzero(traj.phase == PHASES.index("close"))
+            postures = (traj.joints[close[0] - 1], traj.joints[close[-1]], traj.joints[-1])
+            self._closing = (start + int(round(traj.times[close[0] - 1] * 1e9)), postures,
+                             ProportionalClosure(self.config.grasp_level, self.config.closure_rate))
         self._goal = (grasp.header.frame_id, clamped, rot, trans)
         self._frame = grasp.header.frame_id
         self._last_grasp_ns = max(stamp, now)
@@ -295,6 +317,8 @@ class HandController:
             if t >= 0:
                 target = _interp(plan.times, plan.joints, t)
                 wrist_pos = _interp(plan.times, plan.wrist_position, t) if plan.wrist_position is not None else None
+            if self._closing is not None and now_ns >= self._closing[0]:
+                target = closure_posture(*self._closing[1], self._closing[2].step(self._level, dt))
         # rate limit relative to the last command: never faster than the velocity limits
         step = self.velocity_limits * self.config.trajectory.velocity_scale * dt
         new = couple(np.clip(self.command + np.clip(target - self.command, -step, step), self.lower, self.upper))
@@ -336,6 +360,7 @@ class HandController:
         else:
             log.info("%s: holding the hand", reason)
             self._plan = None
+        self._closing = None
         self._goal = None
 
     def _joint_state(self, now_ns: int, velocity: np.ndarray) -> JointState:

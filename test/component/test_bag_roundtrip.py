@@ -20,7 +20,7 @@ POSE = Pose([0.1, -0.2, 0.3], [0.0, 0.0, np.sin(0.3), np.cos(0.3)])
 GRASP = HandGrasp(H, "tip", POSE, ("rh_FFJ4", "rh_FFJ3"), [0.1, -0.2], 0.7, 0.001, 0.004, [0.05, -0.25], [0.15, -0.15], 0.002)
 SAMPLES = {
     "emg/chunks": EmgChunk(H, 500.0, ("ch1", "ch2"), 12345, rng.normal(size=(10, 2))),
-    "grasp/intent": GraspIntent(H, "hook", 2, 0.8, ("a", "b", "c"), [0.1, 0.1, 0.8], 0.25),
+    "grasp/intent": GraspIntent(H, "hook", 2, 0.8, ("a", "b", "c"), [0.1, 0.1, 0.8], 0.25, 0.4),
     "object/sdf": ObjectSdf(H, POSE, 0.004, rng.random((3, 4, 5)), True, [1, 2, 3], [0.1, 0.2, 0.3]),
     "grasp/selected": GRASP,
     "grasp/candidates": HandGraspArray(H, (GRASP, GRASP)),
@@ -131,3 +131,29 @@ def test_replay_into_graph_keeps_timing_and_rate(tmp_path):
     play(g, path, topics=["emg/chunks"], rate=2.0)
     g.run()
     assert times == [7 + i * 50_000_000 for i in range(5)]
+
+
+def test_intents_recorded_before_the_level_field_read_as_closing_fully(tmp_path, monkeypatch):
+    """A bag written with GraspIntent as it was before ``level`` (its own definition stored in it)
+    still reads; the intents get level 1 (close fully, as then)."""
+    from rosbags.rosbag2 import Writer
+
+    from semg_grasp_ros.msgs import typestore as ts
+
+    defs = ts.package_msg_definitions()
+    old = {**defs, "semg_grasp_ros/msg/GraspIntent": defs["semg_grasp_ros/msg/GraspIntent"].split("float32 level")[0]}
+    ts.typestore.cache_clear()
+    monkeypatch.setattr(ts, "package_msg_definitions", lambda: old)
+    store = ts.typestore()
+    msgtype = "semg_grasp_ros/msg/GraspIntent"
+    assert "level" not in [n for n, _ in store.fielddefs[msgtype][1]]
+    msg = ts.RosbagsFactory(store).new(msgtype, grasp_type="hook", class_index=2, confidence=0.9,
+                                       class_names=["a", "b", "hook"],
+                                       probabilities=np.array([0.05, 0.05, 0.9], np.float32), window_duration=0.15)
+    with Writer(tmp_path / "old", version=8) as writer:
+        conn = writer.add_connection("/grasp/intent", msgtype, typestore=store)
+        writer.write(conn, 7, store.serialize_cdr(msg, msgtype))
+    monkeypatch.undo()
+    ts.typestore.cache_clear()
+    [(topic, stamp, intent)] = list(read_bag(tmp_path / "old"))
+    assert topic == "grasp/intent" and intent.grasp_type == "hook" and intent.level == 1.0

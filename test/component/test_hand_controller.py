@@ -172,3 +172,44 @@ def test_reconfigure_changes_the_watchdog_while_running():
     graph.call_at(int(0.5e9), lambda: ctrl.reconfigure(replace(ctrl.config, timeout_s=1.0, on_timeout="open")))
     graph.run(5.0)
     np.testing.assert_allclose(states[-1].position[2:], ctrl.q_open, atol=1e-9)
+
+
+def test_proportional_closing_follows_the_intent_level():
+    """Level 0.35 with grasp_level 0.7 holds the hand half way from the pregrasp to the grasp;
+    a level of 1 (or proportional closing off) goes on to the squeeze; relaxing reopens to the
+    pregrasp, at most closure_rate per second."""
+    from semg_grasp_ros.hand.closure import closure_of_level, closure_posture
+    from semg_grasp_ros.types import GraspIntent
+
+    names = ("spherical", "cylindrical", "hook", "palmar", "tip", "lateral")
+    q = _grasp_joints()
+    lo, hi = load_hand("free").limits()
+    pre = couple(np.clip(0.4 * q + 0.6 * lo, lo, hi))
+    squeeze = couple(np.clip(2 * q - pre, lo, hi))
+
+    def run(levels, **cfg):
+        """levels: (until s, level) of the intents sent every 20 ms; returns the final command."""
+        graph = Graph()
+        ctrl = graph.add(HandController(HandControllerConfig(preshape_on_intent=False, timeout_s=30.0, **cfg)))
+        grasp = arrays_to_hand_grasp(q, ROT, TRANS, Header(int(0.1e9), "object"), "cylindrical",
+                                     pregrasp_positions=pre, squeeze_positions=squeeze)
+        graph.call_at(int(0.1e9), lambda: graph.publish("grasp/selected", grasp))
+        t = 0.0
+        for until, level in levels:
+            while t < until:
+                stamp = int(t * 1e9)
+                intent = GraspIntent(Header(stamp, "emg"), "cylindrical", 1, 0.9, names, np.eye(6)[1], 0.15, level)
+                graph.call_at(stamp, lambda i=intent: graph.publish("grasp/intent", i))
+                t += 0.02
+        graph.run(t)
+        return ctrl
+
+    assert closure_of_level(0.35, 0.7) == pytest.approx(0.5) and closure_of_level(1.0, 0.7) == 2.0
+    half = run([(6.0, 0.35)], grasp_level=0.7)
+    np.testing.assert_allclose(half.command, closure_posture(pre, q, squeeze, 0.5), atol=1e-6)
+    for ctrl in (run([(6.0, 1.0)]), run([(6.0, 0.35)], proportional_closing=False)):
+        np.testing.assert_allclose(ctrl.command, np.clip(squeeze, ctrl.lower, ctrl.upper), atol=1e-6)
+    relaxed = run([(6.0, 1.0), (8.0, 0.0)], closure_rate=2.0)
+    np.testing.assert_allclose(relaxed.command, pre, atol=1e-6)
+    with pytest.raises(ConfigError):
+        HandControllerConfig(grasp_level=0.0)

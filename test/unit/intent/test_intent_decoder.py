@@ -1,6 +1,7 @@
 """Online decoder: streaming equals offline prediction, vote, debounce, rest, rejections."""
 
 import logging
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from semg_grasp_ros.emg.windows import window_ends
 from semg_grasp_ros.errors import ConfigError
 from semg_grasp_ros.intent.decoder import NO_GRASP, DecoderConfig, OnlineDecoder
 from semg_grasp_ros.intent.lda import LdaConfig, LdaModel
+from semg_grasp_ros.intent.level import LevelConfig
 from semg_grasp_ros.intent.spec import InputSpec, filter_and_window
 
 FS = 500.0
@@ -233,3 +235,58 @@ def test_real_recordings_pass_the_signal_checks(sapsanis_dir):
     dec = OnlineDecoder(model, DecoderConfig(rest_rms=(1e-9, 1e-9)))
     decisions = dec.process(np.concatenate(list(t.data[::3])), 0)
     assert len(decisions) > 1000 and not any(d.rejected for d in decisions)
+
+
+def _probs(rows, p=0.6):
+    """One posterior row per window: ``p`` on the scripted class of 3, the rest shared."""
+    out = []
+    for lab in rows:
+        row = np.full(3, (1 - p) / 2)
+        row[lab] = p
+        out.append(row)
+    return out
+
+
+def test_onset_decoder_waits_for_evidence_holds_the_type_and_releases(scripted_model):
+    # quiet windows, then a contraction whose first windows look like class 1, then class 0,
+    # with a later class-2 run; then quiet again (rest is decided from the energy, not the model)
+    rng = np.random.default_rng(0)
+    active = [1, 1, 0, 0, 0, 0, 0, 0, 2, 2, 2, 0]
+    n_quiet, n_rest = 3, 30
+    x = np.concatenate([_segment(-1, SPEC.window + 10 * (n_quiet - 1), rng),
+                        _segment(0, 10 * len(active), rng), _segment(-1, 10 * n_rest, rng)])
+    cfg = DecoderConfig(stride_ms=20.0, rest_rms=(0.01, 0.01), rest_factor=3.0, evidence_threshold=0.9,
+                        evidence_weight=1.0, onset_windows=1, release_debounce=3)
+    model = scripted_model(SPEC, ("p", "q", "r"), _probs(active + [0] * 20))
+    d = OnlineDecoder(model, cfg).process(x, 0)
+    published, reasons = [e.class_index for e in d], [e.reason for e in d]
+    assert published[:n_quiet] == [NO_GRASP] * n_quiet and reasons[:n_quiet] == ["rest"] * n_quiet
+    # Worked by hand, in units of log 3 (p = 0.6 vs 0.2, weight 1): after q, q the posterior of q is
+    # 9 / 11 < 0.9: undecided; p then gains one unit per window; at the fifth p it leads 5 : 2 : 0,
+    # 243 / 253 = 0.96 >= 0.9: p is published at the seventh active window.
+    first = n_quiet + 6
+    assert reasons[n_quiet:first] == ["undecided"] * 6 and published[n_quiet:first] == [NO_GRASP] * 6
+    assert published[first] == 0 and d[first].confidence == pytest.approx(243 / 253)
+    # held as p through the class-2 run and while windows still overlap the contraction (and the
+    # filter, its 50 Hz notch above all, rings down), released after 3 quiet windows
+    release = published.index(NO_GRASP, first)
+    assert release >= n_quiet + len(active) + 4 + 3 and release < len(d) - 1
+    assert set(published[first:release]) == {0} and set(published[release:]) == {NO_GRASP}
+    assert reasons[release - 2:release] == ["rest", "rest"] and published[release - 1] == 0
+
+
+def test_level_follows_the_contraction_and_is_steady(lda):
+    rng = np.random.default_rng(1)
+    cfg = replace(QUIET, rest_rms=(0.01, 0.01), level=LevelConfig(max_rms=(1.0, 0.1), deadband=0.0))
+    x = np.concatenate([_segment(-1, 500, rng), _segment(0, 1500, rng, level=0.5), _segment(0, 1500, rng)])
+    d = OnlineDecoder(lda, cfg).process(x, 0)
+    ends = np.array([e.end_index for e in d])
+    level = np.array([e.level for e in d])
+    quiet, half, full = level[ends < 450], level[(ends > 1200) & (ends < 2000)], level[ends > 2700]
+    assert quiet.max() < 0.05
+    assert half.mean() == pytest.approx(0.5, abs=0.08) and full.mean() == pytest.approx(1.0, abs=0.08)
+    assert half.std() < 0.03 and np.all((level >= 0) & (level <= 1))
+    with pytest.raises(ConfigError):
+        LevelConfig(deadband=1.0)
+    with pytest.raises(ConfigError):
+        OnlineDecoder(lda, replace(QUIET, level=LevelConfig(max_rms=(1.0,))))

@@ -1,0 +1,41 @@
+"""`semg-grasp eval decoder`'s scoring and sessions: the scores worked by hand on a scripted
+decision stream; a held-out session from a recording's quiet parts or simulated rest."""
+
+import numpy as np
+import pytest
+
+from semg_grasp_ros.emg.simulator.render import EmgSimulator, SimulatorConfig
+from semg_grasp_ros.pipeline.decoder_evaluation import IGNORED, Stream, heldout_session, score, splice
+
+
+def test_scores_worked_by_hand():
+    # 100 samples per decision; rest, a grasp of class 2 (cue at 300, onset at 400), rest
+    truth = np.r_[np.full(300, -1), np.full(100, IGNORED), np.full(500, 2), np.full(400, -1)]
+    ends = np.arange(50, 1300, 100)  # 13 decisions
+    classes = np.array([-1, 0, -1, -1, 1, 2, 2, 2, 2, 2, -1, -1, -1])
+    s = score(Stream(ends, classes, np.full(13, 0.9), np.zeros(1)), truth, rate=1000.0, commit_s=0.15,
+              min_confidence=0.6)
+    assert s["performed_grasps"] == 1
+    assert s["first_decided_type_correct"] == 0.0  # class 1 at 450 comes first
+    assert s["grasps_started_per_performed_grasp"] == 3.0  # 0 in rest, 1, then 2
+    # 7 rest decisions: one grasp out of rest (at 150), one held over (at 950, released at 1050)
+    assert s["rest_grasp_fraction"] == pytest.approx(1 / 7) and s["rest_time_with_a_grasp"] == pytest.approx(2 / 7)
+    assert s["release_ms_median"] == 150.0
+    assert s["correct_while_held"] == pytest.approx(4 / 5) and s["onset_to_decision_ms_median"] == 50.0
+    # the generator commits 2 after 150 ms of it (at 850); 0 and 1 never last that long
+    assert s["generated_grasps_per_performed_grasp"] == 1.0 and s["first_generated_grasp_correct"] == 1.0
+
+
+def test_session_rest_from_quiet_parts_or_simulated():
+    trials = EmgSimulator(None, SimulatorConfig(seed=3)).trials(4, trial_s=3.0)
+    train, test = np.flatnonzero(trials.repetitions < 2), np.flatnonzero(trials.repetitions >= 2)
+    s = heldout_session(trials, test, train, rest_s=1.0, calibration_s=1.0, seed=0)
+    # simulated trials start with under 0.5 s of lead-in: too little quiet signal, simulated rest
+    assert s.rest_source == "simulated" and s.n_trials == len(test)
+    n = int(trials.sample_rate)
+    assert s.data.shape[0] == s.truth.size == n + len(test) * (n + trials.n_samples)
+    assert np.all(s.truth[:n] == IGNORED) and np.sum(s.truth == -1) == len(test) * n
+    assert sorted(set(s.truth[s.truth >= 0])) == sorted(set(trials.labels[test]))
+    pieces = [np.full((30, 2), 1.0), np.full((30, 2), 3.0)]
+    out = splice(pieces, 200, 10, np.random.default_rng(0))
+    assert out.shape == (200, 2) and np.all(np.abs(np.diff(out[:, 0])) <= 2.0 / 11 + 1e-12)
