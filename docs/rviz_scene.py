@@ -21,8 +21,9 @@ import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
 
 from semg_grasp_ros.config import load_config  # noqa: E402
-from semg_grasp_ros.hand.convert import hand_grasp_to_arrays, quat_xyzw_to_matrix  # noqa: E402
+from semg_grasp_ros.geometry import quat_xyzw_to_matrix  # noqa: E402
 from semg_grasp_ros.grasp.render import posed_scene  # noqa: E402
+from semg_grasp_ros.hand.convert import hand_grasp_to_arrays
 from semg_grasp_ros.pipeline.bag import read_bag  # noqa: E402
 from semg_grasp_ros.pipeline.depth_camera import DepthCameraSim, DepthCameraSimConfig  # noqa: E402
 

@@ -74,6 +74,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..geometry import rotation_deg, slerp_wxyz
 from ..hand.model import COUPLED_DISTAL, FINGER_JOINTS, load_hand, urdf_path
 
 log = logging.getLogger(__name__)
@@ -462,25 +463,6 @@ def _quat(rot: np.ndarray) -> np.ndarray:
     return q
 
 
-def _slerp(q0: np.ndarray, q1: np.ndarray, t: float) -> np.ndarray:
-    """Spherical interpolation of unit quaternions (w, x, y, z)."""
-    dot = float(np.dot(q0, q1))
-    if dot < 0:
-        q1, dot = -q1, -dot
-    if dot > 0.9995:
-        q = q0 + t * (q1 - q0)
-        return q / np.linalg.norm(q)
-    theta = math.acos(dot)
-    return (math.sin((1 - t) * theta) * q0 + math.sin(t * theta) * q1) / math.sin(theta)
-
-
-def rotation_deg(q0: np.ndarray, q1: np.ndarray) -> float:
-    """Angle of the rotation from unit quaternion ``q0`` to ``q1`` (w, x, y, z), degrees in [0, 360)
-    (DexGraspBench's measure: 2 acos of the real part of q1 q0^-1, unsigned by the double cover)."""
-    w = q1[0] * q0[0] + np.dot(q1[1:], q0[1:])
-    return math.degrees(2.0 * math.acos(min(1.0, max(-1.0, float(w)))))
-
-
 class GraspSimulator:
     """Runs the protocol for grasps of one object (one compiled model, reused).
 
@@ -624,7 +606,7 @@ class GraspSimulator:
         for k in range(1, cfg.stage_steps + 1):
             t = k / cfg.stage_steps
             d.mocap_pos[self.mocap] = pa + t * (pb - pa)
-            d.mocap_quat[self.mocap] = _slerp(qa, qb, t)
+            d.mocap_quat[self.mocap] = slerp_wxyz(qa, qb, t)
             d.ctrl[:] = ca + t * (cb - ca)
             mj.mj_step(m, d, inner)
 

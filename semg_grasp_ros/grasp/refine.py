@@ -64,6 +64,7 @@ import torch
 
 from .. import GRASP_TYPES
 from ..errors import ConfigError, DataError
+from ..geometry import axis_angle_to_matrix
 from ..hand.model import couple, coupling_matrix, load_hand
 from ..perception.sdf import sample_grid
 from .data.energy import GraspEnergy
@@ -155,16 +156,6 @@ class EnergyTerms:
 
 def _fields(terms: EnergyTerms) -> tuple[torch.Tensor, ...]:
     return tuple(getattr(terms, f.name) for f in dataclasses.fields(terms))
-
-
-def axis_angle_to_matrix(w: torch.Tensor) -> torch.Tensor:
-    """(B, 3) axis-angle vectors -> (B, 3, 3) rotations (Rodrigues), smooth at zero."""
-    theta2 = (w * w).sum(-1).reshape(-1, 1, 1)
-    theta = torch.sqrt(theta2 + 1e-12)
-    zero = torch.zeros_like(w[:, 0])
-    K = torch.stack([zero, -w[:, 2], w[:, 1], w[:, 2], zero, -w[:, 0], -w[:, 1], w[:, 0], zero], -1).reshape(-1, 3, 3)
-    eye = torch.eye(3, dtype=w.dtype, device=w.device)
-    return eye + torch.sin(theta) / theta * K + (1 - torch.cos(theta)) / (theta2 + 1e-12) * (K @ K)
 
 
 def sample_grid_gradient(distances: torch.Tensor, origin, voxel_size: float,

@@ -5,7 +5,7 @@
   joints), names in Shadow's and DexGraspNet's conventions, limits, coupling of J1/J2.
 * ``kinematics``: batched, differentiable torch forward kinematics (``HandKinematics``).
 * ``proxies``: collision spheres and contact candidates for penetration / contact energies.
-* ``convert``: DexGraspNet ``qpos`` <-> Shadow arrays, Euler ``sxyz``, 6-D rotations,
+* ``convert``: DexGraspNet ``qpos`` <-> Shadow arrays (rotations: ``semg_grasp_ros.geometry``),
   normalised 28-D / 31-D grasp vectors (``GraspNormalizer``), ``HandGrasp`` messages.
 * ``trajectory``: pregrasp -> approach along the palm normal -> close -> squeeze, within velocity limits.
 """

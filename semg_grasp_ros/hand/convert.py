@@ -20,7 +20,8 @@ Decoding (``from_vector28``, ``from_vector31``) maps the joints onto the hand's 
 (``model.couple``: J1 = J2 of FF, MF, RF, LF, the pair's mean): a model trained on grasps with
 independent J1/J2 (DexGraspNet's convention) still yields postures the real hand can take.
 
-All functions accept numpy arrays or torch tensors (differentiable) and return the same kind.
+All functions accept numpy arrays or torch tensors (differentiable) and return the same kind;
+the rotation conversions themselves are in ``semg_grasp_ros.geometry``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..geometry import euler_sxyz_to_matrix, from_torch, matrix_to_euler_sxyz, matrix_to_quat_xyzw, matrix_to_rot6d, quat_xyzw_to_matrix, rot6d_to_matrix, to_torch
 from .model import (
     DEXGRASPNET_JOINTS,
     DEXGRASPNET_ROTATION,
@@ -48,85 +50,13 @@ log = logging.getLogger(__name__)
 N_JOINTS = len(FINGER_JOINTS)
 
 
-def _to_torch(x) -> tuple[torch.Tensor, bool]:
-    if isinstance(x, torch.Tensor):
-        return x, False
-    return torch.as_tensor(np.asarray(x, dtype=np.float64)), True
-
-
-def _back(x: torch.Tensor, numpy: bool):
-    return x.detach().cpu().numpy() if numpy else x
-
-
-# ---------------------------------------------------------------- rotations
-
-
-def euler_sxyz_to_matrix(euler):
-    """Euler angles (..., 3) = (ax, ay, az), static axes x then y then z, -> (..., 3, 3) rotation
-    ``Rz(az) @ Ry(ay) @ Rx(ax)`` (transforms3d ``euler2mat(ax, ay, az, 'sxyz')``)."""
-    e, np_out = _to_torch(euler)
-    ax, ay, az = e[..., 0], e[..., 1], e[..., 2]
-    cx, sx, cy, sy, cz, sz = ax.cos(), ax.sin(), ay.cos(), ay.sin(), az.cos(), az.sin()
-    rows = [
-        torch.stack([cz * cy, cz * sy * sx - sz * cx, cz * sy * cx + sz * sx], -1),
-        torch.stack([sz * cy, sz * sy * sx + cz * cx, sz * sy * cx - cz * sx], -1),
-        torch.stack([-sy, cy * sx, cy * cx], -1),
-    ]
-    return _back(torch.stack(rows, -2), np_out)
-
-
-def matrix_to_euler_sxyz(rot):
-    """(..., 3, 3) rotation -> (..., 3) Euler angles ``sxyz``: ax, az in (-pi, pi], ay in [-pi/2, pi/2]."""
-    R, np_out = _to_torch(rot)
-    sy = -R[..., 2, 0]
-    cy = torch.sqrt(R[..., 0, 0] ** 2 + R[..., 1, 0] ** 2)
-    regular = cy > 1e-9
-    ax = torch.where(regular, torch.atan2(R[..., 2, 1], R[..., 2, 2]), torch.atan2(-R[..., 1, 2], R[..., 1, 1]))
-    ay = torch.atan2(sy, cy)
-    az = torch.where(regular, torch.atan2(R[..., 1, 0], R[..., 0, 0]), torch.zeros_like(sy))
-    return _back(torch.stack([ax, ay, az], -1), np_out)
-
-
-def matrix_to_rot6d(rot):
-    """(..., 3, 3) -> (..., 6): first column then second column of the rotation."""
-    R, np_out = _to_torch(rot)
-    return _back(torch.cat([R[..., :, 0], R[..., :, 1]], -1), np_out)
-
-
-def rot6d_to_matrix(r6):
-    """(..., 6) -> (..., 3, 3) by Gram-Schmidt (Zhou et al. 2019); any non-degenerate input is valid."""
-    x, np_out = _to_torch(r6)
-    a, b = x[..., :3], x[..., 3:6]
-    c0 = a / a.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    b = b - (c0 * b).sum(-1, keepdim=True) * c0
-    c1 = b / b.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    c2 = torch.cross(c0, c1, dim=-1)
-    return _back(torch.stack([c0, c1, c2], -1), np_out)
-
-
-def quat_xyzw_to_matrix(quat) -> np.ndarray:
-    """(..., 4) unit quaternions x, y, z, w (ROS order) -> (..., 3, 3)."""
-    from scipy.spatial.transform import Rotation
-
-    q = np.asarray(quat, dtype=np.float64)
-    return Rotation.from_quat(q.reshape(-1, 4)).as_matrix().reshape(q.shape[:-1] + (3, 3))
-
-
-def matrix_to_quat_xyzw(rot) -> np.ndarray:
-    """(..., 3, 3) -> (..., 4) quaternions x, y, z, w."""
-    from scipy.spatial.transform import Rotation
-
-    R = np.asarray(rot, dtype=np.float64)
-    return Rotation.from_matrix(R.reshape(-1, 3, 3)).as_quat().reshape(R.shape[:-2] + (4,))
-
-
 # ---------------------------------------------------------------- DexGraspNet <-> Shadow
 
 
 def dexgraspnet_to_shadow(joints_dg):
     """(..., 22) DexGraspNet joint values (its order) -> (..., 22) Shadow values (FINGER_JOINTS)."""
-    q, np_out = _to_torch(joints_dg)
-    return _back(q * torch.as_tensor(DEXGRASPNET_SIGN, dtype=q.dtype, device=q.device), np_out)
+    q, np_out = to_torch(joints_dg)
+    return from_torch(q * torch.as_tensor(DEXGRASPNET_SIGN, dtype=q.dtype, device=q.device), np_out)
 
 
 def shadow_to_dexgraspnet(joints):
@@ -253,54 +183,54 @@ class GraspNormalizer:
 
     def normalize_joints(self, joints):
         """(..., 22) rad -> (..., 22) in [-1, 1] within the limits."""
-        q, np_out = _to_torch(joints)
+        q, np_out = to_torch(joints)
         lo, hi = self._limits(q)
-        return _back(2 * (q - lo) / (hi - lo) - 1, np_out)
+        return from_torch(2 * (q - lo) / (hi - lo) - 1, np_out)
 
     def denormalize_joints(self, x):
-        x, np_out = _to_torch(x)
+        x, np_out = to_torch(x)
         lo, hi = self._limits(x)
-        return _back(lo + (x + 1) * 0.5 * (hi - lo), np_out)
+        return from_torch(lo + (x + 1) * 0.5 * (hi - lo), np_out)
 
     def to_vector28(self, joints, rot, trans):
         """(..., 22), (..., 3, 3), (..., 3) -> (..., 28): joints, Euler sxyz / (pi, pi/2, pi), trans / range."""
-        q, np_out = _to_torch(joints)
-        R = _to_torch(rot)[0].to(q)
-        t = _to_torch(trans)[0].to(q)
+        q, np_out = to_torch(joints)
+        R = to_torch(rot)[0].to(q)
+        t = to_torch(trans)[0].to(q)
         e = matrix_to_euler_sxyz(R) / torch.tensor([math.pi, math.pi / 2, math.pi], dtype=q.dtype, device=q.device)
-        return _back(torch.cat([self.normalize_joints(q), e, t / self.translation_range], -1), np_out)
+        return from_torch(torch.cat([self.normalize_joints(q), e, t / self.translation_range], -1), np_out)
 
     def from_vector28(self, x):
         """(..., 28) -> (joints (..., 22) coupled, rot (..., 3, 3), trans (..., 3))."""
-        x, np_out = _to_torch(x)
+        x, np_out = to_torch(x)
         if x.shape[-1] != 28:
             raise DataError(f"expected a 28-D grasp vector, got {x.shape[-1]}")
         e = x[..., 22:25] * torch.tensor([math.pi, math.pi / 2, math.pi], dtype=x.dtype, device=x.device)
         out = (couple(self.denormalize_joints(x[..., :22])), euler_sxyz_to_matrix(e),
                x[..., 25:28] * self.translation_range)
-        return tuple(_back(o, np_out) for o in out)
+        return tuple(from_torch(o, np_out) for o in out)
 
     def to_vector31(self, joints, rot, trans):
         """(..., 22), (..., 3, 3), (..., 3) -> (..., 31): joints, 6-D rotation, trans / range."""
-        q, np_out = _to_torch(joints)
-        R = _to_torch(rot)[0].to(q)
-        t = _to_torch(trans)[0].to(q)
-        return _back(torch.cat([self.normalize_joints(q), matrix_to_rot6d(R), t / self.translation_range], -1), np_out)
+        q, np_out = to_torch(joints)
+        R = to_torch(rot)[0].to(q)
+        t = to_torch(trans)[0].to(q)
+        return from_torch(torch.cat([self.normalize_joints(q), matrix_to_rot6d(R), t / self.translation_range], -1), np_out)
 
     def from_vector31(self, x):
         """(..., 31) -> (joints (..., 22) coupled, rot (..., 3, 3), trans (..., 3))."""
-        x, np_out = _to_torch(x)
+        x, np_out = to_torch(x)
         if x.shape[-1] != 31:
             raise DataError(f"expected a 31-D grasp vector, got {x.shape[-1]}")
         out = (couple(self.denormalize_joints(x[..., :22])), rot6d_to_matrix(x[..., 22:28]),
                x[..., 28:31] * self.translation_range)
-        return tuple(_back(o, np_out) for o in out)
+        return tuple(from_torch(o, np_out) for o in out)
 
     def clamp_joints(self, joints):
         """Clamp (..., 22) joint angles to the limits (differentiable almost everywhere)."""
-        q, np_out = _to_torch(joints)
+        q, np_out = to_torch(joints)
         lo, hi = self._limits(q)
-        return _back(torch.minimum(torch.maximum(q, lo), hi), np_out)
+        return from_torch(torch.minimum(torch.maximum(q, lo), hi), np_out)
 
 
 # ---------------------------------------------------------------- HandGrasp messages

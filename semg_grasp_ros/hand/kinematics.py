@@ -22,20 +22,8 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
+from ..geometry import rpy_matrix
 from .model import FINGER_JOINTS, FINGERTIPS, WRIST_JOINTS, urdf_path
-
-
-def rpy_matrix(rpy) -> np.ndarray:
-    """URDF roll-pitch-yaw (fixed axes x, y, z) -> (3, 3) rotation: Rz(yaw) Ry(pitch) Rx(roll)."""
-    r, p, y = rpy
-    cr, sr, cp, sp, cy, sy = np.cos(r), np.sin(r), np.cos(p), np.sin(p), np.cos(y), np.sin(y)
-    return np.array(
-        [
-            [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
-            [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
-            [-sp, cp * sr, cp * cr],
-        ]
-    )
 
 
 def _origin(elem) -> np.ndarray:

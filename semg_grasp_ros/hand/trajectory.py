@@ -29,8 +29,8 @@ import numpy as np
 
 from ..config import param
 from ..errors import ConfigError, DataError
+from ..geometry import matrix_to_quat_xyzw
 from ..types import Header, JointTrajectory, JointTrajectoryPoint
-from .convert import matrix_to_quat_xyzw
 from .model import FINGER_JOINTS, PALM_NORMAL, couple
 
 PHASES = ("pregrasp", "approach", "close", "squeeze")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError, DatasetError
+from ..geometry import rotation_to_z
 from ..paths import data_root
 
 log = logging.getLogger(__name__)
@@ -72,17 +73,6 @@ def dexgraspnet_up_axis(code: str) -> np.ndarray:
         if code.startswith(prefix):
             return np.asarray(axis)
     return np.array([0.0, 0.0, 1.0])
-
-
-def rotation_to_z(up: np.ndarray) -> np.ndarray:
-    """(3, 3) rotation taking the unit direction ``up`` to +z (the shortest rotation)."""
-    up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
-    axis = np.cross(up, [0.0, 0.0, 1.0])
-    s, c = np.linalg.norm(axis), up[2]
-    if s < 1e-12:
-        return np.eye(3) if c > 0 else np.diag([1.0, -1.0, -1.0])
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]]) / s
-    return np.eye(3) + s * k + (1 - c) * k @ k
 
 
 def load_dexgraspnet_mesh(code: str, scale: float = 0.1, root: str | Path | None = None, upright: bool = False):

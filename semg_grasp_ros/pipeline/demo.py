@@ -419,7 +419,7 @@ class Demo:
 def _home_pose(t_world_camera: np.ndarray, t_world_object: np.ndarray) -> tuple[float, ...]:
     """The wrist's home in the camera frame: palm ``HOME_HEIGHT`` over the object, facing down,
     fingers along world x; (x, y, z, qx, qy, qz, qw)."""
-    from ..hand.convert import matrix_to_quat_xyzw
+    from ..geometry import matrix_to_quat_xyzw
 
     home = np.eye(4)
     home[:3, :3] = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # palm -y = world -z

@@ -44,10 +44,11 @@ import torch
 from .. import REST
 from ..config import param
 from ..errors import ConfigError, DataError
+from ..geometry import quat_xyzw_to_matrix
 from ..grasp.diffusion.checkpoint import model_folder
 from ..grasp.diffusion.sampler import GraspCandidates, GraspSampler, ObjectCondition
 from ..grasp.refine import GraspRefiner, RefineConfig
-from ..hand.convert import arrays_to_hand_grasp, quat_xyzw_to_matrix
+from ..hand.convert import arrays_to_hand_grasp
 from ..perception.sdf import DistanceField
 from ..throttle import Throttle
 from ..topics import GRASP_CANDIDATES, GRASP_INTENT, GRASP_SELECTED, OBJECT_SDF

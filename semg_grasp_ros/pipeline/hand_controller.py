@@ -54,9 +54,10 @@ import numpy as np
 from .. import REST
 from ..config import nested, param
 from ..errors import ConfigError, DataError
+from ..geometry import matrix_to_quat_xyzw
 from ..grasp.representation import SPECS
-from ..hand.convert import hand_grasp_postures, hand_grasp_to_arrays, matrix_to_quat_xyzw
 from ..hand.closure import ProportionalClosure, closure_posture
+from ..hand.convert import hand_grasp_postures, hand_grasp_to_arrays
 from ..hand.kinematics import HandKinematics
 from ..hand.model import COUPLING_TOLERANCE, FINGER_JOINTS, WRIST_JOINTS, couple, coupling_error, load_hand
 from ..hand.trajectory import PHASES, TrajectoryConfig, plan_grasp, plan_joint_motion

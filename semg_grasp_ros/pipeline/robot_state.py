@@ -18,7 +18,7 @@ import logging
 
 import numpy as np
 
-from ..hand.convert import matrix_to_quat_xyzw
+from ..geometry import matrix_to_quat_xyzw
 from ..hand.kinematics import HandKinematics
 from ..hand.model import urdf_path
 from ..topics import JOINT_STATES, TF

@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import GRASP_TYPES
 from ..errors import ConfigError
-from ..hand.convert import matrix_to_quat_xyzw
+from ..geometry import matrix_to_quat_xyzw
 from ..hand.kinematics import HandKinematics
 from ..topics import (
     CANDIDATE_POSES,
@@ -207,7 +207,7 @@ class SessionView:
             self._marker(obj)
         elif isinstance(obj, PoseArray):
             origins = np.array([p.position for p in obj.poses]).reshape(-1, 3)
-            from ..hand.convert import quat_xyzw_to_matrix
+            from ..geometry import quat_xyzw_to_matrix
 
             axes = quat_xyzw_to_matrix(np.array([p.orientation for p in obj.poses]).reshape(-1, 4))[..., :, 0]
             self.rec.log(f"{self._path(obj.header.frame_id)}/candidates",

@@ -29,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from ..geometry import matrix_to_quat_xyzw
 from ..grasp.representation import SPECS, spec
-from ..hand.convert import hand_grasp_postures, hand_grasp_to_arrays, matrix_to_quat_xyzw
+from ..hand.convert import hand_grasp_postures, hand_grasp_to_arrays
 from ..hand.model import FINGER_JOINTS, PALM_NORMAL, couple
 from ..hand.trajectory import TrajectoryConfig
 from ..msgs.convert import MessageFactory, to_msg

@@ -42,7 +42,8 @@ import torch
 
 from ... import GRASP_TYPES
 from ...errors import DatasetError
-from ...hand.convert import dexgraspnet_to_shadow, euler_sxyz_to_matrix, matrix_to_euler_sxyz, shadow_to_dexgraspnet
+from ...geometry import euler_sxyz_to_matrix, matrix_to_euler_sxyz
+from ...hand.convert import dexgraspnet_to_shadow, shadow_to_dexgraspnet
 
 log = logging.getLogger(__name__)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DataError
+from ...geometry import matrix_to_quat_wxyz, quat_wxyz_to_matrix
 from ..physics import GraspPostures, HandPosture
 
 log = logging.getLogger(__name__)
@@ -31,26 +32,14 @@ PALM_IN_ROOT = np.array([0.0, 0.0, 0.034])
 POSTURE_KEYS = ("pregrasp_qpos", "grasp_qpos", "squeeze_qpos")
 
 
-def _quat_to_rot(q: np.ndarray) -> np.ndarray:
-    from scipy.spatial.transform import Rotation
-
-    return Rotation.from_quat(np.asarray(q, dtype=np.float64)[[1, 2, 3, 0]]).as_matrix()
-
-
-def _rot_to_quat(rot: np.ndarray) -> np.ndarray:
-    from scipy.spatial.transform import Rotation
-
-    return Rotation.from_matrix(rot).as_quat()[[3, 0, 1, 2]]
-
-
 def posture_from_qpos(qpos, obj_pose=(0, 0, 0, 1, 0, 0, 0)) -> HandPosture:
     """A benchmark hand qpos (29,) -> the palm pose in the object frame and the 22 joints."""
     qpos = np.asarray(qpos, dtype=np.float64)
     if qpos.shape != (29,):
         raise DataError(f"a DexGraspBench Shadow hand qpos has 29 values, got {qpos.shape}")
     obj_pose = np.asarray(obj_pose, dtype=np.float64)
-    r_obj, p_obj = _quat_to_rot(obj_pose[3:]), obj_pose[:3]
-    r_root = _quat_to_rot(qpos[3:7])
+    r_obj, p_obj = quat_wxyz_to_matrix(obj_pose[3:]), obj_pose[:3]
+    r_root = quat_wxyz_to_matrix(qpos[3:7])
     palm = qpos[:3] + r_root @ PALM_IN_ROOT
     return HandPosture(qpos[7:], r_obj.T @ r_root, r_obj.T @ (palm - p_obj))
 
@@ -58,7 +47,7 @@ def posture_from_qpos(qpos, obj_pose=(0, 0, 0, 1, 0, 0, 0)) -> HandPosture:
 def posture_to_qpos(posture: HandPosture) -> np.ndarray:
     """The palm pose (object frame = the benchmark's world, object at the identity) -> (29,) qpos."""
     root = posture.trans - posture.rot @ PALM_IN_ROOT
-    return np.concatenate([root, _rot_to_quat(posture.rot), posture.joints]).astype(np.float64)
+    return np.concatenate([root, matrix_to_quat_wxyz(posture.rot), posture.joints]).astype(np.float64)
 
 
 def read_grasp(path: str | Path) -> tuple[GraspPostures, dict]:

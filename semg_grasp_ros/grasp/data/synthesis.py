@@ -34,7 +34,7 @@ from scipy.spatial import cKDTree
 
 from ... import GRASP_TYPES
 from ...errors import ConfigError, DataError
-from ...hand.convert import matrix_to_rot6d, rot6d_to_matrix
+from ...geometry import axis_angle_rotations, matrix_to_rot6d, rot6d_to_matrix
 from ...hand.model import couple
 from ...perception.sdf import DistanceField, GridLayout, GridSpec, sdf_from_mesh
 from ..representation import spec
@@ -208,15 +208,6 @@ def _align(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return R
 
 
-def _axis_angle(w: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """(N, 3, 3) rotations by ``theta`` (N,) about unit axes ``w`` (N, 3)."""
-    K = np.zeros((len(w), 3, 3))
-    K[:, 0, 1], K[:, 0, 2], K[:, 1, 0] = -w[:, 2], w[:, 1], w[:, 2]
-    K[:, 1, 2], K[:, 2, 0], K[:, 2, 1] = -w[:, 0], -w[:, 1], w[:, 0]
-    s, c = np.sin(theta)[:, None, None], np.cos(theta)[:, None, None]
-    return np.eye(3) + s * K + (1 - c) * K @ K
-
-
 def _patch_centroids(energy: GraspEnergy, q: np.ndarray, grasp_type: str) -> tuple[np.ndarray, np.ndarray]:
     """Centroids (N, 3) in the palm frame of the type's thumb contact patches and of its other
     contact patches, at joints ``q`` (N, 22)."""
@@ -266,7 +257,7 @@ def initial_poses(prep: PreparedObject, grasp_type: str, n: int, rng: np.random.
             a = sign * ax
             target = np.arctan2(np.einsum("ni,ni->n", nrm * -1, np.cross(x, a)), np.einsum("ni,ni->n", x, a))
             theta = np.where(aligned, target + rng.normal(0, 0.2, n), theta)
-        R = _axis_angle(-nrm, theta) @ R
+        R = axis_angle_rotations(-nrm, theta) @ R
         if grasp_type == "hook":
             centre = finger_c
             place = p - nrm * np.minimum(h / 2, 0.02)[:, None]
@@ -276,10 +267,10 @@ def initial_poses(prep: PreparedObject, grasp_type: str, n: int, rng: np.random.
     else:
         o = finger_c - thumb_c
         o /= np.linalg.norm(o, axis=1, keepdims=True).clip(1e-9)
-        R = _axis_angle(nrm, rng.uniform(-math.pi, math.pi, n)) @ _align(o, nrm)
+        R = axis_angle_rotations(nrm, rng.uniform(-math.pi, math.pi, n)) @ _align(o, nrm)
         centre = (thumb_c + finger_c) / 2
         place = p - nrm * (np.minimum(h, s.width[1]) / 2)[:, None]
-    jitter = _axis_angle(_unit(rng.normal(size=(n, 3))), rng.normal(0, 0.1, n))
+    jitter = axis_angle_rotations(_unit(rng.normal(size=(n, 3))), rng.normal(0, 0.1, n))
     R = jitter @ R
     trans = place - np.einsum("nij,nj->ni", R, centre) + rng.normal(0, 0.003, size=(n, 3))
     return q, R, trans

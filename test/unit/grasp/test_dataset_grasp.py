@@ -18,7 +18,8 @@ from semg_grasp_ros.grasp.data.objects import (
     procedural_object,
     procedural_objects,
 )
-from semg_grasp_ros.hand.convert import euler_sxyz_to_matrix, from_dexgraspnet_qpos, to_dexgraspnet_qpos
+from semg_grasp_ros.geometry import euler_sxyz_to_matrix
+from semg_grasp_ros.hand.convert import from_dexgraspnet_qpos, to_dexgraspnet_qpos
 from semg_grasp_ros.hand.model import DEXGRASPNET_JOINTS, DEXGRASPNET_ROTATION, DEXGRASPNET_TRANSLATION
 from semg_grasp_ros.perception.sdf import DistanceField
 

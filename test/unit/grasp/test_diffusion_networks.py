@@ -8,8 +8,8 @@ import torch
 
 from semg_grasp_ros import GRASP_TYPES
 from semg_grasp_ros.errors import ConfigError, DataError
+from semg_grasp_ros.geometry import euler_sxyz_to_matrix
 from semg_grasp_ros.grasp.diffusion.networks import GraspDiffusion, ModelConfig, build_denoiser, sinusoidal_embedding
-from semg_grasp_ros.hand.convert import euler_sxyz_to_matrix
 
 TINY = {
     "paper": dict(sdf_size=16, sdf_channels=(4, 8), sdf_dim=32, value_embed_dim=8, time_embed_dim=16, hidden=(32,)),

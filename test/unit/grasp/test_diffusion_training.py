@@ -18,7 +18,7 @@ from semg_grasp_ros.grasp.diffusion.training import (
     split_by_object,
     train,
 )
-from semg_grasp_ros.hand.convert import euler_sxyz_to_matrix
+from semg_grasp_ros.geometry import euler_sxyz_to_matrix
 from semg_grasp_ros.hand.model import load_hand
 from semg_grasp_ros.perception.sdf import DistanceField
 

@@ -12,12 +12,12 @@ from semg_grasp_ros.grasp.data.synthesis import (
     PALM_GRIP_POINT,
     SynthesisConfig,
     _align,
-    _axis_angle,
     accepted,
     initial_poses,
     optimise,
     prepare_object,
 )
+from semg_grasp_ros.geometry import axis_angle_rotations
 from semg_grasp_ros.grasp.representation import SPECS
 from semg_grasp_ros.hand.model import COUPLING_TOLERANCE, coupling_error
 from semg_grasp_ros.hand.proxies import build_proxies
@@ -52,7 +52,7 @@ def test_rotation_helpers():
     np.testing.assert_allclose(np.einsum("nij,nj->ni", R, a), b, atol=1e-9)
     np.testing.assert_allclose(R @ R.transpose(0, 2, 1), np.broadcast_to(np.eye(3), R.shape), atol=1e-9)
     np.testing.assert_allclose(np.linalg.det(R), 1.0, atol=1e-9)
-    Q = _axis_angle(np.tile([0.0, 0, 1], (1, 1)), np.array([np.pi / 2]))
+    Q = axis_angle_rotations(np.tile([0.0, 0, 1], (1, 1)), np.array([np.pi / 2]))
     np.testing.assert_allclose(Q[0] @ [1.0, 0, 0], [0, 1.0, 0], atol=1e-12)
 
 

@@ -10,15 +10,12 @@ from semg_grasp_ros.hand.convert import (
     GraspNormalizer,
     arrays_to_hand_grasp,
     dexgraspnet_to_shadow,
-    euler_sxyz_to_matrix,
     from_dexgraspnet_qpos,
     hand_grasp_to_arrays,
     joints_by_name,
-    matrix_to_euler_sxyz,
-    matrix_to_rot6d,
-    rot6d_to_matrix,
     to_dexgraspnet_qpos,
 )
+from semg_grasp_ros.geometry import euler_sxyz_to_matrix, matrix_to_euler_sxyz, matrix_to_rot6d, rot6d_to_matrix
 from semg_grasp_ros.hand.model import DEXGRASPNET_JOINTS, FINGER_JOINTS, couple, load_hand
 from semg_grasp_ros.types import Header
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from semg_grasp_ros.errors import ConfigError, DataError
-from semg_grasp_ros.hand.kinematics import HandKinematics, rpy_matrix
+from semg_grasp_ros.geometry import rpy_matrix
+from semg_grasp_ros.hand.kinematics import HandKinematics
 from semg_grasp_ros.hand.model import (
     DEXGRASPNET_JOINTS,
     DEXGRASPNET_SIGN,

@@ -5,8 +5,13 @@ import pytest
 
 from semg_grasp_ros.errors import ConfigError, DataError, DatasetError
 from semg_grasp_ros.perception.objects import (
-    Primitive, dexgraspnet_objects, load_dexgraspnet_mesh, load_mesh, resolve_object, rotation_to_z,
+    Primitive,
+    dexgraspnet_objects,
+    load_dexgraspnet_mesh,
+    load_mesh,
+    resolve_object,
 )
+from semg_grasp_ros.geometry import rotation_to_z
 
 
 @pytest.mark.parametrize("prim", [Primitive("sphere", (0.05,)), Primitive("box", (0.08, 0.06, 0.12)),
