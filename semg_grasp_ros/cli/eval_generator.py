@@ -51,6 +51,7 @@ from ..grasp.physics import GraspPostures, HandPosture, evaluate_postures, prese
 from ..grasp.refine import GraspRefiner, RefineConfig
 from ..hand.model import coupling_error
 from ..perception.sdf import DistanceField, GridSpec, sdf_from_mesh
+from ..pipeline.grasp_diffusion import GraspDiffusionConfig
 
 log = logging.getLogger(__name__)
 
@@ -316,8 +317,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mesh", type=Path, required=True, help="object mesh file (obj, ply, stl, off, glb ...)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the mesh by this to get metres")
     parser.add_argument("--json", type=Path, required=True, help="output JSON file")
-    parser.add_argument("--model", default="grasp_improved",
-                        help="model folder, or a folder name under models/ (default grasp_improved)")
+    parser.add_argument("--model", default=GraspDiffusionConfig.model,
+                        help=f"model folder, or a folder name under models/ (default {GraspDiffusionConfig.model})")
     parser.add_argument("--types", nargs="+", choices=GRASP_TYPES, default=list(GRASP_TYPES),
                         help="grasp types to request (default all six)")
     parser.add_argument("--refine-steps", type=int, default=RefineConfig.steps,

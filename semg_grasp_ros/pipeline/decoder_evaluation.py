@@ -35,6 +35,9 @@ from ..intent.base import IntentModel
 from ..intent.decoder import DecoderConfig, OnlineDecoder
 from ..intent.evaluation import _train_arrays, prepare_subject
 from ..intent.models import get_preset, load_model
+from .emg_acquisition import EmgAcquisitionConfig
+from .grasp_classifier import GraspClassifierConfig
+from .grasp_diffusion import GraspDiffusionConfig
 from .intent_gate import IntentGate
 
 log = logging.getLogger(__name__)
@@ -305,9 +308,11 @@ def controller_delay(window_ms: float, lag_ms: float, processing_ms: float, buff
             "decision_lag_ms": round(lag_ms, 1)}
 
 
-def evaluate_decoder(subjects: list[TrialSet], configs: dict[str, DecoderConfig], model: str = "intent_150ms",
-                     test_from: int = 24, test_to: int | None = None, rest_s: float = 2.5, chunk_ms: float = 20.0,
-                     commit_s: float = 0.2, min_confidence: float = 0.6, seed: int = 0) -> dict:
+def evaluate_decoder(subjects: list[TrialSet], configs: dict[str, DecoderConfig],
+                     model: str = GraspClassifierConfig.model, test_from: int = 24, test_to: int | None = None,
+                     rest_s: float = 2.5, chunk_ms: float = EmgAcquisitionConfig.chunk_ms,
+                     commit_s: float = GraspDiffusionConfig.commit_s,
+                     min_confidence: float = GraspDiffusionConfig.min_confidence, seed: int = 0) -> dict:
     """Every decoder setting of ``configs`` (name -> config) on the held-out sessions of every
     subject (one model per subject, trained on its repetitions below ``test_from``).
 

@@ -88,15 +88,15 @@ class DemoConfig:
             when the pipeline is built).
     """
 
-    object: str = "cylinder:0.035,0.12"
+    object: str = DepthCameraSimConfig.object
     scale: float = 0.1
     script: str = DEFAULT_SCRIPT
-    subject: str = "female_1"
+    subject: str = EmgAcquisitionConfig.simulator_model
     emg_file: str = ""
     duration: float = 0.0
     realtime: bool = False
-    intent_model: str = "intent_150ms"
-    grasp_model: str = "grasp_improved"
+    intent_model: str = GraspClassifierConfig.model
+    grasp_model: str = GraspDiffusionConfig.model
     camera_rate_hz: float = 1.0
     seed: int = 0
     physics: bool = True
