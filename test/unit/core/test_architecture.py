@@ -21,7 +21,6 @@ OVERSIZE = {
     "semg_grasp_ros/grasp/physics.py": 891,
     "semg_grasp_ros/pipeline/bag_storage.py": 610,
     "semg_grasp_ros/emg/datasets.py": 599,
-    "semg_grasp_ros/grasp/diffusion/training.py": 581,
     "semg_grasp_ros/grasp/refine.py": 514,
 }
 MAX_LINES = 500

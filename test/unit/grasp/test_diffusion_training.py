@@ -8,17 +8,11 @@ import torch
 
 from semg_grasp_ros import cli
 from semg_grasp_ros.errors import ConfigError, DatasetError
+from semg_grasp_ros.geometry import euler_sxyz_to_matrix
 from semg_grasp_ros.grasp.diffusion.checkpoint import from_pretrained
 from semg_grasp_ros.grasp.diffusion.sampler import GraspSampler, SamplerConfig
-from semg_grasp_ros.grasp.diffusion.training import (
-    GraspArrays,
-    load_train_config,
-    random_rotations,
-    rotate_fields,
-    split_by_object,
-    train,
-)
-from semg_grasp_ros.geometry import euler_sxyz_to_matrix
+from semg_grasp_ros.grasp.diffusion.training import load_train_config, train
+from semg_grasp_ros.grasp.diffusion.training_data import GraspArrays, random_rotations, rotate_fields, split_by_object
 from semg_grasp_ros.hand.model import load_hand
 from semg_grasp_ros.perception.sdf import DistanceField
 
