@@ -8,9 +8,15 @@ pointing at ``<data>/hand/shadow_menagerie``:
     cd DexGraspBench
     python src/main.py task=eval exp_name=example hand=shadow n_worker=1 task.analytic_fc_metrics=null
 
-(``output/example_shadow/graspdata`` ships with it: BODex's grasps of 5 objects at 4 scales;
-``semg-grasp eval generator ... --export-dexgraspbench DexGraspBench/output/project_shadow/graspdata``
-writes the project's grasps there, evaluated the same way with ``exp_name=project``.) Then:
+(``output/example_shadow/graspdata`` ships with it: BODex's grasps of 5 objects at 4 scales.) The
+project's grasps of the same objects and scales, the top-ranked of each type, with the field from
+the full mesh and from one simulated depth view (as ``semg-grasp eval generator --views 0|1
+--export-dexgraspbench``), are written for it by
+
+    python bench/physics_agreement.py --dgb DexGraspBench --export-project [--seed 0]
+
+into ``output/project_shadow`` and ``output/project1view_shadow`` (evaluate them as above with
+``exp_name=project`` and ``exp_name=project1view``). Then:
 
     python bench/physics_agreement.py --dgb DexGraspBench --set example_shadow --set project_shadow \\
         --out bench/results/physics_agreement.json
@@ -28,9 +34,12 @@ pieces ``<object>/urdf/meshes``, scales, postures), and writes per set and proto
     penetration_mae_mm            |project - benchmark| hand-object / finger-finger penetration at the grasp
     grasps_per_s                  throughput of the project's check (``--workers`` processes)
     disagreements                 the grasps whose verdicts differ (set-relative paths)
+    verdicts                      the project's verdicts, "1"/"0" in the order of the sorted paths
+    rest_stop                     verdicts changed by ending pushes once the object rests, and the time saved
 
 Protocols compared: ``standard`` with the menagerie hand (the default where the data folder has it),
-``standard`` with the project's URDF hand, and ``lenient``.
+the same running every push for its full 2 s (no rest stop), ``standard`` with the project's URDF
+hand, and ``lenient``.
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ from semg_grasp_ros.grasp.data.dexgraspbench import object_pieces, read_grasp  #
 
 VARIANTS = {
     "standard_menagerie": replace(physics.PRESETS["standard"], hand="menagerie"),
+    "standard_menagerie_no_rest_stop": replace(physics.PRESETS["standard"], hand="menagerie", rest_stop=False),
     "standard_urdf": replace(physics.PRESETS["standard"], hand="urdf"),
     "lenient": physics.PRESETS["lenient"],
 }
@@ -72,9 +82,12 @@ def collect_verdicts(dgb: Path, name: str) -> dict:
     return out
 
 
-def run_set(dgb: Path, name: str, verdicts: dict, variants: list[str], workers: int) -> dict:
+def run_set(dgb: Path, name: str, verdicts: dict, variants: list[str], workers: int, every: int = 1,
+            out: dict | None = None) -> dict:
+    """The project's check on set ``name`` (every ``every``-th grasp in path order) for each variant,
+    added to ``out`` (the set's earlier results, kept for other variants)."""
     grasp_dir = dgb / "output" / name / "graspdata"
-    keys = sorted(verdicts)
+    keys = sorted(verdicts)[::every]
     grasps, index, objects, object_keys = [], [], [], []
     for rel in keys:
         postures, meta = read_grasp(grasp_dir / rel)
@@ -88,8 +101,10 @@ def run_set(dgb: Path, name: str, verdicts: dict, variants: list[str], workers: 
         index.append(object_keys.index(key))
     bench = np.array([verdicts[k]["success"] for k in keys])
     bench_rej = np.array([max(verdicts[k]["delta_pos_m"], 0) >= 100 for k in keys])  # the benchmark's "100" marker
-    out = {"n": len(keys), "objects": len(objects), "benchmark_success_rate": float(bench.mean()),
-           "benchmark_rejected_rate": float(bench_rej.mean())}
+    out = dict(out or {})
+    out.update({"n": len(verdicts), "objects": len(objects),
+                "benchmark_success_rate": float(np.mean([v["success"] for v in verdicts.values()])),
+                "benchmark_rejected_rate": float(np.mean([v["delta_pos_m"] >= 100 for v in verdicts.values()]))})
     for variant in variants:
         config = VARIANTS[variant]
         wall = time.perf_counter()
@@ -100,7 +115,10 @@ def run_set(dgb: Path, name: str, verdicts: dict, variants: list[str], workers: 
         ho = np.array([r.penetration_mm for r in res])
         hh = np.array([r.finger_penetration_mm for r in res])
         out[variant] = {
+            "n": len(keys),
+            "every": every,
             "agreement": float((ours == bench).mean()),
+            "benchmark_success_rate": float(bench.mean()),
             "confusion": {"both_success": int((ours & bench).sum()), "both_fail": int((~ours & ~bench).sum()),
                           "project_only": int((ours & ~bench).sum()), "benchmark_only": int((~ours & bench).sum())},
             "success_rate": float(ours.mean()),
@@ -111,33 +129,82 @@ def run_set(dgb: Path, name: str, verdicts: dict, variants: list[str], workers: 
             "grasps_per_s": len(keys) / wall,
             "workers": workers,
             "disagreements": [k for k, a, b in zip(keys, ours, bench) if a != b],
+            "verdicts": "".join("1" if v else "0" for v in ours),  # in the order of the sorted paths
         }
         print(f"{name} {variant}: agreement {out[variant]['agreement']:.1%}, project {ours.mean():.1%} vs "
               f"benchmark {bench.mean():.1%} ({wall:.0f} s)", flush=True)
+    a, b = out.get("standard_menagerie"), out.get("standard_menagerie_no_rest_stop")
+    if a and b and b["every"] % a["every"] == 0:
+        va = a["verdicts"][:: b["every"] // a["every"]]
+        out["rest_stop"] = {"grasps": len(b["verdicts"]),
+                            "verdict_changes": sum(x != y for x, y in zip(va, b["verdicts"])),
+                            "time_saved": 1.0 - b["grasps_per_s"] / a["grasps_per_s"]}
     return out
+
+
+def export_project(dgb: Path, seed: int) -> None:
+    """The generator's top-ranked grasp of each type on each example object and scale, field from
+    the full mesh and from one depth view, written as benchmark grasp files."""
+    import torch
+
+    from semg_grasp_ros import GRASP_TYPES
+    from semg_grasp_ros.cli.eval_generator import object_from_mesh, top_postures
+    from semg_grasp_ros.grasp.data.dexgraspbench import write_grasp
+    from semg_grasp_ros.grasp.diffusion.checkpoint import model_folder
+    from semg_grasp_ros.grasp.diffusion.sampler import GraspSampler
+    from semg_grasp_ros.grasp.physics import GraspSimulator
+    from semg_grasp_ros.grasp.refine import GraspRefiner
+
+    torch.set_num_threads(1)
+    sampler = GraspSampler.from_pretrained(model_folder("grasp_improved"), refiner=GraspRefiner())
+    gen = torch.Generator().manual_seed(seed)
+    scales = sorted({float(p.name[5:8]) / 100 for p in (dgb / "output" / "example_shadow" / "graspdata").glob("*/scale*")})
+    for folder in sorted((dgb / "assets" / "example_object").iterdir()):
+        for scale in scales:
+            for views, name in ((0, "project_shadow"), (1, "project1view_shadow")):
+                obj = object_from_mesh(folder / "mesh" / "coacd.obj", scale, views=views, seed=seed)
+                cond = sampler.prepare(obj.field)
+                sim = None
+                for t in GRASP_TYPES:
+                    post = top_postures(obj, sampler.generate(cond, t, generator=gen))
+                    if not post.complete:
+                        sim = sim or GraspSimulator(obj.pieces)
+                        post = sim.derive_postures(post.grasp)
+                    write_grasp(dgb / "output" / name / "graspdata" / folder.name / f"scale{round(scale * 100):03d}"
+                                / f"{t}.npy", post, folder, scale)
+            print(f"{folder.name} scale {scale}: exported", flush=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dgb", type=Path, required=True, help="DexGraspBench checkout (its output/ and assets/)")
-    parser.add_argument("--set", action="append", required=True, help="output/<set> of the benchmark (repeatable)")
+    parser.add_argument("--set", action="append", default=[], help="output/<set> of the benchmark (repeatable)")
+    parser.add_argument("--export-project", action="store_true", help="write the project's grasps for the benchmark")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed of --export-project")
     parser.add_argument("--verdicts", type=Path, default=Path("bench/results/dexgraspbench_verdicts.json"))
     parser.add_argument("--variants", nargs="+", choices=tuple(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--every", type=int, default=1, help="check every N-th grasp of each set (path order)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/physics_agreement.json"))
     args = parser.parse_args()
+    if args.export_project:
+        export_project(args.dgb, args.seed)
+        return 0
     stored = json.loads(args.verdicts.read_text()) if args.verdicts.exists() else {}
-    report = {"machine": machine_info("mujoco"), "command": " ".join(sys.argv),
+    earlier = json.loads(args.out.read_text()) if args.out.exists() else {}
+    report = {"machine": machine_info("mujoco"), "commands": earlier.get("commands", []) + [" ".join(sys.argv)],
               "benchmark": "DexGraspBench (github.com/JYChen18/DexGraspBench), fc setting, shadow hand: "
                            "python src/main.py task=eval exp_name=<name> hand=shadow n_worker=1 "
                            "task.analytic_fc_metrics=null (numpy 1.26.4, mujoco 3.3.2)",
-              "protocols": {k: vars(v) for k, v in VARIANTS.items() if k in args.variants}, "sets": {}}
+              "protocols": {k: vars(v) for k, v in VARIANTS.items()}, "sets": earlier.get("sets", {})}
     for name in args.set:
         if (args.dgb / "output" / name / "evaluation").is_dir():
             stored[name] = collect_verdicts(args.dgb, name)
         if not stored.get(name):
             raise SystemExit(f"no verdicts of set {name}: evaluate it with DexGraspBench first")
-        report["sets"][name] = run_set(args.dgb, name, stored[name], args.variants, args.workers)
+        report["sets"][name] = run_set(args.dgb, name, stored[name], args.variants, args.workers, args.every,
+                                       report["sets"].get(name))
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
     args.verdicts.parent.mkdir(parents=True, exist_ok=True)
     args.verdicts.write_text(json.dumps(stored, indent=0, sort_keys=True) + "\n")
     args.out.write_text(json.dumps(report, indent=2) + "\n")

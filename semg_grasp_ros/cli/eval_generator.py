@@ -47,7 +47,7 @@ from ..grasp.data.energy import GraspEnergy
 from ..grasp.data.labels import classify
 from ..grasp.diffusion.checkpoint import model_folder
 from ..grasp.diffusion.sampler import GraspSampler
-from ..grasp.physics import GraspPostures, HandPosture, evaluate_postures, preset
+from ..grasp.physics import GraspPostures, HandPosture, evaluate_postures, preset, resolve_hand
 from ..grasp.refine import GraspRefiner, RefineConfig
 from ..hand.model import coupling_error
 from ..perception.sdf import DistanceField, GridSpec, sdf_from_mesh
@@ -157,6 +157,17 @@ def _to_object(obj: EvalObject, joints, rot, trans) -> HandPosture:
     return HandPosture(joints, t[:3, :3] @ rot, t[:3, :3] @ trans + t[:3, 3])
 
 
+def top_postures(obj: EvalObject, candidates) -> GraspPostures:
+    """The top-ranked of ``candidates`` (``GraspCandidates``, field frame) as postures in the object
+    frame (pregrasp and squeeze left to the physics check to derive when the sampler gave none)."""
+    c = candidates
+    grasp = _to_object(obj, c.joints[0], c.rot[0], c.trans[0])
+    if c.pregrasp is None or c.squeeze is None:
+        return GraspPostures(grasp)
+    return GraspPostures(grasp, _to_object(obj, c.pregrasp[0], c.rot[0], c.trans[0]),
+                         _to_object(obj, c.squeeze[0], c.rot[0], c.trans[0]))
+
+
 def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: int = 0,
                        protocols: tuple[str, ...] = ("standard", "lenient"), workers: int = 2, progress: bool = True,
                        repeats: int = 1, export: Path | None = None) -> dict:
@@ -212,12 +223,7 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
             top["trans"].append(c.trans[0])
             top["obj"].append(k)
             top["type"].append(grasp_type)
-            grasp = _to_object(obj, c.joints[0], c.rot[0], c.trans[0])
-            if c.pregrasp is not None and c.squeeze is not None:
-                top["postures"].append(GraspPostures(grasp, _to_object(obj, c.pregrasp[0], c.rot[0], c.trans[0]),
-                                                     _to_object(obj, c.squeeze[0], c.rot[0], c.trans[0])))
-            else:  # derived by the physics check
-                top["postures"].append(GraspPostures(grasp))
+            top["postures"].append(top_postures(obj, c))
             labels = classify(c.joints, c.rot, c.trans, obj.field)
             top["label"].append(int(labels[0]))
             consistent_all.append(float(np.mean(labels == GRASP_TYPES.index(grasp_type))))
@@ -293,6 +299,7 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
         "per_type": per_type,
         "per_object": per_object,
         "protocols": by_protocol,
+        "physics_hand": {name: resolve_hand(c.hand) for name, c in configs.items()},
     }
 
 

@@ -64,7 +64,7 @@ def _load(args):
 def run(args) -> int:
     from tqdm import tqdm
 
-    from ..grasp.physics import evaluate_grasps, preset, summarize
+    from ..grasp.physics import evaluate_grasps, preset, resolve_hand, summarize
 
     joints, rot, trans, objects, index, label = _load(args)
     if args.limit is not None:
@@ -76,7 +76,7 @@ def run(args) -> int:
     out = {
         "file": str(args.file),
         "object": label,
-        "protocol": {"name": args.protocol, **vars(config)},
+        "protocol": {"name": args.protocol, **vars(config), "hand": resolve_hand(config.hand)},
         "summary": summary,
         "grasps": [r.to_dict() if r is not None else None for r in results],
     }
