@@ -307,16 +307,19 @@ class GraspRefiner:
         dist = diff.norm(dim=-1)
         return dist - self._pair_radius, diff / dist.clamp_min(1e-9).unsqueeze(-1)
 
-    def finger_jacobian(self, points: torch.Tensor, twists: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
+    def finger_jacobian(self, points: torch.Tensor, twists: torch.Tensor, unit: torch.Tensor,
+                        pairs: torch.Tensor | None = None) -> torch.Tensor:
         """(B, P, 22) derivatives of the finger-finger gaps by the joints (the palm pose moves both
-        spheres alike): ``u . (dc_i/dq - dc_j/dq)`` with the twists of ``linearise``."""
+        spheres alike): ``u . (dc_i/dq - dc_j/dq)`` with the twists of ``linearise``; ``pairs``
+        (P,) selects pairs (default all; ``unit`` is (B, P, 3) of those)."""
+        pairs = torch.arange(len(self._pair_i)) if pairs is None else pairs
 
         def moved(idx):
             p = points[:, idx]
             rows = torch.einsum("bnk,bjk->bnj", torch.cat([torch.cross(p, unit, dim=-1), unit], -1), twists)
             return rows * self._point_depends[idx]
 
-        return moved(self._pair_i) - moved(self._pair_j)
+        return moved(self._pair_i[pairs]) - moved(self._pair_j[pairs])
 
     def _residuals(self, d: torch.Tensor, type_index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Active residuals of the energy (metres) and their IRLS weights, (B, N) each."""
@@ -429,12 +432,16 @@ class GraspRefiner:
                 break
             r, w = self._residuals(d, ti)
             jac = self.distance_jacobian(pts, twists, R, grad)  # (B, N, 28)
-            # finger-finger overlaps: more residuals, on the joints only
-            overlap = gap < 0
-            r = torch.cat([r, torch.where(overlap, gap, torch.zeros_like(gap))], 1)
-            w = torch.cat([w, torch.where(overlap, self.w_finger, 0.0) / gap.abs().clamp_min(c.residual_floor)], 1)
-            fj = self.finger_jacobian(pts, twists, unit)
-            jac = torch.cat([jac, torch.cat([torch.zeros(*fj.shape[:2], 6), fj], -1)], 1)
+            # finger-finger overlaps: more residuals, on the joints only (the pairs overlapping in
+            # some grasp of the batch; the others have no residual)
+            pairs = torch.nonzero((gap < 0).any(0)).flatten()
+            if pairs.numel():
+                g = gap[:, pairs]
+                overlap = g < 0
+                r = torch.cat([r, torch.where(overlap, g, torch.zeros_like(g))], 1)
+                w = torch.cat([w, torch.where(overlap, self.w_finger, 0.0) / g.abs().clamp_min(c.residual_floor)], 1)
+                fj = self.finger_jacobian(pts, twists, unit[:, pairs], pairs)
+                jac = torch.cat([jac, torch.cat([torch.zeros(*fj.shape[:2], 6), fj], -1)], 1)
             jac = torch.cat([jac[..., :6], jac[..., 6:] @ C], -1)  # (B, N + P, 24): joints through the coupling
             wj = jac * w.unsqueeze(-1)
             H = wj.transpose(1, 2) @ jac

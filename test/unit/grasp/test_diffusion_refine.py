@@ -208,6 +208,9 @@ def test_refined_grasps_pass_the_physics_check(box, grasp_type):
     # out of the object and back on it: the type's contact patches touch
     assert terms.penetration_depth.max() < 0.004 and terms.contact_distance.max() < 0.003
     refined = evaluate_grasps(j.double().numpy(), r.double().numpy(), t.double().numpy(), [obj.pieces], workers=1)
-    assert sum(x.success for x in refined) >= 3  # of 6, standard protocol (BODex / DexGraspBench)
+    # of 6, standard protocol (BODex / DexGraspBench): the dataset's grasps (made with J1 and J2
+    # apart) as given hold 4 (tip) and 5 (palmar), projected onto the hand's coupled set 3 and 5;
+    # the refined ones are coupled
+    assert sum(x.success for x in refined) >= 3
     assert np.mean([x.penetration_mm for x in refined]) < 3.0
     assert min(x.contact_count for x in refined) >= 2
