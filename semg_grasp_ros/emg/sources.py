@@ -233,11 +233,11 @@ def sapsanis_source(
     """
     trials = load_sapsanis(path)
     if rest_model == "auto":
-        rest_model = _subject_model(trials) if rest_s > 0 else None
+        rest_model = subject_rest_model(trials) if rest_s > 0 else None
     return recording_source(trials_recording(trials, order, rest_s, seed, rest_model), loop=loop)
 
 
-def _subject_model(trials: TrialSet) -> SimulatorModel:
+def subject_rest_model(trials: TrialSet) -> SimulatorModel:
     try:
         return SimulatorModel.shipped(trials.subject)
     except ModelError:

@@ -1,0 +1,488 @@
+"""Closed-loop evaluation: does the first grasp the hand closes have the intended type and hold?
+
+For each subject, the classifier's model is calibrated on that subject's first
+``calibration_repetitions`` repetitions of every grasp (the shipped recipe trained on them),
+and the remaining trials stream through the whole standalone pipeline (acquisition ->
+classifier -> generator -> hand controller; simulated depth camera -> distance field) with
+``rest_s`` of the subject's own simulated rest before each trial. Each performed grasp is aimed
+at an object standing on the table, drawn from an object set (several objects and yaw poses),
+seen by one simulated depth view; the camera shows the trial's object from the start of the
+rest before it.
+
+A grasp is *closed* when the hand controller's trajectory for a generated grasp runs to its end
+without being replaced. Per performed grasp (from its cue to 0.5 s after its end):
+
+success
+    the first grasp closed in it is of the performed type and holds under the physics check
+    (default: the standard protocol) against the true object (its convex pieces, not the view).
+onset_to_closed_s
+    from the contraction onset (the trial's detected onset) to that grasp closed.
+closed
+    grasps closed in it; grasps closed during rest are counted separately.
+limited_by
+    ``intent`` when no grasp of the performed type closed first (wrong type or none),
+    ``grasp`` when it was of the right type and did not hold, ``None`` on success.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from .. import REST
+from ..config import load_config
+from ..errors import ConfigError, DatasetError
+from ..types import GraspIntent, HandGrasp, JointTrajectory, PointCloud, PoseStamped
+from .component import Ports, Timer
+from .depth_camera import DepthCameraSimConfig
+from .emg_acquisition import EmgAcquisition, EmgAcquisitionConfig
+from .graph import Graph
+
+log = logging.getLogger(__name__)
+
+#: seconds after a performed grasp's end that still count as its response.
+RESPONSE_TAIL_S = 0.5
+
+
+@dataclass(frozen=True)
+class ClosedLoopConfig:
+    """What the closed-loop evaluation runs.
+
+    Attributes:
+        calibration_repetitions: the first repetitions of every grasp that train the subject's
+            model; the rest are streamed.
+        max_trials: streamed trials per subject (0 = all remaining), spread over the grasps.
+        rest_s: seconds of the subject's simulated rest before each trial.
+        poses: yaw poses per object (evenly spread, seeded offset).
+        intent_model: the shipped model whose recipe (preset, window) is retrained per subject.
+        grasp_model: the grasp generator's model.
+        camera_rate_hz: simulated camera frames per second.
+        physics: ``standard`` or ``lenient`` protocol of the physics check.
+        seed: trial order, object poses, camera noise and grasp sampling.
+    """
+
+    calibration_repetitions: int = 24
+    max_trials: int = 0
+    rest_s: float = 2.5
+    poses: int = 2
+    intent_model: str = "intent_150ms"
+    grasp_model: str = "grasp_improved"
+    camera_rate_hz: float = 2.0
+    physics: str = "standard"
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.calibration_repetitions < 1:
+            raise ConfigError(f"calibration_repetitions must be >= 1, got {self.calibration_repetitions}")
+        if self.max_trials < 0:
+            raise ConfigError(f"max_trials must be >= 0 (0 = all), got {self.max_trials}")
+        if not self.rest_s >= 1.0:
+            raise ConfigError(f"rest_s must be at least 1 s (the camera must see the next object), got {self.rest_s}")
+        if self.poses < 1:
+            raise ConfigError(f"poses must be >= 1, got {self.poses}")
+        if not self.camera_rate_hz > 0:
+            raise ConfigError(f"camera_rate_hz must be positive, got {self.camera_rate_hz}")
+
+
+@dataclass(frozen=True, eq=False)
+class TableObject:
+    """An object of an object set: its name, its collision shape as convex pieces and a visual mesh.
+
+    Attributes:
+        name: folder or file stem.
+        pieces: list of (vertices (V, 3) m, faces (F, 3)) convex pieces in the object's frame.
+        mesh: ``trimesh.Trimesh`` the camera renders (metres, same frame).
+    """
+
+    name: str
+    pieces: list
+    mesh: object
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+@dataclass
+class Execution:
+    """One grasp trajectory the hand controller started.
+
+    Attributes:
+        start_s, end_s: session seconds when the trajectory starts and reaches the grasp.
+        grasp_type: the executed grasp's type.
+        grasp: the ``HandGrasp`` executed.
+        closed: it ran to its end without being replaced by another trajectory.
+        holds: physics verdict against the object in front of the camera (None = not checked).
+        details: the physics result as a dict.
+    """
+
+    start_s: float
+    end_s: float
+    grasp_type: str
+    grasp: HandGrasp
+    closed: bool = True
+    holds: bool | None = None
+    details: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PerformedGrasp:
+    """A performed grasp of the session: its type, cue, onset and end (session seconds)."""
+
+    grasp_type: str
+    cue_s: float
+    onset_s: float
+    end_s: float
+    object: str = ""
+
+
+def score(performed: Sequence[PerformedGrasp], executions: Sequence[Execution], session_s: float) -> dict:
+    """Per performed grasp and overall: first-try success, its limiting stage, onset to closed,
+    grasps closed per performed grasp and during rest.
+
+    Args:
+        performed: the session's performed grasps in time order.
+        executions: every grasp trajectory the controller started, with ``closed`` and ``holds`` set.
+        session_s: session length, seconds (for the rest time).
+
+    Returns:
+        {"per_grasp": [...], "overall": {...}} (JSON-ready; rates in [0, 1]).
+    """
+    closed = [e for e in executions if e.closed]
+    rows, used = [], set()
+    for p in performed:
+        inside = [k for k, e in enumerate(closed) if p.cue_s <= e.start_s < p.end_s + RESPONSE_TAIL_S]
+        used.update(inside)
+        first = closed[inside[0]] if inside else None
+        type_ok = first is not None and first.grasp_type == p.grasp_type
+        ok = bool(type_ok and first.holds)
+        rows.append({
+            "grasp_type": p.grasp_type, "object": p.object, "success": ok,
+            "first_closed_type": first.grasp_type if first else None,
+            "first_closed_holds": None if first is None else first.holds,
+            "onset_to_closed_s": round(first.end_s - p.onset_s, 3) if first else None,
+            "closed": len(inside),
+            "limited_by": None if ok else ("grasp" if type_ok else "intent"),
+        })
+    rest_closed = len(closed) - len(used)
+    rest_s = session_s - sum(p.end_s + RESPONSE_TAIL_S - p.cue_s for p in performed)
+    return {"per_grasp": rows, "overall": _summary(rows, rest_closed, rest_s)}
+
+
+def _summary(rows: Sequence[dict], rest_closed: int, rest_s: float) -> dict:
+    n = len(rows)
+    times = [r["onset_to_closed_s"] for r in rows if r["success"]]
+    return {
+        "performed": n,
+        "success_rate": sum(r["success"] for r in rows) / n if n else None,
+        "intent_limited_rate": sum(r["limited_by"] == "intent" for r in rows) / n if n else None,
+        "grasp_limited_rate": sum(r["limited_by"] == "grasp" for r in rows) / n if n else None,
+        "first_closed_type_correct_rate": sum(r["first_closed_type"] == r["grasp_type"] for r in rows) / n if n else None,
+        "holds_given_right_type_rate": _ratio(sum(r["success"] for r in rows),
+                                              sum(r["first_closed_type"] == r["grasp_type"] for r in rows)),
+        "median_onset_to_holding_grasp_s": float(np.median(times)) if times else None,
+        "closed_per_performed_grasp": sum(r["closed"] for r in rows) / n if n else None,
+        "closed_during_rest": rest_closed,
+        "rest_s": round(rest_s, 2),
+    }
+
+
+def _ratio(a: int, b: int) -> float | None:
+    return a / b if b else None
+
+
+def group(rows: Sequence[dict], key: str) -> dict:
+    """Success and limiting stage per value of ``key`` (``grasp_type``, ``object``, ``subject``)."""
+    out = defaultdict(list)
+    for r in rows:
+        out[r[key]].append(r)
+    return {k: {"performed": len(v), "success_rate": sum(r["success"] for r in v) / len(v),
+                "intent_limited_rate": sum(r["limited_by"] == "intent" for r in v) / len(v),
+                "grasp_limited_rate": sum(r["limited_by"] == "grasp" for r in v) / len(v)}
+            for k, v in sorted(out.items())}
+
+
+# ----------------------------------------------------------------------------- session pieces
+
+
+class ExecutionMonitor:
+    """Watches the hand controller's outputs and records each grasp execution.
+
+    Subscribe :meth:`on_selected` to ``grasp/selected``, :meth:`on_trajectory` to
+    ``hand/joint_trajectory`` and :meth:`on_pose` to ``grasp/pose``: the controller publishes a
+    grasp's trajectory followed by its wrist target, a pre-shape's trajectory alone.
+    """
+
+    def __init__(self, clock: Callable[[], float]):
+        self._clock = clock
+        self._selected: HandGrasp | None = None
+        self._trajectory: JointTrajectory | None = None
+        self.executions: list[Execution] = []
+
+    def on_selected(self, grasp: HandGrasp) -> None:
+        self._selected = grasp
+
+    def on_trajectory(self, trajectory: JointTrajectory) -> None:
+        now = self._clock()
+        for e in self.executions:  # anything still running is replaced
+            if e.closed and e.end_s > now:
+                e.closed = False
+        self._trajectory = trajectory
+
+    def on_pose(self, pose: PoseStamped) -> None:
+        if self._selected is None or self._trajectory is None:
+            return
+        now = self._clock()
+        points = self._trajectory.points
+        duration = points[-1].time_from_start_ns * 1e-9 if points else 0.0
+        self.executions.append(Execution(now, now + duration, self._selected.grasp_type, self._selected))
+
+    def finish(self, session_s: float) -> None:
+        """Executions still running at the session's end did not close."""
+        for e in self.executions:
+            if e.end_s > session_s:
+                e.closed = False
+
+
+class SceneCamera:
+    """The simulated depth camera of the demo, looking at one of several table scenes chosen by
+    a schedule (session seconds -> scene index); frames as ``pipeline.depth_camera``."""
+
+    name = "depth_camera_sim"
+
+    def __init__(self, config: DepthCameraSimConfig, scenes: Sequence, schedule: Callable[[float], int]):
+        from ..perception.camera import DepthCamera
+
+        self.config = config
+        self._make = lambda scene: DepthCamera(scene, config.camera())
+        self._scenes = list(scenes)
+        self._cameras: dict[int, object] = {}
+        self._schedule = schedule
+        self.frames = 0
+
+    def camera(self, index: int):
+        if index not in self._cameras:
+            self._cameras.clear()  # one ray-casting scene at a time
+            self._cameras[index] = self._make(self._scenes[index])
+        return self._cameras[index]
+
+    def ports(self) -> Ports:
+        return Ports(outputs={PointCloud: "object/points"}, timers=[Timer(1.0 / self.config.rate_hz, self.on_timer)])
+
+    def on_timer(self, now_ns: int) -> list[PointCloud]:
+        from ..types import Header
+
+        view = self.camera(self._schedule(now_ns * 1e-9)).render(np.random.default_rng((self.config.seed, self.frames)))
+        self.frames += 1
+        h, w, _ = view.points.shape
+        return [PointCloud(Header(int(now_ns), self.config.frame_id), view.points.reshape(-1, 3), height=h, width=w)]
+
+
+# ----------------------------------------------------------------------------- objects
+
+
+def load_object_set(folder: str | Path) -> list[TableObject]:
+    """Every object of ``folder``: a subfolder per object (``model.urdf`` naming its collision
+    mesh, or a ``collision*.obj`` / single mesh file) or a mesh file per object. A multi-part
+    ``.obj`` is a convex decomposition: each ``o`` block closed as its convex hull.
+
+    Raises:
+        DatasetError: the folder is missing or holds no loadable object.
+    """
+    from ..grasp.dexgraspnet import load_convex_pieces
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"object folder {folder} does not exist")
+    out = []
+    for entry in sorted(folder.iterdir()):
+        path = _collision_file(entry)
+        if path is None:
+            continue
+        pieces = load_convex_pieces(path, 1.0)
+        out.append(TableObject(entry.stem if entry.is_file() else entry.name, pieces, _union(pieces)))
+    if not out:
+        raise DatasetError(f"object folder {folder} holds no mesh files or object folders")
+    return out
+
+
+_MESH_SUFFIXES = (".obj", ".stl", ".ply", ".off", ".glb")
+
+
+def _collision_file(entry: Path) -> Path | None:
+    if entry.is_file():
+        return entry if entry.suffix.lower() in _MESH_SUFFIXES else None
+    if not entry.is_dir():
+        return None
+    urdf = entry / "model.urdf"
+    if urdf.is_file():
+        import xml.etree.ElementTree as ET
+
+        mesh = ET.parse(urdf).find(".//collision/geometry/mesh")
+        if mesh is not None and (entry / mesh.get("filename", "")).is_file():
+            return entry / mesh.get("filename")
+    candidates = sorted(entry.glob("collision*")) + sorted(p for p in entry.iterdir() if p.suffix.lower() in _MESH_SUFFIXES)
+    return candidates[0] if candidates else None
+
+
+def _union(pieces):
+    import trimesh
+
+    return trimesh.util.concatenate([trimesh.Trimesh(v, f, process=False) for v, f in pieces])
+
+
+# ----------------------------------------------------------------------------- the evaluation
+
+
+def calibrated_model(trials, repetitions: int, recipe: str, seed: int = 0, cache_dir: str | Path | None = None):
+    """The shipped ``recipe``'s preset and window trained on the first ``repetitions`` repetitions
+    of every grasp of ``trials`` (a ``TrialSet``) only.
+
+    With ``cache_dir``, the model is saved there under a key of the data, recipe, repetitions and
+    seed, and loaded from there next time (training takes minutes on a busy CPU).
+    """
+    import hashlib
+
+    from ..intent.base import load_model
+    from ..intent.evaluation import _train_arrays, prepare_subject
+    from ..intent.models import get_preset
+
+    shipped = load_model(recipe)
+    key = hashlib.sha256(np.ascontiguousarray(trials.data).tobytes() + trials.labels.tobytes()
+                         + trials.repetitions.tobytes() + f"{recipe}|{repetitions}|{seed}".encode()).hexdigest()[:16]
+    cached = Path(cache_dir) / f"{trials.subject}_{key}.json" if cache_dir else None
+    if cached is not None and cached.is_file():
+        return load_model(cached)
+    preset = replace(get_preset(shipped.info.get("preset", "default")), window_ms=shipped.spec.window_ms)
+    model = preset.build(trials.sample_rate, trials.channel_names, trials.class_names, trials.n_samples)
+    idx = np.flatnonzero(trials.repetitions < repetitions)
+    x, y, g = _train_arrays(prepare_subject(trials, model, preset.whole_trial), idx, preset.whole_trial, 0)
+    model.fit_encoded(x, y, groups=g, seed=seed)
+    if cached is not None:
+        model.save(cached)
+    return model
+
+
+def test_indices(trials, config: ClosedLoopConfig) -> np.ndarray:
+    """Trials after the calibration repetitions, at most ``max_trials`` spread over the grasps
+    (repetition-major, so every grasp is represented)."""
+    idx = np.flatnonzero(trials.repetitions >= config.calibration_repetitions)
+    if idx.size == 0:
+        raise DatasetError(f"{trials.subject}: no trial after the first {config.calibration_repetitions} repetitions")
+    idx = idx[np.lexsort((trials.labels[idx], trials.repetitions[idx]))]
+    return idx[: config.max_trials] if config.max_trials else idx
+
+
+def run_subject(trials, objects: Sequence[TableObject], config: ClosedLoopConfig,
+                check: Callable | None = None, model=None) -> dict:
+    """Stream one subject's test trials through the pipeline against ``objects``.
+
+    Args:
+        trials: the subject's ``TrialSet``.
+        objects: the object set.
+        check: ``check(pieces, joints, rot, trans) -> (holds, details)``; default the physics
+            check with ``config.physics``.
+        model: the calibrated intent model (default: :func:`calibrated_model`).
+
+    Returns:
+        {"per_grasp": [...], "overall": {...}, "executions": [...]} for this subject.
+    """
+    from ..emg.datasets import TrialSet, active_bounds
+    from ..emg.sources import recording_source, subject_rest_model, trials_recording
+    from ..hand.convert import hand_grasp_to_arrays
+    from ..perception.camera import TableScene
+    from .demo import processing_components
+
+    rng = np.random.default_rng(config.seed)
+    model = model if model is not None else calibrated_model(trials, config.calibration_repetitions,
+                                                             config.intent_model, config.seed)
+    idx = test_indices(trials, config)
+    test = TrialSet(trials.data[idx], trials.labels[idx], trials.repetitions[idx], trials.class_names,
+                    trials.channel_names, trials.sample_rate, trials.subject, trials.units)
+    rest_model = subject_rest_model(trials)
+    rec = trials_recording(test, "sequential", config.rest_s, config.seed, rest_model)
+    rate = rec.sample_rate
+    onsets = active_bounds(test)[:, 0]
+    n_trial = test.data.shape[1]
+    starts = [s for s in np.flatnonzero(np.diff(np.r_[-1, rec.labels]) != 0) if rec.labels[s] >= 0]
+    if len(starts) != len(idx):
+        raise DatasetError(f"{trials.subject}: expected {len(idx)} trials in the stream, found {len(starts)}")
+    # one scene per (object, pose); trial k shows scene k mod n, from the start of its rest
+    yaw0 = rng.uniform(0, 2 * np.pi)
+    scenes, owner = [], []  # owner: index into objects of each scene
+    for i, obj in enumerate(objects):
+        for p in range(config.poses):
+            scenes.append(TableScene(obj.mesh, yaw=yaw0 + 2 * np.pi * p / config.poses))
+            owner.append(i)
+    order = rng.permutation(len(idx)) % len(scenes)
+    cues = np.array(starts) / rate
+    switch = cues - config.rest_s
+
+    def schedule(t: float) -> int:
+        k = max(0, int(np.searchsorted(switch, t, side="right")) - 1)
+        return int(order[k])
+
+    performed = [PerformedGrasp(test.class_names[test.labels[k]], float(cues[k]), float(cues[k] + onsets[k] / rate),
+                                float(cues[k] + n_trial / rate), objects[owner[order[k]]].name) for k in range(len(idx))]
+
+    cam_cfg = load_config(DepthCameraSimConfig, "depth_camera_sim", rate_hz=config.camera_rate_hz, seed=config.seed)
+    camera = SceneCamera(cam_cfg, scenes, schedule)
+    acquisition = EmgAcquisition(EmgAcquisitionConfig(), source=recording_source(rec))
+    classifier, sdf, hand, generator = processing_components(config.intent_model, config.grasp_model, config.seed)
+    classifier = type(classifier)(classifier.config, model=model)
+    graph = Graph()
+    for component in (acquisition, classifier, camera, sdf, hand, generator):
+        graph.add(component)
+    monitor = ExecutionMonitor(lambda: graph.now_ns * 1e-9)
+    graph.subscribe("grasp/selected", monitor.on_selected)
+    graph.subscribe("hand/joint_trajectory", monitor.on_trajectory)
+    graph.subscribe("grasp/pose", monitor.on_pose)
+    session_s = rec.n_samples / rate
+    graph.run(duration=session_s + 0.1)
+    acquisition.close()
+    monitor.finish(session_s)
+
+    check = check or physics_check(config.physics)
+    camera_from_world = np.linalg.inv(cam_cfg.camera().pose())
+    for e in monitor.executions:
+        if not e.closed:
+            continue
+        k = schedule(e.start_s)
+        pose = camera_from_world @ scenes[k].object_pose()
+        pieces = [(v @ pose[:3, :3].T + pose[:3, 3], f) for v, f in objects[owner[k]].pieces]
+        joints, rot, trans = hand_grasp_to_arrays(e.grasp)
+        e.holds, e.details = check(pieces, joints, rot, trans)
+    result = score(performed, monitor.executions, session_s)
+    for row in result["per_grasp"]:
+        row["subject"] = trials.subject
+    result["executions"] = [{"start_s": round(e.start_s, 3), "end_s": round(e.end_s, 3), "grasp_type": e.grasp_type,
+                             "closed": e.closed, "holds": e.holds} for e in monitor.executions]
+    result["session_s"] = round(session_s, 2)
+    return result
+
+
+def physics_check(protocol: str = "standard") -> Callable:
+    """``check(pieces, joints, rot, trans) -> (holds, details)`` with the physics check's
+    ``protocol``; one simulator per object, reused."""
+    from ..grasp.physics import GraspSimulator, PhysicsConfig
+
+    if protocol != "lenient" and protocol != "standard":
+        raise ConfigError(f"physics protocol {protocol!r} unknown; expected 'standard' or 'lenient'")
+    config = PhysicsConfig()
+    cache: dict[int, GraspSimulator] = {}
+
+    def check(pieces, joints, rot, trans):
+        key = hash(tuple(np.asarray(v, np.float64).tobytes() for v, _ in pieces))
+        if key not in cache:
+            cache.clear()
+            cache[key] = GraspSimulator(pieces, config)
+        result = cache[key].evaluate(joints, rot, trans)
+        return bool(result.success), result.to_dict()
+
+    return check

@@ -1,0 +1,106 @@
+"""Closed-loop evaluation: the scoring rules on hand-made sessions, and a short real session."""
+
+import numpy as np
+import pytest
+
+from semg_grasp_ros.pipeline.closed_loop import (
+    ClosedLoopConfig,
+    Execution,
+    ExecutionMonitor,
+    PerformedGrasp,
+    score,
+)
+
+
+def _ex(start, end, kind, closed=True, holds=True):
+    return Execution(start, end, kind, grasp=None, closed=closed, holds=holds)
+
+
+def test_score_first_closed_grasp_decides():
+    performed = [PerformedGrasp("cylindrical", 2.0, 2.3, 8.0, "can"),
+                 PerformedGrasp("tip", 10.0, 10.2, 16.0, "box"),
+                 PerformedGrasp("hook", 18.0, 18.4, 24.0, "box"),
+                 PerformedGrasp("palmar", 26.0, 26.1, 32.0, "can")]
+    executions = [
+        _ex(2.5, 3.0, "cylindrical", closed=False),   # replaced before it closed: not counted
+        _ex(3.1, 3.4, "cylindrical"),                 # first closed: right type, holds -> success
+        _ex(5.0, 5.5, "spherical"),                   # a second closed grasp in the same trial
+        _ex(10.5, 11.0, "lateral"),                   # wrong type first -> intent-limited
+        _ex(11.5, 12.0, "tip"),
+        _ex(18.6, 19.0, "hook", holds=False),         # right type, slips -> grasp-limited
+        _ex(16.7, 17.0, "palmar"),                    # during rest (after the 0.5 s tail)
+    ]                                                 # palmar trial: nothing closed -> intent-limited
+    out = score(performed, executions, session_s=34.0)
+    rows = out["per_grasp"]
+    assert [r["success"] for r in rows] == [True, False, False, False]
+    assert [r["limited_by"] for r in rows] == [None, "intent", "grasp", "intent"]
+    assert rows[0]["onset_to_closed_s"] == pytest.approx(3.4 - 2.3)
+    assert [r["closed"] for r in rows] == [2, 2, 1, 0]
+    o = out["overall"]
+    assert o["success_rate"] == 0.25
+    assert o["closed_during_rest"] == 1
+    assert o["closed_per_performed_grasp"] == pytest.approx(5 / 4)
+    assert o["holds_given_right_type_rate"] == pytest.approx(1 / 2)
+    assert o["median_onset_to_holding_grasp_s"] == pytest.approx(1.1)
+
+
+def test_monitor_marks_replaced_and_unfinished_trajectories():
+    from semg_grasp_ros.types import (Header, JointTrajectory, JointTrajectoryPoint, Pose, PoseStamped)
+
+    now = [0.0]
+    monitor = ExecutionMonitor(lambda: now[0])
+
+    class Grasp:
+        grasp_type = "tip"
+
+    def trajectory(duration):
+        point = JointTrajectoryPoint(np.zeros(1), np.zeros(1), int(duration * 1e9))
+        return JointTrajectory(Header(0, ""), ("j",), (point,))
+
+    pose = PoseStamped(Header(0, ""), Pose(np.zeros(3), np.array([0, 0, 0, 1.0])))
+    monitor.on_selected(Grasp())
+    monitor.on_trajectory(trajectory(1.0))
+    monitor.on_pose(pose)                 # grasp 1: 0 -> 1 s
+    now[0] = 0.5
+    monitor.on_trajectory(trajectory(0.3))  # a pre-shape replaces it at 0.5 s
+    now[0] = 2.0
+    monitor.on_trajectory(trajectory(1.0))
+    monitor.on_pose(pose)                 # grasp 2: 2 -> 3 s, closes
+    now[0] = 9.5
+    monitor.on_trajectory(trajectory(1.0))
+    monitor.on_pose(pose)                 # grasp 3: 9.5 -> 10.5 s, past the session's end
+    monitor.finish(10.0)
+    assert [e.closed for e in monitor.executions] == [False, True, False]
+
+
+def test_config_refuses_bad_values():
+    from semg_grasp_ros.errors import ConfigError
+
+    for bad in (dict(calibration_repetitions=0), dict(max_trials=-1), dict(rest_s=0.2), dict(poses=0)):
+        with pytest.raises(ConfigError):
+            ClosedLoopConfig(**bad)
+
+
+@pytest.mark.slow
+def test_short_session_on_a_real_subject_and_object(sapsanis_dir, data_root, tmp_path):
+    """Two real trials of a subject against a YCB object: every performed grasp is scored, each
+    closed grasp carries a physics verdict, and the rows name the object and the subject."""
+    from semg_grasp_ros.intent.base import load_model
+    from semg_grasp_ros.intent.evaluation import load_subjects
+    from semg_grasp_ros.pipeline.closed_loop import load_object_set, run_subject
+
+    ycb = data_root / "objects" / "ycb"
+    if not (ycb / "YcbFoamBrick").is_dir():
+        pytest.skip("YCB objects not in the data folder")
+    (tmp_path / "objs").mkdir()
+    (tmp_path / "objs" / "YcbFoamBrick").symlink_to(ycb / "YcbFoamBrick")
+    objects = load_object_set(tmp_path / "objs")
+    trials = load_subjects(sapsanis_dir, ["female_1"])[0]
+    config = ClosedLoopConfig(max_trials=2, rest_s=2.0)
+    result = run_subject(trials, objects, config, model=load_model(config.intent_model))
+    rows = result["per_grasp"]
+    assert len(rows) == 2 and {r["subject"] for r in rows} == {"female_1"}
+    assert {r["object"] for r in rows} == {"YcbFoamBrick"}
+    closed = [e for e in result["executions"] if e["closed"]]
+    assert all(e["holds"] in (True, False) for e in closed)
+    assert result["session_s"] == pytest.approx(2 * (2.0 + 6.0), abs=0.1)
