@@ -295,7 +295,7 @@ def load_object_set(folder: str | Path) -> list[TableObject]:
     Raises:
         DatasetError: the folder is missing or holds no loadable object.
     """
-    from ..grasp.dexgraspnet import load_convex_pieces
+    from ..grasp.data.dexgraspnet import load_convex_pieces
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -386,8 +386,8 @@ def run_subject(trials, objects: Sequence[TableObject], config: ClosedLoopConfig
     Args:
         trials: the subject's ``TrialSet``.
         objects: the object set.
-        check: ``check(pieces, joints, rot, trans) -> (holds, details)``; default the physics
-            check with ``config.physics``.
+        check: ``check(pieces, grasp) -> (holds, details)`` for a ``HandGrasp`` and the object's
+            pieces in its frame; default :func:`physics_check` with ``config.physics``.
         model: the calibrated intent model (default: :func:`calibrated_model`).
 
     Returns:
@@ -395,7 +395,6 @@ def run_subject(trials, objects: Sequence[TableObject], config: ClosedLoopConfig
     """
     from ..emg.datasets import TrialSet, active_bounds
     from ..emg.sources import recording_source, subject_rest_model, trials_recording
-    from ..hand.convert import hand_grasp_to_arrays
     from ..perception.camera import TableScene
     from .demo import processing_components
 
@@ -456,8 +455,7 @@ def run_subject(trials, objects: Sequence[TableObject], config: ClosedLoopConfig
         k = schedule(e.start_s)
         pose = camera_from_world @ scenes[k].object_pose()
         pieces = [(v @ pose[:3, :3].T + pose[:3, 3], f) for v, f in objects[owner[k]].pieces]
-        joints, rot, trans = hand_grasp_to_arrays(e.grasp)
-        e.holds, e.details = check(pieces, joints, rot, trans)
+        e.holds, e.details = check(pieces, e.grasp)
     result = score(performed, monitor.executions, session_s)
     for row in result["per_grasp"]:
         row["subject"] = trials.subject
@@ -468,21 +466,91 @@ def run_subject(trials, objects: Sequence[TableObject], config: ClosedLoopConfig
 
 
 def physics_check(protocol: str = "standard") -> Callable:
-    """``check(pieces, joints, rot, trans) -> (holds, details)`` with the physics check's
-    ``protocol``; one simulator per object, reused."""
-    from ..grasp.physics import GraspSimulator, PhysicsConfig
+    """``check(pieces, grasp) -> (holds, details)``: the physics check's ``protocol`` on a
+    ``HandGrasp`` as the hand executes it (its pregrasp, grasp and squeeze postures; the missing
+    ones derived by the protocol's rule), its pose and the pieces in the same frame. One simulator
+    per object, reused."""
+    from ..grasp.physics import GraspPostures, GraspSimulator, HandPosture, preset
+    from ..hand.convert import hand_grasp_postures, hand_grasp_to_arrays
 
-    if protocol != "lenient" and protocol != "standard":
-        raise ConfigError(f"physics protocol {protocol!r} unknown; expected 'standard' or 'lenient'")
-    config = PhysicsConfig()
+    config = preset(protocol)
     cache: dict[int, GraspSimulator] = {}
 
-    def check(pieces, joints, rot, trans):
+    def check(pieces, grasp):
         key = hash(tuple(np.asarray(v, np.float64).tobytes() for v, _ in pieces))
         if key not in cache:
             cache.clear()
             cache[key] = GraspSimulator(pieces, config)
-        result = cache[key].evaluate(joints, rot, trans)
+        joints, rot, trans = hand_grasp_to_arrays(grasp)
+        pre, squeeze = hand_grasp_postures(grasp)
+        postures = GraspPostures(HandPosture(joints, rot, trans),
+                                 None if pre is None or squeeze is None else HandPosture(pre, rot, trans),
+                                 None if pre is None or squeeze is None else HandPosture(squeeze, rot, trans))
+        result = cache[key].evaluate(postures)
         return bool(result.success), result.to_dict()
 
     return check
+
+
+def evaluate(subjects: Sequence, objects: Sequence[TableObject], config: ClosedLoopConfig,
+             cache_dir: str | Path | None = None, progress: Callable[[str], None] | None = None) -> dict:
+    """Run :func:`run_subject` for every subject (``TrialSet``s) and aggregate.
+
+    Returns:
+        {"overall", "per_subject", "per_type", "per_object", "subjects": {name: run_subject result}}.
+    """
+    runs, rows = {}, []
+    rest_closed, rest_s = 0, 0.0
+    for trials in subjects:
+        model = calibrated_model(trials, config.calibration_repetitions, config.intent_model, config.seed, cache_dir)
+        result = run_subject(trials, objects, config, model=model)
+        runs[trials.subject] = result
+        rows += result["per_grasp"]
+        rest_closed += result["overall"]["closed_during_rest"]
+        rest_s += result["overall"]["rest_s"]
+        if progress:
+            o = result["overall"]
+            progress(f"{trials.subject}: success {o['success_rate']:.1%} of {o['performed']} performed grasps "
+                     f"(intent-limited {o['intent_limited_rate']:.1%}, grasp-limited {o['grasp_limited_rate']:.1%})")
+    return {
+        "overall": _summary(rows, rest_closed, rest_s),
+        "per_subject": {s: r["overall"] for s, r in runs.items()},
+        "per_type": group(rows, "grasp_type"),
+        "per_object": group(rows, "object"),
+        "subjects": runs,
+    }
+
+
+def plot(result: dict, path: str | Path) -> None:
+    """Stacked bars per subject, grasp type and object: success, intent-limited, grasp-limited."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("subject", {s: _rates(o) for s, o in result["per_subject"].items()}),
+              ("grasp type", result["per_type"]), ("object", result["per_object"])]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), gridspec_kw={"width_ratios": [max(len(p[1]), 2) for p in panels]})
+    for ax, (title, table) in zip(axes, panels):
+        names = list(table)
+        bottom = np.zeros(len(names))
+        for key, colour, label in (("success_rate", "C2", "holds, right type"), ("grasp_limited_rate", "C1", "right type, slips"),
+                                   ("intent_limited_rate", "C3", "wrong type or none")):
+            values = np.array([table[n][key] for n in names])
+            ax.bar(names, values, bottom=bottom, color=colour, label=label)
+            bottom += values
+        ax.set_ylim(0, 1)
+        ax.set_title(f"per {title}")
+        ax.tick_params(axis="x", rotation=45)
+    axes[0].set_ylabel("share of performed grasps (first grasp closed)")
+    axes[-1].legend(loc="upper right", fontsize=8)
+    o = result["overall"]
+    fig.suptitle(f"First-try success {o['success_rate']:.1%} of {o['performed']} performed grasps; "
+                 f"{o['closed_during_rest']} grasps closed during rest")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _rates(overall: dict) -> dict:
+    return {k: overall[k] for k in ("success_rate", "grasp_limited_rate", "intent_limited_rate")}
