@@ -18,31 +18,31 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError
+from .args import count, existing_dir, number, output_file
 
 
 def add_arguments(parser) -> None:
     from ..pipeline.closed_loop import ClosedLoopConfig
 
     d = ClosedLoopConfig()
-    parser.add_argument("--data", type=Path, default=None,
+    parser.add_argument("--data", type=existing_dir, default=None,
                         help="folder of Sapsanis-layout .mat subjects (default: emg/sapsanis/Database 1 of the data folder)")
     parser.add_argument("--subjects", nargs="+", default=None, help="subject names (file stems; default: all in --data)")
-    parser.add_argument("--objects", type=Path, default=None,
+    parser.add_argument("--objects", type=existing_dir, default=None,
                         help="object folder (default: objects/ycb of the data folder)")
-    parser.add_argument("--json", type=Path, required=True, help="output JSON (the plot is written beside it as .png)")
-    parser.add_argument("--views", type=int, default=1, help="depth views of the object (only 1, as the pipeline has)")
-    parser.add_argument("--calibration-repetitions", type=int, default=d.calibration_repetitions,
+    parser.add_argument("--json", type=output_file(".json"), required=True, help="output JSON (the plot is written beside it as .png)")
+    parser.add_argument("--views", type=int, choices=(1,), default=1, help="depth views of the object (1, as the pipeline has)")
+    parser.add_argument("--calibration-repetitions", type=count(1, 1000), default=d.calibration_repetitions,
                         help=f"first repetitions per grasp that calibrate the subject's model (default {d.calibration_repetitions})")
-    parser.add_argument("--max-trials", type=int, default=d.max_trials,
+    parser.add_argument("--max-trials", type=count(0), default=d.max_trials,
                         help="streamed trials per subject, spread over the grasps (default 0 = all remaining)")
-    parser.add_argument("--poses", type=int, default=d.poses, help=f"yaw poses per object (default {d.poses})")
-    parser.add_argument("--rest-s", type=float, default=d.rest_s, help=f"seconds of rest before each trial (default {d.rest_s})")
+    parser.add_argument("--poses", type=count(1, 36), default=d.poses, help=f"yaw poses per object (default {d.poses})")
+    parser.add_argument("--rest-s", type=number(float, 1.0, 60.0), default=d.rest_s, help=f"seconds of rest before each trial (default {d.rest_s})")
     parser.add_argument("--physics", choices=("standard", "lenient"), default=d.physics,
                         help="physics protocol of the holding check (default: the standard benchmark protocol)")
     parser.add_argument("--intent-model", default=d.intent_model, help="shipped model whose recipe is calibrated per subject")
     parser.add_argument("--grasp-model", default=d.grasp_model, help="grasp generator model (name in models/ or a folder)")
-    parser.add_argument("--seed", type=int, default=d.seed, help="trial order, poses, camera noise, grasp sampling")
+    parser.add_argument("--seed", type=count(0), default=d.seed, help="trial order, poses, camera noise, grasp sampling")
     parser.add_argument("--cache", type=Path, default=Path("runs") / "closed_loop_models",
                         help="folder where calibrated models are kept between runs (default runs/closed_loop_models)")
 
@@ -52,10 +52,6 @@ def run(args) -> int:
     from ..paths import data_root
     from ..pipeline.closed_loop import ClosedLoopConfig, evaluate, load_object_set, plot
 
-    if args.views != 1:
-        raise ConfigError(f"--views {args.views}: the pipeline sees the object from one depth view; only 1 is supported")
-    if args.json.suffix != ".json":
-        raise ConfigError(f"--json {args.json}: expected a path ending in .json")
     config = ClosedLoopConfig(calibration_repetitions=args.calibration_repetitions, max_trials=args.max_trials,
                               rest_s=args.rest_s, poses=args.poses, intent_model=args.intent_model,
                               grasp_model=args.grasp_model, physics=args.physics, seed=args.seed)

@@ -120,6 +120,8 @@ class Execution:
         closed: it ran to its end without being replaced by another trajectory.
         holds: physics verdict against the object in front of the camera (None = not checked).
         details: the physics result as a dict.
+        replaced_by: what replaced it before it closed: ``preshape`` (a newly decided type),
+            ``same_type`` or ``other_type`` (another generated grasp); None when it closed.
     """
 
     start_s: float
@@ -129,6 +131,7 @@ class Execution:
     closed: bool = True
     holds: bool | None = None
     details: dict = field(default_factory=dict)
+    replaced_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -223,6 +226,7 @@ class ExecutionMonitor:
         self._clock = clock
         self._selected: HandGrasp | None = None
         self._trajectory: JointTrajectory | None = None
+        self._replaced: list[Execution] = []
         self.executions: list[Execution] = []
 
     def on_selected(self, grasp: HandGrasp) -> None:
@@ -230,9 +234,9 @@ class ExecutionMonitor:
 
     def on_trajectory(self, trajectory: JointTrajectory) -> None:
         now = self._clock()
-        for e in self.executions:  # anything still running is replaced
-            if e.closed and e.end_s > now:
-                e.closed = False
+        self._replaced = [e for e in self.executions if e.closed and e.end_s > now]
+        for e in self._replaced:  # anything still running is replaced (by a pre-shape unless a pose follows)
+            e.closed, e.replaced_by = False, "preshape"
         self._trajectory = trajectory
 
     def on_pose(self, pose: PoseStamped) -> None:
@@ -241,6 +245,9 @@ class ExecutionMonitor:
         now = self._clock()
         points = self._trajectory.points
         duration = points[-1].time_from_start_ns * 1e-9 if points else 0.0
+        for e in self._replaced:
+            e.replaced_by = "same_type" if e.grasp_type == self._selected.grasp_type else "other_type"
+        self._replaced = []
         self.executions.append(Execution(now, now + duration, self._selected.grasp_type, self._selected))
 
     def finish(self, session_s: float) -> None:
@@ -349,7 +356,7 @@ def calibrated_model(trials, repetitions: int, recipe: str, seed: int = 0, cache
     """
     import hashlib
 
-    from ..intent.base import load_model
+    from ..intent.models import load_model
     from ..intent.evaluation import _train_arrays, prepare_subject
     from ..intent.models import get_preset
 
@@ -460,7 +467,8 @@ def run_subject(trials, objects: Sequence[TableObject], config: ClosedLoopConfig
     for row in result["per_grasp"]:
         row["subject"] = trials.subject
     result["executions"] = [{"start_s": round(e.start_s, 3), "end_s": round(e.end_s, 3), "grasp_type": e.grasp_type,
-                             "closed": e.closed, "holds": e.holds} for e in monitor.executions]
+                             "closed": e.closed, "replaced_by": e.replaced_by, "holds": e.holds}
+                            for e in monitor.executions]
     result["session_s"] = round(session_s, 2)
     return result
 

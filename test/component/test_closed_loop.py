@@ -71,6 +71,7 @@ def test_monitor_marks_replaced_and_unfinished_trajectories():
     monitor.on_pose(pose)                 # grasp 3: 9.5 -> 10.5 s, past the session's end
     monitor.finish(10.0)
     assert [e.closed for e in monitor.executions] == [False, True, False]
+    assert [e.replaced_by for e in monitor.executions] == ["preshape", None, None]
 
 
 def test_config_refuses_bad_values():
@@ -85,7 +86,7 @@ def test_config_refuses_bad_values():
 def test_short_session_on_a_real_subject_and_object(sapsanis_dir, data_root, tmp_path):
     """Two real trials of a subject against a YCB object: every performed grasp is scored, each
     closed grasp carries a physics verdict, and the rows name the object and the subject."""
-    from semg_grasp_ros.intent.base import load_model
+    from semg_grasp_ros.intent.models import load_model
     from semg_grasp_ros.intent.evaluation import load_subjects
     from semg_grasp_ros.pipeline.closed_loop import load_object_set, run_subject
 
