@@ -10,7 +10,8 @@ the grid axes are those of the cloud's (or mesh's) frame.
   Euclidean distance transform (EDT) of the occupied voxels plus a sub-voxel
   correction (the exact distance to the point kept for the nearest occupied voxel), or
   exactly with a KD-tree. Optionally signed from a closed reconstruction of the cloud
-  (its convex hull, optionally extended down to the supporting table plane).
+  (its convex hull, optionally extended down to the supporting table plane); the field of
+  the space a single view cannot see is ``perception.completion``'s.
 * :func:`sdf_from_mesh`: signed distance of a closed mesh (open3d ``RaycastingScene``),
   with meshes made of several closed, overlapping parts (e.g. CoACD decompositions)
   treated as the union of their parts.

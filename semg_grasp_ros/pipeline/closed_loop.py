@@ -27,29 +27,23 @@ limited_by
 from __future__ import annotations
 
 import logging
-import math
-import tempfile
-from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from .. import REST
+from .. import topics
 from ..config import load_config
 from ..errors import ConfigError, DatasetError
-from ..types import GraspIntent, HandGrasp, JointTrajectory, PointCloud, PoseStamped
+from ..types import PointCloud
 from .component import Ports, Timer
 from .depth_camera import DepthCameraSimConfig
 from .emg_acquisition import EmgAcquisition, EmgAcquisitionConfig
 from .graph import Graph
+from .outcome import ExecutionMonitor, PerformedGrasp, group, score, summary
 
 log = logging.getLogger(__name__)
-
-#: seconds after a performed grasp's end that still count as its response.
-RESPONSE_TAIL_S = 0.5
-
 
 @dataclass(frozen=True)
 class ClosedLoopConfig:
@@ -106,157 +100,6 @@ class TableObject:
     mesh: object
 
 
-# ----------------------------------------------------------------------------- scoring
-
-
-@dataclass
-class Execution:
-    """One grasp trajectory the hand controller started.
-
-    Attributes:
-        start_s, end_s: session seconds when the trajectory starts and reaches the grasp.
-        grasp_type: the executed grasp's type.
-        grasp: the ``HandGrasp`` executed.
-        closed: it ran to its end without being replaced by another trajectory.
-        holds: physics verdict against the object in front of the camera (None = not checked).
-        details: the physics result as a dict.
-        replaced_by: what replaced it before it closed: ``preshape`` (a newly decided type),
-            ``same_type`` or ``other_type`` (another generated grasp); None when it closed.
-    """
-
-    start_s: float
-    end_s: float
-    grasp_type: str
-    grasp: HandGrasp
-    closed: bool = True
-    holds: bool | None = None
-    details: dict = field(default_factory=dict)
-    replaced_by: str | None = None
-
-
-@dataclass(frozen=True)
-class PerformedGrasp:
-    """A performed grasp of the session: its type, cue, onset and end (session seconds)."""
-
-    grasp_type: str
-    cue_s: float
-    onset_s: float
-    end_s: float
-    object: str = ""
-
-
-def score(performed: Sequence[PerformedGrasp], executions: Sequence[Execution], session_s: float) -> dict:
-    """Per performed grasp and overall: first-try success, its limiting stage, onset to closed,
-    grasps closed per performed grasp and during rest.
-
-    Args:
-        performed: the session's performed grasps in time order.
-        executions: every grasp trajectory the controller started, with ``closed`` and ``holds`` set.
-        session_s: session length, seconds (for the rest time).
-
-    Returns:
-        {"per_grasp": [...], "overall": {...}} (JSON-ready; rates in [0, 1]).
-    """
-    closed = [e for e in executions if e.closed]
-    rows, used = [], set()
-    for p in performed:
-        inside = [k for k, e in enumerate(closed) if p.cue_s <= e.start_s < p.end_s + RESPONSE_TAIL_S]
-        used.update(inside)
-        first = closed[inside[0]] if inside else None
-        type_ok = first is not None and first.grasp_type == p.grasp_type
-        ok = bool(type_ok and first.holds)
-        rows.append({
-            "grasp_type": p.grasp_type, "object": p.object, "success": ok,
-            "first_closed_type": first.grasp_type if first else None,
-            "first_closed_holds": None if first is None else first.holds,
-            "onset_to_closed_s": round(first.end_s - p.onset_s, 3) if first else None,
-            "closed": len(inside),
-            "limited_by": None if ok else ("grasp" if type_ok else "intent"),
-        })
-    rest_closed = len(closed) - len(used)
-    rest_s = session_s - sum(p.end_s + RESPONSE_TAIL_S - p.cue_s for p in performed)
-    return {"per_grasp": rows, "overall": _summary(rows, rest_closed, rest_s)}
-
-
-def _summary(rows: Sequence[dict], rest_closed: int, rest_s: float) -> dict:
-    n = len(rows)
-    times = [r["onset_to_closed_s"] for r in rows if r["success"]]
-    return {
-        "performed": n,
-        "success_rate": sum(r["success"] for r in rows) / n if n else None,
-        "intent_limited_rate": sum(r["limited_by"] == "intent" for r in rows) / n if n else None,
-        "grasp_limited_rate": sum(r["limited_by"] == "grasp" for r in rows) / n if n else None,
-        "first_closed_type_correct_rate": sum(r["first_closed_type"] == r["grasp_type"] for r in rows) / n if n else None,
-        "holds_given_right_type_rate": _ratio(sum(r["success"] for r in rows),
-                                              sum(r["first_closed_type"] == r["grasp_type"] for r in rows)),
-        "median_onset_to_holding_grasp_s": float(np.median(times)) if times else None,
-        "closed_per_performed_grasp": sum(r["closed"] for r in rows) / n if n else None,
-        "closed_during_rest": rest_closed,
-        "rest_s": round(rest_s, 2),
-    }
-
-
-def _ratio(a: int, b: int) -> float | None:
-    return a / b if b else None
-
-
-def group(rows: Sequence[dict], key: str) -> dict:
-    """Success and limiting stage per value of ``key`` (``grasp_type``, ``object``, ``subject``)."""
-    out = defaultdict(list)
-    for r in rows:
-        out[r[key]].append(r)
-    return {k: {"performed": len(v), "success_rate": sum(r["success"] for r in v) / len(v),
-                "intent_limited_rate": sum(r["limited_by"] == "intent" for r in v) / len(v),
-                "grasp_limited_rate": sum(r["limited_by"] == "grasp" for r in v) / len(v)}
-            for k, v in sorted(out.items())}
-
-
-# ----------------------------------------------------------------------------- session pieces
-
-
-class ExecutionMonitor:
-    """Watches the hand controller's outputs and records each grasp execution.
-
-    Subscribe :meth:`on_selected` to ``grasp/selected``, :meth:`on_trajectory` to
-    ``hand/joint_trajectory`` and :meth:`on_pose` to ``grasp/pose``: the controller publishes a
-    grasp's trajectory followed by its wrist target, a pre-shape's trajectory alone.
-    """
-
-    def __init__(self, clock: Callable[[], float]):
-        self._clock = clock
-        self._selected: HandGrasp | None = None
-        self._trajectory: JointTrajectory | None = None
-        self._replaced: list[Execution] = []
-        self.executions: list[Execution] = []
-
-    def on_selected(self, grasp: HandGrasp) -> None:
-        self._selected = grasp
-
-    def on_trajectory(self, trajectory: JointTrajectory) -> None:
-        now = self._clock()
-        self._replaced = [e for e in self.executions if e.closed and e.end_s > now]
-        for e in self._replaced:  # anything still running is replaced (by a pre-shape unless a pose follows)
-            e.closed, e.replaced_by = False, "preshape"
-        self._trajectory = trajectory
-
-    def on_pose(self, pose: PoseStamped) -> None:
-        if self._selected is None or self._trajectory is None:
-            return
-        now = self._clock()
-        points = self._trajectory.points
-        duration = points[-1].time_from_start_ns * 1e-9 if points else 0.0
-        for e in self._replaced:
-            e.replaced_by = "same_type" if e.grasp_type == self._selected.grasp_type else "other_type"
-        self._replaced = []
-        self.executions.append(Execution(now, now + duration, self._selected.grasp_type, self._selected))
-
-    def finish(self, session_s: float) -> None:
-        """Executions still running at the session's end did not close."""
-        for e in self.executions:
-            if e.end_s > session_s:
-                e.closed = False
-
-
 class SceneCamera:
     """The simulated depth camera of the demo, looking at one of several table scenes chosen by
     a schedule (session seconds -> scene index); frames as ``pipeline.depth_camera``."""
@@ -280,7 +123,7 @@ class SceneCamera:
         return self._cameras[index]
 
     def ports(self) -> Ports:
-        return Ports(outputs={PointCloud: "object/points"}, timers=[Timer(1.0 / self.config.rate_hz, self.on_timer)])
+        return Ports(outputs={PointCloud: topics.OBJECT_POINTS}, timers=[Timer(1.0 / self.config.rate_hz, self.on_timer)])
 
     def on_timer(self, now_ns: int) -> list[PointCloud]:
         from ..types import Header
@@ -446,9 +289,9 @@ def run_subject(trials, objects: Sequence[TableObject], config: ClosedLoopConfig
     for component in (acquisition, classifier, camera, sdf, hand, generator):
         graph.add(component)
     monitor = ExecutionMonitor(lambda: graph.now_ns * 1e-9)
-    graph.subscribe("grasp/selected", monitor.on_selected)
-    graph.subscribe("hand/joint_trajectory", monitor.on_trajectory)
-    graph.subscribe("grasp/pose", monitor.on_pose)
+    graph.subscribe(topics.GRASP_SELECTED, monitor.on_selected)
+    graph.subscribe(topics.HAND_TRAJECTORY, monitor.on_trajectory)
+    graph.subscribe(topics.GRASP_POSE, monitor.on_pose)
     session_s = rec.n_samples / rate
     graph.run(duration=session_s + 0.1)
     acquisition.close()
@@ -521,7 +364,7 @@ def evaluate(subjects: Sequence, objects: Sequence[TableObject], config: ClosedL
             progress(f"{trials.subject}: success {o['success_rate']:.1%} of {o['performed']} performed grasps "
                      f"(intent-limited {o['intent_limited_rate']:.1%}, grasp-limited {o['grasp_limited_rate']:.1%})")
     return {
-        "overall": _summary(rows, rest_closed, rest_s),
+        "overall": summary(rows, rest_closed, rest_s),
         "per_subject": {s: r["overall"] for s, r in runs.items()},
         "per_type": group(rows, "grasp_type"),
         "per_object": group(rows, "object"),

@@ -35,7 +35,8 @@ import numpy as np
 
 from ..config import nested, param
 from ..errors import ConfigError, DataError
-from ..perception.sdf import DistanceField, GridSpec, sdf_from_points
+from ..perception.completion import view_field
+from ..perception.sdf import SIGNED_METHODS, DistanceField, GridSpec, sdf_from_points
 from ..perception.segmentation import SegmentationConfig, segment_object
 from ..throttle import Throttle
 from ..topics import OBJECT_MARKER, OBJECT_POINTS, OBJECT_SDF
@@ -51,8 +52,13 @@ class ObjectSdfConfig:
 
     grid: GridSpec = nested(GridSpec, "the grid around the object")
     segmentation: SegmentationConfig = nested(SegmentationConfig, "how the object is found in the cloud")
-    signed: str = param("none", "'none': unsigned distance; 'hull': negative inside the convex hull "
-                             "closed down to the table")
+    signed: str = param("view", "'none': unsigned distance; 'hull': negative inside the convex hull "
+                             "closed down to the table; 'view': negative in the space the sensor cannot see "
+                             "behind the observed surface, to view_depth")
+    viewpoint: tuple[float, ...] = param((0.0, 0.0, 0.0), "sensor origin in the cloud's frame (x, y, z), metres "
+                                                          "(the origin for a cloud in the camera's optical frame)")
+    view_depth: float = param(0.0, "how far an object extends behind its observed surface ('view'), metres; "
+                                   "0 = its visible width across the view", (0.0, 1.0))
     # Publishing policy.
     rate_hz: float = param(2.0, "0: process every cloud; > 0: at most this many clouds per second of their stamps, "
                              "the others dropped (a field takes tens of ms: every frame of a 30 Hz camera would "
@@ -67,8 +73,10 @@ class ObjectSdfConfig:
     def __post_init__(self):
         if self.rate_hz < 0 or self.change_threshold < 0 or self.marker_max_points < 0 or self.log_throttle_s < 0:
             raise ConfigError("rate_hz, change_threshold, marker_max_points and log_throttle_s must be >= 0")
-        if self.signed not in ("none", "hull"):
-            raise ConfigError(f"signed {self.signed!r} unknown; expected 'none' or 'hull'")
+        if self.signed not in (*SIGNED_METHODS, "view"):
+            raise ConfigError(f"signed {self.signed!r} unknown; expected one of {(*SIGNED_METHODS, 'view')}")
+        if len(self.viewpoint) != 3:
+            raise ConfigError(f"viewpoint needs 3 values (x, y, z), got {len(self.viewpoint)}")
 
 
 def _bbox_lines(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -121,6 +129,9 @@ class ObjectSdfComponent:
         if not isinstance(cloud, PointCloud):
             raise DataError(f"object_sdf expects a PointCloud, got {type(cloud).__name__}")
         seg = segment_object(cloud.points, self._segmentation)
+        if self.config.signed == "view":
+            return view_field(seg.points, self._spec, support_plane=seg.plane, viewpoint=self.config.viewpoint,
+                              view_depth=self.config.view_depth)
         return sdf_from_points(seg.points, self._spec, signed=self.config.signed, support_plane=seg.plane)
 
     def process(self, cloud: PointCloud) -> list:

@@ -3,13 +3,8 @@
 import numpy as np
 import pytest
 
-from semg_grasp_ros.pipeline.closed_loop import (
-    ClosedLoopConfig,
-    Execution,
-    ExecutionMonitor,
-    PerformedGrasp,
-    score,
-)
+from semg_grasp_ros.pipeline.closed_loop import ClosedLoopConfig
+from semg_grasp_ros.pipeline.outcome import Execution, ExecutionMonitor, PerformedGrasp, score
 
 
 def _ex(start, end, kind, closed=True, holds=True):

@@ -33,15 +33,18 @@ def test_camera_to_field_matches_the_true_object():
     camera, component, fields, markers = _run()
     assert len(fields) == 5 and component.failures == {}
     sdf = fields[-1]
-    assert isinstance(sdf, ObjectSdf) and sdf.shape == (50, 50, 50) and not sdf.is_signed
+    assert isinstance(sdf, ObjectSdf) and sdf.shape == (50, 50, 50) and sdf.is_signed  # signed: 'view'
     assert sdf.header.frame_id == "camera_depth_optical_frame" and sdf.header.stamp_ns == 500_000_000
     truth_mesh = camera.camera.object_mesh_in_camera()
     field = DistanceField.from_object_sdf(sdf)
-    truth = np.abs(sdf_from_mesh(truth_mesh, field.layout).distances)
+    signed_truth = sdf_from_mesh(truth_mesh, field.layout).distances
+    truth = np.abs(signed_truth)
     # The visible side is where the field is right: voxels near the true surface and near the camera.
     centres = field.layout.centres()
     front = (truth <= 0.01) & (centres[..., 2] < truth_mesh.centroid[2])
-    assert np.median(np.abs(field.distances - truth)[front]) < 0.003
+    assert np.median(np.abs(np.abs(field.distances) - truth)[front]) < 0.003
+    # The unseen back is filled: most of the true inside is inside the field too.
+    assert np.mean(field.distances[signed_truth < -0.005] < 0) > 0.8
     # The object lies inside the grid, with the margin around it.
     assert np.all(truth_mesh.bounds[0] > field.origin) and np.all(truth_mesh.bounds[1] < centres[-1, -1, -1])
     assert np.all(sdf.centroid > truth_mesh.bounds[0]) and np.all(sdf.centroid < truth_mesh.bounds[1])

@@ -204,3 +204,37 @@ def test_field_round_trips_through_npz_and_object_sdf(tmp_path):
     np.savez(tmp_path / "bad.npz", distances=np.zeros(3))
     with pytest.raises(DataError, match="not a distance-field"):
         DistanceField.load_npz(tmp_path / "bad.npz")
+
+
+def test_view_completion_closes_the_unseen_back_of_a_sphere():
+    """A sphere seen from the origin: only its front cap is observed. The 'view' field fills the
+    space behind the cap (to the sphere's visible width), so the centre and the back are inside,
+    the space in front of the cap stays outside, and the grid reaches past the back."""
+    from semg_grasp_ros.perception.completion import view_completion, view_field
+    from semg_grasp_ros.perception.sdf import GridSpec, sdf_from_points
+
+    r, centre = 0.04, np.array([0.0, 0.0, 0.5])
+    rng = np.random.default_rng(0)
+    d = rng.normal(size=(20000, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    pts = centre + r * d
+    front = pts[(pts - centre) @ (-centre / np.linalg.norm(centre)) > 0.2 * r]  # the cap facing the sensor
+    solid = view_completion(front)
+    assert solid[:, 2].max() > centre[2] + 0.9 * r  # filled to about the visible width behind the cap
+    unsigned = sdf_from_points(front, GridSpec())
+    field = view_field(front, GridSpec())
+    assert field.is_signed and not unsigned.is_signed
+    probe = np.array([centre, centre + [0, 0, 0.8 * r], centre - [0, 0, 1.5 * r]])
+    values = field.sample(probe)
+    assert values[0] < -0.02 and values[1] < 0  # the centre (deep) and the unseen back are inside
+    assert values[2] == pytest.approx(0.5 * r, abs=0.006)  # in front of the cap: its distance, outside
+    assert field.extent[2] > 1.8 * r > unsigned.extent[2]
+
+
+def test_view_completion_stops_at_the_support_plane():
+    from semg_grasp_ros.perception.completion import view_completion
+
+    pts = np.array([[0.0, 0.2, 0.5], [0.01, 0.2, 0.5]])
+    plane = np.array([0.0, -1.0, 0.0, 0.22])  # y = 0.22, the object side y < 0.22
+    solid = view_completion(pts, depth=0.1, support_plane=plane)
+    assert solid[:, 1].max() <= 0.22 + 1e-9 and len(solid) > len(pts)
