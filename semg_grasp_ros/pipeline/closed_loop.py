@@ -41,6 +41,8 @@ from .component import Ports, Timer
 from .depth_camera import DepthCameraSimConfig
 from .emg_acquisition import EmgAcquisition, EmgAcquisitionConfig
 from .graph import Graph
+from .grasp_classifier import GraspClassifierConfig
+from .grasp_diffusion import GraspDiffusionConfig
 from .outcome import ExecutionMonitor, PerformedGrasp, group, score, summary
 
 log = logging.getLogger(__name__)
@@ -66,8 +68,8 @@ class ClosedLoopConfig:
     max_trials: int = 0
     rest_s: float = 2.5
     poses: int = 2
-    intent_model: str = "intent_150ms"
-    grasp_model: str = "grasp_improved"
+    intent_model: str = GraspClassifierConfig.model
+    grasp_model: str = GraspDiffusionConfig.model
     camera_rate_hz: float = 2.0
     physics: str = "standard"
     seed: int = 0
