@@ -43,7 +43,7 @@ from .emg_acquisition import EmgAcquisition, EmgAcquisitionConfig
 from .graph import Graph
 from .grasp_classifier import GraspClassifierConfig
 from .grasp_diffusion import GraspDiffusionConfig
-from .outcome import ExecutionMonitor, PerformedGrasp, group, score, summary
+from .outcome import ExecutionMonitor, PerformedGrasp, group, physics_check, score, summary
 
 log = logging.getLogger(__name__)
 
@@ -316,33 +316,6 @@ def run_subject(trials, objects: Sequence[TableObject], config: ClosedLoopConfig
                             for e in monitor.executions]
     result["session_s"] = round(session_s, 2)
     return result
-
-
-def physics_check(protocol: str = "standard") -> Callable:
-    """``check(pieces, grasp) -> (holds, details)``: the physics check's ``protocol`` on a
-    ``HandGrasp`` as the hand executes it (its pregrasp, grasp and squeeze postures; the missing
-    ones derived by the protocol's rule), its pose and the pieces in the same frame. One simulator
-    per object, reused."""
-    from ..grasp.physics import GraspPostures, GraspSimulator, HandPosture, preset
-    from ..hand.convert import hand_grasp_postures, hand_grasp_to_arrays
-
-    config = preset(protocol)
-    cache: dict[int, GraspSimulator] = {}
-
-    def check(pieces, grasp):
-        key = hash(tuple(np.asarray(v, np.float64).tobytes() for v, _ in pieces))
-        if key not in cache:
-            cache.clear()
-            cache[key] = GraspSimulator(pieces, config)
-        joints, rot, trans = hand_grasp_to_arrays(grasp)
-        pre, squeeze = hand_grasp_postures(grasp)
-        postures = GraspPostures(HandPosture(joints, rot, trans),
-                                 None if pre is None or squeeze is None else HandPosture(pre, rot, trans),
-                                 None if pre is None or squeeze is None else HandPosture(squeeze, rot, trans))
-        result = cache[key].evaluate(postures)
-        return bool(result.success), result.to_dict()
-
-    return check
 
 
 def evaluate(subjects: Sequence, objects: Sequence[TableObject], config: ClosedLoopConfig,

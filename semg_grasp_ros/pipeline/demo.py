@@ -38,7 +38,9 @@ from ..topics import (
     EMG_CHUNKS,
     GRASP_CANDIDATES,
     GRASP_INTENT,
+    GRASP_POSE,
     GRASP_SELECTED,
+    HAND_TRAJECTORY,
     ROBOT_DESCRIPTION,
     TF_STATIC,
 )
@@ -51,6 +53,7 @@ from .grasp_classifier import GraspClassifier, GraspClassifierConfig
 from .grasp_diffusion import GraspDiffusionComponent, GraspDiffusionConfig
 from .hand_controller import HandController, HandControllerConfig
 from .object_sdf import ObjectSdfComponent, ObjectSdfConfig
+from .outcome import ExecutionMonitor, performed_grasps, physics_check, score
 from .robot_state import TABLE_FRAME, RobotStatePublisher
 from .session import record
 
@@ -213,8 +216,13 @@ class Demo:
         #: the session was ended by Ctrl-C
         self.interrupted = False
         self.lag_warnings: list[dict] = []
+        #: every grasp the hand controller executes, and whether it closed (the first-try figure)
+        self.outcome = ExecutionMonitor(lambda: self._time(self.graph.now_ns))
+        self._verdicts: dict[int, tuple[bool, dict]] = {}  # id(HandGrasp) -> physics verdict
         for topic, handler in ((EMG_CHUNKS, self._on_emg), (GRASP_INTENT, self._on_intent),
-                               (GRASP_SELECTED, self._on_grasp), (GRASP_CANDIDATES, self._on_candidates)):
+                               (GRASP_SELECTED, self._on_grasp), (GRASP_CANDIDATES, self._on_candidates),
+                               (GRASP_SELECTED, self.outcome.on_selected),
+                               (HAND_TRAJECTORY, self.outcome.on_trajectory), (GRASP_POSE, self.outcome.on_pose)):
             self.graph.subscribe(topic, handler)
 
     # --- monitors -------------------------------------------------------------------------
@@ -250,9 +258,9 @@ class Demo:
                  "score": round(float(grasp.score), 4), "penetration_mm": round(1e3 * grasp.penetration_depth, 2),
                  "contact_distance_mm": round(1e3 * grasp.contact_distance, 2)}
         if self.config.physics:
-            result = self._physics().evaluate(joints, rot, trans)
-            entry["physics_success"] = bool(result.success)
-            entry["physics_rejected"] = bool(result.rejected)
+            holds, result = self._verdict(grasp)
+            entry["physics_success"] = holds
+            entry["physics_rejected"] = bool(result["rejected"])
         if self.config.render:
             from ..grasp.render import render_grasp
 
@@ -262,12 +270,26 @@ class Demo:
         self.grasps.append(entry)
         self.timeline.append(entry)
 
-    def _physics(self):
-        if self._simulator is None:
-            from ..grasp.physics import GraspSimulator
+    def _verdict(self, grasp: HandGrasp) -> tuple[bool, dict]:
+        """The physics check of ``grasp`` as the hand executes it (its postures), against the true object."""
+        if id(grasp) not in self._verdicts:
+            if self._simulator is None:
+                self._simulator = physics_check()
+            self._verdicts[id(grasp)] = self._simulator(self._pieces, grasp)
+        return self._verdicts[id(grasp)]
 
-            self._simulator = GraspSimulator(self._pieces)
-        return self._simulator
+    def _first_try(self, session_s: float) -> dict | None:
+        """Per performed grasp of a labelled session (the simulated user's script, a labelled file):
+        was the first grasp the hand closed of its type, and did it hold (``pipeline.outcome``)."""
+        labels = np.concatenate(self._labels) if self._labels else np.zeros(0, int)
+        if not self.config.physics or not np.any(labels >= 0):
+            return None
+        self.outcome.finish(session_s)
+        for e in self.outcome.executions:
+            if e.closed:
+                e.holds = self._verdict(e.grasp)[0]
+        names = list(self.classifier.model.class_names)
+        return score(performed_grasps(labels, self._rate, names), self.outcome.executions, session_s)["overall"]
 
     # --- running ----------------------------------------------------------------------------
 
@@ -377,6 +399,7 @@ class Demo:
             "decoding": self._agreement(),
             "grasps": len(self.grasps),
             "physics_success_rate": float(np.mean(ok)) if ok else None,
+            "first_try": self._first_try(session_s),
             "timeline": self.timeline,
             "latency": latency,
             "bag": "session",

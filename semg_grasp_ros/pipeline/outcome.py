@@ -164,3 +164,47 @@ class ExecutionMonitor:
         for e in self.executions:
             if e.end_s > session_s:
                 e.closed = False
+
+
+def physics_check(protocol: str = "standard") -> Callable:
+    """``check(pieces, grasp) -> (holds, details)``: the physics check's ``protocol`` on a
+    ``HandGrasp`` as the hand executes it (its pregrasp, grasp and squeeze postures; the missing
+    ones derived by the protocol's rule), its pose and the pieces in the same frame. One simulator
+    per object, reused."""
+    from ..grasp.physics import GraspPostures, GraspSimulator, HandPosture, preset
+    from ..hand.convert import hand_grasp_postures, hand_grasp_to_arrays
+
+    config = preset(protocol)
+    cache: dict[int, GraspSimulator] = {}
+
+    def check(pieces, grasp):
+        key = hash(tuple(np.asarray(v, np.float64).tobytes() for v, _ in pieces))
+        if key not in cache:
+            cache.clear()
+            cache[key] = GraspSimulator(pieces, config)
+        joints, rot, trans = hand_grasp_to_arrays(grasp)
+        pre, squeeze = hand_grasp_postures(grasp)
+        postures = GraspPostures(HandPosture(joints, rot, trans),
+                                 None if pre is None or squeeze is None else HandPosture(pre, rot, trans),
+                                 None if pre is None or squeeze is None else HandPosture(squeeze, rot, trans))
+        result = cache[key].evaluate(postures)
+        return bool(result.success), result.to_dict()
+
+    return check
+
+
+def performed_grasps(labels: np.ndarray, rate: float, class_names: Sequence[str], start_s: float = 0.0) -> list[PerformedGrasp]:
+    """The performed grasps of a labelled stream: each run of a class label (>= 0) from its first
+    to its last sample (-1 rest, -2 unknown); the onset is taken at the run's start.
+
+    Args:
+        labels: (n,) int per sample; rate: Hz; class_names: label -> type; start_s: time of sample 0.
+    """
+    labels = np.asarray(labels)
+    edges = np.flatnonzero(np.diff(np.r_[-3, labels, -3]) != 0)
+    out = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        if labels[a] >= 0:
+            cue = start_s + a / rate
+            out.append(PerformedGrasp(class_names[labels[a]], cue, cue, start_s + b / rate))
+    return out
