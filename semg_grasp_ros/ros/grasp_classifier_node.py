@@ -72,7 +72,7 @@ class GraspClassifierNode(ComponentNode):
         return result
 
     def _on_calibration_emg(self, msg) -> None:
-        if not self._running:
+        if not self._running or not self.calibration.active:  # none running, or ended and not yet reported
             return
         goal_handle, done, last = self._running
         try:
