@@ -40,7 +40,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("train", "intent"), "semg_grasp_ros.cli.train_intent", "train a grasp-type classifier on Sapsanis-layout sEMG and save it (safetensors + JSON)"),
     (("calibrate",), "semg_grasp_ros.cli.calibrate", "guided session for a new user: record rest and each grasp, train a personal model from the pooled one"),
     (("eval", "closed-loop"), "semg_grasp_ros.cli.eval_closed_loop", "the headline: held-out EMG trials through the whole pipeline against objects on a table; first grasp closed: right type and holding?"),
-    (("eval", "intent"), "semg_grasp_ros.cli.eval_intent", "cross-validate a grasp-type classifier (within-subject or leave-one-subject-out; JSON, PNG)"),
+    (("eval", "intent"), "semg_grasp_ros.cli.eval_intent", "cross-validate a grasp-type classifier (within-subject, leave-one-subject-out, pooled or few-shot; JSON, PNG)"),
     (("eval", "decoder"), "semg_grasp_ros.cli.eval_decoder", "the streaming decoder on held-out trials of each subject: first decision, grasps started, rest, delay (JSON)"),
 ]
 
