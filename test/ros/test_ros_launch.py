@@ -73,6 +73,12 @@ def _echo_once(topic: str, timeout: float = 60.0) -> str:
     return out.stdout
 
 
+def _ros2(*args) -> str:
+    """What a ``ros2`` command prints (stdout, then stderr: ``ros2 param set`` reports a refusal there)."""
+    out = subprocess.run(["ros2", *args], capture_output=True, text=True, timeout=60)
+    return out.stdout + out.stderr
+
+
 @pytest.mark.parametrize("name", ["pipeline.launch.py", "replay.launch.py", "display.launch.py"])
 def test_launch_file_loads_and_describes_every_argument(name):
     desc = PythonLaunchDescriptionSource(str(LAUNCH_DIR / name)).get_launch_description(launch.LaunchContext())
@@ -86,11 +92,10 @@ def test_pipeline_launch_runs_and_publishes():
         for topic in ("/emg/chunks", "/object/points", "/object/sdf", "/object/marker", "/grasp/intent",
                       "/joint_states", "/diagnostics"):
             _echo_once(topic)
-        ros2 = lambda *a: subprocess.run(["ros2", *a], capture_output=True, text=True, timeout=60).stdout  # noqa: E731
-        assert ros2("lifecycle", "get", "/emg_acquisition").startswith("active")
-        assert "read-only" in ros2("param", "set", "/grasp_classifier", "stride_ms", "40.0")
-        assert "successful" in ros2("param", "set", "/grasp_classifier", "debounce", "3")
-        assert ros2("param", "get", "/grasp_classifier", "debounce").split()[-1] == "3"
+        assert _ros2("lifecycle", "get", "/emg_acquisition").startswith("active")
+        assert "read-only" in _ros2("param", "set", "/grasp_classifier", "stride_ms", "40.0")
+        assert "successful" in _ros2("param", "set", "/grasp_classifier", "debounce", "3")
+        assert _ros2("param", "get", "/grasp_classifier", "debounce").split()[-1] == "3"
 
 
 @pytest.mark.parametrize("player", ["ros2bag", "node"])
