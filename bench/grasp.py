@@ -4,8 +4,8 @@ protocol, per grasp type and per object family, in one run.
 
     python bench/grasp.py --out bench/results/grasp.json [--per-family N] [--repeats R]
 
-The defaults (all 40 test objects, 2 requests per (object, type)) took 19 minutes on a 2-core
-machine under a load average of 16; ``--per-family 4 --repeats 1`` 7 minutes.
+The defaults (all 40 test objects, 2 requests per (object, type)) took 14 minutes on a 2-core
+machine under a load average of 15-18; ``--per-family 4 --repeats 1`` 7 minutes.
 
 Objects: the test split of the procedural object set (``grasp.data.objects``, seed 0, up to
 ``--objects-per-family`` per family, split by ``grasp.data.dataset.split_of``, the split the shipped
