@@ -85,11 +85,13 @@ def read_parameters(node_name: str, path: str | Path | None = None) -> dict[str,
     """``ros__parameters`` of ``node_name`` in ``path`` (default ``config/<node_name>.yaml``)."""
     path = Path(path) if path is not None else resource("config", f"{node_name}.yaml")
     try:
-        doc = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read parameter file {path}: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path} is not a YAML mapping with a '{node_name}: ros__parameters:' section")
     section = doc.get(node_name, doc.get(f"/{node_name}", doc.get("/**", {})))
-    params = (section or {}).get("ros__parameters")
+    params = section.get("ros__parameters") if isinstance(section, dict) else None
     if not isinstance(params, dict):
         raise ConfigError(f"{path} has no '{node_name}: ros__parameters:' section")
     return params

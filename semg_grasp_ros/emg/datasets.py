@@ -41,6 +41,8 @@ SAPSANIS_PREFIX = {
 SAPSANIS_CHANNELS = ("ch1", "ch2")
 #: The Myo armband of the LibEMG recording: 200 Hz, 8 channels, raw int8 counts.
 MYO_RATE_HZ = 200.0
+#: Largest movement id accepted in a NinaPro-layout file (the databases have at most 53).
+MAX_NINAPRO_MOVES = 1000
 _CSV_NAME = re.compile(r"^R_(\d+)_C_(\d+)_EMG\.csv$")
 
 
@@ -248,16 +250,9 @@ class Recording:
 
 
 def _loadmat(path: Path) -> dict:
-    from scipy.io import loadmat
+    from .matfile import read_mat
 
-    if not path.is_file():
-        raise DatasetError(f"{path}: file not found (expected a MATLAB .mat file)")
-    try:
-        return loadmat(str(path))
-    except NotImplementedError as exc:
-        raise DatasetError(f"{path}: MATLAB v7.3 (HDF5) files are not supported; save it with -v7 ({exc})") from exc
-    except Exception as exc:  # scipy raises ValueError/TypeError/OSError/struct errors on corrupt files
-        raise DatasetError(f"{path}: not a readable MATLAB .mat file ({type(exc).__name__}: {exc})") from exc
+    return read_mat(path)
 
 
 def list_sapsanis_subjects(folder) -> dict[str, Path]:
@@ -370,8 +365,13 @@ def load_ninapro(
             raise DatasetError(
                 f"{path}: no 'frequency' variable; pass the sample rate (NinaPro DB1: 100 Hz, DB2/3/7: 2000 Hz)"
             )
-        sample_rate = float(np.asarray(mat["frequency"]).reshape(-1)[0])
+        frequency = np.asarray(mat["frequency"]).reshape(-1)
+        sample_rate = float(frequency[0]) if frequency.size else float("nan")
+    if not (math.isfinite(sample_rate) and sample_rate > 0):
+        raise DatasetError(f"{path}: sample rate {sample_rate} Hz; expected a positive number")
     n_moves = int(stim.max(initial=0))
+    if n_moves > MAX_NINAPRO_MOVES:
+        raise DatasetError(f"{path}: restimulus reaches {n_moves}; NinaPro ids are at most {MAX_NINAPRO_MOVES}")
     if class_names is None:
         class_names = tuple(f"move_{k}" for k in range(1, n_moves + 1))
     elif len(class_names) < n_moves:

@@ -375,9 +375,30 @@ def from_msg(msg: Any) -> Any:
         convert = _FROM[name]
     except KeyError as exc:
         raise DataError(f"no domain mapping for message type {name}") from exc
-    return convert(msg)
+    try:
+        return convert(msg)
+    except (AttributeError, TypeError, ValueError, IndexError, KeyError) as exc:
+        # a message of this name with other fields (a bag's own, different definition) or values
+        raise DataError(f"malformed {name} message: {type(exc).__name__}: {exc}") from None
 
 
 def supported_msgtypes() -> frozenset[str]:
     """Message types ``from_msg`` understands."""
     return frozenset(_FROM)
+
+
+def from_cdr(raw: bytes, msgtype: str, deserialize: Callable[[bytes, str], Any]) -> Any:
+    """Domain object of one serialized (CDR) message, as read from a bag or a socket.
+
+    Args:
+        deserialize: ``(raw, msgtype) -> message`` of a ``rosbags`` typestore or reader.
+
+    Raises:
+        DataError: the bytes are not a valid ``msgtype`` message, or its content is
+            inconsistent (see ``from_msg``).
+    """
+    try:
+        msg = deserialize(raw, msgtype)
+    except Exception as exc:  # rosbags' CDR decoder raises struct, index, value and unicode errors
+        raise DataError(f"malformed {msgtype} message ({len(raw)} bytes): {type(exc).__name__}: {exc}") from None
+    return from_msg(msg)

@@ -22,6 +22,8 @@ the grid axes are those of the cloud's (or mesh's) frame.
 from __future__ import annotations
 
 import logging
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -188,7 +190,7 @@ class DistanceField:
         try:
             with np.load(path, allow_pickle=False) as z:
                 d = {k: z[k] for k in ("distances", "origin", "voxel_size", "is_signed", "centroid", "extent")}
-        except (KeyError, ValueError, OSError) as exc:
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise DataError(f"{path} is not a distance-field .npz (distances, origin, voxel_size, "
                             f"is_signed, centroid, extent): {exc}") from exc
         if d["distances"].ndim != 3:

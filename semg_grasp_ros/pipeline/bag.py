@@ -26,7 +26,7 @@ from rosbags.rosbag2 import StoragePlugin
 
 from ..emg.sources import BlockSource
 from ..errors import BagError, DataError
-from ..msgs.convert import from_msg, msgtype_of, supported_msgtypes, to_msg
+from ..msgs.convert import from_cdr, msgtype_of, supported_msgtypes, to_msg
 from ..msgs.typestore import RosbagsFactory, typestore
 from ..topics import EMG_CHUNKS, TOPICS, VIEWER_TOPICS
 from ..types import EmgChunk
@@ -175,15 +175,28 @@ def read_bag(path: str | Path, topics: Iterable[str] | None = None) -> Iterator[
             missing = wanted - {c.topic for c in conns}
             if missing:
                 raise BagError(f"bag {path} has no topic {sorted(missing)}; it has {sorted({c.topic for c in reader.connections})}")
-        for conn, stamp, raw in reader.messages(connections=conns):
+        for conn, stamp, raw in _messages(reader, conns, path):
             try:
-                obj = from_msg(reader.deserialize(raw, conn.msgtype))
+                obj = from_cdr(raw, conn.msgtype, reader.deserialize)
             except DataError as exc:
                 log.warning("skipping a message on %s at %d: %s", conn.topic, stamp, exc)
                 continue
             yield conn.topic.lstrip("/"), int(stamp), obj
     finally:
         reader.close()
+
+
+def _messages(reader: AnyReader, connections: list, path) -> Iterator[tuple[Any, int, bytes]]:
+    """``reader.messages`` with rosbags' errors on a damaged storage file as ``BagError``."""
+    messages = reader.messages(connections=connections)
+    while True:
+        try:
+            item = next(messages)
+        except StopIteration:
+            return
+        except Exception as exc:  # rosbags raises its ReaderError, struct and value errors mid-file
+            raise BagError(f"bag {path} is damaged: {type(exc).__name__}: {exc}") from None
+        yield item
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,10 @@ unpickler that only rebuilds numpy arrays, dicts and floats, so a crafted file c
 
 from __future__ import annotations
 
+import io
 import logging
 import pickle
+import tokenize
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,32 +37,73 @@ _ALLOWED_GLOBALS = {
 }
 
 
-class _ArrayUnpickler(pickle.Unpickler):
+class _BoundedArray(np.ndarray):
+    """An array being unpickled: its state may not claim more elements or bytes than the file
+    holds (``budget``), so a damaged shape cannot allocate gigabytes."""
+
+    budget = 0
+
+    def __setstate__(self, state):
+        shape, dtype = state[1], state[2]
+        count = float(np.prod(np.asarray(shape, dtype=np.float64))) if len(shape) else 1.0
+        if count > self.budget or count * np.dtype(dtype).itemsize > self.budget:
+            raise DatasetError(f"an array of shape {tuple(shape)} cannot come from a file of {self.budget} bytes")
+        super().__setstate__(state)
+
+
+class _ArrayUnpickler(pickle._Unpickler):
+    """Rebuilds only numpy arrays, dicts and numbers. The pure-Python unpickler: its memo is a
+    dict, where the C one allocates a table as long as any memo index a damaged file claims."""
+
+    def __init__(self, file, budget: int):
+        super().__init__(file)
+        self.budget = budget
+
     def find_class(self, module, name):
         if (module, name) not in _ALLOWED_GLOBALS:
             raise DatasetError(f"refusing to load {module}.{name} from a grasp file (only numpy arrays and dicts)")
+        if name == "_reconstruct":
+            return self._reconstruct
         if module.startswith("numpy") and module.endswith("multiarray"):
             from numpy._core import multiarray
 
             return getattr(multiarray, name)
         return getattr(np, name)
 
+    def _reconstruct(self, subtype, shape, dtype):
+        """numpy's ``_reconstruct`` (an empty array that ``__setstate__`` fills), bounded."""
+        if subtype is not np.ndarray or np.prod(np.asarray(shape, dtype=np.float64)) > 1:
+            raise DatasetError(f"unexpected array reconstruction {subtype!r} {shape!r}")
+        array = np.ndarray.__new__(_BoundedArray, shape, dtype)
+        array.budget = self.budget
+        return array
+
 
 def read_object_npy(path: str | Path):
     """Read a ``.npy`` file (object arrays included) without executing code from it."""
     path = Path(path)
     try:
-        with path.open("rb") as f:
-            version = np.lib.format.read_magic(f)
-            reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = reader(f)
-            if dtype.hasobject:
-                arr = _ArrayUnpickler(f).load()
-            else:
-                arr = np.fromfile(f, dtype=dtype, count=int(np.prod(shape))).reshape(shape, order="F" if fortran else "C")
-    except (OSError, ValueError, EOFError, pickle.UnpicklingError) as exc:
-        raise DatasetError(f"cannot read {path}: {exc}") from exc
-    return arr
+        f = io.BytesIO(path.read_bytes())  # a damaged length can then claim no more than the file holds
+    except OSError as exc:
+        raise DatasetError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        version = np.lib.format.read_magic(f)
+        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = reader(f)
+    except (ValueError, TypeError, SyntaxError, tokenize.TokenError) as exc:  # numpy parses the header as Python literals
+        raise DatasetError(f"{path} is not a .npy file ({type(exc).__name__}: {exc})") from None
+    if not dtype.hasobject:
+        count = int(np.prod(shape, dtype=np.float64))
+        rest = f.getbuffer()[f.tell():]
+        if count * dtype.itemsize != len(rest):
+            raise DatasetError(f"{path}: header says {count} values of {dtype}, the file holds {len(rest)} bytes")
+        return np.frombuffer(rest, dtype=dtype).reshape(shape, order="F" if fortran else "C").copy()
+    try:
+        return np.asarray(_ArrayUnpickler(f, len(f.getbuffer())).load()).view(np.ndarray)
+    except DatasetError:
+        raise
+    except Exception as exc:  # the restricted unpickler runs no code: any error means a damaged file
+        raise DatasetError(f"{path}: damaged object array ({type(exc).__name__}: {exc})") from None
 
 
 @dataclass(frozen=True, eq=False)
