@@ -190,7 +190,7 @@ class DistanceField:
         try:
             with np.load(path, allow_pickle=False) as z:
                 d = {k: z[k] for k in ("distances", "origin", "voxel_size", "is_signed", "centroid", "extent")}
-        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        except (KeyError, ValueError, OSError, EOFError, NotImplementedError, zipfile.BadZipFile, zlib.error) as exc:
             raise DataError(f"{path} is not a distance-field .npz (distances, origin, voxel_size, "
                             f"is_signed, centroid, extent): {exc}") from exc
         if d["distances"].ndim != 3:
