@@ -73,12 +73,8 @@ log = logging.getLogger("bench.e2e")
 
 SUBJECTS = ("female_1", "female_2", "male_1")
 PROCESSING = ("grasp_classifier", "object_sdf", "grasp_diffusion", "hand_controller")
-#: The vote decoder (20 ms stride, 3-vote, a grasp started on the first vote, its type corrected for
-#: 200 ms, release after 5 and type switch after 10 votes, rest above 1.3x the median rest RMS): the node
-#: defaults before the onset decoder.
-VOTE = {"stride_ms": 20.0, "vote_window": 3, "min_confidence": 0.3, "debounce": 1, "release_debounce": 5,
-        "switch_debounce": 10, "correction_ms": 200.0, "rest_factor": 1.3, "rest_percentile": 50.0,
-        "evidence_threshold": 0.0}
+#: The vote decoder (the node defaults before the onset decoder).
+VOTE = Path(__file__).resolve().parent / "decoder_vote.yaml"
 TARGETS = {"processing_latency_p95_ms": 50.0, "controller_delay_ms": 125.0, "realtime_factor": 10.0}
 #: Held-out split of the real trials: repetitions >= this are the test trials.
 TEST_FROM_REPETITION = 24
@@ -350,7 +346,8 @@ def main(argv=None) -> int:
         })
         if not args.skip_accuracy:
             node = load_config(GraspClassifierConfig, "grasp_classifier")
-            settings = {"vote": replace(node, **VOTE).decoder_config(spec.n_channels),
+            vote = load_config(GraspClassifierConfig, "grasp_classifier", VOTE)
+            settings = {"vote": vote.decoder_config(spec.n_channels),
                         "node_defaults": node.decoder_config(spec.n_channels)}
             result["decoding"] = decoding_section(settings, node.model, chunk * 1e3 / spec.sample_rate, latency["p95"])
     result["targets"] = {

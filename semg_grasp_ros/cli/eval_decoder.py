@@ -20,7 +20,9 @@ from pathlib import Path
 
 ROWS = (("first decided type correct", "first_decided_type_correct", 100, "%"),
         ("grasps started / performed", "grasps_started_per_performed_grasp", 1, ""),
-        ("rest time with a grasp", "rest_grasp_fraction", 100, "%"),
+        ("grasps out of rest (rest time)", "rest_grasp_fraction", 100, "%"),
+        ("rest time, a grasp held over", "rest_time_with_a_grasp", 100, "%"),
+        ("release (median)", "release_ms_median", 1, " ms"),
         ("correct while held", "correct_while_held", 100, "%"),
         ("onset to decision (median)", "onset_to_decision_ms_median", 1, " ms"),
         ("generated grasps / performed", "generated_grasps_per_performed_grasp", 1, ""))

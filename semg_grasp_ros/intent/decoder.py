@@ -226,6 +226,7 @@ class OnlineDecoder:
         self._raw = spec.window_buffer(self.stride)
         self._filtered = spec.window_buffer(self.stride)
         self.rest_rms = np.asarray(config.rest_rms, dtype=np.float64) if config.rest_rms else None
+        self.rest_median = self.rest_rms  # the level's rest: the median window RMS (rest_rms at rest_percentile)
         self.level = ContractionLevel(config.level, config.stride_ms / 1e3)
         self._calibration: list[np.ndarray] = []
         self._calibrated_samples = 0
@@ -291,19 +292,18 @@ class OnlineDecoder:
             )
         if not np.all(np.isfinite(rest)):
             raise DataError("rest segment contains NaN or inf")
-        self.rest_rms = self._rest_level(filter_trials(rest, self.spec.sos())[self.spec.window :])
+        self.rest_rms, self.rest_median = self._rest_level(filter_trials(rest, self.spec.sos())[self.spec.window :])
         log.info("rest level calibrated: RMS %s", np.array2string(self.rest_rms, precision=4))
         return self.rest_rms
 
-    def _rest_level(self, filtered: np.ndarray) -> np.ndarray:
-        """(n_channels,) rest RMS of a filtered segment (n_samples, n_channels): the
-        ``rest_percentile`` (default the median) over its non-overlapping windows of each
-        window's RMS, so a brief movement during the calibration does not raise the level."""
+    def _rest_level(self, filtered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n_channels,) rest RMS of a filtered segment (n_samples, n_channels) at ``rest_percentile``
+        of its non-overlapping windows' RMS, and their median (a brief movement does not count)."""
         w = self.spec.window
         n = max(filtered.shape[0] // w, 1)
         pieces = filtered[: n * w].reshape(n, -1, filtered.shape[1])
         rms = np.sqrt(np.mean(np.square(pieces), axis=1))
-        return np.maximum(np.percentile(rms, self.config.rest_percentile, axis=0), 1e-12)
+        return tuple(np.maximum(np.percentile(rms, q, axis=0), 1e-12) for q in (self.config.rest_percentile, 50.0))
 
     # --- per block -------------------------------------------------------------------
 
@@ -351,7 +351,7 @@ class OnlineDecoder:
         # the first calibration_s of the stream, less the first window (the filter settling)
         if self._calibrated_samples >= self.n_calibration:
             data = np.concatenate(self._calibration)[self.spec.window : self.n_calibration]
-            self.rest_rms = self._rest_level(data)
+            self.rest_rms, self.rest_median = self._rest_level(data)
             self._calibration = []
             log.info("rest level calibrated from the stream: RMS %s", np.array2string(self.rest_rms, precision=4))
 
@@ -384,7 +384,7 @@ class OnlineDecoder:
         if self.rest_rms is None:
             return self._publish(end, NO_GRASP, 0.0, zeros, "calibrating")
         power = np.einsum("ij,ij->j", filtered, filtered) / filtered.shape[0]
-        self.level.update(np.sqrt(power), self.rest_rms)
+        self.level.update(np.sqrt(power), self.rest_median)
         if self.config.evidence_threshold > 0:
             return self._accumulate(end, power, filtered)
         if np.all(power < (self.config.rest_factor * self.rest_rms) ** 2):

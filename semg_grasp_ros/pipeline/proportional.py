@@ -85,8 +85,8 @@ def run_closing(model: SimulatorModel, grasp: str, efforts: list[tuple[float, fl
     filtered = filter_trials(cal[None], spec.sos())[0]
     pieces = filtered[n_rest + int(round(0.5 * spec.sample_rate)):]
     max_rms = np.sqrt(np.mean(pieces ** 2, axis=0))  # the held part of the contraction (after its first 0.5 s)
-    rest_rms = clf.decoder.calibrate(cal[:n_rest])
-    clf = GraspClassifier(replace(classifier, rest_rms=tuple(rest_rms), max_rms=tuple(max_rms)), model=clf.model)
+    # the rest level is calibrated from the session's own start (calibration_s of rest), as the node does
+    clf = GraspClassifier(replace(classifier, max_rms=tuple(max_rms)), model=clf.model)
     # the grasp is executed from the start (no intent pre-shape replacing it): what is measured is the closing
     ctrl = HandController(controller or HandControllerConfig(preshape_on_intent=False))
     data, activation = effort_signal(model, grasp, efforts, seed, calibration_s)

@@ -21,6 +21,9 @@ from semg_grasp_ros.pipeline.grasp_classifier import GraspClassifier, GraspClass
 from semg_grasp_ros.types import EmgChunk, GraspIntent, Header
 
 SCRIPT = "rest:3,cylindrical:3,rest:2,tip:3,rest:2"
+#: The vote decoder (bench/decoder_vote.yaml), whose stream this file checks decision by decision.
+VOTE = dict(evidence_threshold=0.0, rest_factor=1.3, rest_percentile=50.0, release_debounce=5, release_factor=0.0,
+            onset_windows=1)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +51,7 @@ def _truth_at(script, t):
 
 
 def test_stream_of_intents(model):
-    acq, clf, chunks, intents = _session(model)
+    acq, clf, chunks, intents = _session(model, **VOTE)
     assert all(isinstance(i, GraspIntent) for i in intents)
     n_samples = sum(c.sample_count for c in chunks)
     # One decision per stride (20 ms by default) once the first 250 ms window is full, each on
@@ -139,8 +142,8 @@ def test_shipped_model_on_a_fitted_simulated_user():
     edges = np.cumsum([0.0] + [float(p.split(":")[1]) for p in script.split(",")])
     held = {}
     for (name, _), start, stop in zip((p.split(":") for p in script.split(",")), edges[:-1], edges[1:]):
-        if name != REST:  # from 1 s into the grasp (onset and decoder settled) to its end
-            held.setdefault(name, []).extend(names[(t > start + 1.0) & (t < stop)] == name)
+        if name != REST:  # from 1.5 s into the grasp (onset and the evidence the decoder waits for) to its end
+            held.setdefault(name, []).extend(names[(t > start + 1.5) & (t < stop)] == name)
     assert np.mean(held["hook"]) > 0.9 and np.mean(held["palmar"]) > 0.6, {k: np.mean(v) for k, v in held.items()}
     assert np.mean(names[(t > 6.0) & (t < 7.5)] == REST) > 0.8
 
@@ -178,8 +181,8 @@ def test_default_simulated_user_is_decoded_by_the_default_classifier():
 
 
 def test_reconfigure_applies_thresholds_to_the_running_decoder(model):
-    """A live ``rest_factor`` raised mid-grasp (``ros2 param set``): the running decoder, its
-    calibration kept, turns to rest; the stride cannot change while streaming."""
+    """A live ``rest_factor`` and ``release_factor`` raised mid-grasp (``ros2 param set``): the
+    running decoder, its calibration kept, turns to rest; the stride cannot change while streaming."""
     from dataclasses import replace
 
     graph = Graph()
@@ -190,7 +193,7 @@ def test_reconfigure_applies_thresholds_to_the_running_decoder(model):
     graph.run(5.5)
     assert sum(i.grasp_type != REST for i in intents[-25:]) > 20 and clf.stats["decisions"] == len(intents)
     calibrated = clf.decoder.rest_rms.copy()
-    clf.reconfigure(replace(clf.config, rest_factor=1000.0, vote_window=5))
+    clf.reconfigure(replace(clf.config, rest_factor=1000.0, release_factor=1000.0, vote_window=5))
     graph.run(1.0)
     assert all(i.grasp_type == REST for i in intents[-25:])
     np.testing.assert_array_equal(clf.decoder.rest_rms, calibrated)
