@@ -77,7 +77,7 @@ def session_source(args, acquisition_config, steps, class_names):
         if tuple(subset.class_names) != tuple(class_names):
             raise ConfigError(f"{args.file} has classes {subset.class_names}; the model {class_names}")
         recording = sources.trials_recording(subset, "interleaved", args.rest_s, acquisition_config.seed,
-                                             sources._subject_model(subset))
+                                             sources.subject_rest_model(subset))
         return sources.recording_source(recording)
     if args.source == "simulated":
         acquisition_config = replace(acquisition_config, script=protocol_script(steps))

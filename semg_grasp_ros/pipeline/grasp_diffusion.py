@@ -157,6 +157,8 @@ class GraspDiffusionComponent:
         """
         self.sampler = self._sampler(config)
         self.config = config
+        self._gate.min_confidence = config.min_confidence
+        self._gate.commit = round(config.commit_s * 1e9)
 
     def ports(self) -> Ports:
         return Ports(inputs={GRASP_INTENT: self.on_intent, OBJECT_SDF: self.on_sdf},

@@ -10,6 +10,7 @@ from semg_grasp_ros import GRASP_TYPES
 from semg_grasp_ros.errors import ConfigError, DataError
 from semg_grasp_ros.geometry import euler_sxyz_to_matrix
 from semg_grasp_ros.grasp.diffusion.networks import GraspDiffusion, ModelConfig, build_denoiser, sinusoidal_embedding
+from semg_grasp_ros.hand.model import couple
 
 TINY = {
     "paper": dict(sdf_size=16, sdf_channels=(4, 8), sdf_dim=32, value_embed_dim=8, time_embed_dim=16, hidden=(32,)),
@@ -92,7 +93,7 @@ def test_encode_decode_round_trip_in_the_field_frame(kind):
     m = tiny_model(kind)
     rng = np.random.default_rng(0)
     lo, hi = m.normalizer.lower, m.normalizer.upper
-    joints = torch.tensor(rng.uniform(lo, hi, (4, 22)))
+    joints = couple(torch.tensor(rng.uniform(lo, hi, (4, 22))))  # grasps the hand can make: J1 = J2
     euler = torch.tensor(rng.uniform([-3, -1.5, -3], [3, 1.5, 3], (4, 3)))
     rot = euler_sxyz_to_matrix(euler)
     centre = torch.tensor(rng.uniform(-1, 1, (4, 3)))

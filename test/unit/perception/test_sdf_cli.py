@@ -41,4 +41,4 @@ def test_user_mistakes_exit_2(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     (tmp_path / "c.txt").write_text("1 2 3\n")
     assert main(["sdf", "--cloud", str(tmp_path / "c.txt"), "--out", str(tmp_path / "o.npz")]) == 2
-    assert "unknown suffix" in capsys.readouterr().err
+    assert "has suffix '.txt'" in capsys.readouterr().err
