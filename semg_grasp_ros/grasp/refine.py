@@ -12,7 +12,9 @@ type's contact depth (a pinch's preload of 1-1.5 mm). The terms, their definitio
 are those of the synthesis energy (``grasp.data.energy.GraspEnergy``, after DexGraspNet, Wang et al.
 2023), so generated grasps are judged by the rules the training grasps were made with; the
 refinement is the physics-guided post-processing of DexGrasp-Anything / DexDiffuser applied to
-the final samples. Candidates are ranked by the same energy, lowest first.
+the final samples. Candidates are ranked by the same energy, lowest first (``GraspRefiner.score``
+can subtract a bonus for contact normals that oppose each other, ``RefineConfig.opposition_weight``;
+on validation objects from one view it did not choose better, ``bench/results/ranking.json``).
 
 Why Gauss-Newton: the diffusion model's palm pose is off by a few centimetres (a converged
 refinement moves it by a median 2.4 cm and 11 degrees on the validation objects: the wrist is
@@ -96,6 +98,12 @@ class RefineConfig:
         pregrasp_offset: metres each distal phalanx near the object backs off for the pregrasp
             (``postures``; BODex's 1 cm, as the physics check derives them).
         contact_margin: metres; a distal phalanx within it of the surface is in contact.
+        opposition_weight: ranking score ``energy - opposition_weight * opposition`` (``opposition``:
+            how well the contact normals balance, 0-1); 0 ranks by the energy alone (the default:
+            no weight beat the energy held out on validation objects under the standard physics
+            protocol, ``bench/ranking.py``).
+        touch_distance: metres; a collision sphere within it of the surface counts as a contact
+            for ``opposition``.
     """
 
     steps: int = 4
@@ -113,6 +121,8 @@ class RefineConfig:
     finger_penetration_weight: float | None = None
     pregrasp_offset: float = 0.01
     contact_margin: float = 0.01
+    opposition_weight: float = 0.0
+    touch_distance: float = 0.005
 
     def __post_init__(self):
         if not isinstance(self.steps, int) or self.steps < 0:
@@ -121,7 +131,8 @@ class RefineConfig:
                      "max_joint_change"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"refine {name} must be positive, got {getattr(self, name)}")
-        for name in ("damping", "joint_anchor_weight", "pregrasp_offset", "contact_margin"):
+        for name in ("damping", "joint_anchor_weight", "pregrasp_offset", "contact_margin", "opposition_weight",
+                     "touch_distance"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"refine {name} must be >= 0, got {getattr(self, name)}")
         for name in ("contact_weight", "penetration_weight", "clearance_weight", "finger_penetration_weight"):
@@ -503,11 +514,34 @@ class GraspRefiner:
         squeeze = torch.minimum(torch.maximum(2 * q - pregrasp, self.lower), self.upper)
         return pregrasp, squeeze
 
+    @torch.no_grad()
+    def opposition(self, joints: torch.Tensor, rot: torch.Tensor, trans: torch.Tensor, sdf: torch.Tensor, origin,
+                   voxel_size: float) -> torch.Tensor:
+        """(B,) how well the contact normals of grasps oppose each other, 0-1: ``1 - |mean n|`` over the
+        unit field normals ``n`` (the trilinear field's gradient) at the collision spheres within
+        ``touch_distance`` of the surface (0 without contacts; 1: the normals cancel, the object is
+        squeezed from opposing sides). Arguments as ``evaluate``."""
+        pts, _ = self.linearise(joints.float())
+        S = self.n_spheres
+        world = (rot.float().unsqueeze(1) @ pts[:, :S].unsqueeze(-1)).squeeze(-1) + trans.float().unsqueeze(1)
+        d, grad = sample_grid_gradient(sdf.float(), origin, voxel_size, world)
+        normal = grad / grad.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+        touch = (d - self._radius < self.config.touch_distance).float()
+        count = touch.sum(1)
+        mean = (normal * touch.unsqueeze(-1)).sum(1) / count.clamp_min(1).unsqueeze(-1)
+        return torch.where(count > 0, 1 - mean.norm(dim=-1), torch.zeros_like(count))
+
+    def score(self, terms: EnergyTerms, opposition: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) ranking score, lower is better: ``energy - opposition_weight * opposition``."""
+        if opposition is None or self.config.opposition_weight == 0:
+            return terms.energy
+        return terms.energy - self.config.opposition_weight * opposition.to(terms.energy)
+
     @staticmethod
-    def rank(terms: EnergyTerms, type_ok: torch.Tensor | None = None) -> torch.Tensor:
+    def rank(terms: EnergyTerms, type_ok: torch.Tensor | None = None, score: torch.Tensor | None = None) -> torch.Tensor:
         """(B,) indices ordering grasps best first: those with ``type_ok`` (B,) bool first
-        (when given), each group by energy (lowest first); non-finite energies last."""
-        energy = torch.nan_to_num(terms.energy.double(), nan=float("inf"))
+        (when given), each group by ``score`` (default the energy; lowest first); non-finite last."""
+        energy = torch.nan_to_num((terms.energy if score is None else score).double(), nan=float("inf"))
         order = torch.argsort(energy, stable=True)
         if type_ok is not None:
             order = order[torch.argsort((~type_ok[order]).to(torch.int8), stable=True)]

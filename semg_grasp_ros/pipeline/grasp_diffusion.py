@@ -265,10 +265,11 @@ class GraspDiffusionComponent:
     def _to_messages(cands: GraspCandidates, obj: _Object, header: Header) -> list[HandGrasp]:
         R0, p0 = obj.rotation, obj.sdf.origin.position
         out = []
+        score = cands.energy if cands.score is None else cands.score  # the ranking score, lower is better
         for i in range(len(cands)):
             rot, trans = R0 @ cands.rot[i], R0 @ cands.trans[i] + p0
             out.append(arrays_to_hand_grasp(
-                cands.joints[i], rot, trans, header, cands.grasp_type, score=float(-cands.energy[i]),
+                cands.joints[i], rot, trans, header, cands.grasp_type, score=float(-score[i]),
                 penetration_depth=float(cands.penetration_depth[i]), contact_distance=float(cands.contact_distance[i]),
                 finger_penetration_depth=float(cands.finger_penetration[i]),
                 pregrasp_positions=cands.pregrasp[i], squeeze_positions=cands.squeeze[i]))

@@ -112,6 +112,8 @@ class GraspCandidates:
         pregrasp, squeeze: (K, 22) rad, the postures the hand takes before and after ``joints``
             (pre-shape -> pregrasp -> grasp -> squeeze, ``GraspRefiner.postures``), at the same
             palm pose; on the coupled set.
+        score: (K,) the ranking score (``GraspRefiner.score``: the energy less the contact normals'
+            opposition bonus; lower is better; NaN when not ranked).
     """
 
     grasp_type: str
@@ -126,6 +128,7 @@ class GraspCandidates:
     finger_penetration: np.ndarray | None = None
     pregrasp: np.ndarray | None = None
     squeeze: np.ndarray | None = None
+    score: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.joints.shape[0])
@@ -279,14 +282,17 @@ class GraspSampler:
         type_ok = None
         if self.refiner is None:  # as sampled, unranked
             order = torch.arange(x.shape[0])
-            energy = penetration = contact = finger = nan
+            energy = penetration = contact = finger = score = nan
         else:
             joints, rot, trans, terms = self.refiner.refine(joints, rot, trans, grasp_type, obj.sdf.cpu(),
                                                             obj.origin.cpu(), obj.voxel_size)
             if self.refiner.config.rank_by_type:
                 labels = classify(joints.double().numpy(), rot.double().numpy(), trans.double().numpy(), obj.field)
                 type_ok = torch.as_tensor(labels == GRASP_TYPES.index(grasp_type)) if grasp_type in GRASP_TYPES else None
-            order = self.refiner.rank(terms, type_ok)
+            opposition = (self.refiner.opposition(joints, rot, trans, obj.sdf.cpu(), obj.origin.cpu(), obj.voxel_size)
+                          if self.refiner.config.opposition_weight else None)
+            score = self.refiner.score(terms, opposition)
+            order = self.refiner.rank(terms, type_ok, score)
             energy, penetration, contact, finger = (terms.energy, terms.penetration_depth, terms.contact_distance,
                                                     terms.finger_penetration)
         pregrasp, squeeze = self._postures.postures(joints, rot, trans, obj.sdf.cpu(), obj.origin.cpu(),
@@ -298,4 +304,4 @@ class GraspSampler:
         return GraspCandidates(grasp_type, ranked(joints), ranked(rot), ranked(trans), ranked(energy),
                                ranked(penetration), ranked(contact), time.perf_counter() - start,
                                None if type_ok is None else type_ok[order].numpy(), ranked(finger),
-                               ranked(pregrasp), ranked(squeeze))
+                               ranked(pregrasp), ranked(squeeze), ranked(score))

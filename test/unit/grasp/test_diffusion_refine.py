@@ -214,3 +214,26 @@ def test_refined_grasps_pass_the_physics_check(box, grasp_type):
     assert sum(x.success for x in refined) >= 3
     assert np.mean([x.penetration_mm for x in refined]) < 3.0
     assert min(x.contact_count for x in refined) >= 2
+
+
+def test_opposition_of_contact_normals(box):
+    """Grasps that hold the box squeeze it from opposing faces (opposition well above 0); the same
+    hands against a half-space touch it from one side only (normals alike: near 0). The ranking
+    score subtracts the weighted opposition from the energy."""
+    from semg_grasp_ros.grasp.data.dataset import grasps_to_arrays
+
+    obj, field, grasps = box
+    r = GraspRefiner(RefineConfig(opposition_weight=10.0))
+    sdf = torch.as_tensor(field.distances)
+    n = sdf.shape[0]
+    z = torch.as_tensor(field.origin)[2] + field.voxel_size * torch.arange(n)
+    plane = z.float().expand(n, n, n)  # distance to the plane z = 0, the object below it
+    for grasp_type in ("palmar", "tip"):
+        j, rot, trans = (torch.as_tensor(x) for x in grasps_to_arrays(np.array(grasps[grasp_type])))
+        held = r.opposition(j, rot, trans, sdf, field.origin, field.voxel_size)
+        one_sided = r.opposition(j, rot, trans, plane, field.origin, field.voxel_size)
+        assert (held > 0.25).all() and (held <= 1).all() and (one_sided < 0.15).all()
+        terms = r.evaluate(j, rot, trans, grasp_type, sdf, field.origin, field.voxel_size)
+        assert torch.allclose(r.score(terms, held), terms.energy - 10.0 * held)
+    with pytest.raises(ConfigError, match="opposition_weight"):
+        RefineConfig(opposition_weight=-1.0)

@@ -118,9 +118,13 @@ def test_refined_candidates_come_ranked():
     k = int(c.type_ok.sum())  # grasps of the requested type first, each group by energy
     assert np.all(c.type_ok[:k]) and not np.any(c.type_ok[k:])
     assert np.all(np.diff(c.energy[:k]) >= 0) and np.all(np.diff(c.energy[k:]) >= 0)
-    plain = GraspSampler(s.model, s.config, GraspRefiner(RefineConfig(steps=2)))  # by energy alone
+    plain = GraspSampler(s.model, s.config, GraspRefiner(RefineConfig(steps=2, opposition_weight=0.0)))  # energy
     c = plain.generate(plain.prepare(sphere_field()), "spherical", generator=torch.Generator().manual_seed(0))
     assert c.type_ok is None and np.isfinite(c.energy).all() and np.all(np.diff(c.energy) >= 0)
+    opposing = GraspSampler(s.model, s.config, GraspRefiner(RefineConfig(steps=2, opposition_weight=50.0)))
+    d = opposing.generate(opposing.prepare(sphere_field()), "spherical", generator=torch.Generator().manual_seed(0))
+    assert np.all(np.diff(d.score) >= 0) and np.array_equal(np.sort(d.energy), np.sort(c.energy))
+    assert np.all(d.score <= d.energy)  # the opposition bonus only lowers the score
     assert np.all(c.penetration_depth >= 0) and np.all(c.contact_distance >= 0)
     assert c.seconds > 0
 
