@@ -10,9 +10,9 @@ check                     WARN                                   ERROR
 streaming input silent    > ``STALE_WARN_S`` (1 s), or nothing   > ``STALE_ERROR_S`` (5 s)
 (``STREAMS``)             received yet
 dropped input messages    any in the period                      more than half of them
-non-finite values         any in the period (a component's
+non-finite values, gaps   any in the period (a component's
                           ``stats`` keys containing
-                          ``nonfinite``)
+                          ``nonfinite`` or ``gaps``)
 handler latency           p95 > ``LATENCY_WARN_S`` (0.1 s: the   max > ``LATENCY_ERROR_S``
                           controller-delay budget, Farrell &     (1 s)
                           Weir 2007)
@@ -134,7 +134,7 @@ class NodeDiagnostics:
         for key, value in sorted((stats or {}).items()):
             values.append((key, str(value)))
             grew = value - self._stats_before.get(key, 0)
-            if "nonfinite" in key and grew > 0:
+            if ("nonfinite" in key or "gaps" in key) and grew > 0:
                 problems.append((WARN, f"{grew} {key.replace('_', ' ')}"))
         self._stats_before = dict(stats or {})
         if finished:

@@ -157,8 +157,10 @@ class GraspClassifier:
         self.config = config or GraspClassifierConfig()
         #: every decision of the latest ``on_emg`` call (reasons included), for diagnostics.
         self.last_decisions: list[Decision] = []
-        #: running counts: ``decisions``, ``rejected`` (bad input or signal), ``nonfinite_windows``.
+        #: running counts: ``decisions``, ``rejected`` (bad input or signal), ``nonfinite_windows``,
+        #: ``sample_gaps`` (chunks whose first sample does not follow the previous chunk's last).
         self.stats: Counter[str] = Counter()
+        self._next_index: int | None = None
         self.set_model(model if model is not None else self.config.model)
 
     def set_model(self, model: IntentModel | str) -> None:
@@ -226,6 +228,9 @@ class GraspClassifier:
 
     def on_emg(self, chunk: EmgChunk) -> list[GraspIntent]:
         """Decode one chunk; returns one intent per decision it completes."""
+        if self._next_index is not None and chunk.first_sample_index != self._next_index:
+            self.stats["sample_gaps"] += 1  # chunks lost on the way (the decoder restarts its stream)
+        self._next_index = chunk.first_sample_index + chunk.sample_count
         decisions = self.decoder.process(
             chunk.data, chunk.first_sample_index, sample_rate=chunk.sample_rate, n_channels=chunk.n_channels
         )

@@ -199,3 +199,13 @@ def test_reconfigure_applies_thresholds_to_the_running_decoder(model):
     np.testing.assert_array_equal(clf.decoder.rest_rms, calibrated)
     with pytest.raises(ConfigError, match="stride_ms"):
         clf.reconfigure(replace(clf.config, stride_ms=40.0))
+
+
+def test_lost_chunks_are_counted_as_gaps(model):
+    acq = EmgAcquisition(EmgAcquisitionConfig(script="rest:2", simulator_model="generic"))
+    clf = GraspClassifier(GraspClassifierConfig(), model=model)
+    chunks = [c for k in range(1, 31) for c in acq.on_timer(k * 20_000_000)]
+    for i, chunk in enumerate(chunks):
+        if i not in (10, 20, 21):  # three lost on the way, in two gaps
+            clf.on_emg(chunk)
+    assert clf.stats["sample_gaps"] == 2

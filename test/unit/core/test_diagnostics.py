@@ -66,4 +66,5 @@ def test_nonfinite_counts_and_finished_source():
     s = d.report(2.0, {"chunks": 100, "nonfinite_samples": 7})
     assert s.level == WARN and "7 nonfinite samples" in s.message and ("nonfinite_samples", "7") in s.values
     assert d.report(3.0, {"chunks": 150, "nonfinite_samples": 7}).level == OK
+    assert "2 sample gaps" in d.report(3.5, {"chunks": 170, "nonfinite_samples": 7, "sample_gaps": 2}).message
     assert d.report(4.0, {"chunks": 150, "nonfinite_samples": 7}, finished=True).message == "source ended"
