@@ -52,6 +52,7 @@ from ..grasp.refine import GraspRefiner, RefineConfig
 from ..hand.model import coupling_error
 from ..perception.sdf import DistanceField, GridSpec, sdf_from_mesh
 from ..pipeline.grasp_diffusion import GraspDiffusionConfig
+from .args import count
 
 log = logging.getLogger(__name__)
 
@@ -170,12 +171,13 @@ def top_postures(obj: EvalObject, candidates) -> GraspPostures:
 
 def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: int = 0,
                        protocols: tuple[str, ...] = ("standard", "lenient"), workers: int = 2, progress: bool = True,
-                       repeats: int = 1, export: Path | None = None) -> dict:
+                       repeats: int = 1, export: Path | None = None, pictures: tuple[Path, int] | None = None) -> dict:
     """Evaluate ``sampler`` on ``objects`` (see the module docstring); each (object, type) is
     requested ``repeats`` times (fresh noise each time: less variance on a few objects). The
     physics check runs each of ``protocols`` (``grasp.physics.PRESETS``; the first gives the
     top-level figures); ``export``: a folder to write the top-ranked grasps to as DexGraspBench
-    grasp files (``<object>/<type>_<k>.npy``).
+    grasp files (``<object>/<type>_<k>.npy``); ``pictures``: (folder, N) draws N of the top-ranked
+    grasps with their verdict (``grasp.render.picture_sample``).
 
     Returns:
         JSON-ready dict: ``requests``, ``success_rate``, ``rejected_rate`` (pregrasp penetrating > 1 cm),
@@ -242,6 +244,16 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
     results = runs[next(iter(configs))]
     if export is not None:
         _export(export, objects, top)
+    if pictures is not None:
+        from ..grasp.render import picture_sample
+
+        first = next(iter(configs))
+        picture_sample([
+            (f"{Path(objects[k].name).stem}_{t}_{i:03d}", p.grasp.joints, p.grasp.rot, p.grasp.trans, objects[k].pieces,
+             f"{t} grasp of {objects[k].name} (top-ranked; its shape reads as {GRASP_TYPES[c]})\n"
+             f"physics ({first}): " + (r.verdict if r is not None else "not evaluated"))
+            for i, (k, t, c, p, r) in enumerate(zip(top["obj"], top["type"], top["label"], top["postures"], results))],
+            *pictures)
     labels = np.array(top["label"], dtype=int)
     want = np.array([GRASP_TYPES.index(t) for t in top["type"]], dtype=int)
     success = np.array([bool(r is not None and r.success) for r in results])
@@ -339,6 +351,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="0: the field from the full mesh (default); 1: from one simulated depth view on a table")
     parser.add_argument("--protocols", nargs="+", choices=("standard", "tabletop", "lenient"),
                         default=["standard", "lenient"], help="physics protocols (first = headline figures)")
+    parser.add_argument("--pictures", type=count(0), default=0,
+                        help="draw N of the top-ranked grasps (1280x720 with the verdict) into <json>_pictures/")
     parser.add_argument("--export-dexgraspbench", type=Path, default=None, metavar="DIR",
                         help="write the evaluated grasps as DexGraspBench grasp files under DIR")
 
@@ -351,7 +365,8 @@ def run(args: argparse.Namespace) -> int:
     obj = object_from_mesh(args.mesh, args.scale, tuple(args.types), args.views, args.seed)
     report = evaluate_generator(sampler, [obj], seed=args.seed, protocols=tuple(args.protocols), workers=args.workers,
                                 progress=not args.no_progress, repeats=args.repeats,
-                                export=args.export_dexgraspbench)
+                                export=args.export_dexgraspbench,
+                                pictures=(args.json.with_name(args.json.stem + "_pictures"), args.pictures))
     report = {"model": str(path), "mesh": str(args.mesh), "scale": args.scale, "views": args.views, **report}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -26,6 +26,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", type=output_file(".json"), required=True, help="output JSON file")
     parser.add_argument("--workers", type=count(1, 256), default=2, help="worker processes (default 2)")
     parser.add_argument("--limit", type=count(1), default=None, help="evaluate only the first N grasps")
+    parser.add_argument("--pictures", type=count(0), default=0,
+                        help="draw N of the grasps (evenly spread, 1280x720 with the verdict) into <json>_pictures/")
     parser.add_argument("--protocol", default="standard", choices=("standard", "tabletop", "lenient"),
                         help="physics protocol preset (default standard: BODex / DexGraspBench)")
 
@@ -82,6 +84,14 @@ def run(args) -> int:
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(out, indent=1))
+    if args.pictures:
+        from ..grasp.render import picture_sample
+
+        drawn = picture_sample([
+            (f"grasp_{i:04d}", joints[i], rot[i], trans[i], objects[index[i]],
+             f"grasp {i} of {label}\nphysics ({args.protocol}): " + (r.verdict if r is not None else "not evaluated"))
+            for i, r in enumerate(results)], args.json.with_name(args.json.stem + "_pictures"), args.pictures)
+        print(f"{len(drawn)} pictures in {args.json.with_name(args.json.stem + '_pictures')}/")
     print(
         f"{summary['n']} grasps ({args.protocol}): {summary['success_rate']:.1%} hold, "
         f"{summary['rejected_rate']:.1%} rejected (pregrasp penetration); mean penetration "

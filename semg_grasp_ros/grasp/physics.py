@@ -257,6 +257,12 @@ class PhysicsResult:
     settle_shift: float
     object_mass: float
 
+    @property
+    def verdict(self) -> str:
+        """One line for captions: held / slipped / rejected, and the penetration at the grasp."""
+        word = "rejected (pregrasp penetrates)" if self.rejected else "held" if self.success else "slipped"
+        return f"{word}, penetration {self.penetration_mm:.1f} mm"
+
     def to_dict(self) -> dict:
         """JSON-ready dict (non-finite numbers become None)."""
         d = asdict(self)
@@ -520,10 +526,12 @@ class GraspSimulator:
                 return False, None
         return bool(held.all()), bool(held.any())
 
-    def pose(self, joints, rot, trans) -> None:
-        """Place the hand at a grasp (joints as given) for pictures: palm at the world origin."""
+    def pose(self, joints, rot, trans, object_frame: bool = False) -> None:
+        """Place the hand at a grasp (joints as given) for pictures: palm at the world origin, or
+        with ``object_frame`` the object's frame as the world (a fixed scene for animation frames;
+        the table-top setting's table at the object's lowest point)."""
         g = HandPosture(joints, rot, trans)
-        self._set(g, self._world(g))
+        self._set(g, (np.eye(3), np.zeros(3)) if object_frame else self._world(g))
 
 
 # ------------------------------------------------------------------ batch API

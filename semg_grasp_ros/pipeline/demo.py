@@ -257,16 +257,17 @@ class Demo:
         entry = {"t": round(t, 3), "event": "grasp", "grasp_type": grasp.grasp_type,
                  "score": round(float(grasp.score), 4), "penetration_mm": round(1e3 * grasp.penetration_depth, 2),
                  "contact_distance_mm": round(1e3 * grasp.contact_distance, 2)}
+        verdict = "not checked"
         if self.config.physics:
             holds, result = self._verdict(grasp)
             entry["physics_success"] = holds
             entry["physics_rejected"] = bool(result["rejected"])
-        if self.config.render:
-            from ..grasp.render import render_grasp
+            entry["physics_penetration_mm"] = result["penetration_mm"]
+            from ..grasp.render import verdict as describe
 
-            path = self.out / f"grasp_{len(self.grasps):02d}_{grasp.grasp_type}.png"
-            render_grasp(joints, rot, trans, self._pieces, path)
-            entry["picture"] = path.name
+            verdict = describe(result)
+        if self.config.render:
+            self._draw(grasp, entry, verdict)
         self.grasps.append(entry)
         self.timeline.append(entry)
 
@@ -277,6 +278,30 @@ class Demo:
                 self._simulator = physics_check()
             self._verdicts[id(grasp)] = self._simulator(self._pieces, grasp)
         return self._verdicts[id(grasp)]
+
+    def _draw(self, grasp: HandGrasp, entry: dict, verdict: str) -> None:
+        """A 1280x720 captioned picture and a GIF (pre-shape, approach, close) of the grasp over the table."""
+        from ..hand.convert import hand_grasp_postures, hand_grasp_to_arrays
+        from ..grasp.render import grasp_animation, grasp_picture
+        from ..hand.trajectory import plan_grasp
+
+        joints, rot, trans = hand_grasp_to_arrays(grasp)
+        stem = self.out / f"grasp_{len(self.grasps):02d}_{grasp.grasp_type}"
+        to_world = self.camera.camera.pose
+        caption = (f"{grasp.grasp_type} grasp of {self.config.object} (score {grasp.score:.3f}, generator "
+                   f"penetration {1e3 * grasp.penetration_depth:.1f} mm)\nphysics: {verdict}")
+        grasp_picture(joints, rot, trans, self._pieces, caption, stem.with_suffix(".png"), to_world)
+        entry["picture"] = stem.with_suffix(".png").name
+        h = self.hand
+        q_pregrasp, q_squeeze = hand_grasp_postures(grasp)
+        trajectory = plan_grasp(h.q_open, joints, rot, trans, h.lower, h.upper, h.velocity_limits, h.q_open,
+                                h.config.trajectory, q_pregrasp, q_squeeze)
+        if grasp_animation(trajectory, self._pieces, stem.with_suffix(".gif"), to_world):
+            entry["animation"] = stem.with_suffix(".gif").name
+
+    def _physics(self):
+        if self._simulator is None:
+            from ..grasp.physics import GraspSimulator
 
     def _first_try(self, session_s: float) -> dict | None:
         """Per performed grasp of a labelled session (the simulated user's script, a labelled file):

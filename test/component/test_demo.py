@@ -33,6 +33,12 @@ def test_demo_session_and_its_replay(session):
     assert json.loads((out / "summary.json").read_text()) == summary
     assert (out / "emg_intents.png").stat().st_size > 10_000
     assert summary["grasps"] >= 1 and summary["grasps"] == len(list(out.glob("grasp_*_cylindrical.png")))
+    from PIL import Image
+
+    for g in summary["timeline"]:
+        if g["event"] == "grasp":  # a 1280x720 captioned picture and an animation of each executed grasp
+            assert Image.open(out / g["picture"]).size == (1280, 720)
+            assert Image.open(out / g["animation"]).n_frames >= 8
     assert summary["decoding"]["active_accuracy"] > 0.5
     first = summary["first_try"]  # the closed-loop figure of the session: one performed grasp
     assert first["performed"] == 1 and first["success_rate"] in (0.0, 1.0)

@@ -95,7 +95,13 @@ def test_eval_cli(data_root, tmp_path):
     if not f.exists():
         pytest.skip("DexGraspNet sample not found")
     out = tmp_path / "eval.json"
-    assert cli_main(["eval", "grasps", str(f), "--json", str(out), "--limit", "3", "--workers", "1"]) == 0
+    assert cli_main(["eval", "grasps", str(f), "--json", str(out), "--limit", "3", "--workers", "1",
+                     "--pictures", "2"]) == 0
+    from PIL import Image
+
+    drawn = sorted((tmp_path / "eval_pictures").glob("*.png"))
+    assert [p.name for p in drawn] == ["grasp_0000.png", "grasp_0002.png"]  # the first and the last
+    assert all(Image.open(p).size == (1280, 720) for p in drawn)
     d = json.loads(out.read_text())
     assert d["summary"]["n"] == 3 and len(d["grasps"]) == 3 and d["protocol"]["friction"] == 0.6
     assert cli_main(["eval", "grasps", str(f), "--json", str(out), "--limit", "1", "--protocol", "lenient"]) == 0
@@ -119,3 +125,32 @@ def test_render_png(tmp_path):
         orange = (img[..., 0] > 180) & (img[..., 1] > 80) & (img[..., 1] < 170) & (img[..., 2] < 100)
         grey = (np.abs(img[..., 0].astype(int) - img[..., 2]) < 25) & (img[..., 0] > 90) & (img[..., 0] < 220)
         assert orange.sum() > 50 and grey.sum() > 50  # object and hand both visible
+
+
+def test_captioned_picture_and_animation_over_the_table(tmp_path):
+    import trimesh
+    from PIL import Image
+
+    from semg_grasp_ros.grasp.render import grasp_animation, grasp_picture
+    from semg_grasp_ros.hand.trajectory import plan_grasp
+
+    box = trimesh.creation.box(extents=[0.05, 0.05, 0.1])
+    pieces = [(np.asarray(box.vertices) + [0.0, 0.0, 0.05], np.asarray(box.faces))]  # standing on z = 0
+    rot = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # palm (-y) facing down
+    trans = np.array([-0.03, 0.0, 0.14])
+    q = np.zeros(22)
+    q[[1, 2, 5, 6, 9, 10, 14, 15]] = 0.8
+    img = grasp_picture(q, rot, trans, pieces, "tip grasp of a box\nphysics: held", tmp_path / "g.png")
+    assert img.shape == (720, 1280, 3) and Image.open(tmp_path / "g.png").size == (1280, 720)
+    caption = img[-80:]
+    assert (caption.min(axis=2) < 100).sum() > 500  # dark text on the light band
+    lo, hi = -np.ones(22), 2 * np.ones(22)
+    trajectory = plan_grasp(np.zeros(22), q, rot, trans, lo, hi, np.full(22, 2.0))
+    n = grasp_animation(trajectory, pieces, tmp_path / "g.gif", frames=6, size=(160, 120))
+    if n == 0:
+        pytest.skip("no OpenGL context for MuJoCo here")
+    gif = Image.open(tmp_path / "g.gif")
+    assert gif.n_frames == 6 and gif.size == (160, 120)
+    first = np.asarray(gif.convert("RGB"), dtype=int)
+    gif.seek(5)
+    assert np.abs(np.asarray(gif.convert("RGB"), dtype=int) - first).sum() > 1000  # the hand moved
