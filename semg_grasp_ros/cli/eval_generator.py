@@ -245,13 +245,13 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
     if export is not None:
         _export(export, objects, top)
     if pictures is not None:
-        from ..grasp.render import picture_sample
+        from ..grasp.render import picture_sample, verdict
 
         first = next(iter(configs))
         picture_sample([
             (f"{Path(objects[k].name).stem}_{t}_{i:03d}", p.grasp.joints, p.grasp.rot, p.grasp.trans, objects[k].pieces,
              f"{t} grasp of {objects[k].name} (top-ranked; its shape reads as {GRASP_TYPES[c]})\n"
-             f"physics ({first}): " + (r.verdict if r is not None else "not evaluated"))
+             f"physics ({first}): " + (verdict(r.to_dict()) if r is not None else "not evaluated"))
             for i, (k, t, c, p, r) in enumerate(zip(top["obj"], top["type"], top["label"], top["postures"], results))],
             *pictures)
     labels = np.array(top["label"], dtype=int)

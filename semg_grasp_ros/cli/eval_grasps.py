@@ -85,11 +85,11 @@ def run(args) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(out, indent=1))
     if args.pictures:
-        from ..grasp.render import picture_sample
+        from ..grasp.render import picture_sample, verdict
 
         drawn = picture_sample([
             (f"grasp_{i:04d}", joints[i], rot[i], trans[i], objects[index[i]],
-             f"grasp {i} of {label}\nphysics ({args.protocol}): " + (r.verdict if r is not None else "not evaluated"))
+             f"grasp {i} of {label}\nphysics ({args.protocol}): " + (verdict(r.to_dict()) if r is not None else "not evaluated"))
             for i, r in enumerate(results)], args.json.with_name(args.json.stem + "_pictures"), args.pictures)
         print(f"{len(drawn)} pictures in {args.json.with_name(args.json.stem + '_pictures')}/")
     print(

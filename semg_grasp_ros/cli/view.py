@@ -34,7 +34,7 @@ def session_bag(path: str | Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline.view import APPLICATION_ID, import_rerun, start_viewer, view_bag
+    from ..pipeline.view import APPLICATION_ID, blueprint, import_rerun, start_viewer, view_bag
 
     rr = import_rerun()
     bag = session_bag(args.session)
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         raise BagError(f"--save {out}: a Rerun recording file ends in .rrd")
     t0 = time.perf_counter()
     rec = rr.RecordingStream(APPLICATION_ID, recording_id=str(bag.resolve()))
-    rec.save(str(out))
+    rec.save(str(out), default_blueprint=blueprint())
     view = view_bag(bag, rec)
     rec.flush()
     rec.disconnect()

@@ -70,7 +70,6 @@ import hashlib
 import logging
 import math
 import multiprocessing as mp
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
@@ -82,9 +81,6 @@ from ..hand.model import COUPLED_DISTAL, FINGER_JOINTS, load_hand
 from .physics_scene import HAND_GEOMETRIES, PREFIX, Piece, build_model, quat_of, resolve_hand
 
 log = logging.getLogger(__name__)
-# MuJoCo picks its OpenGL back-end when first imported: offscreen EGL unless the user chose one,
-# so pictures (grasp.render) work headless in a process that imported MuJoCo here first.
-os.environ.setdefault("MUJOCO_GL", "egl")
 
 #: Directions of the disturbance, in the object frame.
 DIRECTIONS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=np.float64)
@@ -256,12 +252,6 @@ class PhysicsResult:
     limit_violation: float
     settle_shift: float
     object_mass: float
-
-    @property
-    def verdict(self) -> str:
-        """One line for captions: held / slipped / rejected, and the penetration at the grasp."""
-        word = "rejected (pregrasp penetrates)" if self.rejected else "held" if self.success else "slipped"
-        return f"{word}, penetration {self.penetration_mm:.1f} mm"
 
     def to_dict(self) -> dict:
         """JSON-ready dict (non-finite numbers become None)."""
@@ -527,9 +517,8 @@ class GraspSimulator:
         return bool(held.all()), bool(held.any())
 
     def pose(self, joints, rot, trans, object_frame: bool = False) -> None:
-        """Place the hand at a grasp (joints as given) for pictures: palm at the world origin, or
-        with ``object_frame`` the object's frame as the world (a fixed scene for animation frames;
-        the table-top setting's table at the object's lowest point)."""
+        """Place the hand at a grasp (joints as given) for pictures: palm at the world origin, or the
+        object's frame as the world with ``object_frame`` (a fixed scene for animation frames)."""
         g = HandPosture(joints, rot, trans)
         self._set(g, (np.eye(3), np.zeros(3)) if object_frame else self._world(g))
 

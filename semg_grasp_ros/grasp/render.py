@@ -18,11 +18,9 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported anywhere in this process
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from ..errors import DataError  # noqa: E402
+from ..errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +254,14 @@ class TableStage:
 
     def close(self) -> None:
         self._renderer.close()
+
+
+def verdict(details: dict) -> str:
+    """One caption line of a physics check (``PhysicsResult.to_dict()``): held / slipped / rejected,
+    and the penetration at the grasp."""
+    word = "rejected (pregrasp penetrates)" if details["rejected"] else "held" if details["success"] else "slipped"
+    pen = details.get("penetration_mm")
+    return f"{word}, penetration {'n/a' if pen is None else f'{pen:.1f} mm'}"
 
 
 def _caption(img: np.ndarray, text: str, height: int) -> np.ndarray:

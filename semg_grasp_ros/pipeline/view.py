@@ -29,6 +29,7 @@ import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -79,6 +80,17 @@ def import_rerun():
     except ImportError as exc:
         raise ConfigError(f"the session view needs the optional package 'rerun-sdk': {INSTALL_HINT} ({exc})") from exc
     return rerun
+
+
+def blueprint():
+    """The layout: the 3D scene on the left; the sEMG, the intent's probabilities and the decisions on the right."""
+    rrb = import_rerun().blueprint
+    return rrb.Blueprint(rrb.Horizontal(
+        rrb.Spatial3DView(origin=WORLD_FRAME, name="scene"),
+        rrb.Vertical(rrb.TimeSeriesView(origin="emg", name="sEMG (V)"),
+                     rrb.TimeSeriesView(origin="intent", name="intent: probabilities and confidence"),
+                     rrb.TextLogView(origin="/", name="decisions and grasps")),
+        column_shares=[3, 2]), collapse_panels=True)
 
 
 def _times(rr, stamps_ns) -> object:
@@ -356,7 +368,7 @@ def start_viewer(rrd: str | Path | None = None, bind: str = "127.0.0.1", web: bo
     process = subprocess.Popen(cmd)
     host = bind if ":" not in bind else f"[{bind}]"
     grpc = f"rerun+http://{host}:{port}/proxy"
-    return process, grpc, (f"http://{host}:{web_port}" if web else None)
+    return process, grpc, (f"http://{host}:{web_port}/?url={quote(grpc, safe='')}" if web else None)
 
 
 def live_view(root_link: str = "rh_palm", bind: str = "127.0.0.1", web: bool | None = None):
@@ -368,5 +380,5 @@ def live_view(root_link: str = "rh_palm", bind: str = "127.0.0.1", web: bool | N
     rr = import_rerun()
     process, grpc, web_url = start_viewer(bind=bind, web=web)
     rec = rr.RecordingStream(APPLICATION_ID)
-    rec.connect_grpc(grpc)
+    rec.connect_grpc(grpc, default_blueprint=blueprint())
     return SessionView(rec, root_link), process, web_url

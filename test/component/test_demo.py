@@ -159,3 +159,41 @@ def test_session_view_read_back_with_rerun(session, tmp_path):
         assert len(times[paths[link]]) == summary["messages"]["/joint_states"], link
     every = np.concatenate([np.asarray(t) for t in times.values()])
     assert every.min() >= START_NS and every.max() <= START_NS + 9 * 10**9
+
+
+def test_web_viewer_shows_the_scene_in_headless_chromium(session, tmp_path):
+    """The web viewer, served on 127.0.0.1 by the viewer `view` starts, drawn by headless Chromium
+    (software WebGL): the 3D scene panel holds the scene, not a blank page. Skipped without Chromium."""
+    import shutil
+    import subprocess
+
+    pytest.importorskip("rerun")
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium (Debian: apt-get install chromium)")
+    from PIL import Image
+
+    from semg_grasp_ros.cli import main
+    from semg_grasp_ros.pipeline.view import start_viewer
+
+    _, out, _ = session
+    rrd = tmp_path / "view.rrd"
+    assert main(["view", str(out), "--save", str(rrd)]) == 0
+    viewer, _, url = start_viewer(rrd, web=True)
+    colours, shot = 0, tmp_path / "shot.png"
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        for budget_s in (60, 120):  # a loaded machine takes longer to compile the viewer's wasm
+            subprocess.run([browser, "--headless=new", "--no-sandbox", "--use-angle=swiftshader",
+                            "--enable-unsafe-swiftshader", "--window-size=1280,720",
+                            f"--virtual-time-budget={budget_s * 1000}", f"--screenshot={shot}", url],
+                           capture_output=True, timeout=budget_s + 240, check=True)
+            img = np.asarray(Image.open(shot).convert("RGB"), dtype=int)
+            scene = img[100:520, 250:700]  # the 3D panel of the layout (left three fifths, below the top bar)
+            colours = len(np.unique(scene.reshape(-1, 3), axis=0))
+            if colours > 300 and scene.std() > 10:
+                break
+    finally:
+        viewer.terminate()
+        viewer.wait(timeout=30)
+    assert colours > 300, f"the 3D panel looks blank ({colours} colours; still loading?)"
