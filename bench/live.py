@@ -43,8 +43,8 @@ def live(seconds: float, folder: Path) -> dict:
     mat = data_root() / "emg" / "sapsanis" / "Database 1" / "male_1.mat"
     outlet = subprocess.Popen([sys.executable, "-m", "semg_grasp_ros.cli", "stream", "--source", "sapsanis",
                                "--file", str(mat), "--order", "sequential", "--duration", str(seconds),
-                               "--lsl-name", name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              cwd=REPO)
+                               "--lsl-name", name, "--wait", "600"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
     out = folder / "live"
     run = _cli("run", "--source", "lsl", "--lsl-name", name, "--timeout", "120", "--out", str(out))
     log, _ = outlet.communicate(timeout=120)

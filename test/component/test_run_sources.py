@@ -41,7 +41,8 @@ def test_run_keeps_up_with_a_live_lsl_stream(tmp_path, sapsanis_dir):
     name = f"semg_test_{uuid.uuid4().hex[:8]}"
     outlet = subprocess.Popen(
         [sys.executable, "-m", "semg_grasp_ros.cli", "stream", "--source", "sapsanis", "--file",
-         str(sapsanis_dir / "male_1.mat"), "--order", "sequential", "--duration", "5", "--lsl-name", name],
+         str(sapsanis_dir / "male_1.mat"), "--order", "sequential", "--duration", "5", "--lsl-name", name,
+         "--wait", "600"],  # the pipeline builds (seconds to minutes on a loaded machine) before it connects
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         source = EmgAcquisitionConfig(source="lsl", lsl_name=name, timeout_s=60.0)
@@ -72,7 +73,7 @@ def test_ctrl_c_ends_a_session_with_the_bag_closed(tmp_path, data_root):
         t0 = time.monotonic()
         while not (out / "session").exists() and time.monotonic() - t0 < 120:
             time.sleep(0.2)
-        time.sleep(2.0)
+        time.sleep(4.0)
         run.send_signal(signal.SIGINT)
         log, _ = run.communicate(timeout=60)
     finally:
@@ -80,5 +81,5 @@ def test_ctrl_c_ends_a_session_with_the_bag_closed(tmp_path, data_root):
     assert run.returncode == 0, log
     assert "stopped by Ctrl-C" in log
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["interrupted"] and summary["session_s"] > 0.5
-    assert len(_chunks(out / "session")) == summary["messages"]["/emg/chunks"] > 20  # closed, readable, complete
+    assert summary["interrupted"] and summary["session_s"] >= 0.5
+    assert len(_chunks(out / "session")) == summary["messages"]["/emg/chunks"] >= 25  # closed, readable, complete
