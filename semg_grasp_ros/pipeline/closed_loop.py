@@ -360,7 +360,7 @@ def plot(result: dict, path: str | Path) -> None:
     for ax, (title, table) in zip(axes, panels):
         names = list(table)
         bottom = np.zeros(len(names))
-        for key, colour, label in (("success_rate", "C2", "holds, right type"), ("grasp_limited_rate", "C1", "right type, slips"),
+        for key, colour, label in (("success_rate", "C2", "holds, right type"), ("grasp_limited_rate", "C1", "right type, does not hold"),
                                    ("intent_limited_rate", "C3", "wrong type or none")):
             values = np.array([table[n][key] for n in names])
             ax.bar(names, values, bottom=bottom, color=colour, label=label)
