@@ -10,8 +10,8 @@ Files, bags and the simulated user run as fast as possible (or paced with ``real
 devices are paced by the wall clock, and falling behind it is measured and reported. Stamps
 are on a real clock: the wall clock at the start, or ``start_time_ns``. Every message is
 recorded to a ROS 2 bag. Each selected grasp is checked in MuJoCo against the true object
-(the mesh the camera renders) and drawn to a PNG; the EMG with the decoded intents is
-plotted; a JSON summary holds the timeline, the physics results, decoding agreement with the
+(the mesh the camera renders) and drawn (in a paced session once it has ended: the checks take
+seconds and must not hold the pipeline up); the EMG with the decoded intents is plotted; a JSON summary holds the timeline, the physics results, decoding agreement with the
 simulated user's ground truth (when the source knows it), and per-component latencies. Ctrl-C
 ends a session cleanly: the bag is closed and everything is written.
 """
@@ -216,6 +216,7 @@ class Demo:
         #: the session was ended by Ctrl-C
         self.interrupted = False
         self.lag_warnings: list[dict] = []
+        self._pending: list[tuple] = []  # executed grasps of a paced session, judged after it
         #: every grasp the hand controller executes, and whether it closed (the first-try figure)
         self.outcome = ExecutionMonitor(lambda: self._time(self.graph.now_ns))
         self._verdicts: dict[int, tuple[bool, dict]] = {}  # id(HandGrasp) -> physics verdict
@@ -250,13 +251,20 @@ class Demo:
         self.graph.publish(CANDIDATE_POSES, PoseArray.of_candidates(candidates))  # as the ROS node does
 
     def _on_grasp(self, grasp: HandGrasp) -> None:
-        from ..hand.convert import hand_grasp_to_arrays
-
         t = self._time(self.graph.now_ns)
-        joints, rot, trans = hand_grasp_to_arrays(grasp)
         entry = {"t": round(t, 3), "event": "grasp", "grasp_type": grasp.grasp_type,
                  "score": round(float(grasp.score), 4), "penetration_mm": round(1e3 * grasp.penetration_depth, 2),
                  "contact_distance_mm": round(1e3 * grasp.contact_distance, 2)}
+        job = (grasp, entry, len(self.grasps))
+        self.grasps.append(entry)
+        self.timeline.append(entry)
+        if self.graph.realtime:  # a paced session is not held up: checked and drawn once it ends
+            self._pending.append(job)
+        else:
+            self._judge(*job)
+
+    def _judge(self, grasp: HandGrasp, entry: dict, index: int) -> None:
+        """The physics check and the pictures of executed grasp number ``index`` (into ``entry``)."""
         verdict = "not checked"
         if self.config.physics:
             holds, result = self._verdict(grasp)
@@ -267,9 +275,7 @@ class Demo:
 
             verdict = describe(result)
         if self.config.render:
-            self._draw(grasp, entry, verdict)
-        self.grasps.append(entry)
-        self.timeline.append(entry)
+            self._draw(grasp, entry, verdict, index)
 
     def _verdict(self, grasp: HandGrasp) -> tuple[bool, dict]:
         """The physics check of ``grasp`` as the hand executes it (its postures), against the true object."""
@@ -279,14 +285,14 @@ class Demo:
             self._verdicts[id(grasp)] = self._simulator(self._pieces, grasp)
         return self._verdicts[id(grasp)]
 
-    def _draw(self, grasp: HandGrasp, entry: dict, verdict: str) -> None:
+    def _draw(self, grasp: HandGrasp, entry: dict, verdict: str, index: int) -> None:
         """A 1280x720 captioned picture and a GIF (pre-shape, approach, close) of the grasp over the table."""
         from ..hand.convert import hand_grasp_postures, hand_grasp_to_arrays
         from ..grasp.render import grasp_animation, grasp_picture
         from ..hand.trajectory import plan_grasp
 
         joints, rot, trans = hand_grasp_to_arrays(grasp)
-        stem = self.out / f"grasp_{len(self.grasps):02d}_{grasp.grasp_type}"
+        stem = self.out / f"grasp_{index:02d}_{grasp.grasp_type}"
         to_world = self.camera.camera.pose
         caption = (f"{grasp.grasp_type} grasp of {self.config.object} (score {grasp.score:.3f}, generator "
                    f"penetration {1e3 * grasp.penetration_depth:.1f} mm)\nphysics: {verdict}")
@@ -351,6 +357,8 @@ class Demo:
         finally:
             self.acquisition.close()
         wall = time.perf_counter() - wall0
+        for job in self._pending:
+            self._judge(*job)
         summary = self._summary(done, wall, counts)
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
         self._plot()
