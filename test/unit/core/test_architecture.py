@@ -21,7 +21,7 @@ OVERSIZE = {
     "semg_grasp_ros/grasp/physics.py": 683,
     "semg_grasp_ros/pipeline/bag_storage.py": 610,
     "semg_grasp_ros/emg/datasets.py": 599,
-    "semg_grasp_ros/grasp/refine.py": 514,
+    "semg_grasp_ros/grasp/refine.py": 508,
 }
 MAX_LINES = 500
 

@@ -12,7 +12,8 @@ from semg_grasp_ros.errors import ConfigError, DataError
 from semg_grasp_ros.geometry import axis_angle_to_matrix
 from semg_grasp_ros.geometry import euler_sxyz_to_matrix
 from semg_grasp_ros.grasp.data.energy import FieldBatch, GraspEnergy
-from semg_grasp_ros.grasp.refine import GraspRefiner, RefineConfig, sample_grid_gradient
+from semg_grasp_ros.grasp.refine import GraspRefiner, RefineConfig
+from semg_grasp_ros.perception.field_gradient import sample_grid_gradient
 from semg_grasp_ros.hand.model import couple
 from semg_grasp_ros.perception.sdf import sample_grid
 
