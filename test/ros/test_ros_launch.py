@@ -117,4 +117,7 @@ def test_display_launch_publishes_the_hand_description():
     if not _installed("robot_state_publisher"):
         pytest.skip("robot_state_publisher is not installed")
     with _launched("display.launch.py", "use_rviz:=false"):
-        assert "rh_palm" in _echo_once("/robot_description")
+        _wait_for_nodes(["robot_state_publisher"])
+        _echo_once("/robot_description")
+        description = _ros2("param", "get", "/robot_state_publisher", "robot_description")  # echo truncates
+        assert "rh_palm" in description and "package://semg_grasp_ros/urdf/meshes/palm.stl" in description
