@@ -157,6 +157,11 @@ def execute(config: DemoConfig, out: str, view: bool = False) -> int:
         print(f"\ndecoded intents during grasps: {100 * dec['active_accuracy']:.1f} % correct, "
               f"{100 * dec['active_rejected']:.1f} % held back; false grasps during rest "
               f"{100 * (dec['rest_false_grasp_rate'] or 0):.1f} %")
+    first = summary.get("first_try")
+    if first:
+        print(f"first try: {round(first['success_rate'] * first['performed'])} of {first['performed']} performed grasps "
+              f"closed the right type and held (wrong type or none {100 * first['intent_limited_rate']:.0f} %, "
+              f"right type not holding {100 * first['grasp_limited_rate']:.0f} %)")
     ended = " (stopped by Ctrl-C)" if summary["interrupted"] else ""
     print(f"{summary['session_s']:.1f} s of session{ended} in {summary['wall_s']:.1f} s; processing at "
           f"{summary['realtime_factor']}x real time; {summary['grasps']} grasps")
