@@ -34,7 +34,7 @@ def session_bag(path: str | Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline.view import APPLICATION_ID, blueprint, import_rerun, start_viewer, view_bag
+    from ..pipeline.view import APPLICATION_ID, blueprint, import_rerun, start_viewer, stop_viewer, view_bag
 
     rr = import_rerun()
     bag = session_bag(args.session)
@@ -56,5 +56,5 @@ def run(args: argparse.Namespace) -> int:
     try:
         process.wait()
     except KeyboardInterrupt:
-        process.terminate()
+        stop_viewer(process)
     return 0

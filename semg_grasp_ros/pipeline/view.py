@@ -365,10 +365,31 @@ def start_viewer(rrd: str | Path | None = None, bind: str = "127.0.0.1", web: bo
         cmd += ["--web-viewer", "--web-viewer-port", str(web_port)]
     if rrd is not None:
         cmd.append(str(rrd))
-    process = subprocess.Popen(cmd)
+    # its own process group: the ``rerun`` launcher starts the viewer binary as a child, and
+    # stop_viewer ends both (terminating the launcher alone would leave the viewer running)
+    process = subprocess.Popen(cmd, start_new_session=True)
     host = bind if ":" not in bind else f"[{bind}]"
     grpc = f"rerun+http://{host}:{port}/proxy"
     return process, grpc, (f"http://{host}:{web_port}/?url={quote(grpc, safe='')}" if web else None)
+
+
+def stop_viewer(process: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    """End a viewer from :func:`start_viewer` and everything it started (its process group)."""
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=timeout_s)
+            os.killpg(process.pid, 0)  # children still alive in the group: escalate
+        except subprocess.TimeoutExpired:
+            continue
+        except ProcessLookupError:
+            break
+    process.wait()
 
 
 def live_view(root_link: str = "rh_palm", bind: str = "127.0.0.1", web: bool | None = None):

@@ -8,6 +8,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,6 +162,19 @@ def test_session_view_read_back_with_rerun(session, tmp_path):
     assert every.min() >= START_NS and every.max() <= START_NS + 9 * 10**9
 
 
+def _running_in_group(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group ``pgid``, from /proc."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
 def test_web_viewer_shows_the_scene_in_headless_chromium(session, tmp_path):
     """The web viewer, served on 127.0.0.1 by the viewer `view` starts, drawn by headless Chromium
     (software WebGL): the 3D scene panel holds the scene, not a blank page. Skipped without Chromium."""
@@ -174,7 +188,7 @@ def test_web_viewer_shows_the_scene_in_headless_chromium(session, tmp_path):
     from PIL import Image
 
     from semg_grasp_ros.cli import main
-    from semg_grasp_ros.pipeline.view import start_viewer
+    from semg_grasp_ros.pipeline.view import start_viewer, stop_viewer
 
     _, out, _ = session
     rrd = tmp_path / "view.rrd"
@@ -194,6 +208,6 @@ def test_web_viewer_shows_the_scene_in_headless_chromium(session, tmp_path):
             if colours > 300 and scene.std() > 10:
                 break
     finally:
-        viewer.terminate()
-        viewer.wait(timeout=30)
+        stop_viewer(viewer)
+    assert not _running_in_group(viewer.pid)  # nothing of the viewer is left running
     assert colours > 300, f"the 3D panel looks blank ({colours} colours; still loading?)"
