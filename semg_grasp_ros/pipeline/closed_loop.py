@@ -6,7 +6,7 @@ and the remaining trials stream through the whole standalone pipeline (acquisiti
 classifier -> generator -> hand controller; simulated depth camera -> distance field) with
 ``rest_s`` of the subject's own simulated rest before each trial. Each performed grasp is aimed
 at an object standing on the table, drawn from an object set (several objects and yaw poses),
-seen by one simulated depth view; the camera shows the trial's object from the start of the
+seen by one simulated depth view; the camera shows the trial's object from 0.5 s into the
 rest before it.
 
 A grasp is *closed* when the hand controller's trajectory for a generated grasp runs to its end
@@ -43,7 +43,7 @@ from .emg_acquisition import EmgAcquisition, EmgAcquisitionConfig
 from .graph import Graph
 from .grasp_classifier import GraspClassifierConfig
 from .grasp_diffusion import GraspDiffusionConfig
-from .outcome import ExecutionMonitor, PerformedGrasp, group, physics_check, score, summary
+from .outcome import RESPONSE_TAIL_S, ExecutionMonitor, PerformedGrasp, group, physics_check, score, summary
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +273,9 @@ def run_subject(trials, objects: Sequence[TableObject], config: ClosedLoopConfig
             owner.append(i)
     order = rng.permutation(len(idx)) % len(scenes)
     cues = np.array(starts) / rate
-    switch = cues - config.rest_s
+    # the next object appears once the previous grasp's response window (its end + RESPONSE_TAIL_S)
+    # is over, so a grasp closed in that window is checked against the object it was made for
+    switch = cues - config.rest_s + RESPONSE_TAIL_S
 
     def schedule(t: float) -> int:
         k = max(0, int(np.searchsorted(switch, t, side="right")) - 1)
