@@ -197,7 +197,7 @@ def test_web_viewer_shows_the_scene_in_headless_chromium(session, tmp_path):
     colours, shot = 0, tmp_path / "shot.png"
     try:
         assert url.startswith("http://127.0.0.1:")
-        for budget_s in (60, 120):  # a loaded machine takes longer to compile the viewer's wasm
+        for budget_s in (60, 120, 240):  # a loaded machine takes longer to compile the viewer's wasm
             subprocess.run([browser, "--headless=new", "--no-sandbox", "--use-angle=swiftshader",
                             "--enable-unsafe-swiftshader", "--window-size=1280,720",
                             f"--virtual-time-budget={budget_s * 1000}", f"--screenshot={shot}", url],
