@@ -61,7 +61,7 @@ def kill_and_recover(args: list[str], bag: Path, kill_after_s: float, storage: s
     from rosbags.highlevel import AnyReader
 
     from semg_grasp_ros.msgs.typestore import typestore
-    from semg_grasp_ros.pipeline.bag_storage import recover
+    from semg_grasp_ros.pipeline.bag_recovery import recover
 
     read_fd, write_fd = os.pipe()
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", SEMG_GRASP_REPORT_FD=str(write_fd))

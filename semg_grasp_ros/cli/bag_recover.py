@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..pipeline.bag_storage import needs_recovery, recover
+from ..pipeline.bag_recovery import needs_recovery, recover
 from .args import bag_dir
 
 

@@ -4,7 +4,7 @@ Bags are written with ``rosbags`` in MCAP (default) or sqlite3 storage, with the
 package's own message definitions embedded, so ``ros2 bag play``, ``ros2 bag info`` and
 Foxglove read them. Topic names are stored fully qualified (``/emg/chunks``) as
 ``ros2 bag record`` does; ``read_bag`` yields them relative again (``emg/chunks``).
-Recording survives a crash (``bag_storage``): ``metadata.yaml`` is written when the bag
+Recording survives a crash (``bag_storage``, ``bag_recovery``): ``metadata.yaml`` is written when the bag
 opens and rewritten at close, messages reach the file at least every
 ``FLUSH_INTERVAL_S`` (0.5 s), and a bag whose writer died (``kill -9``, power cut) is
 recovered by ``recover`` -- automatically, with a warning, when it is read. The bag is also
@@ -30,7 +30,8 @@ from ..msgs.convert import from_cdr, msgtype_of, supported_msgtypes, to_msg
 from ..msgs.typestore import RosbagsFactory, typestore
 from ..topics import EMG_CHUNKS, TOPICS, VIEWER_TOPICS
 from ..types import EmgChunk
-from .bag_storage import SafeWriter, needs_recovery, read_custom_data, recover
+from .bag_recovery import needs_recovery, recover
+from .bag_storage import SafeWriter, read_custom_data
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from mcap_ros2.reader import read_ros2_messages
 from semg_grasp_ros.cli import main
 from semg_grasp_ros.errors import BagError
 from semg_grasp_ros.pipeline.bag import BagWriter, bag_info, read_bag
-from semg_grasp_ros.pipeline.bag_storage import OPEN_KEY, RECOVERED_KEY, needs_recovery, read_custom_data, recover
+from semg_grasp_ros.pipeline.bag_recovery import RECOVERED_KEY, needs_recovery, recover
+from semg_grasp_ros.pipeline.bag_storage import OPEN_KEY, read_custom_data
 from semg_grasp_ros.types import EmgChunk, Header
 
 REPO = Path(__file__).resolve().parents[2]

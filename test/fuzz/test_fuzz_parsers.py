@@ -245,7 +245,7 @@ def test_bags(tmp_path):
     """MCAP files of any bytes: the recovery scan (``CASES``), and bag_info / read_bag of the bag
     folder (recovering it, through rosbags' reader: slower) on a twentieth of them."""
     from semg_grasp_ros.pipeline.bag import BagWriter, bag_info, read_bag
-    from semg_grasp_ros.pipeline.bag_storage import scan_mcap
+    from semg_grasp_ros.pipeline.mcap_scan import scan_mcap
 
     with BagWriter(tmp_path / "seed") as bag:
         for i, obj in enumerate(_samples()):
