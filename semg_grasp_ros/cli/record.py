@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from .. import provenance
 from ..config import build_config, read_parameters
-from ..emg.datasets import CSV_FORMAT, read_csv
+from ..emg.csvfile import CSV_FORMAT, read_csv
 from ..emg.simulator.model import SimulatorModel
 from ..errors import ConfigError
 from ..pipeline.emg_acquisition import GENERIC_USER, SOURCE_KINDS, TOPIC, EmgAcquisition, EmgAcquisitionConfig

@@ -1,16 +1,9 @@
-"""Loaders for labelled sEMG recordings: Sapsanis (.mat), NinaPro (.mat) and CSV folders.
+"""Loaders of the public labelled sEMG datasets: Sapsanis (.mat), NinaPro (.mat) and
+LibEMG-layout CSV folders (the Myo recording), and the active part of their trials.
 
-Two shapes of labelled data:
-
-* ``TrialSet``: equal-length trials, one label each (Sapsanis: 30 trials x 6 s per grasp;
-  the Myo CSV folder: one file per (repetition, class)). What offline training and
-  cross-validation consume.
-* ``Recording``: one continuous stream with a label per sample (NinaPro: ``restimulus``,
-  ``rerepetition``), or trials concatenated with rest gaps (``TrialSet.to_recording``).
-  What the streaming sources replay.
-
-Values are kept as stored (Sapsanis: volts with its +0.14 V DC offset; Myo: raw int8
-counts); filtering is the caller's business.
+They return the two shapes of ``emg.recordings``: ``TrialSet`` (Sapsanis, CSV folders) and
+``Recording`` (NinaPro). Values are kept as stored (Sapsanis: volts with its +0.14 V DC
+offset; Myo: raw int8 counts); filtering is the caller's business.
 """
 
 from __future__ import annotations
@@ -18,13 +11,14 @@ from __future__ import annotations
 import logging
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .. import GRASP_TYPES, REST
+from .. import GRASP_TYPES
 from ..errors import DatasetError
+from .csvfile import load_csv
+from .recordings import Recording, TrialSet
 
 log = logging.getLogger(__name__)
 
@@ -44,209 +38,6 @@ MYO_RATE_HZ = 200.0
 #: Largest movement id accepted in a NinaPro-layout file (the databases have at most 53).
 MAX_NINAPRO_MOVES = 1000
 _CSV_NAME = re.compile(r"^R_(\d+)_C_(\d+)_EMG\.csv$")
-
-
-@dataclass(frozen=True, eq=False)
-class TrialSet:
-    """Equal-length labelled trials of one subject.
-
-    Attributes:
-        data: (n_trials, n_samples, n_channels) float32, values as stored (volts for
-            Sapsanis, raw counts for Myo; see ``units``).
-        labels: (n_trials,) int64 index into ``class_names``.
-        repetitions: (n_trials,) int64 repetition number (0-based) within its class.
-        class_names: class of each label index.
-        channel_names: one name per channel.
-        sample_rate: Hz.
-        subject: subject name (file stem or folder name).
-        units: ``"V"`` or ``"raw"``.
-    """
-
-    data: np.ndarray
-    labels: np.ndarray
-    repetitions: np.ndarray
-    class_names: tuple[str, ...]
-    channel_names: tuple[str, ...]
-    sample_rate: float
-    subject: str
-    units: str = "V"
-
-    def __post_init__(self):
-        data = np.asarray(self.data, dtype=np.float32)
-        labels = np.asarray(self.labels, dtype=np.int64)
-        reps = np.asarray(self.repetitions, dtype=np.int64)
-        names = tuple(self.class_names)
-        channels = tuple(self.channel_names)
-        if data.ndim != 3 or data.shape[2] != len(channels):
-            raise DatasetError(
-                f"TrialSet {self.subject!r}: data must be (trials, samples, {len(channels)} channels), "
-                f"got {data.shape}"
-            )
-        if labels.shape != (data.shape[0],) or reps.shape != (data.shape[0],):
-            raise DatasetError(
-                f"TrialSet {self.subject!r}: labels {labels.shape} and repetitions {reps.shape} must be "
-                f"({data.shape[0]},)"
-            )
-        if labels.size and (labels.min() < 0 or labels.max() >= len(names)):
-            raise DatasetError(f"TrialSet {self.subject!r}: labels outside 0..{len(names) - 1}")
-        if not self.sample_rate > 0:
-            raise DatasetError(f"TrialSet {self.subject!r}: sample_rate must be positive, got {self.sample_rate}")
-        for attr, value in (("data", data), ("labels", labels), ("repetitions", reps)):
-            object.__setattr__(self, attr, value)
-        object.__setattr__(self, "class_names", names)
-        object.__setattr__(self, "channel_names", channels)
-        object.__setattr__(self, "sample_rate", float(self.sample_rate))
-
-    @property
-    def n_trials(self) -> int:
-        return int(self.data.shape[0])
-
-    @property
-    def n_samples(self) -> int:
-        return int(self.data.shape[1])
-
-    @property
-    def n_channels(self) -> int:
-        return int(self.data.shape[2])
-
-    def of_class(self, name: str) -> np.ndarray:
-        """Trials of one class: (n, n_samples, n_channels) float32, ordered by repetition."""
-        if name not in self.class_names:
-            raise DatasetError(f"class {name!r} not in {self.class_names}")
-        idx = np.flatnonzero(self.labels == self.class_names.index(name))
-        return self.data[idx[np.argsort(self.repetitions[idx], kind="stable")]]
-
-    def to_recording(
-        self,
-        order: np.ndarray | None = None,
-        rest_s: float = 0.0,
-        rest_value: np.ndarray | float | None = None,
-    ) -> "Recording":
-        """Concatenate trials into one labelled stream.
-
-        Args:
-            order: trial indices in playback order (default: stored order).
-            rest_s: seconds of rest inserted before every trial (labelled -1).
-            rest_value: value of the rest samples per channel, (n_channels,) or scalar;
-                default the median of each channel over all trials (the DC offset), so
-                the gap looks like a quiet electrode rather than a step to zero.
-
-        Returns:
-            A ``Recording`` with per-sample labels (-1 during rest gaps).
-        """
-        order = np.arange(self.n_trials) if order is None else np.asarray(order, dtype=np.int64)
-        if order.size and (order.min() < 0 or order.max() >= self.n_trials):
-            raise DatasetError(f"trial order has indices outside 0..{self.n_trials - 1}")
-        n_rest = int(round(rest_s * self.sample_rate))
-        if rest_value is None:
-            rest_value = np.median(self.data, axis=(0, 1)) if self.n_trials else 0.0
-        rest = np.broadcast_to(np.asarray(rest_value, np.float32), (n_rest, self.n_channels))
-        parts, labels, reps = [], [], []
-        for i in order:
-            parts += [rest, self.data[i]]
-            labels += [np.full(n_rest, -1), np.full(self.n_samples, self.labels[i])]
-            reps += [np.full(n_rest, -1), np.full(self.n_samples, self.repetitions[i])]
-        empty = np.zeros((0, self.n_channels), np.float32)
-        return Recording(
-            data=np.concatenate(parts) if parts else empty,
-            labels=np.concatenate(labels) if labels else np.zeros(0, np.int64),
-            repetitions=np.concatenate(reps) if reps else np.zeros(0, np.int64),
-            class_names=self.class_names,
-            channel_names=self.channel_names,
-            sample_rate=self.sample_rate,
-            subject=self.subject,
-            units=self.units,
-        )
-
-
-@dataclass(frozen=True, eq=False)
-class Recording:
-    """One continuous labelled stream.
-
-    Attributes:
-        data: (n_samples, n_channels) float32 in ``units``.
-        labels: (n_samples,) int64 index into ``class_names``; -1 = rest.
-        repetitions: (n_samples,) int64 0-based repetition of the movement; -1 during rest.
-        class_names, channel_names, sample_rate (Hz), subject, units: as in ``TrialSet``.
-    """
-
-    data: np.ndarray
-    labels: np.ndarray
-    repetitions: np.ndarray
-    class_names: tuple[str, ...]
-    channel_names: tuple[str, ...]
-    sample_rate: float
-    subject: str
-    units: str = "V"
-
-    def __post_init__(self):
-        data = np.asarray(self.data, dtype=np.float32)
-        labels = np.asarray(self.labels, dtype=np.int64)
-        reps = np.asarray(self.repetitions, dtype=np.int64)
-        channels = tuple(self.channel_names)
-        if data.ndim != 2 or data.shape[1] != len(channels):
-            raise DatasetError(
-                f"Recording {self.subject!r}: data must be (samples, {len(channels)} channels), got {data.shape}"
-            )
-        if labels.shape != (data.shape[0],) or reps.shape != (data.shape[0],):
-            raise DatasetError(
-                f"Recording {self.subject!r}: labels {labels.shape} and repetitions {reps.shape} must be "
-                f"({data.shape[0]},)"
-            )
-        if labels.size and (labels.min() < -1 or labels.max() >= len(self.class_names)):
-            raise DatasetError(f"Recording {self.subject!r}: labels outside -1..{len(self.class_names) - 1}")
-        if not self.sample_rate > 0:
-            raise DatasetError(f"Recording {self.subject!r}: sample_rate must be positive, got {self.sample_rate}")
-        for attr, value in (("data", data), ("labels", labels), ("repetitions", reps)):
-            object.__setattr__(self, attr, value)
-        object.__setattr__(self, "class_names", tuple(self.class_names))
-        object.__setattr__(self, "channel_names", channels)
-        object.__setattr__(self, "sample_rate", float(self.sample_rate))
-
-    @property
-    def n_samples(self) -> int:
-        return int(self.data.shape[0])
-
-    def label_names(self) -> np.ndarray:
-        """(n_samples,) object array of class names, ``"rest"`` where the label is -1."""
-        names = np.array((*self.class_names, REST), dtype=object)
-        return names[self.labels]
-
-    def segments(self) -> list[tuple[int, int, int, int]]:
-        """Runs of constant (label, repetition) with label >= 0: ``(start, stop, label, repetition)``."""
-        if self.n_samples == 0:
-            return []
-        key = self.labels * (1 << 32) + self.repetitions
-        edges = np.flatnonzero(np.diff(key)) + 1
-        starts = np.r_[0, edges]
-        stops = np.r_[edges, self.n_samples]
-        return [
-            (int(a), int(b), int(self.labels[a]), int(self.repetitions[a]))
-            for a, b in zip(starts, stops)
-            if self.labels[a] >= 0
-        ]
-
-    def to_trials(self, n_samples: int | None = None) -> TrialSet:
-        """Cut each labelled segment into a trial of ``n_samples`` (default: the shortest
-        segment), keeping its first ``n_samples`` samples; shorter segments are skipped
-        (logged)."""
-        segs = self.segments()
-        if not segs:
-            raise DatasetError(f"Recording {self.subject!r} has no labelled segments")
-        length = min(b - a for a, b, _, _ in segs) if n_samples is None else int(n_samples)
-        kept = [s for s in segs if s[1] - s[0] >= length]
-        if len(kept) < len(segs):
-            log.info("%s: %d segments shorter than %d samples skipped", self.subject, len(segs) - len(kept), length)
-        return TrialSet(
-            data=np.stack([self.data[a : a + length] for a, _, _, _ in kept]),
-            labels=np.array([lab for _, _, lab, _ in kept]),
-            repetitions=np.array([rep for _, _, _, rep in kept]),
-            class_names=self.class_names,
-            channel_names=self.channel_names,
-            sample_rate=self.sample_rate,
-            subject=self.subject,
-            units=self.units,
-        )
 
 
 def _loadmat(path: Path) -> dict:
@@ -390,115 +181,6 @@ def load_ninapro(
         subject=path.stem,
         units="V",
     )
-
-
-#: How a CSV file of sEMG is laid out (``semg-grasp record --help`` shows this text).
-CSV_FORMAT = (
-    "CSV: one row per sample, one column per channel, comma-separated numbers; an optional header row "
-    "of channel names; lines starting with '#' are comments, and '# sample_rate_hz=1000' gives the rate; "
-    "a column named time_s (seconds) also gives it (and is not a channel). Without either, pass --rate."
-)
-_RATE_COMMENT = re.compile(r"^#\s*sample_rate_hz\s*[=:]\s*(\S+)\s*$")
-_TIME_COLUMNS = ("time_s",)
-
-
-@dataclass(frozen=True)
-class CsvRecording:
-    """One CSV file of sEMG (``CSV_FORMAT``)."""
-
-    data: np.ndarray  # (n_samples, n_channels) float32, values as stored
-    channel_names: tuple[str, ...]
-    sample_rate: float | None  # Hz, when the file states it (comment or time_s column)
-
-
-def read_csv(path) -> CsvRecording:
-    """Read one CSV file of sEMG laid out as ``CSV_FORMAT`` says.
-
-    Raises:
-        DatasetError: missing file, a folder, non-numeric or ragged rows, no rows, non-finite
-            values, a bad rate comment, or a time_s column that is not increasing and uniform.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise DatasetError(f"{path} is a folder; expected a CSV file ({CSV_FORMAT})")
-    if not path.is_file():
-        raise DatasetError(f"{path}: file not found (expected a comma-separated EMG file)")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: not a readable text file ({exc})") from None
-    rate, names, rows = None, None, []
-    for number, line in enumerate(lines, 1):
-        text = line.strip()
-        if not text:
-            continue
-        if text.startswith("#"):
-            m = _RATE_COMMENT.match(text)
-            if m:
-                rate = _csv_rate(path, m.group(1))
-            continue
-        cells = [c.strip() for c in text.split(",")]
-        values = [_float_or_none(c) for c in cells]
-        if names is None and not rows and all(v is None for v in values) and all(cells):
-            names = tuple(cells)  # the header row
-            continue
-        if any(v is None for v in values):
-            raise DatasetError(f"{path}, line {number}: {text[:60]!r} is not comma-separated numbers")
-        rows.append(values)
-        if len(rows[-1]) != len(rows[0]):
-            raise DatasetError(f"{path}, line {number}: {len(rows[-1])} values, the first row has {len(rows[0])}")
-    if not rows:
-        raise DatasetError(f"{path}: no rows of samples ({CSV_FORMAT})")
-    data = np.asarray(rows, dtype=np.float64)
-    if names is not None and len(names) != data.shape[1]:
-        raise DatasetError(f"{path}: the header names {len(names)} columns, the rows have {data.shape[1]}")
-    names = names or tuple(f"ch{i + 1}" for i in range(data.shape[1]))
-    if not np.isfinite(data).all():
-        raise DatasetError(f"{path}: non-finite values (nan/inf) in the samples")
-    time_col = next((i for i, n in enumerate(names) if n.lower() in _TIME_COLUMNS), None)
-    if time_col is not None:
-        t = data[:, time_col]
-        step = np.diff(t)
-        if len(t) < 2 or not (step > 0).all() or np.ptp(step) > 0.01 * np.median(step):
-            raise DatasetError(f"{path}: column {names[time_col]} must increase in equal steps (seconds)")
-        time_rate = 1.0 / float(np.median(step))
-        if rate is not None and abs(time_rate - rate) > 0.01 * rate:
-            raise DatasetError(f"{path}: the comment says {rate:g} Hz, column {names[time_col]} {time_rate:g} Hz")
-        rate = rate or time_rate
-        data = np.delete(data, time_col, axis=1)
-        names = names[:time_col] + names[time_col + 1:]
-        if not names:
-            raise DatasetError(f"{path}: only a time column, no channels")
-    return CsvRecording(data.astype(np.float32), tuple(names), rate)
-
-
-def _float_or_none(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-def _csv_rate(path: Path, text: str) -> float:
-    try:
-        rate = float(text)
-    except ValueError:
-        rate = float("nan")
-    if not (math.isfinite(rate) and rate > 0):
-        raise DatasetError(f"{path}: sample_rate_hz must be a positive number of Hz, got {text!r}")
-    return rate
-
-
-def load_csv(path, n_channels: int | None = None) -> np.ndarray:
-    """The samples of one CSV file (``read_csv``): (n_samples, n_channels) float32.
-
-    Raises:
-        DatasetError: as ``read_csv``, or a channel count other than ``n_channels``.
-    """
-    data = read_csv(path).data
-    if n_channels is not None and data.shape[1] != n_channels:
-        raise DatasetError(f"{path}: {data.shape[1]} columns, expected {n_channels} channels")
-    return data
 
 
 def load_csv_folder(

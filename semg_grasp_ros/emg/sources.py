@@ -26,15 +26,9 @@ import numpy as np
 
 from .. import REST
 from ..errors import ConfigError, DataError, ModelError
-from .datasets import (
-    MYO_RATE_HZ,
-    Recording,
-    TrialSet,
-    load_csv_folder,
-    load_ninapro,
-    load_sapsanis,
-    read_csv,
-)
+from .csvfile import read_csv
+from .datasets import MYO_RATE_HZ, load_csv_folder, load_ninapro, load_sapsanis
+from .recordings import Recording, TrialSet
 from .simulator.fit import fit_simulator
 from .simulator.model import SimulatorModel
 from .simulator.render import EmgSimulator, SimulatorConfig

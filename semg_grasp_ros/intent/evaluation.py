@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..emg.datasets import TrialSet
+from ..emg.recordings import TrialSet
 from ..emg.windows import ACTIVE_FRACTION, ACTIVE_PERCENTILE, active_mask
 from ..errors import ConfigError, DataError
 from .base import IntentModel

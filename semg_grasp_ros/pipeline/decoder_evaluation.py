@@ -7,7 +7,7 @@ acquisition's ``chunk_ms``, in a seeded shuffled order, each trial after ``rest_
 
 Rest comes from the recording's own quiet parts where it has them (each trial's lead-in before
 its envelope first rises ``QUIET_LEVEL`` of the way from its quiet to its typical level,
-``datasets.active_bounds``, less ``QUIET_MARGIN_S``, at least ``QUIET_MIN_S`` long; at least
+``emg.datasets.active_bounds``, less ``QUIET_MARGIN_S``, at least ``QUIET_MIN_S`` long; at least
 ``QUIET_TOTAL_S`` of them in all, both among the training trials, for the calibration, and among
 the others, for the gaps), spliced with short cross-fades; else from the subject's simulator model (``SimulatorModel.shipped`` or one fitted
 to the recording). The session opens with ``calibration_s`` of rest for the decoder's rest
@@ -26,7 +26,8 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from ..emg.datasets import TrialSet, active_bounds
+from ..emg.datasets import active_bounds
+from ..emg.recordings import TrialSet
 from ..emg.simulator.fit import fit_simulator
 from ..emg.simulator.model import SimulatorModel
 from ..emg.simulator.render import EmgSimulator, SimulatorConfig

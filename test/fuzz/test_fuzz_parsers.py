@@ -145,7 +145,7 @@ def test_pointcloud2_layout():
 # ------------------------------------------------------------------------------------------ files
 
 def test_csv(as_file):
-    from semg_grasp_ros.emg.datasets import read_csv
+    from semg_grasp_ros.emg.csvfile import read_csv
 
     seeds = [b"# sample_rate_hz=1000\nflexor,extensor\n1,2\n3,4\n", b"time_s,a\n0.000,1\n0.002,2\n0.004,3\n",
              b"1.5,-2e-3\n3,4\n"]

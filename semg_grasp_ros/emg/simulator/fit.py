@@ -10,7 +10,8 @@ import numpy as np
 from scipy import signal
 
 from ...errors import DatasetError
-from ..datasets import TrialSet, active_bounds, list_sapsanis_subjects, load_sapsanis, moving_rms
+from ..datasets import active_bounds, list_sapsanis_subjects, load_sapsanis, moving_rms
+from ..recordings import TrialSet
 from .model import PSD_NPERSEG, SimulatorModel, _unit_area
 from .render import EmgSimulator, SimulatorConfig, _hum, _ramp
 

@@ -12,7 +12,7 @@ from scipy import signal
 
 from ... import REST
 from ...errors import ConfigError
-from ..datasets import TrialSet
+from ..recordings import TrialSet
 from .model import SimulatorModel
 from .script import Script, validate_script
 

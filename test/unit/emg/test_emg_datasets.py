@@ -6,14 +6,9 @@ import pytest
 from scipy.io import loadmat, savemat
 
 from semg_grasp_ros import GRASP_TYPES
-from semg_grasp_ros.emg.datasets import (
-    TrialSet,
-    list_sapsanis_subjects,
-    load_csv,
-    load_csv_folder,
-    load_ninapro,
-    load_sapsanis,
-)
+from semg_grasp_ros.emg.csvfile import load_csv
+from semg_grasp_ros.emg.datasets import list_sapsanis_subjects, load_csv_folder, load_ninapro, load_sapsanis
+from semg_grasp_ros.emg.recordings import TrialSet
 from semg_grasp_ros.errors import DatasetError
 
 
@@ -145,7 +140,7 @@ def test_csv_bad_files(tmp_path):
 
 
 def test_csv_header_rate_and_time_column(tmp_path):
-    from semg_grasp_ros.emg.datasets import read_csv
+    from semg_grasp_ros.emg.csvfile import read_csv
     from semg_grasp_ros.emg.sources import csv_source
     from semg_grasp_ros.errors import ConfigError
 

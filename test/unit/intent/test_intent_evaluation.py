@@ -9,7 +9,8 @@ import scipy.io
 
 from semg_grasp_ros import GRASP_TYPES
 from semg_grasp_ros.cli import main as cli_main
-from semg_grasp_ros.emg.datasets import SAPSANIS_PREFIX, TrialSet
+from semg_grasp_ros.emg.datasets import SAPSANIS_PREFIX
+from semg_grasp_ros.emg.recordings import TrialSet
 from semg_grasp_ros.errors import ConfigError
 from semg_grasp_ros.intent import evaluation as ev
 from semg_grasp_ros.intent.models import load_model
