@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..pipeline.calibration import CalibrationConfig
     from ..pipeline.emg_acquisition import SOURCE_KINDS
     from ..pipeline.grasp_classifier import GraspClassifierConfig
-    from .record import add_stream_arguments
+    from .record import add_stream_arguments, add_user_arguments
 
     defaults = CalibrationConfig()
     parser.add_argument("--out", type=Path, required=True,
@@ -53,11 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lead-s", type=float, default=defaults.lead_s, help="seconds of rest before the first hold")
     parser.add_argument("--realtime", action="store_true", help="pace a simulated or file source by the wall clock")
     parser.add_argument("--file", help="sapsanis .mat file, csv folder/file or bag directory")
-    parser.add_argument("--model", help="simulated user: a Sapsanis subject (female_1, female_2, male_1) or a model .json")
     parser.add_argument("--seed", type=int, help="seed of the simulated user")
-    parser.add_argument("--channels", type=int, help="channels of the generic simulated user")
-    parser.add_argument("--rate", type=float, help="sample rate in Hz (simulator, CSV)")
-    parser.add_argument("--chunk-ms", type=float, help="milliseconds per EmgChunk (default 20)")
+    add_user_arguments(parser)
     add_stream_arguments(parser)
 
 

@@ -60,11 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="bag storage (default mcap)")
 
 
-def add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options choosing and configuring the sEMG source (``record`` and ``run``)."""
-    parser.add_argument("--source", choices=SOURCE_KINDS, help="where samples come from (default simulated)")
-    parser.add_argument("--file", help="dataset file/folder (sapsanis, ninapro, csv) or bag directory (bag)")
-    parser.add_argument("--script", help="simulator script, e.g. rest:2,spherical:3,rest:2")
+def add_user_arguments(parser: argparse.ArgumentParser) -> None:
+    """The simulated user and the sampling of the stream (shared with ``calibrate``)."""
     parser.add_argument("--model", help="simulated user: a Sapsanis subject (female_1, female_2, male_1) "
                         "or a model .json (default female_1), or 'generic'")
     parser.add_argument("--channels", type=count(1, 256), help="channels of the generic simulated user (default 2)")
@@ -72,6 +69,14 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sample rate in Hz (simulator; a CSV file that does not state it; NinaPro without "
                         "'frequency')")
     parser.add_argument("--chunk-ms", type=number(float, 1, 1000, unit="ms"), help="milliseconds per EmgChunk (default 20)")
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options choosing and configuring the sEMG source (``record`` and ``run``)."""
+    parser.add_argument("--source", choices=SOURCE_KINDS, help="where samples come from (default simulated)")
+    parser.add_argument("--file", help="dataset file/folder (sapsanis, ninapro, csv) or bag directory (bag)")
+    parser.add_argument("--script", help="simulator script, e.g. rest:2,spherical:3,rest:2")
+    add_user_arguments(parser)
     parser.add_argument("--loop", action="store_true", default=None, help="restart a paced source at its end")
     parser.add_argument("--order", choices=("shuffled", "sequential", "interleaved"), help="order of dataset trials")
     parser.add_argument("--rest-s", type=number(float, 0, unit="s"), help="seconds of rest between grasps / dataset trials")

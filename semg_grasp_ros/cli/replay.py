@@ -26,19 +26,8 @@ from ..pipeline.bag import read_bag
 from ..pipeline.demo import DemoConfig, processing_components
 from ..pipeline.graph import Graph
 from ..pipeline.session import play
-from ..topics import (
-    EMG_CHUNKS,
-    GRASP_CANDIDATES,
-    GRASP_INTENT,
-    GRASP_POSE,
-    GRASP_SELECTED,
-    HAND_TRAJECTORY,
-    JOINT_STATES,
-    OBJECT_MARKER,
-    OBJECT_POINTS,
-    OBJECT_SDF,
-    TF,
-)
+from ..topics import (EMG_CHUNKS, GRASP_CANDIDATES, GRASP_INTENT, GRASP_POSE, GRASP_SELECTED, HAND_TRAJECTORY,
+                      JOINT_STATES, OBJECT_MARKER, OBJECT_POINTS, OBJECT_SDF, TF)
 from .args import bag_dir, count, output_file
 
 INPUTS = (EMG_CHUNKS, OBJECT_POINTS)

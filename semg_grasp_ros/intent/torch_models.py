@@ -8,7 +8,9 @@ shape.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from abc import abstractmethod
+from dataclasses import dataclass, field, fields, replace
+from typing import get_type_hints
 
 import numpy as np
 import torch
@@ -26,10 +28,31 @@ from .training import TrainConfig, predict_logits, train_classifier
 _SQRT_HALF = float(np.sqrt(0.5))
 
 
+class _PartsConfig:
+    """A model config made of part configs (input transform, network, training), each a
+    dataclass with ``to_dict``, stored in the checkpoint JSON as one mapping per part."""
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name).to_dict() for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        parts = get_type_hints(cls)
+        return cls(**{f.name: parts[f.name](**d[f.name]) for f in fields(cls)})
+
+
 class TorchModel(IntentModel):
     """Common parts: build the net from ``config.network``, normalise, train, save tensors."""
 
     net: nn.Module
+
+    def __init__(self, spec, class_names, config=None):
+        super().__init__(spec, class_names, config)
+        self._build(replace(self.config.network, **self._input_sizes(), n_classes=len(self.class_names)))
+
+    @abstractmethod
+    def _input_sizes(self) -> dict[str, int]:
+        """The network config's input sizes for ``spec`` (checked against the config)."""
 
     def _build(self, network_config) -> None:
         self.config = replace(self.config, network=network_config)
@@ -88,17 +111,10 @@ class TorchModel(IntentModel):
 
 
 @dataclass(frozen=True)
-class FeatureMlpConfig:
+class FeatureMlpConfig(_PartsConfig):
     features: FeatureConfig = field(default_factory=lambda: RICH_FEATURES)
     network: MlpConfig = field(default_factory=MlpConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-
-    def to_dict(self) -> dict:
-        return {"features": self.features.to_dict(), "network": self.network.to_dict(), "train": self.train.to_dict()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FeatureMlpConfig":
-        return cls(FeatureConfig(**d["features"]), MlpConfig(**d["network"]), TrainConfig(**d["train"]))
 
 
 class FeatureMlpModel(TorchModel):
@@ -108,10 +124,8 @@ class FeatureMlpModel(TorchModel):
     config_type = FeatureMlpConfig
     network_type = MlpNet
 
-    def __init__(self, spec, class_names, config=None):
-        super().__init__(spec, class_names, config)
-        n_features = len(feature_names(spec.channel_names, self.config.features))
-        self._build(replace(self.config.network, in_features=n_features, n_classes=len(self.class_names)))
+    def _input_sizes(self):
+        return {"in_features": len(feature_names(self.spec.channel_names, self.config.features))}
 
     def normaliser_shape(self):
         return (self.config.network.in_features,)
@@ -152,17 +166,10 @@ PAPER_TRAIN = TrainConfig(
 
 
 @dataclass(frozen=True)
-class SpectrogramResNetConfig:
+class SpectrogramResNetConfig(_PartsConfig):
     spectrogram: SpectrogramConfig = field(default_factory=SpectrogramConfig)
     network: ResNetConfig = field(default_factory=ResNetConfig)
     train: TrainConfig = field(default_factory=lambda: PAPER_TRAIN)
-
-    def to_dict(self) -> dict:
-        return {"spectrogram": self.spectrogram.to_dict(), "network": self.network.to_dict(), "train": self.train.to_dict()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "SpectrogramResNetConfig":
-        return cls(SpectrogramConfig(**d["spectrogram"]), ResNetConfig(**d["network"]), TrainConfig(**d["train"]))
 
 
 class SpectrogramResNetModel(TorchModel):
@@ -176,13 +183,12 @@ class SpectrogramResNetModel(TorchModel):
     config_type = SpectrogramResNetConfig
     network_type = ResNet18
 
-    def __init__(self, spec, class_names, config=None):
-        super().__init__(spec, class_names, config)
-        if self.config.spectrogram.nperseg > spec.window:
+    def _input_sizes(self):
+        if self.config.spectrogram.nperseg > self.spec.window:
             raise ConfigError(
-                f"spectrogram nperseg {self.config.spectrogram.nperseg} exceeds the {spec.window}-sample window"
+                f"spectrogram nperseg {self.config.spectrogram.nperseg} exceeds the {self.spec.window}-sample window"
             )
-        self._build(replace(self.config.network, in_channels=spec.n_channels, n_classes=len(self.class_names)))
+        return {"in_channels": self.spec.n_channels}
 
     def _normaliser_axes(self):
         return (0, 2, 3)  # one mean/std per channel plane
@@ -201,16 +207,9 @@ class SpectrogramResNetModel(TorchModel):
 
 
 @dataclass(frozen=True)
-class HybridModelConfig:
+class HybridModelConfig(_PartsConfig):
     network: HybridConfig = field(default_factory=HybridConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(batch_size=128, epochs=15))
-
-    def to_dict(self) -> dict:
-        return {"network": self.network.to_dict(), "train": self.train.to_dict()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "HybridModelConfig":
-        return cls(HybridConfig(**d["network"]), TrainConfig(**d["train"]))
 
 
 class HybridModel(TorchModel):
@@ -220,11 +219,11 @@ class HybridModel(TorchModel):
     config_type = HybridModelConfig
     network_type = HybridNet
 
-    def __init__(self, spec, class_names, config=None):
-        super().__init__(spec, class_names, config)
-        if spec.window < self.config.network.pool:
-            raise ConfigError(f"window of {spec.window} samples is shorter than the pooling {self.config.network.pool}")
-        self._build(replace(self.config.network, in_channels=spec.n_channels, n_classes=len(self.class_names)))
+    def _input_sizes(self):
+        if self.spec.window < self.config.network.pool:
+            raise ConfigError(
+                f"window of {self.spec.window} samples is shorter than the pooling {self.config.network.pool}")
+        return {"in_channels": self.spec.n_channels}
 
     def encode(self, windows):
         return np.swapaxes(np.asarray(windows, dtype=np.float64), 1, 2)  # (n, channels, samples)
