@@ -17,7 +17,7 @@ OUT = ROOT / "docs" / "architecture.md"
 
 #: Layers, lowest first: a module imports modules of lower layers and of its own package only.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("core",),  # the top-level modules: errors, config, paths, types, topics, checkpoint
+    ("core",),  # the top-level modules: errors, config, paths, types, topics, checkpoint, geometry, ...
     ("emg", "perception", "hand"),
     ("intent", "grasp", "msgs"),
     ("pipeline",),
