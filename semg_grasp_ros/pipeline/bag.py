@@ -15,7 +15,7 @@ replays a bag's ``EmgChunk``s as an sEMG source (``emg.sources``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,12 +144,15 @@ def _reader(path: str | Path) -> AnyReader:
     return reader
 
 
-def read_bag(path: str | Path, topics: Iterable[str] | None = None) -> Iterator[tuple[str, int, Any]]:
+def read_bag(path: str | Path, topics: Iterable[str] | None = None,
+             keep: Callable[[str, bytes], bool] | None = None) -> Iterator[tuple[str, int, Any]]:
     """Yield ``(topic, stamp_ns, domain_object)`` in time order.
 
     Args:
         path: bag directory (or a single ``.mcap`` file).
         topics: relative or absolute topic names to read; all known ones when None.
+        keep: ``(relative topic, serialized CDR message) -> bool``; the messages it refuses
+            are skipped without being decoded (decoding is most of the cost of reading).
 
     Topics whose message type the pipeline does not use are skipped with a warning
     (an error when they were asked for by name). A message that fails to convert is
@@ -177,6 +180,8 @@ def read_bag(path: str | Path, topics: Iterable[str] | None = None) -> Iterator[
             if missing:
                 raise BagError(f"bag {path} has no topic {sorted(missing)}; it has {sorted({c.topic for c in reader.connections})}")
         for conn, stamp, raw in _messages(reader, conns, path):
+            if keep is not None and not keep(conn.topic.lstrip("/"), raw):
+                continue
             try:
                 obj = from_cdr(raw, conn.msgtype, reader.deserialize)
             except DataError as exc:

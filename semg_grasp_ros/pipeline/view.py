@@ -35,7 +35,6 @@ import numpy as np
 
 from .. import GRASP_TYPES
 from ..errors import ConfigError
-from ..geometry import matrix_to_quat_xyzw
 from ..hand.kinematics import HandKinematics
 from ..topics import (
     CANDIDATE_POSES,
@@ -65,8 +64,9 @@ log = logging.getLogger(__name__)
 
 TIMELINE = "time"
 APPLICATION_ID = "semg_grasp_ros"
-#: clouds are drawn with at most this many points (an even stride)
-MAX_VIEW_POINTS = 20_000
+#: clouds are drawn with at most this many points (an even stride): a 640x480 camera's view
+#: of an object on a table reads the same with a sixth of its points, and loads faster
+MAX_VIEW_POINTS = 12_000
 HAND_RGBA = (184, 189, 204, 255)
 VOXEL_RGBA = (26, 204, 77, 255)
 CANDIDATE_RGBA = (255, 26, 0, 255)
@@ -97,20 +97,33 @@ def _times(rr, stamps_ns) -> object:
     return rr.TimeColumn(TIMELINE, timestamp=np.asarray(stamps_ns, dtype=np.int64).astype("datetime64[ns]"))
 
 
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(V, 3) unit vertex normals: the area-weighted sum of the normals of the faces around
+    each vertex (``vertices`` (V, 3), ``faces`` (F, 3) counter-clockwise seen from outside)."""
+    v = np.asarray(vertices, dtype=np.float64)
+    f = np.asarray(faces)
+    face_n = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])  # length = 2 x area
+    n = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(n, f[:, k], face_n)
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+
+
 def _link_mesh(fk: HandKinematics, link: str):
     """(vertices (V, 3), faces (F, 3), normals (V, 3)) of a link's visual mesh (``hand.meshes``)
     or else its collision shapes, in its frame; None for a link with neither."""
-    import trimesh
-
     from ..hand.meshes import LINK_MESHES, all_meshes
 
     if link in LINK_MESHES:
-        mesh = trimesh.Trimesh(*all_meshes()[LINK_MESHES[link]], process=False)
-        return np.asarray(mesh.vertices), np.asarray(mesh.faces), np.asarray(mesh.vertex_normals)
+        v, f = all_meshes()[LINK_MESHES[link]]
+        return v, f, vertex_normals(v, f)
+    shapes = [shape for shape in fk.collisions if shape.link == link]
+    if not shapes:
+        return None
+    import trimesh  # only for hands without visual meshes (its import costs about a second)
+
     parts = []
-    for shape in fk.collisions:
-        if shape.link != link:
-            continue
+    for shape in shapes:
         if shape.kind == "box":
             mesh = trimesh.creation.box(extents=shape.size)
         elif shape.kind == "sphere":
@@ -119,8 +132,6 @@ def _link_mesh(fk: HandKinematics, link: str):
             mesh = trimesh.creation.cylinder(radius=shape.size[0], height=shape.size[1], sections=16)
         mesh.apply_transform(shape.origin)
         parts.append(mesh)
-    if not parts:
-        return None
     mesh = trimesh.util.concatenate(parts)
     return np.asarray(mesh.vertices), np.asarray(mesh.faces), np.asarray(mesh.vertex_normals)
 
@@ -188,7 +199,7 @@ class SessionView:
         for i, moving in enumerate(fk.moving_links):
             if i and not moving:
                 self.rec.log(self._path(fk.link_names[i]), rr.Transform3D(
-                    translation=rel[i, :3, 3], quaternion=matrix_to_quat_xyzw(rel[i, :3, :3])), static=True)
+                    translation=rel[i, :3, 3], mat3x3=rel[i, :3, :3]), static=True)
         self._hand_drawn = True
 
     # --- messages ------------------------------------------------------------------------
@@ -217,13 +228,11 @@ class SessionView:
             self._cloud(obj)
         elif isinstance(obj, Marker):
             self._marker(obj)
-        elif isinstance(obj, PoseArray):
-            origins = np.array([p.position for p in obj.poses]).reshape(-1, 3)
-            from ..geometry import quat_xyzw_to_matrix
-
-            axes = quat_xyzw_to_matrix(np.array([p.orientation for p in obj.poses]).reshape(-1, 4))[..., :, 0]
+        elif isinstance(obj, PoseArray):  # one arrow along each wrist pose's x axis
             self.rec.log(f"{self._path(obj.header.frame_id)}/candidates",
-                         rr.Arrows3D(origins=origins, vectors=0.04 * axes, colors=CANDIDATE_RGBA))
+                         rr.InstancePoses3D(translations=np.array([p.position for p in obj.poses]).reshape(-1, 3),
+                                            quaternions=np.array([p.orientation for p in obj.poses]).reshape(-1, 4)),
+                         rr.Arrows3D(origins=[[0.0, 0.0, 0.0]], vectors=[[0.04, 0.0, 0.0]], colors=CANDIDATE_RGBA))
         elif isinstance(obj, HandGrasp):
             p = obj.wrist_pose
             path = f"{self._path(obj.header.frame_id)}/selected_grasp"
@@ -235,7 +244,7 @@ class SessionView:
     def _cloud(self, cloud: PointCloud) -> None:
         pts = np.asarray(cloud.points, dtype=np.float32).reshape(-1, 3)
         pts = pts[np.isfinite(pts).all(axis=1)]
-        pts = pts[:: max(1, len(pts) // MAX_VIEW_POINTS)]
+        pts = pts[:: -(-len(pts) // MAX_VIEW_POINTS) or 1]
         depth = pts[:, 2] if len(pts) else pts[:, :0]
         lo, hi = (float(depth.min()), float(depth.max())) if len(pts) else (0.0, 1.0)
         shade = (depth - lo) / max(hi - lo, 1e-6)
@@ -294,6 +303,8 @@ class SessionView:
             self._hand_motion()
 
     def _hand_motion(self) -> None:
+        """Every moving link's transform (parent <- link) at every joint-state time, one column per
+        link; the kinematics runs once per distinct joint state (a hand at rest repeats its state)."""
         rr, fk = self.rr, self.fk
         t = [s for s, _ in self._joints]
         q = np.zeros((len(self._joints), fk.n_joints))
@@ -302,13 +313,13 @@ class SessionView:
             for name, value in zip(state.name, state.position):
                 if name in col:
                     q[row, col[name]] = value
-        rel = fk.joint_transforms(q).numpy()  # (T, L, 4, 4) parent <- link
+        distinct, at = np.unique(q, axis=0, return_inverse=True)
+        rel = fk.joint_transforms(distinct).numpy()[at.reshape(-1)]  # (T, L, 4, 4) parent <- link
         for i, moving in enumerate(fk.moving_links):
             if moving:
                 self.rec.send_columns(self._path(fk.link_names[i]), indexes=[_times(rr, t)],
-                                      columns=rr.Transform3D.columns(
-                                          translation=rel[:, i, :3, 3],
-                                          quaternion=matrix_to_quat_xyzw(rel[:, i, :3, :3])))
+                                      columns=rr.Transform3D.columns(translation=rel[:, i, :3, 3],
+                                                                     mat3x3=rel[:, i, :3, :3]))
         self._joints = []
 
 
@@ -317,13 +328,25 @@ VIEW_TOPICS = (EMG_CHUNKS, GRASP_INTENT, OBJECT_POINTS, OBJECT_MARKER, CANDIDATE
                GRASP_SELECTED, JOINT_STATES, TF, TF_STATIC)
 
 
+def _cdr_sequence_length(raw: bytes) -> int:
+    """Length of the leading sequence of a serialized message (``tf2_msgs/TFMessage.transforms``):
+    the uint32 after the 4-byte CDR encapsulation header, in its byte order (byte 1: 0 big, 1 little)."""
+    return int.from_bytes(raw[4:8], "little" if raw[1] & 1 else "big")
+
+
+def _worth_decoding(topic: str, raw: bytes) -> bool:
+    """Skips the ``tf`` messages of several transforms (robot_state's hand links, which the view
+    places itself from the joint states) undecoded: the wrist TF comes alone."""
+    return topic != TF or _cdr_sequence_length(raw) == 1
+
+
 def view_bag(path: str | Path, recording) -> SessionView:
     """Log the messages of a session bag (``VIEW_TOPICS``) into ``recording``; returns the view."""
     from .bag import bag_info, read_bag
 
     present = {topic.lstrip("/") for topic, _, _ in bag_info(path).topics}
     view = SessionView(recording)
-    for topic, stamp, obj in read_bag(path, [t for t in VIEW_TOPICS if t in present]):
+    for topic, stamp, obj in read_bag(path, [t for t in VIEW_TOPICS if t in present], keep=_worth_decoding):
         view.log(topic, obj, stamp)
     view.flush(final=True)
     return view

@@ -7,7 +7,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from scipy import signal
 
 from ...errors import DatasetError
 from ..datasets import active_bounds, list_sapsanis_subjects, load_sapsanis, moving_rms
@@ -80,6 +79,7 @@ def recording_statistics(trials: TrialSet, bounds: np.ndarray | None = None, hum
 def _emg_band(x: np.ndarray, fs: float, hum_hz: float, cutoff_hz: float = 15.0) -> np.ndarray:
     """``x`` (..., n, K) without motion artefacts and mains: zero-phase 4th-order Butterworth
     high-pass at ``cutoff_hz`` and notches (Q 30) at the harmonics of ``hum_hz`` below Nyquist."""
+    from scipy import signal  # imported when used: it takes a second, and bag readers import this module
     y = signal.sosfiltfilt(signal.butter(4, cutoff_hz, "highpass", fs=fs, output="sos"),
                            np.asarray(x, dtype=np.float64), axis=-2)
     for f in np.arange(hum_hz, fs / 2 - 1.0, hum_hz) if hum_hz > 0 else []:
@@ -110,6 +110,7 @@ def _welch(x: np.ndarray, fs: float, nperseg: int) -> tuple[np.ndarray, np.ndarr
     Returns:
         freqs (F,) Hz, psd (K, F) units^2/Hz, number of segments.
     """
+    from scipy import signal
     win = signal.get_window("hann", nperseg)
     segs = np.lib.stride_tricks.sliding_window_view(x, nperseg, axis=0)[:: nperseg - nperseg // 2]  # (S, K, nperseg)
     segs = segs - segs.mean(axis=-1, keepdims=True)

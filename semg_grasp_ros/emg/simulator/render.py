@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
 
 from ... import REST
 from ...errors import ConfigError
@@ -131,6 +130,7 @@ class EmgSimulator:
 
     def _design(self, shape: np.ndarray) -> np.ndarray:
         """FIR taps (K, L) whose power response follows ``shape`` (K, F) inside the band."""
+        from scipy import signal  # imported when used: it takes a second, and bag readers import this module
         nyq = self.sample_rate / 2
         grid = np.linspace(0.0, nyq, 129)
         lo, hi = self._band
@@ -212,6 +212,7 @@ class _RenderState:
         self.mod_a = math.exp(-1.0 / (cfg.modulation_s * sim.sample_rate))
 
     def _modulation(self, n: int) -> np.ndarray:
+        from scipy import signal
         a = self.mod_a
         w = self.rng.standard_normal((n, len(self.mod_state))) * math.sqrt(1 - a * a)
         out, zf = signal.lfilter([1.0], [1.0, -a], w, axis=0, zi=(a * self.mod_state)[None, :])
