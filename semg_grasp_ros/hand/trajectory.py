@@ -1,24 +1,30 @@
-"""Grasp execution trajectory: pregrasp -> approach along the palm normal -> grasp -> squeeze.
+"""Grasp execution trajectory: pregrasp while approaching along the palm normal -> grasp -> squeeze.
 
 The hand's sequence is pre-shape -> pregrasp -> grasp -> squeeze (as DexGraspBench executes a
 grasp): the pre-shape is the decided type's (the hand controller starts it on the intent, before
 the grasp exists); a grasp then brings its own postures (``GraspCandidates.pregrasp/squeeze``):
 
 1. Pregrasp: the joints move from the current position to the grasp's pregrasp posture (opened)
-   while the wrist waits at the approach start, ``approach_distance`` behind the grasp pose along
-   the palm normal. A grasp without a pregrasp posture uses a partly opened copy of itself,
+   while the wrist starts its approach from ``approach_distance`` behind the grasp pose along the
+   palm normal (the hand shapes during the transport, as a human hand does in a reach: Jeannerod
+   1984). A grasp without a pregrasp posture uses a partly opened copy of itself,
    ``q_open + preshape * (q_grasp - q_open)``.
-2. Approach: the wrist slides along the palm normal to the grasp pose at ``approach_speed``.
+2. Approach: the wrist ends its slide along the palm normal to the grasp pose (peak speed
+   ``approach_speed``), the fingers held at the pregrasp. The wrist never arrives before the
+   fingers have reached the pregrasp: when they are the slower, its slide lasts as long as theirs
+   and this phase is empty.
 3. Close: the joints move from the pregrasp to the grasp.
 4. Squeeze: the joints move on to the squeeze posture (closed further onto the contacts; the
    position servos then press the object) and hold it. Without a squeeze posture the hand holds
    the grasp.
 
-Joint segments follow a quintic (minimum-jerk) profile, whose peak speed is ``15/8 * dq / T``;
-each segment's duration is the shortest one keeping every joint within ``velocity_scale`` times
-its velocity limit. Every waypoint is clamped to the joint limits and lies on the hand's coupled
-set (J1 = J2 of FF, MF, RF, LF: ``model.couple``; the end points are projected, and a quintic
-between coupled points stays coupled).
+Joint segments and the wrist's slide follow a quintic (minimum-jerk) profile, whose peak speed is
+``15/8 * distance / T``; each joint segment's duration is the shortest one keeping every joint
+within ``velocity_scale`` times its velocity limit (the ShadowHand's own limits: 2 rad/s for the
+fingers, more for some thumb joints), and at least ``min_segment_time``. Every waypoint is clamped
+to the joint limits and lies on the hand's coupled set (J1 = J2 of FF, MF, RF, LF:
+``model.couple``; the end points are projected, and a quintic between coupled points stays
+coupled).
 """
 
 from __future__ import annotations
@@ -44,22 +50,21 @@ class TrajectoryConfig:
     preshape: float = param(0.3, "pre-shape on an intent, and the pregrasp of a grasp that gives none: "
                                  "0 = open hand, 1 = the type's (grasp's) joint angles")
     approach_distance: float = param(0.08, "metres behind the grasp, along the palm normal, where the approach starts")
-    approach_speed: float = param(0.1, "wrist speed during the approach, m/s")
-    velocity_scale: float = param(0.5, "fraction (0, 1] of each joint's velocity limit ever used")
+    approach_speed: float = param(0.3, "peak wrist speed during the approach (minimum-jerk slide), m/s")
+    velocity_scale: float = param(1.0, "fraction (0, 1] of each joint's velocity limit ever used")
     sample_period: float = param(0.05, "seconds between JointTrajectory points")
-    min_segment_time: float = param(0.2, "lower bound of each phase's duration, s")
+    min_segment_time: float = param(0.05, "lower bound of each joint segment's duration, s (> 0)")
 
     def __post_init__(self):
         if not 0.0 <= self.preshape <= 1.0:
             raise ConfigError(f"preshape must be in [0, 1], got {self.preshape}")
         if not 0.0 < self.velocity_scale <= 1.0:
             raise ConfigError(f"velocity_scale must be in (0, 1], got {self.velocity_scale}")
-        for name in ("approach_speed", "sample_period"):
+        for name in ("approach_speed", "sample_period", "min_segment_time"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("approach_distance", "min_segment_time"):
-            if not getattr(self, name) >= 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not self.approach_distance >= 0:
+            raise ConfigError(f"approach_distance must be >= 0, got {self.approach_distance}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,14 +115,23 @@ class HandTrajectory:
         return matrix_to_quat_xyzw(self.wrist_rotation)
 
 
+def _minimum_jerk(s):
+    """Position and d/ds of the quintic 0 -> 1 at ``s`` in [0, 1]."""
+    return 10 * s**3 - 15 * s**4 + 6 * s**5, 30 * s**2 - 60 * s**3 + 30 * s**4
+
+
+def _joint_time(q0, q1, vmax, cfg: TrajectoryConfig) -> float:
+    """Shortest quintic duration from ``q0`` to ``q1`` within ``vmax`` (and ``min_segment_time``), s."""
+    return max(cfg.min_segment_time, float(np.max(_QUINTIC_PEAK * np.abs(q1 - q0) / vmax)))
+
+
 def _quintic(q0, q1, vmax, cfg: TrajectoryConfig):
     dq = q1 - q0
-    duration = max(cfg.min_segment_time, float(np.max(_QUINTIC_PEAK * np.abs(dq) / vmax)))
+    duration = _joint_time(q0, q1, vmax, cfg)
     n = max(1, int(np.ceil(duration / cfg.sample_period)))
     s = np.linspace(0.0, 1.0, n + 1)[1:]
-    pos = 10 * s**3 - 15 * s**4 + 6 * s**5
-    vel = (30 * s**2 - 60 * s**3 + 30 * s**4) / duration
-    return s * duration, q0 + pos[:, None] * dq, vel[:, None] * dq
+    pos, vel = _minimum_jerk(s)
+    return s * duration, q0 + pos[:, None] * dq, vel[:, None] * dq / duration
 
 
 def plan_grasp(
@@ -172,19 +186,19 @@ def plan_grasp(
     p_pre = trans - config.approach_distance * normal
 
     times, joints, vels, wrist, phase = [np.zeros(1)], [q_start[None]], [np.zeros((1, 22))], [p_pre[None]], [np.zeros(1, int)]
-    t0 = 0.0
-    # 1. pregrasp posture (the wrist waits at the approach start)
-    t, q, v = _quintic(q_start, q_pre, vmax, config)
-    times.append(t0 + t), joints.append(q), vels.append(v), wrist.append(np.repeat(p_pre[None], len(t), 0))
-    phase.append(np.full(len(t), 0))
-    t0 += t[-1]
-    # 2. approach along the palm normal at constant speed
-    dur = max(config.min_segment_time, config.approach_distance / config.approach_speed)
-    n = max(1, int(np.ceil(dur / config.sample_period)))
-    s = np.linspace(0.0, 1.0, n + 1)[1:]
-    times.append(t0 + s * dur), joints.append(np.repeat(q_pre[None], n, 0)), vels.append(np.zeros((n, 22)))
-    wrist.append(p_pre + s[:, None] * (trans - p_pre)), phase.append(np.full(n, 1))
-    t0 += dur
+    # 1-2. pregrasp posture while the wrist slides along the palm normal; the slide lasts at least
+    # as long as the fingers' motion, so the wrist arrives with the fingers at the pregrasp
+    t_fingers = _joint_time(q_start, q_pre, vmax, config)
+    t_wrist = max(t_fingers, _QUINTIC_PEAK * config.approach_distance / config.approach_speed)
+    n = max(1, int(np.ceil(t_wrist / config.sample_period)))
+    grid = np.linspace(0.0, t_wrist, n + 1)[1:]
+    t = np.union1d(grid[np.abs(grid - t_fingers) > 1e-6], [t_fingers])  # a waypoint where the fingers arrive
+    a, da = _minimum_jerk(np.clip(t / t_fingers, 0.0, 1.0))
+    b = _minimum_jerk(t / t_wrist)[0]
+    times.append(t), joints.append(q_start + a[:, None] * (q_pre - q_start))
+    vels.append(np.where(t[:, None] <= t_fingers, da[:, None] * (q_pre - q_start) / t_fingers, 0.0))
+    wrist.append(p_pre + b[:, None] * (trans - p_pre)), phase.append(np.where(t <= t_fingers, 0, 1))
+    t0 = t_wrist
     # 3. close
     t, q, v = _quintic(q_pre, q_grasp, vmax, config)
     times.append(t0 + t), joints.append(q), vels.append(v), wrist.append(np.repeat(trans[None], len(t), 0))

@@ -16,7 +16,11 @@ success
     the first grasp closed in it is of the performed type and holds under the physics check
     (default: the standard protocol) against the true object (its convex pieces, not the view).
 onset_to_closed_s
-    from the contraction onset (the trial's detected onset) to that grasp closed.
+    from the contraction onset (the trial's detected onset) to that grasp closed;
+    ``onset_to_executed_s`` to the start of its trajectory (the decision, the commit and the
+    generation), the rest being the hand's motion. Overall: their medians over the performed
+    grasps whose first grasp closed was of the right type (holding or not), beside the median
+    over successes.
 closed
     grasps closed in it; grasps closed during rest are counted separately.
 limited_by

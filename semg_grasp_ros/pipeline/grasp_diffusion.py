@@ -8,13 +8,18 @@ the best), in the field's frame.
 
 Policy:
 
-* A new set is generated when the intended type changes or the object changes (a new
-  field whose centroid or extent moved by more than ``object_change`` metres, or whose
-  grid changed), once both are known. Re-sent identical inputs do not regenerate.
-* Commit: a type is grasped only once it has been intended for ``commit_s`` (message time,
-  from its first intent to the latest): the hand controller pre-shapes on the first intent,
-  while the grasp that closes the hand waits until the decoder has had time to correct an
-  onset decided on the first windows of a contraction (``correction_ms`` of the classifier).
+* One set per intent: a set is generated when a new intent begins (a type other than the one
+  intended, or a type intended again after rest) and an object is known, as soon as both are.
+  While the same intent is held, nothing regenerates: the hand is closing or holding the grasp
+  made for it, and a new one would open it again; a new camera frame or a changed field (one
+  whose centroid or extent moved by more than ``object_change`` metres, or whose grid changed)
+  only becomes the object the next intent is grasped on. An intent that began before any
+  usable field is grasped on the first one.
+* Commit: a type is grasped once it has been intended for ``commit_s`` (message time, from its
+  first intent to the latest). The default 0 grasps on the first intent: the onset decoder names
+  a contraction's type once and holds it; with a decoder that corrects an onset's type (the vote
+  decoder's ``correction_ms``), the corrected type's pre-shape and grasp replace the first one
+  before it closes.
 * A field is stale when no field (changed or not) has arrived for ``object_timeout_s``
   before an intent (the object was removed or the camera stopped): the intent is logged and
   skipped, never grasped against the old field; the next field serves it.
@@ -73,9 +78,8 @@ class GraspDiffusionConfig:
                               "refinement (Gauss-Newton) steps per request (0: evaluate and rank only)", (0, 200),
                               live=True)
     min_confidence: float = param(0.6, "intents below this confidence never trigger a grasp", (0.0, 1.0), live=True)
-    commit_s: float = param(0.2, "a type is grasped once intended this long (seconds of message time from its "
-                                 "first intent; the classifier's correction_ms): 0 = on its first intent", (0.0, 60.0),
-                            live=True)
+    commit_s: float = param(0.0, "a type is grasped once intended this long (seconds of message time from its "
+                                 "first intent): 0 = on its first intent", (0.0, 60.0), live=True)
     object_change: float = param(0.01, "centroid or extent change that makes a new field a new object, metres",
                               (0.0, 1.0))
     object_timeout_s: float = param(3.0, "an intent more than this many seconds after the latest field is not "
@@ -126,8 +130,7 @@ class GraspDiffusionComponent:
         self.sampler = self._sampler(config)
         self._object: _Object | None = None
         self._gate = IntentGate(config.min_confidence, round(config.commit_s * 1e9))  # stamps in ns
-        self._object_version = 0  # counts accepted objects
-        self._done: tuple[str, int] | None = None  # (type, object version) of the last generation
+        self._done: tuple[str, int] | None = None  # (type, first stamp) of the intent last grasped
         self._stamp_ns = 0
         self._field_ns = 0  # stamp of the latest valid field, changed or not
         self._throttle = Throttle(config.log_throttle_s * 1e9)
@@ -167,7 +170,7 @@ class GraspDiffusionComponent:
     # ------------------------------------------------------------------ inputs
 
     def on_intent(self, intent: GraspIntent) -> list:
-        """Record the intended type; generate when it changed and an object is known."""
+        """Record the intended type; generate when a new intent begins and an object is known."""
         stamp = int(intent.header.stamp_ns)
         if intent.is_rest or intent.grasp_type == REST:
             # No grasp is intended any more: later object updates must not act on the old type.
@@ -190,7 +193,8 @@ class GraspDiffusionComponent:
         return self._maybe_generate()
 
     def on_sdf(self, sdf: ObjectSdf) -> list:
-        """Take a new field; generate when the object changed and a type is intended."""
+        """Take a new field (the object the next intent is grasped on); generate when an intent
+        waits for a usable field."""
         stamp = int(sdf.header.stamp_ns)
         if self._object is not None and not self._changed(self._object.sdf, sdf):
             if stamp > self._field_ns:  # the same object, seen again: fresh; serves an intent a stale field held
@@ -200,7 +204,6 @@ class GraspDiffusionComponent:
             return []
         try:
             self._object = self._prepare(sdf)
-            self._object_version += 1
             self._field_ns = stamp
         except DataError as exc:
             self._object = None
@@ -233,7 +236,7 @@ class GraspDiffusionComponent:
     def _maybe_generate(self) -> list:
         if self._object is None or not self._gate.committed:
             return []
-        key = (self._gate.type, self._object_version)
+        key = (self._gate.type, self._gate.since)  # the intent: one set each
         if key == self._done:
             return []
         self._done = key

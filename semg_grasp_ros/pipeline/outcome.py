@@ -81,6 +81,7 @@ def score(performed: Sequence[PerformedGrasp], executions: Sequence[Execution], 
             "first_closed_type": first.grasp_type if first else None,
             "first_closed_holds": None if first is None else first.holds,
             "onset_to_closed_s": round(first.end_s - p.onset_s, 3) if first else None,
+            "onset_to_executed_s": round(first.start_s - p.onset_s, 3) if first else None,
             "closed": len(inside),
             "limited_by": None if ok else ("grasp" if type_ok else "intent"),
         })
@@ -93,6 +94,7 @@ def summary(rows: Sequence[dict], rest_closed: int, rest_s: float) -> dict:
     """Overall figures of ``score``'s per-grasp rows, with the grasps closed during ``rest_s`` of rest."""
     n = len(rows)
     times = [r["onset_to_closed_s"] for r in rows if r["success"]]
+    right = [r for r in rows if r["first_closed_type"] == r["grasp_type"]]
     return {
         "performed": n,
         "success_rate": sum(r["success"] for r in rows) / n if n else None,
@@ -101,11 +103,17 @@ def summary(rows: Sequence[dict], rest_closed: int, rest_s: float) -> dict:
         "first_closed_type_correct_rate": sum(r["first_closed_type"] == r["grasp_type"] for r in rows) / n if n else None,
         "holds_given_right_type_rate": _ratio(sum(r["success"] for r in rows),
                                               sum(r["first_closed_type"] == r["grasp_type"] for r in rows)),
-        "median_onset_to_holding_grasp_s": float(np.median(times)) if times else None,
+        "median_onset_to_holding_grasp_s": _median(times),
+        "median_onset_to_right_type_closed_s": _median([r["onset_to_closed_s"] for r in right]),
+        "median_onset_to_right_type_executed_s": _median([r["onset_to_executed_s"] for r in right]),
         "closed_per_performed_grasp": sum(r["closed"] for r in rows) / n if n else None,
         "closed_during_rest": rest_closed,
         "rest_s": round(rest_s, 2),
     }
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return float(np.median(values)) if values else None
 
 
 def _ratio(a: int, b: int) -> float | None:

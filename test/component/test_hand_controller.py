@@ -106,11 +106,12 @@ def test_watchdog_open_and_hold():
     ctrl, seen = _run(HandControllerConfig(on_timeout="hold", timeout_s=6.0), duration=12.0)
     np.testing.assert_allclose(_states(seen)[-1][1].position[2:], _grasp_joints(), atol=1e-9)
     # a short timeout stops the hand mid-way; re-publishing the same grasp keeps it going
-    ctrl, seen = _run(HandControllerConfig(timeout_s=1.0), duration=8.0)
+    ctrl, seen = _run(HandControllerConfig(timeout_s=0.5), duration=8.0)
+    assert _duration(seen) > 0.6
     stopped = _states(seen)[-1][1].position[2:]
     assert np.abs(stopped - _grasp_joints()).max() > 0.1
-    refresh = [(0.1 + 0.5 * k, None) for k in range(12)]
-    ctrl, seen = _run(HandControllerConfig(timeout_s=1.0), grasps=refresh, duration=8.0)
+    refresh = [(0.1 + 0.25 * k, None) for k in range(24)]
+    ctrl, seen = _run(HandControllerConfig(timeout_s=0.5), grasps=refresh, duration=8.0)
     assert len([o for t, o, _ in seen if t == "hand/joint_trajectory"]) == 1
     np.testing.assert_allclose(_states(seen)[-1][1].position[2:], _grasp_joints(), atol=1e-9)
 

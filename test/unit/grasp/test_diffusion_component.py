@@ -54,7 +54,10 @@ def intent(grasp_type="cylindrical", confidence=0.9, stamp=0):
     return GraspIntent(Header(stamp, ""), grasp_type, index, confidence, GRASP_TYPES, probs, 0.25)
 
 
-def test_generates_on_type_or_object_change_only(model_dir):
+def test_one_set_per_intent_and_new_objects_wait_for_the_next_intent(model_dir):
+    """A set per intent (a new type, or a type again after rest), on the first usable field;
+    while the intent is held, new camera frames and a moved object never regenerate (the hand
+    is closing or holding the grasp made for it)."""
     c = component(model_dir)
     assert c.on_intent(intent("hook")) == []  # no object yet
     out = c.on_sdf(sdf_msg(stamp=10))
@@ -65,11 +68,16 @@ def test_generates_on_type_or_object_change_only(model_dir):
     scores = [g.score for g in arr.grasps]
     assert scores == sorted(scores, reverse=True) and all(np.isfinite(scores))
     assert best.joint_names == FINGER_JOINTS and all(g.penetration_depth >= 0 for g in arr.grasps)
-    assert c.on_intent(intent("hook", stamp=20)) == []  # same type, same object
+    assert c.on_intent(intent("hook", stamp=20)) == []  # same intent, same object
     assert c.on_sdf(sdf_msg(stamp=30, centre=(0.1, 0.0, 0.503))) == []  # moved less than object_change
-    assert len(c.on_sdf(sdf_msg(stamp=40, centre=(0.1, 0.05, 0.5)))) == 2  # moved 5 cm
-    out = c.on_intent(intent("tip", stamp=50))
+    assert c.on_sdf(sdf_msg(stamp=40, centre=(0.1, 0.05, 0.5))) == []  # moved 5 cm: the held intent keeps its grasp
+    assert c.on_intent(intent("hook", stamp=45)) == [] and c.requests == 1
+    out = c.on_intent(intent("tip", stamp=50))  # a new type: grasped on the moved object
     assert out and out[1].grasp_type == "tip" and out[0].header.stamp_ns == 50
+    np.testing.assert_allclose(c._object.sdf.centroid, sdf_msg(centre=(0.1, 0.05, 0.5)).centroid)
+    c.on_intent(intent(REST, confidence=0.99, stamp=60))
+    out = c.on_intent(intent("tip", stamp=70))  # the same type after rest: a new intent
+    assert out and out[1].grasp_type == "tip"
     assert c.requests == 3
 
 
@@ -102,6 +110,7 @@ def test_a_type_is_grasped_once_intended_for_commit_s(model_dir):
     assert c.on_intent(intent("hook", stamp=320 * ms)) == []
     assert c.on_sdf(sdf_msg(stamp=330 * ms, centre=(0.1, 0.05, 0.5))) == []  # new object, not committed yet
     assert len(c.on_intent(intent("hook", stamp=420 * ms))) == 2 and c.requests == 2
+    assert c.on_sdf(sdf_msg(stamp=430 * ms, centre=(0.1, 0.0, 0.5))) == []  # committed and grasped: held
 
 
 def test_after_rest_object_updates_do_not_regenerate(model_dir):
