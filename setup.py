@@ -42,6 +42,7 @@ setup(
     extras_require={
         "devices": [r for r in dev if r.startswith(("pylsl", "brainflow", "setuptools"))],
         "view": [r for r in dev if r.startswith("rerun-sdk")],
+        "cluster": [r for r in dev if r.startswith("ray")],
         "dev": [r for r in dev if r.startswith("pytest")],
     },
     cmdclass={"build_py": BuildWithResources},

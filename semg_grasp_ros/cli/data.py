@@ -4,6 +4,9 @@
 (``grasp.data.objects``) into a dataset folder (``grasp.data.dataset``). It resumes: objects already
 in the folder's ``index.json`` are skipped, so an interrupted run continues where it stopped
 when started again with the same folder (and the same settings, which the manifest keeps).
+The objects run in fixed work units of ``--batch-objects`` (``grasp.data.executors``), in this
+process or, with ``--ray``, as tasks on a Ray cluster; both write the same dataset bit for bit,
+and each finished unit is written at once, so a run that dies loses only the units in flight.
 
 ``data import`` converts DexGraspNet grasp files (``dataset/*.npy`` + ``meshdata``) into the
 same format, labelling every grasp with the hand-pose descriptor (``grasp.data.labels``, with the
@@ -16,7 +19,6 @@ mean largest joint move this took (``coupling_projection_rad``).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import time
 from pathlib import Path
@@ -64,7 +66,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="objects optimised together in one batch (default 4; larger on a GPU)")
     parser.add_argument("--device", default="auto", help="torch device: auto (cuda when present), cpu, cuda")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    parser.add_argument("--workers", type=int, default=1, help="physics-check processes (default 1)")
+    parser.add_argument("--workers", type=int, default=1, help="physics-check processes per unit (default 1)")
+    parser.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
+                        help="run the units on a Ray cluster: 'auto' (the default when ADDRESS is left out: the "
+                             "cluster of this machine, 'ray start'), 'local' (start one here) or the head's address "
+                             "(ray://HEAD:10001); same output as a local run")
     parser.set_defaults(_run=_run_synth)
 
 
@@ -120,10 +126,10 @@ def _run_synth(args) -> int:
     import torch
     from tqdm import tqdm
 
-    from ..grasp.data.dataset import arrays_to_grasps, object_file_name, read_index, save_object, split_of, write_index
-    from ..grasp.data.energy import GraspEnergy
+    from ..grasp.data.dataset import read_index, write_index
+    from ..grasp.data.executors import SynthesisSettings, make_executor, plan_units
     from ..grasp.data.objects import DEFAULT_COUNTS, object_set
-    from ..grasp.data.synthesis import SynthesisConfig, accepted, optimise, physics_check, prepare_object
+    from ..grasp.data.synthesis import SynthesisConfig
 
     if args.candidates < 1 or args.steps < 1 or args.batch_objects < 1 or args.workers < 1 or args.threads < 1:
         raise ConfigError("--candidates, --steps, --batch-objects, --workers and --threads must be positive")
@@ -144,6 +150,7 @@ def _run_synth(args) -> int:
     cfg = SynthesisConfig(candidates=args.candidates, steps=args.steps)
     settings = {"seed": args.seed, "counts": counts, "dexgraspnet": str(dgn) if dgn else None,
                 "types": list(args.types), "candidates": cfg.candidates, "steps": cfg.steps,
+                "batch_objects": args.batch_objects,
                 "grid_size": cfg.grid_size, "max_penetration_mm": cfg.max_penetration_mm,
                 "mean_contact_mm": cfg.mean_contact_mm, "max_contact_mm": cfg.max_contact_mm,
                 "max_physics_penetration_mm": cfg.max_physics_penetration_mm}
@@ -159,76 +166,54 @@ def _run_synth(args) -> int:
         index["skipped"][oid] = reason
     types = tuple(args.types)
     objects = [o for o in objects if set(o.types) & set(types)]
-    todo = [o for o in _interleave(objects) if o.object_id not in index["objects"] and o.object_id not in index["skipped"]]
-    if args.limit is not None:
-        todo = todo[: args.limit]
+    units = plan_units(_interleave(objects), set(index["objects"]) | set(index["skipped"]), args.batch_objects,
+                       args.limit)
+    todo = [o for u in units for o in u.objects]
     repeats = _repeats(objects, types)
+    executor = make_executor(args.ray)
     write_index(out, index)
-    print(f"{len(objects)} objects in the set, {len(index['objects'])} done, {len(todo)} to do, "
-          f"{len(index['skipped'])} skipped; device {device}; task repeats {repeats}")
-    energy = GraspEnergy(weights=cfg.weights)
+    print(f"{len(objects)} objects in the set, {len(index['objects'])} done, {len(todo)} to do in {len(units)} "
+          f"units, {len(index['skipped'])} skipped; device {device}; executor {executor.name}; task repeats {repeats}")
     totals = dict.fromkeys(GRASP_TYPES, 0)
     for entry in index["objects"].values():
         for t, k in entry.get("grasps_per_type", {}).items():
             totals[t] += k
+    settings = SynthesisSettings(cfg, types, repeats, args.seed, device, args.threads, args.workers)
     bar = tqdm(total=len(todo), unit="obj", desc="synth", dynamic_ncols=True)
-    for start in range(0, len(todo), args.batch_objects):
-        batch = todo[start : start + args.batch_objects]
-        t0 = time.time()
-        preps = []
-        for o in batch:
-            try:
-                preps.append(prepare_object(o, cfg, seed=args.seed))
-            except DataError as exc:
-                index["skipped"][o.object_id] = str(exc)
-                log.warning("skipping %s: %s", o.object_id, exc)
-        tasks = [(p, t) for p in preps for t in p.obj.types if t in types for _ in range(repeats[t])]
-        if not tasks:
-            write_index(out, index)
-            bar.update(len(batch))
-            continue
-        batch_seed = int(hashlib.sha1(f"{args.seed}:{[o.object_id for o in batch]}".encode()).hexdigest()[:8], 16)
-        cands = optimise(tasks, cfg, energy, seed=batch_seed, device=device)
-        results = dict(physics_check(cands, tasks, workers=args.workers))
-        for p in preps:
-            o = p.obj
-            mine = np.nonzero([tasks[k][0] is p for k in cands.task])[0]
-            keep = [i for i in mine if accepted(results.get(i), cfg)]
-            stats = {}
-            for t in sorted({GRASP_TYPES[cands.type_index[i]] for i in mine}):
-                m = [i for i in mine if GRASP_TYPES[cands.type_index[i]] == t]
-                stats[t] = {"candidates": len(m), "pre_accepted": int(cands.pre_accepted[m].sum()),
-                            "physics_success": int(sum(results.get(i) is not None and results[i].success for i in m)),
-                            "accepted": int(sum(i in keep for i in m))}
-            res = [results[i] for i in keep]
-            keep = np.array(keep, dtype=int)
-            save_object(out / "objects" / object_file_name(o.object_id), object_id=o.object_id, group=o.group,
-                        family=o.family, source="synthesis", scale=o.scale,
-                        grasps=arrays_to_grasps(cands.joints[keep], cands.rot[keep], cands.trans[keep]),
-                        types=cands.type_index[keep], field=p.field50, pieces=o.pieces,
-                        metrics={"penetration_mm": np.array([r.penetration_mm for r in res]),
-                                 "contact_distance_mm": np.array([r.contact_distance_mm for r in res]),
-                                 "physics_success": np.array([r.success for r in res], dtype=bool),
-                                 "physics_displacement": np.array([r.displacement for r in res]).reshape(-1, 6),
-                                 "energy": cands.energy[keep],
-                                 "synth_penetration_mm": cands.max_penetration_mm[keep],
-                                 "synth_contact_mm": cands.mean_contact_mm[keep]})
-            per_type = {t: int(np.sum(cands.type_index[keep] == GRASP_TYPES.index(t))) for t in GRASP_TYPES}
-            per_type = {t: k for t, k in per_type.items() if k}
-            for t, k in per_type.items():
-                totals[t] += k
-            index["objects"][o.object_id] = {
-                "file": object_file_name(o.object_id), "group": o.group, "family": o.family, "scale": o.scale,
-                "split": split_of(o.group), "source": "synthesis", "types": list(o.types), "grasps_per_type": per_type,
-                "stats": stats, "params": o.params, "seconds": round((time.time() - t0) / max(len(preps), 1), 1),
-            }
+    for unit, outcomes in executor.run(units, settings):
+        for outcome in outcomes:
+            _record(out, index, outcome, totals)
         write_index(out, index)
-        bar.update(len(batch))
+        bar.update(len(unit.objects))
         bar.set_postfix_str(" ".join(f"{t[:3]}={totals[t]}" for t in GRASP_TYPES) + f" all={sum(totals.values())}")
     bar.close()
     print(f"{sum(totals.values())} grasps over {sum(1 for e in index['objects'].values() if e['grasps_per_type'])} "
           f"objects: " + ", ".join(f"{t} {totals[t]}" for t in GRASP_TYPES) + f"; {len(index['skipped'])} skipped")
     return 0
+
+
+def _record(out: Path, index: dict, outcome, totals: dict) -> None:
+    """Write one object's outcome (``grasp.data.executors.ObjectOutcome``) and enter it in ``index``
+    (written by the caller); add its grasps to ``totals`` (per type)."""
+    from ..grasp.data.dataset import arrays_to_grasps, object_file_name, save_object, split_of
+
+    o = outcome.obj
+    if outcome.skipped is not None:
+        index["skipped"][o.object_id] = outcome.skipped
+        return
+    save_object(out / "objects" / object_file_name(o.object_id), object_id=o.object_id, group=o.group,
+                family=o.family, source="synthesis", scale=o.scale,
+                grasps=arrays_to_grasps(outcome.joints, outcome.rot, outcome.trans), types=outcome.types,
+                field=outcome.sdf, pieces=o.pieces, metrics=outcome.metrics)
+    per_type = {t: int(np.sum(outcome.types == k)) for k, t in enumerate(GRASP_TYPES)}
+    per_type = {t: k for t, k in per_type.items() if k}
+    for t, k in per_type.items():
+        totals[t] += k
+    index["objects"][o.object_id] = {
+        "file": object_file_name(o.object_id), "group": o.group, "family": o.family, "scale": o.scale,
+        "split": split_of(o.group), "source": "synthesis", "types": list(o.types), "grasps_per_type": per_type,
+        "stats": outcome.stats, "params": o.params, "seconds": outcome.seconds,
+    }
 
 
 def _run_import(args) -> int:
