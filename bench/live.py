@@ -1,13 +1,11 @@
-"""Live sessions and the session view: does the standalone runtime keep up with a live device,
-and how long does a session take to turn into a shareable 3D view?
+"""Live sessions: does the standalone runtime keep up with a live device?
 
-* ``live``: ``semg-grasp stream`` plays a Sapsanis recording as an LSL outlet at 500 Hz in another
-  process; ``semg-grasp run --source lsl`` runs the whole pipeline on it (classifier, simulated
-  camera and field, generator, hand controller, MuJoCo check and pictures of each grasp) until
-  the outlet ends. Recorded: samples sent vs samples in the bag, gaps in the running index, the
-  realtime factor (seconds of session per second of processing) and the worst lag behind the clock.
-* ``view``: ``semg-grasp view SESSION --save f.rrd`` of the default demo session (made first),
-  wall and CPU seconds of the whole command (Python start-up and imports included), 3 runs.
+``semg-grasp stream`` plays a Sapsanis recording as an LSL outlet at 500 Hz in another
+process; ``semg-grasp run --source lsl`` runs the whole pipeline on it (classifier, simulated
+camera and field, generator, hand controller, MuJoCo check and pictures of each grasp) until
+the outlet ends. Recorded: samples sent vs samples in the bag, gaps in the running index, the
+realtime factor (seconds of session per second of processing) and the worst lag behind the clock.
+(``bench/view.py`` times the session view.)
 
     python bench/live.py                    # -> bench/results/live.json
     python bench/live.py --seconds 20 --json /tmp/live.json
@@ -18,11 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -63,28 +59,6 @@ def live(seconds: float, folder: Path) -> dict:
             "latency_p95_ms": {k: v["p95_ms"] for k, v in summary["latency"].items()}}
 
 
-def view(folder: Path, repeats: int = 3) -> dict:
-    session = folder / "demo"
-    made = _cli("demo", "--out", str(session))
-    if made.returncode:
-        raise RuntimeError(made.stdout + made.stderr)
-    runs = []
-    for k in range(repeats):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        done = _cli("view", str(session), "--save", str(folder / f"view{k}.rrd"))
-        wall = time.perf_counter() - t0
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if done.returncode:
-            raise RuntimeError(done.stdout + done.stderr)
-        runs.append({"wall_s": round(wall, 2), "cpu_s": round(after.ru_utime + after.ru_stime
-                                                              - before.ru_utime - before.ru_stime, 2),
-                     "rrd_mb": round((folder / f"view{k}.rrd").stat().st_size / 1e6, 2)})
-    summary = json.loads((session / "summary.json").read_text())
-    return {"session_s": summary["session_s"], "messages": sum(summary["messages"].values()), "runs": runs,
-            "best_wall_s": min(r["wall_s"] for r in runs), "target_wall_s": 10.0}
-
-
 def main() -> int:
     from bench.common import machine_info
 
@@ -95,7 +69,6 @@ def main() -> int:
     result = {"machine": machine_info("rerun", "pylsl")}
     with tempfile.TemporaryDirectory() as tmp:
         result["live"] = live(args.seconds, Path(tmp))
-        result["view"] = view(Path(tmp))
     result["machine"]["load_average_end"] = [round(v, 2) for v in __import__("os").getloadavg()]
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -145,7 +145,8 @@ def _reader(path: str | Path) -> AnyReader:
 
 
 def read_bag(path: str | Path, topics: Iterable[str] | None = None,
-             keep: Callable[[str, bytes], bool] | None = None) -> Iterator[tuple[str, int, Any]]:
+             keep: Callable[[str, bytes], bool] | None = None,
+             missing_ok: bool = False) -> Iterator[tuple[str, int, Any]]:
     """Yield ``(topic, stamp_ns, domain_object)`` in time order.
 
     Args:
@@ -153,6 +154,7 @@ def read_bag(path: str | Path, topics: Iterable[str] | None = None,
         topics: relative or absolute topic names to read; all known ones when None.
         keep: ``(relative topic, serialized CDR message) -> bool``; the messages it refuses
             are skipped without being decoded (decoding is most of the cost of reading).
+        missing_ok: read those of ``topics`` the bag has (else a missing one is an error).
 
     Topics whose message type the pipeline does not use are skipped with a warning
     (an error when they were asked for by name). A message that fails to convert is
@@ -175,7 +177,7 @@ def read_bag(path: str | Path, topics: Iterable[str] | None = None,
                 log.warning("skipping topic %s of unknown type %s", c.topic, c.msgtype)
                 continue
             conns.append(c)
-        if wanted is not None:
+        if wanted is not None and not missing_ok:
             missing = wanted - {c.topic for c in conns}
             if missing:
                 raise BagError(f"bag {path} has no topic {sorted(missing)}; it has {sorted({c.topic for c in reader.connections})}")

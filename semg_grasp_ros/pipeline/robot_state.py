@@ -18,8 +18,6 @@ import logging
 
 import numpy as np
 
-from ..geometry import matrix_to_quat_xyzw
-from ..hand.kinematics import HandKinematics
 from ..hand.model import urdf_path
 from ..topics import JOINT_STATES, TF
 from ..types import Header, JointState, Pose, Text, TfMessage, TransformStamped
@@ -35,6 +33,8 @@ ROOT_VARIANTS = {"rh_palm": "free", "rh_forearm": "fixed"}
 
 def _poses(matrices: np.ndarray) -> list[Pose]:
     """(N, 4, 4) transforms -> N poses."""
+    from ..geometry import matrix_to_quat_xyzw
+
     quats = matrix_to_quat_xyzw(matrices[:, :3, :3])
     return [Pose(m[:3, 3], q) for m, q in zip(matrices, quats)]
 
@@ -50,6 +50,9 @@ class RobotStatePublisher:
     name = "robot_state_publisher"
 
     def __init__(self, root_link: str = "rh_palm"):
+        # imported here: the session view reads this module's frame names without torch
+        from ..hand.kinematics import HandKinematics
+
         variant = ROOT_VARIANTS[root_link]
         # the visual meshes as file URIs: a bag's viewer (Foxglove) has no ROS package path
         path = urdf_path(variant)

@@ -7,16 +7,20 @@
 * ``emg/<channel>``: both sEMG channels, every sample (scalars, volts);
 * ``intent/probability/<type>`` and ``intent/confidence`` (scalars), ``intent/decision`` (text on
   each change of the decided type), ``grasp/selected`` (text: type, score, penetration);
-* ``world/...``: the scene in the TF tree of the bag (``tf_static``: world -> camera, table; the
-  wrist TF): the camera's cloud (coloured by depth), the field's near-surface voxels and box,
-  the candidates' wrist poses (arrows along their x axis, best first), the selected wrist pose
-  (axes), and the hand: each link an entity placed by the project's kinematics
-  (``HandKinematics.joint_transforms`` of ``joint_states``), drawn as its visual mesh
-  (``hand.meshes``: forearm, palm, phalanges) or else its URDF collision shapes.
+* ``world/...``: the session's TF tree, each frame an entity under its parent (``tf_static``:
+  world -> camera, table and the hand's fixed links; ``tf``: the wrist and every moving hand link,
+  as robot_state computed them with the project's kinematics from the joint states): the
+  camera's cloud (coloured by depth), the field's near-surface voxels and box, the candidates'
+  wrist poses (arrows along their x axis), the selected wrist pose (axes), and the hand, each
+  link drawn as its visual mesh (``hand.meshes``: forearm, palm, phalanges) or else its URDF
+  collision shapes (``robot_description``). A bag with joint states but no TF of the hand links
+  has them placed by ``HandKinematics.joint_transforms`` here.
 
-Columns (sEMG, probabilities, link transforms) are buffered and sent by ``flush`` (at the end
-of a bag, or every step of a live session). Rerun (``rerun-sdk``) is an optional extra:
-``pip install semg_grasp_ros[view]``; without it a ``ConfigError`` says so.
+Columns (sEMG, probabilities, transforms) are buffered and sent by ``flush`` (at the end of a
+bag, or every step of a live session); a frame waits there until its ancestors reach ``world``.
+Reading a bag for the view imports neither torch nor scipy (only the kinematics fallback does):
+importing them would take most of the time of ``view --save``. Rerun (``rerun-sdk``) is an
+optional extra: ``pip install semg_grasp_ros[view]``; without it a ``ConfigError`` says so.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
 from urllib.parse import quote
@@ -35,7 +40,6 @@ import numpy as np
 
 from .. import GRASP_TYPES
 from ..errors import ConfigError
-from ..hand.kinematics import HandKinematics
 from ..topics import (
     CANDIDATE_POSES,
     EMG_CHUNKS,
@@ -44,6 +48,7 @@ from ..topics import (
     JOINT_STATES,
     OBJECT_MARKER,
     OBJECT_POINTS,
+    ROBOT_DESCRIPTION,
     TF,
     TF_STATIC,
 )
@@ -55,6 +60,7 @@ from ..types import (
     Marker,
     PointCloud,
     PoseArray,
+    Text,
     TfMessage,
     TransformStamped,
 )
@@ -109,18 +115,18 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
 
 
-def _link_mesh(fk: HandKinematics, link: str):
+def _link_mesh(link: str, shapes) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(vertices (V, 3), faces (F, 3), normals (V, 3)) of a link's visual mesh (``hand.meshes``)
-    or else its collision shapes, in its frame; None for a link with neither."""
+    or else of its collision ``shapes`` (``hand.kinematics.CollisionShape``s), in its frame;
+    None for a link with neither."""
     from ..hand.meshes import LINK_MESHES, all_meshes
 
     if link in LINK_MESHES:
         v, f = all_meshes()[LINK_MESHES[link]]
         return v, f, vertex_normals(v, f)
-    shapes = [shape for shape in fk.collisions if shape.link == link]
     if not shapes:
         return None
-    import trimesh  # only for hands without visual meshes (its import costs about a second)
+    import trimesh  # only for links without a visual mesh (its import costs about a second)
 
     parts = []
     for shape in shapes:
@@ -141,66 +147,134 @@ class SessionView:
 
     Args:
         recording: a ``rerun.RecordingStream`` with its sinks set (a file, a viewer).
-        root_link: the hand controller's wrist TF child (``rh_palm`` or ``rh_forearm``).
+        root_link: the hand controller's wrist TF child (``rh_palm`` or ``rh_forearm``): picks the
+            URDF of the kinematics when the session has joint states but no TF of the hand links.
     """
 
     def __init__(self, recording, root_link: str = "rh_palm"):
+        if root_link not in ROOT_VARIANTS:
+            raise ConfigError(f"root_link {root_link!r}: expected one of {sorted(ROOT_VARIANTS)}")
         self.rr = import_rerun()
         self.rec = recording
-        self.fk = HandKinematics.load(ROOT_VARIANTS[root_link])
-        self._parent_frame: dict[str, str] = {}  # TF child -> parent, scene and wrist
-        self._paths: dict[str, str] = {WORLD_FRAME: WORLD_FRAME}
+        self.root_link = root_link
+        self._parent_frame: dict[str, str] = {}  # TF child -> parent
+        self._paths: dict[str, str] = {WORLD_FRAME: WORLD_FRAME}  # frames whose ancestors reach world
+        self._static: dict[str, object] = {}  # child -> static Transform3D waiting for its frame's place
+        self._tf: dict[str, list] = defaultdict(list)  # child -> [(stamp, Pose)] not sent yet
+        self._drawn: set[str] = set()  # frames whose mesh is logged (or that have none)
+        self.link_tf = False  # TF messages of several transforms seen (robot_state's hand links)
+        self._urdf: str | None = None
+        self._collision_links: frozenset[str] = frozenset()
+        self._shapes: list | None = None
         self._emg: list[tuple[int, EmgChunk]] = []
         self._intents: list[tuple[int, GraspIntent]] = []
         self._joints: list[tuple[int, JointState]] = []
-        self._tf: dict[str, list] = defaultdict(list)  # child frame -> [(stamp, Pose)] of the wrist TF
-        self._hand_drawn = False
         self._last_decision: str | None = None
         self.counts: dict[str, int] = defaultdict(int)
         self.rec.log(WORLD_FRAME, self.rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)
 
     # --- the TF tree as entity paths ------------------------------------------------------
 
-    def _path(self, frame: str) -> str:
-        """Entity path of a TF frame: its ancestors' frames (an unknown parent hangs under world)."""
-        if frame not in self._paths:
-            parent = self._parent_frame.get(frame, WORLD_FRAME)
-            self._paths[frame] = f"{self._path(parent)}/{frame}" if parent != frame else f"{WORLD_FRAME}/{frame}"
-        return self._paths[frame]
+    def _path(self, frame: str, final: bool = False) -> str | None:
+        """Entity path of a TF frame, its ancestors' frames from world; None while the chain
+        stops at a frame of unknown parent (with ``final``, that frame hangs under world)."""
+        if frame in self._paths:
+            return self._paths[frame]
+        chain = [frame]
+        while chain[-1] in self._parent_frame and len(chain) <= len(self._parent_frame):
+            chain.append(self._parent_frame[chain[-1]])
+            if chain[-1] in self._paths:
+                path = "/".join([self._paths[chain[-1]], *reversed(chain[:-1])])
+                self._paths[frame] = path
+                return path
+        return "/".join([WORLD_FRAME, *reversed(chain)]) if final else None
+
+    def _frame_path(self, frame: str) -> str:
+        """Where things seen in ``frame`` go now (under world while its place is unknown)."""
+        return self._path(frame, final=True)
 
     def _transform(self, t: TransformStamped, stamp_ns: int | None = None) -> None:
-        """A TF transform: static (``stamp_ns`` None) logged now, else buffered for ``flush``."""
+        """A TF transform: static (``stamp_ns`` None) or at ``stamp_ns``; placed by ``_place``."""
         child = t.child_frame_id
-        if child not in self._parent_frame:
-            self._parent_frame[child] = t.header.frame_id
-            self._paths.pop(child, None)
+        self._parent_frame.setdefault(child, t.header.frame_id)
+        p = t.transform
         if stamp_ns is None:
-            p = t.transform
-            self.rec.log(self._path(child), self.rr.Transform3D(translation=p.position, quaternion=p.orientation),
-                         static=True)
+            self._static[child] = self.rr.Transform3D(translation=p.position, quaternion=p.orientation)
         else:
-            self._tf[child].append((stamp_ns, t.transform))
-        if child == self.fk.link_names[0] and not self._hand_drawn:
-            self._draw_hand()
+            self._tf[child].append((stamp_ns, p))
 
-    def _draw_hand(self) -> None:
-        """Each link's visual mesh (or collision shapes), and the fixed links' transforms (static)."""
-        rr, fk = self.rr, self.fk
-        parents = fk.parent_names
-        for i, link in enumerate(fk.link_names):
-            if i:
-                self._parent_frame.setdefault(link, parents[i])
-            mesh = _link_mesh(fk, link)
-            if mesh is not None:
-                v, f, n = mesh
-                self.rec.log(self._path(link), rr.Mesh3D(vertex_positions=v, triangle_indices=f, vertex_normals=n,
-                                                         albedo_factor=HAND_RGBA), static=True)
-        rel = fk.joint_transforms(np.zeros((1, fk.n_joints)))[0].numpy()
-        for i, moving in enumerate(fk.moving_links):
-            if i and not moving:
-                self.rec.log(self._path(fk.link_names[i]), rr.Transform3D(
-                    translation=rel[i, :3, 3], mat3x3=rel[i, :3, :3]), static=True)
-        self._hand_drawn = True
+    def _place(self, final: bool = False) -> None:
+        """Log what waits for its frame's place in the tree: static transforms, transform columns
+        and the hand links' meshes; with ``final``, frames of unknown parent hang under world."""
+        rr = self.rr
+        for child in list(self._static):
+            if (path := self._path(child, final)) is not None:
+                self.rec.log(path, self._static.pop(child), static=True)
+        for child, poses in self._tf.items():
+            if poses and (path := self._path(child, final)) is not None:
+                self.rec.send_columns(path, indexes=[_times(rr, [t for t, _ in poses])],
+                                      columns=rr.Transform3D.columns(
+                                          translation=np.array([p.position for _, p in poses]),
+                                          quaternion=np.array([p.orientation for _, p in poses])))
+                poses.clear()
+        for frame in self._parent_frame.keys() - self._drawn:
+            if (path := self._path(frame, final)) is not None:
+                self._drawn.add(frame)
+                mesh = _link_mesh(frame, self._link_shapes(frame))
+                if mesh is not None:
+                    v, f, n = mesh
+                    self.rec.log(path, rr.Mesh3D(vertex_positions=v, triangle_indices=f, vertex_normals=n,
+                                                 albedo_factor=HAND_RGBA), static=True)
+
+    def _describe(self, urdf: str) -> None:
+        """The hand's URDF (``robot_description``): which links have collision shapes."""
+        self._urdf = urdf
+        self._collision_links = frozenset(link.get("name") for link in ET.fromstring(urdf).findall("link")
+                                          if link.find("collision") is not None)
+
+    def _link_shapes(self, link: str) -> list:
+        """Collision shapes of ``link`` from the URDF; parsed (with ``hand.kinematics``, which
+        imports torch) only for a link that has some and no visual mesh."""
+        from ..hand.meshes import LINK_MESHES
+
+        if link in LINK_MESHES or link not in self._collision_links:
+            return []
+        if self._shapes is None:
+            from ..hand.kinematics import parse_collisions
+
+            self._shapes = parse_collisions(self._urdf)
+        return [s for s in self._shapes if s.link == link]
+
+    def _hand_from_joint_states(self) -> None:
+        """Without robot_state's TF (an older bag): every link placed by the project's kinematics
+        (``HandKinematics.joint_transforms``) at every joint-state time, once per distinct state."""
+        from ..hand.kinematics import HandKinematics
+        from ..hand.model import urdf_path
+
+        variant = ROOT_VARIANTS[self.root_link]
+        fk = HandKinematics.load(variant)
+        if self._urdf is None:
+            self._describe(urdf_path(variant).read_text())
+        t = [s for s, _ in self._joints]
+        q = np.zeros((len(self._joints), fk.n_joints))
+        col = {n: i for i, n in enumerate(fk.joint_names)}
+        for row, (_, state) in enumerate(self._joints):
+            for name, value in zip(state.name, state.position):
+                if name in col:
+                    q[row, col[name]] = value
+        distinct, at = np.unique(q, axis=0, return_inverse=True)
+        rel = fk.joint_transforms(distinct).numpy()[at.reshape(-1)]  # (T, L, 4, 4) parent <- link
+        for i, (link, parent, moving) in enumerate(zip(fk.link_names, fk.parent_names, fk.moving_links)):
+            if not i:
+                continue
+            self._parent_frame.setdefault(link, parent)
+            if moving:
+                self.rec.send_columns(self._frame_path(link), indexes=[_times(self.rr, t)],
+                                      columns=self.rr.Transform3D.columns(translation=rel[:, i, :3, 3],
+                                                                          mat3x3=rel[:, i, :3, :3]))
+            else:
+                self._static[link] = self.rr.Transform3D(translation=rel[0, i, :3, 3], mat3x3=rel[0, i, :3, :3])
+        self._joints = []
 
     # --- messages ------------------------------------------------------------------------
 
@@ -215,27 +289,38 @@ class SessionView:
             self._intents.append((stamp_ns, obj))
             return
         if isinstance(obj, JointState):
-            self._joints.append((stamp_ns, obj))
+            if not self.link_tf:  # kept for the kinematics while no TF of the hand links came
+                self._joints.append((stamp_ns, obj))
+            return
+        if isinstance(obj, TfMessage):
+            static = topic == TF_STATIC
+            for t in obj.transforms:
+                self._transform(t, None if static else stamp_ns)
+            if static:
+                self._place()
+            else:
+                self.link_tf, self._joints = True, []
+            return
+        if isinstance(obj, TransformStamped):  # the wrist TF
+            self._transform(obj, stamp_ns)
+            return
+        if isinstance(obj, Text):
+            if topic == ROBOT_DESCRIPTION:
+                self._describe(obj.data)
             return
         self.rec.set_time(TIMELINE, timestamp=np.datetime64(int(stamp_ns), "ns"))
-        if isinstance(obj, TfMessage):
-            for t in obj.transforms:  # scene frames; hand links come from the joint states
-                if topic == TF_STATIC and t.child_frame_id not in self.fk.link_index:
-                    self._transform(t)
-        elif isinstance(obj, TransformStamped):
-            self._transform(obj, stamp_ns)
-        elif isinstance(obj, PointCloud):
+        if isinstance(obj, PointCloud):
             self._cloud(obj)
         elif isinstance(obj, Marker):
             self._marker(obj)
         elif isinstance(obj, PoseArray):  # one arrow along each wrist pose's x axis
-            self.rec.log(f"{self._path(obj.header.frame_id)}/candidates",
+            self.rec.log(f"{self._frame_path(obj.header.frame_id)}/candidates",
                          rr.InstancePoses3D(translations=np.array([p.position for p in obj.poses]).reshape(-1, 3),
                                             quaternions=np.array([p.orientation for p in obj.poses]).reshape(-1, 4)),
                          rr.Arrows3D(origins=[[0.0, 0.0, 0.0]], vectors=[[0.04, 0.0, 0.0]], colors=CANDIDATE_RGBA))
         elif isinstance(obj, HandGrasp):
             p = obj.wrist_pose
-            path = f"{self._path(obj.header.frame_id)}/selected_grasp"
+            path = f"{self._frame_path(obj.header.frame_id)}/selected_grasp"
             self.rec.log(path, rr.Transform3D(translation=p.position, quaternion=p.orientation),
                          rr.TransformAxes3D(0.05))
             self.rec.log(GRASP_SELECTED, rr.TextLog(
@@ -249,10 +334,11 @@ class SessionView:
         lo, hi = (float(depth.min()), float(depth.max())) if len(pts) else (0.0, 1.0)
         shade = (depth - lo) / max(hi - lo, 1e-6)
         colors = np.stack([255 * shade, 80 + 100 * (1 - shade), 255 * (1 - shade)], axis=1).astype(np.uint8)
-        self.rec.log(f"{self._path(cloud.header.frame_id)}/cloud", self.rr.Points3D(pts, colors=colors, radii=0.0015))
+        self.rec.log(f"{self._frame_path(cloud.header.frame_id)}/cloud",
+                     self.rr.Points3D(pts, colors=colors, radii=0.0015))
 
     def _marker(self, marker: Marker) -> None:
-        path = f"{self._path(marker.header.frame_id)}/field/{'voxels' if marker.id == 0 else 'box'}"
+        path = f"{self._frame_path(marker.header.frame_id)}/field/{'voxels' if marker.id == 0 else 'box'}"
         if marker.action == Marker.DELETE:
             self.rec.log(path, self.rr.Clear(recursive=False))
         elif marker.type == Marker.LINE_LIST:
@@ -264,8 +350,8 @@ class SessionView:
     # --- columns ---------------------------------------------------------------------------
 
     def flush(self, final: bool = False) -> None:
-        """Send the buffered sEMG, intents and hand motion as columns. The hand waits for its
-        root's TF (its place in the tree); with ``final`` it is drawn under ``world`` without one."""
+        """Send the buffered sEMG, intents and transforms as columns. A frame waits for its
+        ancestors' TF (its place in the tree); with ``final`` it hangs under ``world`` without."""
         rr = self.rr
         if self._emg:
             chunks = [c for _, c in self._emg]
@@ -291,62 +377,24 @@ class SessionView:
                     self.rec.set_time(TIMELINE, timestamp=np.datetime64(int(stamp), "ns"))
                     self.rec.log("intent/decision", rr.TextLog(f"{intent.grasp_type} ({intent.confidence:.2f})"))
             self._intents = []
-        for child, poses in self._tf.items():
-            if poses:
-                self.rec.send_columns(self._path(child), indexes=[_times(rr, [t for t, _ in poses])],
-                                      columns=rr.Transform3D.columns(translation=[p.position for _, p in poses],
-                                                                     quaternion=[p.orientation for _, p in poses]))
-                poses.clear()
-        if final and not self._hand_drawn:
-            self._draw_hand()
-        if self._joints and self._hand_drawn:
-            self._hand_motion()
-
-    def _hand_motion(self) -> None:
-        """Every moving link's transform (parent <- link) at every joint-state time, one column per
-        link; the kinematics runs once per distinct joint state (a hand at rest repeats its state)."""
-        rr, fk = self.rr, self.fk
-        t = [s for s, _ in self._joints]
-        q = np.zeros((len(self._joints), fk.n_joints))
-        col = {n: i for i, n in enumerate(fk.joint_names)}
-        for row, (_, state) in enumerate(self._joints):
-            for name, value in zip(state.name, state.position):
-                if name in col:
-                    q[row, col[name]] = value
-        distinct, at = np.unique(q, axis=0, return_inverse=True)
-        rel = fk.joint_transforms(distinct).numpy()[at.reshape(-1)]  # (T, L, 4, 4) parent <- link
-        for i, moving in enumerate(fk.moving_links):
-            if moving:
-                self.rec.send_columns(self._path(fk.link_names[i]), indexes=[_times(rr, t)],
-                                      columns=rr.Transform3D.columns(translation=rel[:, i, :3, 3],
-                                                                     mat3x3=rel[:, i, :3, :3]))
-        self._joints = []
+        if final and self._joints:
+            self._hand_from_joint_states()
+        self._place(final)
 
 
 #: the topics a view draws (a bag's others, e.g. the 50^3 fields, are not read)
 VIEW_TOPICS = (EMG_CHUNKS, GRASP_INTENT, OBJECT_POINTS, OBJECT_MARKER, CANDIDATE_POSES,
-               GRASP_SELECTED, JOINT_STATES, TF, TF_STATIC)
-
-
-def _cdr_sequence_length(raw: bytes) -> int:
-    """Length of the leading sequence of a serialized message (``tf2_msgs/TFMessage.transforms``):
-    the uint32 after the 4-byte CDR encapsulation header, in its byte order (byte 1: 0 big, 1 little)."""
-    return int.from_bytes(raw[4:8], "little" if raw[1] & 1 else "big")
-
-
-def _worth_decoding(topic: str, raw: bytes) -> bool:
-    """Skips the ``tf`` messages of several transforms (robot_state's hand links, which the view
-    places itself from the joint states) undecoded: the wrist TF comes alone."""
-    return topic != TF or _cdr_sequence_length(raw) == 1
+               GRASP_SELECTED, JOINT_STATES, TF, TF_STATIC, ROBOT_DESCRIPTION)
 
 
 def view_bag(path: str | Path, recording) -> SessionView:
-    """Log the messages of a session bag (``VIEW_TOPICS``) into ``recording``; returns the view."""
-    from .bag import bag_info, read_bag
+    """Log the messages of a session bag (``VIEW_TOPICS``) into ``recording``; returns the view.
+    Joint states are not decoded once robot_state's TF places the hand links."""
+    from .bag import read_bag
 
-    present = {topic.lstrip("/") for topic, _, _ in bag_info(path).topics}
     view = SessionView(recording)
-    for topic, stamp, obj in read_bag(path, [t for t in VIEW_TOPICS if t in present], keep=_worth_decoding):
+    for topic, stamp, obj in read_bag(path, VIEW_TOPICS, missing_ok=True,
+                                      keep=lambda topic, _: topic != JOINT_STATES or not view.link_tf):
         view.log(topic, obj, stamp)
     view.flush(final=True)
     return view

@@ -162,6 +162,63 @@ def test_session_view_read_back_with_rerun(session, tmp_path):
     assert every.min() >= START_NS and every.max() <= START_NS + 9 * 10**9
 
 
+def _link_transforms(rrd) -> dict[str, dict[int, np.ndarray]]:
+    """Entity -> {time: (4, 4) transform} of the timed Transform3D rows of a recording."""
+    from rerun.chunk import RrdReader
+    from scipy.spatial.transform import Rotation
+
+    out = defaultdict(dict)
+    for chunk in RrdReader(rrd).stream():
+        batch = chunk.to_record_batch()
+        if "time" not in chunk.timeline_names or "Transform3D:translation" not in batch.schema.names:
+            continue
+        times = batch.column("time").cast("int64").to_numpy()
+        trans = np.array([row[0] for row in batch.column("Transform3D:translation").to_pylist()])
+        if "Transform3D:mat3x3" in batch.schema.names:  # column-major
+            rot = np.array([row[0] for row in batch.column("Transform3D:mat3x3").to_pylist()]).reshape(-1, 3, 3)
+            rot = rot.transpose(0, 2, 1)
+        else:
+            rot = Rotation.from_quat([row[0] for row in batch.column("Transform3D:quaternion").to_pylist()]).as_matrix()
+        for t, p, r in zip(times, trans, rot):
+            m = np.eye(4)
+            m[:3, :3], m[:3, 3] = r, p
+            out[chunk.entity_path][int(t)] = m
+    return out
+
+
+def test_session_view_without_robot_state_tf_places_the_hand_by_the_kinematics(session, tmp_path):
+    """A bag's hand links come from robot_state's TF; without it (an older bag) the view runs the
+    project's kinematics on the joint states: both place every link the same at every time."""
+    rr = pytest.importorskip("rerun")
+    from semg_grasp_ros.pipeline.bag import read_bag
+    from semg_grasp_ros.pipeline.view import VIEW_TOPICS, SessionView, view_bag
+    from semg_grasp_ros.types import TfMessage
+
+    _, out, summary = session
+    with_tf, without_tf = tmp_path / "tf.rrd", tmp_path / "joints.rrd"
+    rec = rr.RecordingStream("test_tf", recording_id="tf")
+    rec.save(str(with_tf))
+    view_bag(out / "session", rec)
+    rec.flush()
+    rec.disconnect()
+    rec = rr.RecordingStream("test_joints", recording_id="joints")
+    rec.save(str(without_tf))
+    view = SessionView(rec)
+    for topic, stamp, obj in read_bag(out / "session", VIEW_TOPICS):
+        if not (topic == "tf" and isinstance(obj, TfMessage)):  # the wrist TF stays
+            view.log(topic, obj, stamp)
+    view.flush(final=True)
+    rec.flush()
+    rec.disconnect()
+    a, b = _link_transforms(with_tf), _link_transforms(without_tf)
+    links = [p for p in a if "/rh_palm/" in p]
+    assert len(links) == 22 and sorted(links) == sorted(p for p in b if "/rh_palm/" in p)
+    for path in links:
+        assert len(a[path]) == len(b[path]) == summary["messages"]["/joint_states"], path
+        for t, m in a[path].items():
+            np.testing.assert_allclose(b[path][t], m, atol=2e-6, err_msg=path)
+
+
 def _running_in_group(pgid: int) -> list[int]:
     """Live (not zombie) processes of process group ``pgid``, from /proc."""
     alive = []

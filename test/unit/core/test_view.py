@@ -1,5 +1,6 @@
-"""The session view's pieces that decide its speed: link normals without trimesh, robot_state's
-TF messages skipped undecoded, and no heavy module imported by reading a bag for the view."""
+"""The session view's own pieces: link normals without trimesh, the TF tree as entity paths
+(a frame waits for its ancestors), and a bag read for the view without torch, scipy.signal or
+trimesh (each takes a second or more to import)."""
 
 import subprocess
 import sys
@@ -7,10 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from semg_grasp_ros.msgs.convert import MSGTYPES, to_msg
-from semg_grasp_ros.msgs.typestore import RosbagsFactory, typestore
-from semg_grasp_ros.pipeline.view import _worth_decoding, vertex_normals
-from semg_grasp_ros.topics import JOINT_STATES, TF
+from semg_grasp_ros.errors import ConfigError
+from semg_grasp_ros.pipeline.view import vertex_normals
+from semg_grasp_ros.topics import TF_STATIC
 from semg_grasp_ros.types import Header, Pose, TfMessage, TransformStamped
 
 
@@ -25,22 +25,26 @@ def test_vertex_normals_of_a_sphere_point_outwards():
     np.testing.assert_allclose(flipped, -n, atol=1e-12)
 
 
-@pytest.mark.parametrize("little_endian", [True, False])
-def test_tf_of_several_transforms_is_skipped_undecoded(little_endian):
-    """robot_state's TF (every hand link) is skipped; the wrist TF (one transform) and other topics are read."""
-    store, f = typestore(), RosbagsFactory()
-    wrist = TransformStamped(Header(5, "camera"), "rh_palm", Pose([0.1, 0.0, 0.4]))
-    links = TfMessage(tuple(TransformStamped(Header(5, "rh_palm"), f"rh_link{k}", Pose()) for k in range(3)))
-    for obj, kept in ((wrist, True), (links, False)):
-        raw = store.serialize_cdr(to_msg(obj, f), MSGTYPES[type(obj)], little_endian=little_endian)
-        assert _worth_decoding(TF, bytes(raw)) is kept
-        assert _worth_decoding(JOINT_STATES, bytes(raw))
+def test_a_frame_waits_for_its_place_in_the_tf_tree():
+    rr = pytest.importorskip("rerun")
+    from semg_grasp_ros.pipeline.view import SessionView
+
+    rec = rr.RecordingStream("test_view")
+    rec.memory_recording()
+    view = SessionView(rec)
+    view.log("tf", TfMessage((TransformStamped(Header(5, "rh_ffmiddle"), "rh_ffdistal", Pose()),
+                              TransformStamped(Header(5, "rh_ffdistal"), "rh_fftip", Pose()))), 5)
+    assert view._path("rh_fftip") is None  # rh_ffmiddle's parent is not known yet
+    assert view._path("rh_fftip", final=True) == "world/rh_ffmiddle/rh_ffdistal/rh_fftip"
+    view.log(TF_STATIC, TfMessage((TransformStamped(Header(0, "world"), "camera", Pose()),
+                                   TransformStamped(Header(0, "camera"), "rh_ffmiddle", Pose()))), 0)
+    assert view._path("rh_fftip") == "world/camera/rh_ffmiddle/rh_ffdistal/rh_fftip"
+    with pytest.raises(ConfigError, match="root_link"):
+        SessionView(rec, root_link="rh_wrist")
 
 
-def test_reading_a_bag_for_the_view_imports_no_signal_processing_or_mesh_library():
-    """scipy.signal and trimesh take about a second each to import: the view needs neither."""
-    code = ("import sys, semg_grasp_ros.pipeline.bag, semg_grasp_ros.pipeline.view as v; v._link_mesh(v.HandKinematics"
-            ".load('free'), 'rh_palm'); print(sorted(m for m in ('scipy.signal', 'trimesh', 'scipy.spatial')"
-            " if m in sys.modules))")
+def test_reading_a_bag_for_the_view_imports_no_heavy_module():
+    code = ("import sys, semg_grasp_ros.pipeline.bag, semg_grasp_ros.pipeline.view as v; v._link_mesh('rh_palm', []);"
+            "print(sorted(m for m in ('torch', 'scipy.signal', 'scipy.spatial', 'trimesh') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
     assert out.stdout.strip() == "[]", out.stdout
