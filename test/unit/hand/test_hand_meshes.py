@@ -61,5 +61,8 @@ def test_session_view_draws_the_visual_meshes():
     from semg_grasp_ros.pipeline.view import _link_mesh
 
     fk = HandKinematics.load("free")
-    v, f, _ = _link_mesh(fk, "rh_palm")
+    v, f, _ = _link_mesh("rh_palm", [s for s in fk.collisions if s.link == "rh_palm"])
     np.testing.assert_array_equal(f, all_meshes()["palm"][1])
+    wrist = [s for s in HandKinematics.load("fixed").collisions if s.link == "rh_wrist"]
+    v, f, n = _link_mesh("rh_wrist", wrist)  # no visual mesh: its collision shapes
+    assert len(wrist) == 2 and len(f) > 12 and n.shape == v.shape
