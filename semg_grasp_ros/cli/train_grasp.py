@@ -7,12 +7,17 @@ Examples::
 
 Writes ``<out>/model`` (safetensors + JSON, loadable with ``from_pretrained``) and
 ``<out>/state`` (for ``--resume``) every ``checkpoint_every`` epochs.
+
+Data parallel, one process per core or GPU (``grasp.diffusion.training``)::
+
+    torchrun --nproc-per-node 2 -m semg_grasp_ros.cli train grasp --config config/grasp_diffusion_improved.yaml
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from ..grasp.diffusion.training import DEVICES, load_train_config, resolve_device, train
@@ -38,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     overrides = {field: getattr(args, arg) for arg, field in names.items() if getattr(args, arg) is not None}
     config = load_train_config(args.config, **overrides)
     result = train(config, resume=args.resume, progress=not args.no_progress)
+    if int(os.environ.get("RANK", 0)) != 0:  # under torchrun rank 0 reports
+        return 0
     last = result.history[-1] if result.history else {}
     val = last.get("val_loss")
     print(f"model written to {result.out_dir / 'model'}: {len(result.history)} epochs, "

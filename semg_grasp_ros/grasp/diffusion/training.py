@@ -12,6 +12,13 @@ Outputs under ``out_dir``: ``model/`` (``checkpoint.from_pretrained`` reads it; 
 at every checkpoint) and ``state/`` (weights, optimiser moments, random generator state,
 epoch and loss history, for ``resume``). Resuming from the last checkpoint reproduces an
 uninterrupted run exactly on the same device.
+
+Data parallel: started by ``torchrun`` (``WORLD_SIZE`` > 1 in the environment), every process
+draws the same batches, timesteps and noise, computes the loss of its share of each batch
+(``tensor_split`` of the batch positions) and DistributedDataParallel averages the gradients
+(gloo on CPUs, nccl on GPUs, one GPU per process: ``cuda:LOCAL_RANK``). The shares' losses are
+scaled so that the averaged gradient is the whole batch's, so N processes train the same model
+as one, up to float rounding, N times faster at best. Rank 0 writes the checkpoints.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from ...checkpoint import load_weights, read_json, save_weights, write_json
 from ...config import build_config, load_config_file
@@ -164,9 +172,22 @@ def _loss_weights(model: GraspDiffusion, wrist_weight: float) -> torch.Tensor:
     return w / w.mean()
 
 
+class _Denoise(nn.Module):
+    """The network's part of the loss in one module (the unit DistributedDataParallel wraps):
+    encode the distinct fields, then denoise every grasp with its field's code."""
+
+    def __init__(self, model: GraspDiffusion):
+        super().__init__()
+        self.model = model
+
+    def forward(self, fields, voxel_sizes, inverse, xt, t, types):
+        return self.model(xt, t, self.model.encode(fields, voxel_sizes)[inverse], types)
+
+
 def diffusion_loss(model: GraspDiffusion, scheduler, dataset: DiffusionDataset, index: torch.Tensor,
                    weights: torch.Tensor, generator: torch.Generator, p_uncond: float, device: torch.device,
-                   augment: str = "none") -> torch.Tensor:
+                   augment: str = "none", part: torch.Tensor | None = None, net: nn.Module | None = None
+                   ) -> torch.Tensor:
     """Weighted MSE between the network output and the scheduler's target on one batch.
 
     Args:
@@ -174,6 +195,15 @@ def diffusion_loss(model: GraspDiffusion, scheduler, dataset: DiffusionDataset, 
         generator: CPU generator of timesteps, noise, type dropping and rotations.
         augment: ``"none"``, or rotate every object of the batch (its field and its grasps
             together, about the field's centre) by a random ``"z"`` or ``"so3"`` rotation.
+        part: (P,) positions in the batch whose errors this call sums (data parallel: this
+            process's share; default all). The random numbers are drawn for the whole batch
+            either way, so the shares of several processes add up to the whole batch.
+        net: the module that runs the network (``_Denoise(model)`` or its distributed wrapper;
+            default ``_Denoise(model)``).
+
+    Returns:
+        () the squared errors of ``part`` summed and divided by B x D (the whole batch's mean
+        when ``part`` is all of it).
     """
     x0, types, fidx = dataset[index]
     B = x0.shape[0]
@@ -193,9 +223,15 @@ def diffusion_loss(model: GraspDiffusion, scheduler, dataset: DiffusionDataset, 
     xt = scheduler.add_noise(x0, noise, t)
     target = scheduler.training_target(x0, noise, t)
     types = torch.where(drop, torch.full_like(types, -1), types)
-    code = model.encode(fields.to(device), dataset.voxel_sizes[unique].to(device))[inverse.to(device)]
-    pred = model(xt.to(device), t.to(device), code, types.to(device))
-    return ((pred - target.to(device)).square() * weights.to(device)).mean()
+    voxel_sizes = dataset.voxel_sizes[unique]
+    if part is not None:  # only the fields this share uses
+        used, inverse = torch.unique(inverse[part], return_inverse=True)
+        fields, voxel_sizes = fields[used], voxel_sizes[used]
+        xt, t, types, target = xt[part], t[part], types[part], target[part]
+    net = net if net is not None else _Denoise(model)
+    pred = net(fields.to(device), voxel_sizes.to(device), inverse.to(device), xt.to(device), t.to(device),
+               types.to(device))
+    return ((pred - target.to(device)).square() * weights.to(device)).sum() / (B * x0.shape[1])
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator | None):
@@ -251,7 +287,11 @@ def train(config: TrainConfig, data: GraspArrays | None = None, val_data: GraspA
     """
     from tqdm import tqdm
 
+    rank, world, started = _init_distributed(config.device)
     device = resolve_device(config.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     if data is None:
@@ -286,31 +326,61 @@ def train(config: TrainConfig, data: GraspArrays | None = None, val_data: GraspA
     training_info = {"data": str(config.data), "objects": len(train_arrays.object_ids),
                      "val_objects": len(val_arrays.object_ids) if val_arrays is not None else 0,
                      "grasps": len(train_arrays), "config": config.to_dict()}
-    bar = tqdm(range(start, config.epochs), desc=f"train {config.model.kind}", unit="epoch", disable=not progress,
-               initial=start, total=config.epochs)
+    net = _Denoise(model)
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
+    bar = tqdm(range(start, config.epochs), desc=f"train {config.model.kind}", unit="epoch",
+               disable=not progress or rank != 0, initial=start, total=config.epochs)
     for epoch in bar:
         model.train()
-        total, count = 0.0, 0
+        total = torch.zeros((), dtype=torch.float64)
         for idx in _batches(len(train_set), config.batch_size, gen):
+            # this process's share of the batch; the gradient average over the processes is then
+            # the gradient of the whole batch's loss
+            part = torch.tensor_split(torch.arange(len(idx)), world)[rank] if world > 1 else None
             loss = diffusion_loss(model, scheduler, train_set, idx, weights, gen, config.p_uncond, device,
-                                  config.augment_rotation)
+                                  config.augment_rotation, part, net)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * world).backward()
             if config.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             opt.step()
-            total, count = total + float(loss.detach()) * len(idx), count + len(idx)
-        entry = {"epoch": epoch + 1, "train_loss": total / count,
+            total += float(loss.detach()) * len(idx)
+        if world > 1:
+            torch.distributed.all_reduce(total)
+        entry = {"epoch": epoch + 1, "train_loss": float(total) / len(train_set),
                  "val_loss": validation_loss(model, scheduler, val_set, weights, config, device)}
         history.append(entry)
         bar.set_postfix(loss=f"{entry['train_loss']:.4f}", val=f"{entry['val_loss']:.4f}" if entry["val_loss"] is not None else "-")
         if on_epoch is not None:
             on_epoch(entry)
-        if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
+        if rank == 0 and ((epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs):
             _checkpoint(out_dir, model, opt, gen, config, epoch + 1, history, training_info)
+    if started:
+        torch.distributed.barrier()  # the checkpoint is written before any process returns
+        torch.distributed.destroy_process_group()
     model.eval()
     model.info = _info(training_info, history, config)
     return TrainResult(model, history, out_dir)
+
+
+def _init_distributed(device: str) -> tuple[int, int, bool]:
+    """(rank, world size, whether this call started the process group) under ``torchrun``.
+
+    Without ``WORLD_SIZE`` > 1 in the environment: (0, 1, False). Otherwise the default process
+    group is joined (nccl for a CUDA device, gloo on CPUs) unless already initialised.
+    """
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world <= 1:
+        return 0, 1, False
+    dist = torch.distributed
+    if not dist.is_available():
+        raise ConfigError("WORLD_SIZE > 1 but this torch has no torch.distributed")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size(), False
+    backend = "nccl" if resolve_device(device).type == "cuda" else "gloo"
+    dist.init_process_group(backend)
+    return dist.get_rank(), dist.get_world_size(), True
 
 
 def _info(training_info: dict, history: list, config: TrainConfig) -> dict:
