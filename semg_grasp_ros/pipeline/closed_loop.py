@@ -145,13 +145,14 @@ class SceneCamera:
 
 def load_object_set(folder: str | Path) -> list[TableObject]:
     """Every object of ``folder``: a subfolder per object (``model.urdf`` naming its collision
-    mesh, or a ``collision*.obj`` / single mesh file) or a mesh file per object. A multi-part
-    ``.obj`` is a convex decomposition: each ``o`` block closed as its convex hull.
+    mesh, or a ``collision*.obj`` / single mesh file) or a mesh file per object, loaded by
+    ``grasp.data.objects.mesh_pieces`` (closed convex pieces for the physics check, and the
+    closed mesh the camera sees).
 
     Raises:
         DatasetError: the folder is missing or holds no loadable object.
     """
-    from ..grasp.data.dexgraspnet import load_convex_pieces
+    from ..grasp.data.objects import mesh_pieces
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -161,8 +162,8 @@ def load_object_set(folder: str | Path) -> list[TableObject]:
         path = _collision_file(entry)
         if path is None:
             continue
-        pieces = load_convex_pieces(path, 1.0)
-        out.append(TableObject(entry.stem if entry.is_file() else entry.name, pieces, _union(pieces)))
+        pieces, mesh = mesh_pieces(path)
+        out.append(TableObject(entry.stem if entry.is_file() else entry.name, pieces, mesh))
     if not out:
         raise DatasetError(f"object folder {folder} holds no mesh files or object folders")
     return out
@@ -185,12 +186,6 @@ def _collision_file(entry: Path) -> Path | None:
             return entry / mesh.get("filename")
     candidates = sorted(entry.glob("collision*")) + sorted(p for p in entry.iterdir() if p.suffix.lower() in _MESH_SUFFIXES)
     return candidates[0] if candidates else None
-
-
-def _union(pieces):
-    import trimesh
-
-    return trimesh.util.concatenate([trimesh.Trimesh(v, f, process=False) for v, f in pieces])
 
 
 # ----------------------------------------------------------------------------- the evaluation

@@ -155,7 +155,8 @@ def mesh_path(dataset_root: str | Path, object_code: str) -> Path:
 
 
 def load_convex_pieces(path: str | Path, scale: float = 1.0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Split a CoACD ``decomposed.obj`` into its convex pieces, scaled to metres.
+    """Split a convex decomposition (CoACD ``decomposed.obj``, V-HACD ``collision_vhacd.obj``) into
+    its pieces (one per ``o`` block), scaled to metres; polygons are split into triangles.
 
     Returns:
         list of (vertices (V, 3) float64 m, faces (F, 3) int, 0-based per piece).
@@ -172,13 +173,16 @@ def load_convex_pieces(path: str | Path, scale: float = 1.0) -> list[tuple[np.nd
     for line in text.splitlines():
         if line.startswith("v "):
             verts.append([float(v) for v in line.split()[1:4]])
-        elif line.startswith("o ") or (line.startswith("f ") and current is None):
-            current = []
-            pieces.append(current)
-            if line.startswith("f "):
-                current.append([int(re.split("/", t)[0]) for t in line.split()[1:4]])
+        elif line.startswith("o "):
+            current = None
         elif line.startswith("f "):
-            current.append([int(re.split("/", t)[0]) for t in line.split()[1:4]])
+            if current is None:
+                current = []
+                pieces.append(current)
+            # a polygon (v1 v2 v3 v4 ...) as a triangle fan; negative indices count back from the last vertex
+            idx = [int(re.split("/", t)[0]) for t in line.split()[1:]]
+            idx = [i if i > 0 else len(verts) + 1 + i for i in idx]
+            current.extend([idx[0], idx[k], idx[k + 1]] for k in range(1, len(idx) - 1))
     verts = np.array(verts, dtype=np.float64) * float(scale)
     out = []
     for faces in pieces:

@@ -182,7 +182,8 @@ def mesh_pieces(path: str | Path, scale: float = 1.0) -> tuple[list[Piece], trim
 
     An OBJ with several ``o`` blocks is a convex decomposition (V-HACD, CoACD): its pieces as they
     come, and the field from their closed hulls (decompositions are rarely closed themselves).
-    Any other mesh: the convex hull of each connected body, and the field from the mesh itself.
+    Any other mesh: the convex hull of each connected body, and the field from the mesh itself
+    when it is closed, else from those hulls (an open surface has no inside).
 
     Raises:
         DataError: unreadable or empty mesh, a non-positive scale, or nothing graspable.
@@ -197,7 +198,7 @@ def mesh_pieces(path: str | Path, scale: float = 1.0) -> tuple[list[Piece], trim
             blocks = sum(line.startswith("o ") for line in f)
         if blocks > 1:
             pieces = close_pieces(load_convex_pieces(path, scale), path.name)
-            return pieces, trimesh.util.concatenate([trimesh.Trimesh(v, f, process=False) for v, f in pieces])
+            return pieces, pieces_mesh(pieces)
     try:
         mesh = trimesh.load(str(path), force="mesh")
     except (OSError, ValueError) as exc:
@@ -205,8 +206,18 @@ def mesh_pieces(path: str | Path, scale: float = 1.0) -> tuple[list[Piece], trim
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
         raise DataError(f"{path} holds no triangles")
     mesh.apply_scale(scale)
+    mesh.merge_vertices(merge_tex=True, merge_norm=True)  # one vertex per position: faces split by normals join
     bodies = mesh.split(only_watertight=False) or [mesh]
-    return close_pieces([(b.vertices, b.faces) for b in bodies], path.name), mesh
+    pieces = close_pieces([(b.vertices, b.faces) for b in bodies], path.name)
+    if not all(b.is_watertight for b in bodies):  # an open surface has no inside: the field from the pieces
+        mesh = pieces_mesh(pieces)
+    return pieces, mesh
+
+
+def pieces_mesh(pieces) -> trimesh.Trimesh:
+    """The union of closed convex ``pieces`` as one mesh of closed bodies (what a distance field
+    and a depth camera take), metres."""
+    return trimesh.util.concatenate([trimesh.Trimesh(v, f, process=False) for v, f in pieces])
 
 
 def _piece(mesh: trimesh.Trimesh, transform: np.ndarray | None = None) -> Piece:

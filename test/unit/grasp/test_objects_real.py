@@ -12,6 +12,7 @@ from semg_grasp_ros.errors import DataError
 from semg_grasp_ros.grasp.data.dexgraspbench import posture_from_qpos, posture_to_qpos, read_grasp, write_grasp
 from semg_grasp_ros.grasp.data.objects import MIN_PIECE_THICKNESS, close_pieces, mesh_pieces
 from semg_grasp_ros.grasp.physics import GraspPostures, HandPosture, PhysicsConfig, build_model
+from semg_grasp_ros.perception.sdf import GridSpec, sdf_from_mesh
 
 
 def test_close_pieces_thickens_flat_and_drops_degenerate(caplog):
@@ -38,7 +39,31 @@ def test_every_ycb_object_loads(data_root):
         pieces, mesh = mesh_pieces(folder / "collision_vhacd.obj")
         assert pieces and all(trimesh.Trimesh(v, f).is_watertight for v, f in pieces), folder.name
         assert 0.01 < np.ptp(mesh.vertices, axis=0).max() < 0.5, folder.name
+        # solid, not a shell of faces: the pieces fill a good part of their bounding box, and the
+        # field's inside holds the pieces' volume (a box whose faces came apart encloses nothing)
+        volume = sum(trimesh.Trimesh(v, f).volume for v, f in pieces)
+        assert volume > 0.1 * np.prod(np.ptp(mesh.vertices, axis=0)), folder.name
+        field = sdf_from_mesh(mesh, GridSpec())
+        inside = (field.distances < 0).sum() * field.voxel_size**3
+        assert inside == pytest.approx(volume, rel=0.25), folder.name
         build_model(pieces, PhysicsConfig(hand="urdf"))
+
+
+def test_polygon_faces_are_split_into_triangles(tmp_path):
+    """A decomposition stored with quads (as V-HACD files of boxes are) keeps every face."""
+    from semg_grasp_ros.grasp.data.dexgraspnet import load_convex_pieces
+
+    box = trimesh.creation.box(extents=(0.04, 0.06, 0.08))
+    quads = [[0, 1, 3, 2], [4, 6, 7, 5], [0, 4, 5, 1], [2, 3, 7, 6], [0, 2, 6, 4], [1, 5, 7, 3]]
+    lines = ["o box"] + [f"v {x} {y} {z}" for x, y, z in box.vertices] + [f"f {' '.join(str(i + 1) for i in q)}" for q in quads]
+    (tmp_path / "box.obj").write_text("\n".join(lines) + "\n")
+    [(v, f)] = load_convex_pieces(tmp_path / "box.obj")
+    assert f.shape == (12, 3)
+    mesh = trimesh.Trimesh(v, f)
+    mesh.fix_normals()
+    assert mesh.is_watertight and mesh.volume == pytest.approx(0.04 * 0.06 * 0.08, rel=1e-6)
+    pieces, solid = mesh_pieces(tmp_path / "box.obj")  # one block: loaded as a mesh, one closed body
+    assert len(pieces) == 1 and solid.is_watertight
 
 
 def test_dexgraspbench_grasp_round_trip(tmp_path):
