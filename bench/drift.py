@@ -3,7 +3,8 @@
     python bench/drift.py --out bench/results/drift.json
 
 Per Sapsanis subject, the personal model of ``semg-grasp calibrate`` (2 repetitions per grasp,
-the classifier node's 150 ms model as the pretrained model) decodes the remaining trials in
+the classifier node's 150 ms model as the pretrained model, trained on the calibration windows
+and their augmented copies: ``intent.adaptation.augment_windows``) decodes the remaining trials in
 session order (repetition by repetition, the grasps in turn; 6 s each). Halfway through, the
 signal changes and stays changed:
 
@@ -21,12 +22,15 @@ unsupervised updates from completed grasps whose windows agree), trial and windo
                    adapted accuracy 30 s after the change within 2 points of it)
 
 and, with adaptation, the updates made after the change and how many were of the right class.
+The same without augmentation (``AdaptConfig(augment_copies=0)``) is summarised under
+``without_augmentation``.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -102,15 +106,10 @@ def stream(model, inputs, active, labels, adapt: AdaptConfig | None, change_at: 
     return np.array(trial_ok), np.array(window_acc), updates
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("bench/results/drift.json"))
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    pretrained = load_model(GraspClassifierConfig().model)
-    adapt = AdaptConfig()
+def run(pretrained, subjects, adapt: AdaptConfig, verbose: bool = True) -> tuple[dict, dict]:
+    """Per subject and change the figures of the module docstring, and their summary."""
     results, summary = {}, {}
-    for trials in load_subjects():
+    for trials in subjects:
         calib = np.flatnonzero(trials.repetitions < SHOTS)
         windows = filter_and_window(trials.data[calib], pretrained.spec)
         act = active_mask(windows)
@@ -145,9 +144,10 @@ def main() -> None:
                     entry[mode]["updates_right"] = int(sum(c == t for c, t in updates))
             per_change[name] = entry
             s, d = entry["adaptive"]["after_30s"]["trial"], entry["adaptive"]["unshifted"]["trial"]
-            print(f"{trials.subject:<10} {name:<16} static {100 * entry['static']['after_30s']['trial']:5.1f} "
-                  f"adaptive {100 * s:5.1f} (unshifted {100 * d:5.1f}); updates right "
-                  f"{entry['adaptive']['updates_right']}/{entry['adaptive']['updates_after_change']}", flush=True)
+            if verbose:
+                print(f"{trials.subject:<10} {name:<16} static {100 * entry['static']['after_30s']['trial']:5.1f} "
+                      f"adaptive {100 * s:5.1f} (unshifted {100 * d:5.1f}); updates right "
+                      f"{entry['adaptive']['updates_right']}/{entry['adaptive']['updates_after_change']}", flush=True)
         results[trials.subject] = per_change
     for name in CHANGES:
         gaps = [100 * (results[s][name]["adaptive"]["unshifted"]["trial"] - results[s][name]["adaptive"]["after_30s"]["trial"])
@@ -157,21 +157,36 @@ def main() -> None:
             "adaptive_after_30s_trial": float(np.mean([results[s][name]["adaptive"]["after_30s"]["trial"] for s in results])),
             "adaptive_unshifted_trial": float(np.mean([results[s][name]["adaptive"]["unshifted"]["trial"] for s in results])),
             "static_unshifted_trial": float(np.mean([results[s][name]["static"]["unshifted"]["trial"] for s in results])),
+            "gap_points_adaptive": {s: g for s, g in zip(results, gaps)},
             "max_gap_points_adaptive": float(max(gaps)),
             "target_met": bool(max(gaps) <= TARGET_POINTS),
             "updates_right_fraction": float(
                 sum(results[s][name]["adaptive"]["updates_right"] for s in results)
                 / max(1, sum(results[s][name]["adaptive"]["updates_after_change"] for s in results))),
         }
+    return results, summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("bench/results/drift.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    pretrained = load_model(GraspClassifierConfig().model)
+    adapt = AdaptConfig()
+    subjects = load_subjects()
+    results, summary = run(pretrained, subjects, adapt)
+    _, plain = run(pretrained, subjects, dataclasses.replace(adapt, augment_copies=0), verbose=False)
     out = {
         "calibration": f"first {SHOTS} repetitions per grasp; personal model from {GraspClassifierConfig().model}",
         "changes": {"gain_0.7": "channel 1 x0.7", "gain_1.3": "channel 1 x1.3",
                     "electrode_shift": f"x' = M x, M = {MIX.tolist()}", "fatigue": "time axis x0.85 (median frequency -15 %)"},
         "change_at": "halfway through the test trials (session order)",
         "after_30s": f"trials starting {AFTER_S:g} s or more after the change (6 s per trial)",
-        "adaptation": adapt.__dict__,
+        "adaptation": dataclasses.asdict(adapt),
         "target": f"adaptive after_30s within {TARGET_POINTS:g} points of unshifted (trial level, every subject)",
         "summary": summary,
+        "without_augmentation": {"adaptation": {"augment_copies": 0}, "summary": plain},
         "per_subject": results,
         "machine": machine_info(),
     }

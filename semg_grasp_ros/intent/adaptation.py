@@ -11,7 +11,12 @@ quarter of the last ones. So the personal model is
 * ``personal_model``: linear discriminant analysis on the pretrained model's window features
   (same filter, window and features, so it streams through the same decoder), its normaliser
   fitted to the person's calibration windows, covariance shrunk towards the identity
-  (``AdaptConfig.shrinkage``: a few repetitions do not estimate a 40 x 40 covariance); and
+  (``AdaptConfig.shrinkage``: a few repetitions do not estimate a 40 x 40 covariance), trained
+  on the calibration windows and ``augment_copies`` transformed copies of them
+  (``augment_windows``: a channel's gain, crosstalk between the channels as after an electrode
+  shift, the spectrum compressed as with fatigue; training with displaced electrodes is
+  Hargrove et al. 2008's remedy for electrode shift), so the model does not rest on what a
+  session changes; and
 * ``OnlineAdapter``: unsupervised updates during use, after every completed grasp: the
   normaliser's mean follows the mean of all grasps (label-free re-centring, for changes
   common to every grasp: gain, fatigue), and the decided class's mean follows the grasp when
@@ -54,6 +59,13 @@ class AdaptConfig:
             Mahalanobis distance per feature of the class mean (0 = no limit): right after a
             large change the grasps fit no class, and adapting on their (often wrong) decisions
             would pull a class onto another's signal; the re-centring brings them back first.
+        augment_copies: transformed copies of every calibration window added to the personal
+            model's training set (0 = none; ``augment_windows``).
+        max_gain: a copy's channel gains are drawn log-uniformly in [1 / max_gain, max_gain].
+        max_crosstalk: each channel of a copy picks up a fraction in [0, max_crosstalk] of
+            the other (x' = M x, rows of M summing to 1).
+        min_stretch: a copy's spectrum is compressed by a factor drawn in [min_stretch, 1]
+            (x'(t) = x(f t): the median frequency times f).
     """
 
     shrinkage: float = 0.3
@@ -62,6 +74,10 @@ class AdaptConfig:
     min_windows: int = 5
     shift_rate: float = 0.1
     max_distance: float = 0.5
+    augment_copies: int = 3
+    max_gain: float = 1.4
+    max_crosstalk: float = 0.3
+    min_stretch: float = 0.8
 
     def __post_init__(self):
         if not (0 <= self.shrinkage <= 1 and 0 <= self.rate <= 1 and 0 <= self.shift_rate <= 1
@@ -71,11 +87,58 @@ class AdaptConfig:
                               f"{self.max_distance}")
         if self.min_windows < 1:
             raise ConfigError(f"min_windows must be >= 1, got {self.min_windows}")
+        if not (self.augment_copies >= 0 and self.max_gain >= 1 and 0 <= self.max_crosstalk < 0.5
+                and 0 < self.min_stretch <= 1):
+            raise ConfigError(f"need augment_copies >= 0, max_gain >= 1, max_crosstalk in [0, 0.5), min_stretch in "
+                              f"(0, 1]; got {self.augment_copies}, {self.max_gain}, {self.max_crosstalk}, "
+                              f"{self.min_stretch}")
+
+    def augmentation(self) -> dict:
+        """The augmentation settings, as recorded in a personal model's info."""
+        return {"copies": self.augment_copies, "max_gain": self.max_gain, "max_crosstalk": self.max_crosstalk,
+                "min_stretch": self.min_stretch}
 
 
 def features_of(model: IntentModel) -> FeatureConfig:
     """The window features of ``model`` (the rich set for models without features)."""
     return getattr(model.config, "features", None) or RICH_FEATURES
+
+
+def augment_windows(windows: np.ndarray, config: AdaptConfig, seed: int = 0) -> np.ndarray:
+    """``config.augment_copies`` transformed copies of every window, each with its own draw.
+
+    A copy of a window is the window's spectrum compressed (``x(f t)``, linear interpolation
+    inside the window, ``f`` in [``min_stretch``, 1]), then its channels mixed (each picks up
+    a fraction in [0, ``max_crosstalk``] of the others' mean) and scaled (gains log-uniform in
+    [1 / ``max_gain``, ``max_gain``]). The filter is linear, so mixing and gains of filtered
+    windows equal those of the raw signal.
+
+    Args:
+        windows: (n, window, n_channels) filtered windows.
+
+    Returns:
+        (copies * n, window, n_channels): copy 0 of every window, then copy 1, ...
+    """
+    w = np.asarray(windows, dtype=np.float64)
+    if w.ndim != 3 or w.shape[1] < 2:
+        raise DataError(f"windows must be (n, samples >= 2, channels), got {w.shape}")
+    rng = np.random.default_rng(seed)
+    n, length, n_ch = w.shape
+    t = np.arange(length, dtype=np.float64)
+    copies = []
+    for _ in range(config.augment_copies):
+        pos = rng.uniform(config.min_stretch, 1.0, size=(n, 1)) * t  # (n, length), <= length - 1
+        lo = np.minimum(pos.astype(np.int64), length - 2)
+        frac = (pos - lo)[..., None]
+        take = lambda i: np.take_along_axis(w, i[..., None], axis=1)  # noqa: E731
+        stretched = (1 - frac) * take(lo) + frac * take(lo + 1)
+        if n_ch > 1:
+            talk = rng.uniform(0.0, config.max_crosstalk, size=(n, n_ch))
+            others = (stretched.sum(axis=2, keepdims=True) - stretched) / (n_ch - 1)
+            stretched = (1 - talk[:, None, :]) * stretched + talk[:, None, :] * others
+        gains = np.exp(rng.uniform(-np.log(config.max_gain), np.log(config.max_gain), size=(n, 1, n_ch)))
+        copies.append(stretched * gains)
+    return np.concatenate(copies) if copies else np.zeros((0, length, n_ch))
 
 
 def personal_model(pretrained: IntentModel, windows: np.ndarray, labels: np.ndarray,
@@ -92,13 +155,20 @@ def personal_model(pretrained: IntentModel, windows: np.ndarray, labels: np.ndar
         A fitted ``LdaModel``; ``info["adaptation"]`` records how it was made.
     """
     model = LdaModel(pretrained.spec, pretrained.class_names, LdaConfig(features_of(pretrained), config.shrinkage))
+    labels = np.asarray(labels)
+    if config.augment_copies:
+        windows = np.concatenate([np.asarray(windows, dtype=np.float64), augment_windows(windows, config)])
+        labels = np.tile(labels, config.augment_copies + 1)
     model.fit(windows, labels)
     model.info["adaptation"] = {
         "method": "LDA on the pretrained model's window features, normaliser fitted to the person's calibration "
-                  f"windows, covariance shrinkage {config.shrinkage:g}",
+                  f"windows and {config.augment_copies} transformed copies of each (gain, crosstalk, spectral "
+                  f"compression), covariance shrinkage {config.shrinkage:g}",
+        "augmentation": config.augmentation(),
         "pretrained": {k: pretrained.info[k] for k in ("preset", "description", "training_data") if k in pretrained.info},
-        "calibration_windows": int(len(labels)),
-        "calibration_windows_per_class": np.bincount(np.asarray(labels), minlength=model.n_classes).tolist(),
+        "calibration_windows": int(len(labels)) // (config.augment_copies + 1),
+        "calibration_windows_per_class": (np.bincount(labels, minlength=model.n_classes)
+                                          // (config.augment_copies + 1)).tolist(),
     }
     return model
 

@@ -3,7 +3,10 @@
 For every subject: start from a pooled model that has not seen them (trained on the other
 subjects with the chosen preset, or a given pretrained model), build the personal model
 (``adaptation.personal_model``) on the subject's first K repetitions of every grasp, and test
-on the remaining repetitions. K = 0 is zero-shot: the pooled model as it is.
+on the remaining repetitions. K = 0 is zero-shot: the pooled model as it is and, where the
+other subjects are at hand, the subject-normalised LDA of ``zeroshot`` (``user_normalised``:
+the other subjects' features each z-scored on their own, the person's on the running
+statistics of the windows they have produced so far, no labels).
 
 Two figures per K, at trial and window level (the levels of ``evaluation``):
 
@@ -29,6 +32,7 @@ from .base import IntentModel
 from .evaluation import ACTIVE_PART, SubjectWindows, _predict_trials, train_on_subjects
 from .metrics import confusion_matrix, scores
 from .models import Preset
+from .zeroshot import UserNormaliser, subject_normalised_lda
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +65,11 @@ def _windows(trials: TrialSet, model: IntentModel):
 
 
 def evaluate_subject(pooled: IntentModel, trials: TrialSet, shots: Sequence[int] = SHOTS,
-                     adapt: AdaptConfig = AdaptConfig(), pooled_preset: Preset | None = None) -> dict:
+                     adapt: AdaptConfig = AdaptConfig(), pooled_preset: Preset | None = None,
+                     others: Sequence[TrialSet] = ()) -> dict:
     """Few-shot results of one subject (see the module docstring) from a pooled model that
-    has not seen them. Returns ``{str(K): {"static": ..., "online": ...}}`` per K."""
+    has not seen them; ``others``: the other subjects, for the zero-shot subject-normalised
+    LDA (none: not reported). Returns ``{str(K): {"static": ..., "online": ...}}`` per K."""
     if trials.class_names != pooled.class_names:
         raise DataError(f"subject {trials.subject} has classes {trials.class_names}, the model {pooled.class_names}")
     max_rep = int(trials.repetitions.max()) + 1
@@ -82,6 +88,9 @@ def evaluate_subject(pooled: IntentModel, trials: TrialSet, shots: Sequence[int]
             preset = pooled_preset or _window_preset()
             fold = _predict_trials(pooled, preset, SubjectWindows(trials, encoded, active), test, 0.0)
             out[str(k)] = {"static": _fold_summary(fold, n_classes), "online": None, "fit_seconds": 0.0}
+            if others:
+                out[str(k)]["user_normalised"] = _user_normalised(pooled, others, trials, flat, active,
+                                                                  session_order(trials, test))
             continue
         calib = np.flatnonzero(trials.repetitions < k)
         mask = active[calib]
@@ -138,6 +147,34 @@ def _online(model, data: SubjectWindows, order: np.ndarray, adapt: AdaptConfig) 
     }
 
 
+def _user_normalised(pooled: IntentModel, others: Sequence[TrialSet], trials: TrialSet, flat: np.ndarray,
+                     active: np.ndarray, order: np.ndarray) -> dict:
+    """Zero-shot with the subject-normalised LDA of ``others``: trials decided in ``order``, the
+    person's normaliser updated on each trial's active windows after it is decided."""
+    t0 = time.perf_counter()
+    model = subject_normalised_lda(pooled, others)
+    fit_seconds = time.perf_counter() - t0
+    user = UserNormaliser(model)
+    inputs = model.encode(flat).reshape(*active.shape, -1)
+    t_true, t_pred, w_true, w_pred = [], [], [], []
+    for i in order:
+        act = active[i] if active[i].any() else np.ones_like(active[i])
+        label = int(trials.labels[i])
+        proba = model.predict_proba_encoded(inputs[i][act])
+        t_true.append(label)
+        t_pred.append(int(np.argmax(_trial_log_scores(proba))))
+        w_true.append(np.full(int(act.sum()), label))
+        w_pred.append(proba.argmax(axis=1))
+        user.update(inputs[i][act])
+    n_classes = model.n_classes
+    return {
+        "trial_level": _level(np.array(t_true), np.array(t_pred), n_classes),
+        "window_level": _level(np.concatenate(w_true), np.concatenate(w_pred), n_classes),
+        "trained_on": [t.subject for t in others],
+        "fit_seconds": fit_seconds,
+    }
+
+
 def evaluate_fewshot(
     subjects: Sequence[TrialSet],
     preset: Preset | None = None,
@@ -182,14 +219,16 @@ def evaluate_fewshot(
             pooled = train_on_subjects(preset, others, seed=seed)
             pooled_info[t.subject] = {"pretrained_on": [s.subject for s in others], "seen_in_pretraining": False,
                                       "fit_seconds": time.perf_counter() - t0}
-        per_subject[t.subject] = evaluate_subject(pooled, t, shots, adapt, None if pretrained is not None else preset)
+        others = [s for s in subjects if s.subject != t.subject]
+        per_subject[t.subject] = evaluate_subject(pooled, t, shots, adapt, None if pretrained is not None else preset,
+                                                  others)
         if on_subject is not None:
             on_subject(t.subject)
     means = {}
     for k in shots:
         entry = {}
-        for mode in ("static", "online"):
-            rows = [per_subject[s][str(k)][mode] for s in per_subject if per_subject[s][str(k)][mode]]
+        for mode in ("static", "online", "user_normalised"):
+            rows = [per_subject[s][str(k)][mode] for s in per_subject if per_subject[s][str(k)].get(mode)]
             if rows:
                 entry[mode] = {level: float(np.mean([r[level]["accuracy"] for r in rows]))
                                for level in ("trial_level", "window_level")}
@@ -203,9 +242,14 @@ def evaluate_fewshot(
         "pooled_model": preset.name if pretrained is None else (
             "given per subject" if isinstance(pretrained, Mapping) else pretrained.info.get("preset", pretrained.architecture)),
         "pooled": pooled_info,
-        "personal_model": "LDA on the pooled model's window features, normaliser fitted to the calibration windows",
-        "adaptation": {"shrinkage": adapt.shrinkage, "rate": adapt.rate, "min_agreement": adapt.min_agreement,
-                       "min_windows": adapt.min_windows},
+        "personal_model": "LDA on the pooled model's window features, normaliser fitted to the calibration windows; "
+                          "trained on the calibration windows and transformed copies of them (augmentation)",
+        "zero_shot_user_normalised": "K = 0 with two or more subjects: LDA on the other subjects' window features, "
+                                     "each subject z-scored on their own active windows; the person's features "
+                                     "z-scored on the running statistics of their active windows so far (before "
+                                     "the first trial: the training subjects' mean statistics), updated after "
+                                     "each trial is decided; trials in session order",
+        "adaptation": {k: v for k, v in vars(adapt).items()},
         "calibration_set": "the first K repetitions of every grasp; test = the remaining repetitions",
         "online_order": "test trials streamed repetition by repetition, the grasps in turn; each trial decided "
                         "with the model as it stands, then adapted on when its windows agree",
@@ -229,5 +273,9 @@ def format_fewshot(result: dict) -> str:
                 right = f"{a['updates_right']}/{a['updates_with_truth']}"
                 row += (f"{100 * o['trial_level']['accuracy']:13.1f}%{100 * o['window_level']['accuracy']:14.1f}%"
                         f"{right:>15}")
+            u = r.get("user_normalised")
+            if u:
+                row += (f"   zero-shot normalised on the user: {100 * u['trial_level']['accuracy']:.1f}% / "
+                        f"{100 * u['window_level']['accuracy']:.1f}%")
             lines.append(row)
     return "\n".join(lines)

@@ -92,3 +92,82 @@ def test_fewshot_protocol_calibrates_on_the_first_repetitions_only():
         evaluate_fewshot(subjects, get_preset("lda_rich"), shots=(4,))
     with pytest.raises(ConfigError):
         evaluate_fewshot(subjects[:1], get_preset("lda_rich"), shots=(1,))
+
+
+def test_augmented_copies_change_gain_crosstalk_and_spectrum_as_drawn():
+    from semg_grasp_ros.intent.adaptation import augment_windows
+
+    rng = np.random.default_rng(0)
+    t = np.arange(200) / 500.0
+    w = np.stack([np.stack([np.sin(2 * np.pi * 80 * t), 0.1 * rng.standard_normal(200)], axis=1)] * 50)
+    config = AdaptConfig(augment_copies=2, max_gain=1.5, max_crosstalk=0.3, min_stretch=0.8)
+    out = augment_windows(w, config)
+    assert out.shape == (100, 200, 2)
+    rms = np.sqrt(np.mean(out**2, axis=1))
+    # channel 2 picks up at most 30 % of channel 1, scaled by at most 1.5
+    assert np.all(rms[:, 1] < 1.5 * (0.3 * np.sqrt(0.5) + 0.1) + 0.05) and np.any(rms[:, 1] > 0.2)
+    # the 80 Hz tone of channel 1 comes out between 64 and 80 Hz
+    spec = np.abs(np.fft.rfft(out[:, :, 0], axis=1))
+    peak = np.fft.rfftfreq(200, 1 / 500.0)[spec.argmax(axis=1)]
+    assert np.all((peak >= 62.5) & (peak <= 82.5)) and peak.min() < 75
+    assert np.array_equal(out, augment_windows(w, config))  # seeded
+    assert augment_windows(w, AdaptConfig(augment_copies=0)).shape == (0, 200, 2)
+    with pytest.raises(ConfigError):
+        AdaptConfig(max_crosstalk=0.6)
+    with pytest.raises(DataError):
+        augment_windows(np.zeros((3, 10)), config)
+
+
+def test_personal_model_trains_on_augmented_copies_and_records_them():
+    pooled = _pooled(_trials("other", seed=1))
+    person = _trials("new", reps=2, seed=2)
+    from semg_grasp_ros.intent.spec import filter_and_window
+
+    w = filter_and_window(person.data, pooled.spec)
+    flat, labels = w.reshape(-1, *w.shape[2:]), np.repeat(person.labels, w.shape[1])
+    plain = personal_model(pooled, flat, labels, AdaptConfig(augment_copies=0))
+    augmented = personal_model(pooled, flat, labels, AdaptConfig(augment_copies=2))
+    info = augmented.info["adaptation"]
+    assert info["augmentation"]["copies"] == 2 and info["calibration_windows"] == len(labels)
+    assert info["calibration_windows_per_class"] == np.bincount(labels).tolist()
+    # the gain copies widen the spread of the amplitude features the model expects
+    assert not np.allclose(plain.covariance, augmented.covariance)
+    # a channel 1 gain of 0.7 (inside the drawn range) costs the augmented model no more
+    gained = w.copy()
+    gained[..., 0] *= 0.7
+    acc = {name: np.mean(m.predict(gained.reshape(-1, *w.shape[2:])).labels == labels)
+           for name, m in (("plain", plain), ("augmented", augmented))}
+    assert acc["augmented"] >= acc["plain"] - 0.02
+
+
+def test_zero_shot_lda_normalises_every_person_on_their_own_windows():
+    from semg_grasp_ros.intent.zeroshot import UserNormaliser, active_features, subject_normalised_lda
+
+    # the same class structure on every person, but each with their own overall gain per channel
+    people = []
+    for i, g in enumerate(([1.0, 1.0], [3.0, 0.5], [0.4, 2.0])):
+        t = _trials(f"p{i}", reps=3, seed=10 + i)
+        people.append(TrialSet(t.data * np.array(g), t.labels, t.repetitions, t.class_names, t.channel_names,
+                               t.sample_rate, t.subject))
+    template = get_preset("lda_rich").build(500.0, ("ch1", "ch2"), GRASP_TYPES)
+    model = subject_normalised_lda(template, people[:2])
+    assert model.info["zero_shot"]["subjects"] == ["p0", "p1"]
+    x, active, labels = active_features(model, people[2])
+    before = np.mean(model.predict_proba_encoded(x[active]).argmax(1) == labels[active])
+    user = UserNormaliser(model)
+    for i in session_order(people[2], np.arange(len(people[2].labels))):
+        user.update(x[i][active[i]])
+    after = np.mean(model.predict_proba_encoded(x[active]).argmax(1) == labels[active])
+    assert user.n == active.sum() and after > 0.7 and after > before + 0.2
+    with pytest.raises(DataError):
+        user.update(np.zeros((3, 2)))
+    with pytest.raises(ConfigError):
+        UserNormaliser(_pooled(people[0]))
+
+
+def test_fewshot_protocol_reports_the_user_normalised_zero_shot():
+    subjects = [_trials(f"s{i}", reps=3, seed=i) for i in range(3)]
+    result = evaluate_fewshot(subjects, get_preset("lda_rich"), shots=(0, 1))
+    zero = result["per_subject"]["s0"]["0"]["user_normalised"]
+    assert zero["trained_on"] == ["s1", "s2"] and zero["trial_level"]["n"] == 18
+    assert "user_normalised" in result["mean"]["0"] and "user_normalised" not in result["per_subject"]["s0"]["1"]
