@@ -5,7 +5,9 @@
 For each Sapsanis subject's fitted simulated user (``models/emg_simulator_<subject>.json``): the
 user calibrates (2 s rest, 3 s strongest contraction), then holds one grasp with the effort
 stepping through ``EFFORTS`` (``pipeline.proportional``: the activation is the effort times the
-simulator's envelope, known sample by sample); the grasp classifier (node defaults, shipped
+simulator's envelope without its onset burst, constant while the effort is); the grasp is one
+that stands clear of the user's rest (male_1's palmar plateau is below his rest noise, so his
+hook is held: no amplitude estimate can follow a contraction weaker than the noise); the grasp classifier (node defaults, shipped
 model, ``max_rms`` from the calibration) and the hand controller (node defaults, the grasp from
 the start) run at their rates. Reported: Pearson correlation of the commanded closure (the
 commanded joints projected on pregrasp -> grasp -> squeeze, 0-2) with the activation over the
@@ -35,7 +37,8 @@ from semg_grasp_ros.pipeline.grasp_classifier import GraspClassifierConfig  # no
 from semg_grasp_ros.pipeline.hand_controller import HandControllerConfig  # noqa: E402
 from semg_grasp_ros.pipeline.proportional import closure_metrics, run_closing  # noqa: E402
 
-SUBJECTS = {"female_1": "cylindrical", "female_2": "spherical", "male_1": "palmar"}
+#: the grasp each simulated user holds: its plateau RMS at least 3x the rest RMS on every channel
+SUBJECTS = {"female_1": "cylindrical", "female_2": "spherical", "male_1": "hook"}
 #: (effort, seconds) held in turn after 2 s of rest.
 EFFORTS = [(0.3, 4.0), (0.6, 4.0), (1.0, 4.0), (0.45, 4.0), (0.8, 4.0)]
 REST_S, SETTLE_S = 2.0, 1.5
@@ -53,11 +56,15 @@ def main(argv=None) -> int:
     model = load_model(classifier.model)
     result = {"machine": machine_info(), "efforts": EFFORTS, "rest_s": REST_S, "settle_s": SETTLE_S,
               "classifier_level_settings": {k: getattr(classifier, k) for k in (
-                  "level_smoothing_s", "level_min_cutoff_hz", "level_beta", "level_deadband", "level_hysteresis")},
+                  "level_smoothing_s", "level_steady_s", "level_track_s", "level_noise", "level_change", "level_band",
+                  "level_deadband")},
               "controller": {k: getattr(controller, k) for k in ("proportional_closing", "grasp_level", "closure_rate")},
               "per_subject": {}}
     for subject, grasp in SUBJECTS.items():
         user = SimulatorModel.shipped(subject)
+        plateau = np.asarray(user.plateau_rms)[user.class_names.index(grasp)]
+        if np.any(plateau < 3 * np.asarray(user.rest_rms)):
+            raise SystemExit(f"{subject}'s {grasp} (plateau RMS {plateau}) does not stand clear of rest {user.rest_rms}")
         on = closure_metrics(run_closing(user, grasp, EFFORTS, args.seed, classifier, controller, intent_model=model),
                              EFFORTS, REST_S, SETTLE_S)
         off = closure_metrics(run_closing(user, grasp, EFFORTS, args.seed, classifier,

@@ -1,13 +1,23 @@
 """The contraction level (0-1) that proportional closing follows (``GraspIntent.level``).
 
-Per decision: each channel's window RMS, smoothed (exponential, ``smoothing_s``); its power above
-the rest level's over that of the strongest contraction (``max_rms``, from the user's
-calibration; without it the strongest smoothed RMS seen so far, at least twice the rest level),
-square-rooted (the EMG amplitude grows with the activation, rest noise adds power) and averaged
-over the channels; then an adaptive low-pass (the "1 euro filter", Casiez et al. 2012: cutoff
-``min_cutoff_hz`` + ``beta`` x the level's speed in 1/s: steady while the contraction is, quick
-when it changes); below ``deadband`` it is 0 (the rest of the range rescaled to 0-1), and the
-published level moves only when the filtered one leaves it by more than ``hysteresis``.
+Per decision (every ``dt`` s) the window's per-channel power above the rest level's, summed over
+the channels and divided by the summed span of the strongest contraction (``max_rms``, from the
+user's calibration; without it the strongest window seen so far, at least twice the rest level):
+the power fraction ``p`` (the channels weigh by their span, the weak ones add little noise).
+Amplitude estimates of sEMG are noisy (a 150 ms window's power has a relative standard
+deviation of about 0.2, and it scales with the power), so the level is held while the contraction
+is, and changes when the contraction does (a change detector, not a fixed low-pass):
+
+* a fast estimate: ``p`` smoothed exponentially (``smoothing_s``);
+* a held mean: the mean of the fast estimate since the contraction last changed (over at most
+  ``steady_s``): its noise shrinks the longer the contraction is held;
+* a change: the fast estimate leaves the held mean by more than ``change`` times its noise
+  (``noise`` x the total power, rest included, over the span); the held mean then follows the fast
+  estimate for ``track_s`` (the new contraction's rise) and starts averaging afresh;
+* the level: the square root of the held mean (the EMG amplitude grows with the activation),
+  0 below ``deadband`` (the rest of the range rescaled to 0-1); the published level moves only
+  when it leaves the held mean's noise band (``band`` standard deviations of the held mean) or
+  while it follows a change, so a steady contraction gives a steady hand.
 """
 
 from __future__ import annotations
@@ -22,28 +32,26 @@ from ..errors import ConfigError
 @dataclass(frozen=True)
 class LevelConfig:
     """Attributes: see the module docstring (``max_rms``: per channel, signal units; empty = the
-    strongest seen so far)."""
+    strongest seen so far; ``smoothing_s``, ``steady_s``, ``track_s`` in s; ``noise``: relative
+    standard deviation of the fast power estimate; ``change``, ``band``: in standard deviations)."""
 
     max_rms: tuple[float, ...] = ()
     smoothing_s: float = 0.1
-    min_cutoff_hz: float = 0.5
-    beta: float = 1.0
+    steady_s: float = 4.0
+    track_s: float = 0.4
+    noise: float = 0.1
+    change: float = 5.0
+    band: float = 1.5
     deadband: float = 0.05
-    hysteresis: float = 0.02
 
     def __post_init__(self):
         object.__setattr__(self, "max_rms", tuple(float(v) for v in self.max_rms))
         if any(not (v > 0 and np.isfinite(v)) for v in self.max_rms):
             raise ConfigError(f"max_rms values must be finite and > 0, got {self.max_rms}")
-        if not (self.smoothing_s >= 0 and self.min_cutoff_hz > 0 and self.beta >= 0 and 0 <= self.deadband < 1
-                and 0 <= self.hysteresis < 1):
-            raise ConfigError("need level smoothing_s >= 0, min_cutoff_hz > 0, beta >= 0, 0 <= deadband < 1, "
-                              "0 <= hysteresis < 1")
-
-
-def _alpha(cutoff_hz: float, dt: float) -> float:
-    """Smoothing factor of a first-order low-pass at ``cutoff_hz`` sampled every ``dt`` s."""
-    return 1.0 / (1.0 + 1.0 / (2.0 * np.pi * cutoff_hz * dt))
+        if not (self.smoothing_s > 0 and self.steady_s >= self.smoothing_s and self.track_s >= 0 and self.noise > 0
+                and self.change > 0 and self.band >= 0 and 0 <= self.deadband < 1):
+            raise ConfigError("need level smoothing_s > 0, steady_s >= smoothing_s, track_s >= 0, noise > 0, "
+                              "change > 0, band >= 0, 0 <= deadband < 1")
 
 
 class ContractionLevel:
@@ -51,33 +59,43 @@ class ContractionLevel:
 
     def __init__(self, config: LevelConfig, dt: float):
         self.config, self.dt = config, dt
-        self._env_alpha = 1.0 - float(np.exp(-dt / config.smoothing_s)) if config.smoothing_s > 0 else 1.0
+        self._fast_alpha = 1.0 - float(np.exp(-dt / config.smoothing_s))
+        self._track = int(round(config.track_s / dt))
         self.max_rms = np.asarray(config.max_rms, dtype=np.float64) if config.max_rms else None
         self.reset()
 
     def reset(self) -> None:
         """Back to level 0 (after bad signal); the strongest contraction seen is kept."""
-        self._envelope: np.ndarray | None = None  # smoothed per-channel RMS
-        self._smooth: tuple[float, float] | None = None  # low-pass state: (level, speed 1/s)
+        self._fast: float | None = None  # fast estimate of the power fraction
+        self._held = 0.0  # held mean of the power fraction
+        self._held_s = 0.0  # seconds averaged into the held mean
+        self._tracking = 0  # decisions left following a change
         self.level = 0.0
 
     def update(self, rms: np.ndarray, rest_rms: np.ndarray) -> float:
         """Next level from a window's per-channel RMS (n_channels,) and the rest level (n_channels,)."""
         c, dt = self.config, self.dt
-        env = rms if self._envelope is None else self._envelope + self._env_alpha * (rms - self._envelope)
-        self._envelope = env
         if not c.max_rms:
-            self.max_rms = np.maximum(env, 2.0 * rest_rms if self.max_rms is None else self.max_rms)
-        span = np.maximum(self.max_rms**2 - rest_rms**2, 1e-24)
-        level = float(np.mean(np.sqrt(np.clip((env**2 - rest_rms**2) / span, 0.0, 1.0))))
-        if self._smooth is None:
-            self._smooth = (level, 0.0)
-        else:  # the speed, low-passed at 1 Hz, sets the level's cutoff
-            prev, speed = self._smooth
-            speed += _alpha(1.0, dt) * ((level - prev) / dt - speed)
-            level = prev + _alpha(c.min_cutoff_hz + c.beta * abs(speed), dt) * (level - prev)
-            self._smooth = (level, speed)
+            self.max_rms = np.maximum(rms, 2.0 * rest_rms if self.max_rms is None else self.max_rms)
+        span = float(np.maximum(self.max_rms**2 - rest_rms**2, 1e-24).sum())
+        p = float(np.sum(rms**2 - rest_rms**2)) / span
+        rest = float(np.sum(rest_rms**2)) / span  # the rest's power fraction: its noise counts too
+        if self._fast is None:
+            self._fast, self._held, self._held_s = p, p, 0.0
+        else:
+            self._fast += self._fast_alpha * (p - self._fast)
+            if self._tracking or abs(self._fast - self._held) > c.change * c.noise * (max(self._held, 0.0) + rest):
+                self._tracking = self._tracking - 1 if self._tracking else self._track
+                self._held, self._held_s = self._fast, 0.0
+            else:  # the running mean since the change (the fast estimate's own memory counted), at most steady_s
+                self._held_s += dt
+                self._held += dt / min(self._held_s + c.smoothing_s, c.steady_s) * (self._fast - self._held)
+        level = float(np.sqrt(np.clip(self._held, 0.0, 1.0)))
         level = max(level - c.deadband, 0.0) / (1.0 - c.deadband)
-        if abs(level - self.level) > c.hysteresis or level in (0.0, 1.0):
+        # noise of the held mean in level units: the fast estimate's over the independent stretches averaged
+        held_sd = c.noise * (max(self._held, 0.0) + rest) * np.sqrt(
+            c.smoothing_s / min(self._held_s + c.smoothing_s, c.steady_s))
+        level_sd = held_sd / (2.0 * max(np.sqrt(max(self._held, 0.0)), 0.1) * (1.0 - c.deadband))
+        if self._tracking or abs(level - self.level) > c.band * level_sd or level in (0.0, 1.0):
             self.level = level
         return self.level

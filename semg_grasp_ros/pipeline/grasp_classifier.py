@@ -90,12 +90,17 @@ class GraspClassifierConfig:
         (0.0,), "RMS of the filtered signal per channel at the user's strongest calibration contraction (one value "
                 "= all channels); 0 = the strongest seen so far"
     )
-    level_smoothing_s: float = param(0.1, "time constant of the envelope smoothing for the level, s", (0.0, 10.0))
-    level_min_cutoff_hz: float = param(0.5, "cutoff of the level's adaptive low-pass while steady, Hz", (0.001, 100.0))
-    level_beta: float = param(1.0, "the adaptive low-pass's cutoff grows by this x the level's speed (1/s)",
-                              (0.0, 1000.0))
+    level_smoothing_s: float = param(0.1, "level: time constant of the fast power estimate, s", (0.001, 10.0))
+    level_steady_s: float = param(4.0, "level: a held contraction's power is averaged over up to this long, s",
+                                  (0.001, 600.0))
+    level_track_s: float = param(0.4, "level: after a change the level follows the fast estimate this long, s",
+                                 (0.0, 10.0))
+    level_noise: float = param(0.1, "level: relative standard deviation of the fast power estimate", (0.001, 10.0))
+    level_change: float = param(5.0, "level: a change is a departure of the fast estimate from the held mean by "
+                                     "more than this many standard deviations", (0.01, 100.0))
+    level_band: float = param(1.5, "level: the published level holds while within this many standard deviations "
+                                   "of the held mean", (0.0, 100.0))
     level_deadband: float = param(0.05, "levels below this are 0", (0.0, 0.99))
-    level_hysteresis: float = param(0.02, "the published level changes only by more than this", (0.0, 0.99))
     expected_sample_rate_hz: float = param(0.0, "required model sample rate, Hz (0 = the model's)", (0.0, 1e6))
     expected_channels: int = param(0, "required model channel count (0 = the model's)", (0, 1024))
     frame_id: str = param("", "header.frame_id of the intents ('' = that of the EMG chunks)")
@@ -133,8 +138,9 @@ class GraspClassifierConfig:
             onset_windows=self.onset_windows,
             release_factor=self.release_factor,
             max_undecided_ms=self.max_undecided_ms,
-            level=LevelConfig(per_channel(self.max_rms), self.level_smoothing_s, self.level_min_cutoff_hz,
-                              self.level_beta, self.level_deadband, self.level_hysteresis),
+            level=LevelConfig(per_channel(self.max_rms), self.level_smoothing_s, self.level_steady_s,
+                              self.level_track_s, self.level_noise, self.level_change, self.level_band,
+                              self.level_deadband),
         )
 
 

@@ -1,9 +1,10 @@
 """Proportional closing on a simulated user whose activation is known.
 
 A simulated user (``SimulatorModel``) holds one grasp with a scripted effort profile: the signal
-is the model's rest (noise, hum, offset) plus ``effort(t)`` times its grasp activity alone, so
-the activation is ``effort(t) x envelope(t)``, known sample by sample. The user first calibrates
-(``calibration_s`` of rest, then their strongest contraction, effort 1, for ``mvc_s``: the
+is the model's rest (noise, hum, offset) plus ``effort(t)`` times its grasp activity alone
+(without the fitted trials' onset burst), so the activation is ``effort(t) x envelope(t)``, known
+sample by sample, and constant while the effort is (the envelope is 1 after its onset ramp).
+The user first calibrates (``calibration_s`` of rest, then their strongest contraction, effort 1, for ``mvc_s``: the
 per-channel RMS of its held part, after its first 0.5 s, sets the decoder's ``max_rms``). The grasp classifier decodes the session; the
 hand controller executes one grasp of the held type from the start (the type's posture, its
 pregrasp ``preshape`` of it, its squeeze ``2 grasp - pregrasp``; no intent pre-shape) and closes it
@@ -62,7 +63,9 @@ def effort_signal(model: SimulatorModel, grasp: str, efforts: list[tuple[float, 
     total = rest_s + sum(d for _, d in efforts)
     config = SimulatorConfig(seed=seed, modulation_depth=0.0)  # the activation is exactly effort x envelope
     rest = EmgSimulator(model, config).render([(REST, total)])
-    quiet = replace(model, rest_rms=np.zeros_like(model.rest_rms), sensor_noise_rms=np.zeros_like(model.sensor_noise_rms))
+    # the activity alone, without the onset burst (the fitted trials' overshoot): a held effort is a constant activation
+    quiet = replace(model, rest_rms=np.zeros_like(model.rest_rms), sensor_noise_rms=np.zeros_like(model.sensor_noise_rms),
+                    overshoot=np.zeros_like(model.overshoot))
     active = EmgSimulator(quiet, replace(config, seed=seed + 1, hum=False, sensor_noise=False, dc_offset=False))
     block = active.render([(REST, rest_s), (grasp, total - rest_s + 1.0)])  # its release ramp after the end
     fs = active.sample_rate
