@@ -148,7 +148,8 @@ class SessionView:
     Args:
         recording: a ``rerun.RecordingStream`` with its sinks set (a file, a viewer).
         root_link: the hand controller's wrist TF child (``rh_palm`` or ``rh_forearm``): picks the
-            URDF of the kinematics when the session has joint states but no TF of the hand links.
+            URDF of the kinematics when the session has joint states but no TF of the hand links
+            (unless a wrist TF names the root).
     """
 
     def __init__(self, recording, root_link: str = "rh_palm"):
@@ -163,6 +164,7 @@ class SessionView:
         self._tf: dict[str, list] = defaultdict(list)  # child -> [(stamp, Pose)] not sent yet
         self._drawn: set[str] = set()  # frames whose mesh is logged (or that have none)
         self.link_tf = False  # TF messages of several transforms seen (robot_state's hand links)
+        self._wrist_child: str | None = None  # the hand's root link, as the wrist TF names it
         self._urdf: str | None = None
         self._collision_links: frozenset[str] = frozenset()
         self._shapes: list | None = None
@@ -251,7 +253,7 @@ class SessionView:
         from ..hand.kinematics import HandKinematics
         from ..hand.model import urdf_path
 
-        variant = ROOT_VARIANTS[self.root_link]
+        variant = ROOT_VARIANTS[self._wrist_child if self._wrist_child in ROOT_VARIANTS else self.root_link]
         fk = HandKinematics.load(variant)
         if self._urdf is None:
             self._describe(urdf_path(variant).read_text())
@@ -302,6 +304,7 @@ class SessionView:
                 self.link_tf, self._joints = True, []
             return
         if isinstance(obj, TransformStamped):  # the wrist TF
+            self._wrist_child = obj.child_frame_id
             self._transform(obj, stamp_ns)
             return
         if isinstance(obj, Text):
