@@ -20,7 +20,13 @@ onset_to_closed_s
     ``onset_to_executed_s`` to the start of its trajectory (the decision, the commit and the
     generation), the rest being the hand's motion. Overall: their medians over the performed
     grasps whose first grasp closed was of the right type (holding or not), beside the median
-    over successes.
+    over successes. ``onset_to_reached_s``: to the commanded joints reaching the grasp posture
+    (``outcome.REACHED_TOLERANCE``; with proportional closing only when the user contracts
+    enough), None if they did not.
+
+The simulated clock stands still while a component works: ``overall.generation_wall_s`` gives
+the wall time of the grasp generations (median, p95) on this machine, the delay a live session
+adds before each grasp starts.
 closed
     grasps closed in it; grasps closed during rest are counted separately.
 limited_by
@@ -47,7 +53,7 @@ from .emg_acquisition import EmgAcquisition, EmgAcquisitionConfig
 from .graph import Graph
 from .grasp_classifier import GraspClassifierConfig
 from .grasp_diffusion import GraspDiffusionConfig
-from .outcome import RESPONSE_TAIL_S, ExecutionMonitor, PerformedGrasp, group, physics_check, score, summary
+from .outcome import RESPONSE_TAIL_S, ExecutionMonitor, PerformedGrasp, median_or_none, group, physics_check, score, summary
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +248,9 @@ def run_subject(trials, objects: Sequence[TableObject], config: ClosedLoopConfig
         model: the calibrated intent model (default: :func:`calibrated_model`).
 
     Returns:
-        {"per_grasp": [...], "overall": {...}, "executions": [...]} for this subject.
+        {"per_grasp": [...], "overall": {...}, "executions": [...], "generation_wall_s": [...]} for
+        this subject (the wall seconds of each generation: the simulated clock stands still while
+        the generator works, so a live hand would start each grasp that much later).
     """
     from ..emg.datasets import TrialSet, active_bounds
     from ..emg.sources import recording_source, subject_rest_model, trials_recording
@@ -292,9 +300,10 @@ def run_subject(trials, objects: Sequence[TableObject], config: ClosedLoopConfig
     for component in (acquisition, classifier, camera, sdf, hand, generator):
         graph.add(component)
     monitor = ExecutionMonitor(lambda: graph.now_ns * 1e-9)
-    graph.subscribe(topics.GRASP_SELECTED, monitor.on_selected)
-    graph.subscribe(topics.HAND_TRAJECTORY, monitor.on_trajectory)
-    graph.subscribe(topics.GRASP_POSE, monitor.on_pose)
+    for topic, handler in monitor.subscriptions():
+        graph.subscribe(topic, handler)
+    generation = []  # wall seconds of each generation (the simulated clock does not advance during it)
+    graph.trace(lambda name, _, outputs, w0, w1: generation.append(w1 - w0) if name == generator.name and outputs else None)
     session_s = rec.n_samples / rate
     graph.run(duration=session_s + 0.1)
     acquisition.close()
@@ -313,8 +322,10 @@ def run_subject(trials, objects: Sequence[TableObject], config: ClosedLoopConfig
     for row in result["per_grasp"]:
         row["subject"] = trials.subject
     result["executions"] = [{"start_s": round(e.start_s, 3), "end_s": round(e.end_s, 3), "grasp_type": e.grasp_type,
-                             "closed": e.closed, "replaced_by": e.replaced_by, "holds": e.holds}
+                             "closed": e.closed, "replaced_by": e.replaced_by, "holds": e.holds,
+                             "reached_s": None if e.reached_s is None else round(e.reached_s, 3)}
                             for e in monitor.executions]
+    result["generation_wall_s"] = [round(t, 4) for t in generation]
     result["session_s"] = round(session_s, 2)
     return result
 
@@ -339,8 +350,11 @@ def evaluate(subjects: Sequence, objects: Sequence[TableObject], config: ClosedL
             o = result["overall"]
             progress(f"{trials.subject}: success {o['success_rate']:.1%} of {o['performed']} performed grasps "
                      f"(intent-limited {o['intent_limited_rate']:.1%}, grasp-limited {o['grasp_limited_rate']:.1%})")
+    walls = [t for r in runs.values() for t in r["generation_wall_s"]]
     return {
-        "overall": summary(rows, rest_closed, rest_s),
+        "overall": {**summary(rows, rest_closed, rest_s),
+                    "generation_wall_s": {"median": median_or_none(walls), "p95": float(np.percentile(walls, 95)) if walls else None,
+                                          "requests": len(walls)}},
         "per_subject": {s: r["overall"] for s, r in runs.items()},
         "per_type": group(rows, "grasp_type"),
         "per_object": group(rows, "object"),

@@ -38,9 +38,7 @@ from ..topics import (
     EMG_CHUNKS,
     GRASP_CANDIDATES,
     GRASP_INTENT,
-    GRASP_POSE,
     GRASP_SELECTED,
-    HAND_TRAJECTORY,
     ROBOT_DESCRIPTION,
     TF_STATIC,
 )
@@ -222,8 +220,7 @@ class Demo:
         self._verdicts: dict[int, tuple[bool, dict]] = {}  # id(HandGrasp) -> physics verdict
         for topic, handler in ((EMG_CHUNKS, self._on_emg), (GRASP_INTENT, self._on_intent),
                                (GRASP_SELECTED, self._on_grasp), (GRASP_CANDIDATES, self._on_candidates),
-                               (GRASP_SELECTED, self.outcome.on_selected),
-                               (HAND_TRAJECTORY, self.outcome.on_trajectory), (GRASP_POSE, self.outcome.on_pose)):
+                               *self.outcome.subscriptions()):
             self.graph.subscribe(topic, handler)
 
     # --- monitors -------------------------------------------------------------------------

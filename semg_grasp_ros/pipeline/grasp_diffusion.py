@@ -25,7 +25,9 @@ Policy:
   skipped, never grasped against the old field; the next field serves it.
 * Rest, a rejected decision (class index -1) or a confidence below ``min_confidence``
   never triggers a grasp; the last published grasp stays (the topics are latched) and the
-  hand controller's watchdog decides what the hand does.
+  hand controller decides what the hand does. A rest ends the intent only at
+  ``min_confidence`` (``IntentGate``): a rejected decision (confidence 0) in the middle of a
+  contraction does not make the next intent a new one.
 * Bad input: a field of the wrong size, with NaN/inf, or a non-positive voxel size drops
   the current object (no grasp is built from it) and is logged (throttled) and counted in
   ``failures``; an intent of a type the model does not know is logged and ignored.
@@ -173,9 +175,8 @@ class GraspDiffusionComponent:
         """Record the intended type; generate when a new intent begins and an object is known."""
         stamp = int(intent.header.stamp_ns)
         if intent.is_rest or intent.grasp_type == REST:
-            # No grasp is intended any more: later object updates must not act on the old type.
-            self._gate.reset()
-            self._done = None
+            # No grasp is intended any more (a rest that counts: IntentGate): the next intent is new.
+            self._gate.update(None, intent.confidence, stamp)
             return []
         if not self._gate.counts(intent.confidence):
             log.debug("intent %s at confidence %.2f below %.2f: ignored", intent.grasp_type, intent.confidence,

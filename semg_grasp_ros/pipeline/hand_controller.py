@@ -5,7 +5,10 @@
 (``grasp.representation``: ``q_open + preshape * (q_type - q_open)``), published as
 ``hand/joint_trajectory`` (fingers only, no wrist target). This is the hand's first reaction to
 a decision; the object-specific grasp follows when the generator has made it (tens of
-milliseconds later) and takes over from wherever the fingers are.
+milliseconds later) and takes over from wherever the fingers are. On rest (at the same
+confidence: a rejected decision is no evidence of rest) the grasp is released and the fingers
+go to the rest posture, ``rest_posture`` of the way to the grasp types' mean pre-shape: a
+half-flexed hand from which every type's pregrasp is nearer than from the open hand.
 
 ``grasp/selected`` (``HandGrasp``) -> a trajectory to the grasp's pregrasp posture -> approach
 along the palm normal -> close to the grasp -> squeeze (``hand.trajectory``; the hand's sequence is
@@ -129,6 +132,9 @@ class HandControllerConfig:
                                     "towards the squeeze, reached at 1)", (0.05, 1.0), live=True)
     closure_rate: float = param(2.0, "proportional closing: at most this many pregrasp -> grasp motions per second",
                                 (0.01, 100.0), live=True)
+    rest_posture: float = param(0.6, "on rest the fingers go this fraction of the way from the open hand to the grasp "
+                                     "types' mean pre-shape (half-flexed, nearer every type's pregrasp than the open "
+                                     "hand: the next grasp starts sooner); 0 = open hand", (0.0, 1.0), live=True)
 
     def __post_init__(self):
         if not 0 < self.rate_hz <= 1000:
@@ -147,8 +153,9 @@ class HandControllerConfig:
             raise ConfigError(f"home_pose: {exc}") from exc
         if self.log_throttle_s < 0 or self.intent_timeout_s < 0:
             raise ConfigError("log_throttle_s and intent_timeout_s must be >= 0")
-        if not 0.0 <= self.intent_min_confidence <= 1.0:
-            raise ConfigError(f"intent_min_confidence must lie in [0, 1], got {self.intent_min_confidence}")
+        for name in ("intent_min_confidence", "rest_posture"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         ProportionalClosure(self.grasp_level, self.closure_rate)
 
 
@@ -165,7 +172,10 @@ class HandController:
         self.lower, self.upper = np.maximum(lo_a, lo_b), np.minimum(hi_a, hi_b)
         self.velocity_limits = np.minimum(free.velocity_limits(), fixed.velocity_limits())
         self.q_open = np.clip(np.zeros(22), self.lower, self.upper)
+        self._q_types = couple(np.mean([np.clip(spec.preshape_vector(), self.lower, self.upper)
+                                        for spec in SPECS.values()], axis=0))
         self.command = self.q_open.copy()
+        self._at_rest = False  # the fingers are at, or on their way to, the rest posture
         self.rejected = 0
         self._plan: _Plan | None = None
         self._goal = None  # (frame, joints, rot, trans) of the grasp being executed
@@ -223,8 +233,14 @@ class HandController:
             log.info("intents are back: grasps accepted again")
             self._intent_lost = False
         if intent.is_rest or intent.grasp_type == REST:
+            if not self._gate.counts(intent.confidence):  # a rejected decision: no evidence of rest
+                return []
             self._gate.reset()  # the next decision of any type pre-shapes again
-            return []
+            if self._at_rest:
+                return []
+            self._at_rest = True  # the grasp is released: the fingers go to the rest posture
+            q_rest = self.q_open + self.config.rest_posture * (self._q_types - self.q_open)
+            return [self._finger_motion(now, q_rest)]
         if not self.config.preshape_on_intent or not self._gate.counts(intent.confidence):
             return []
         if intent.grasp_type == self._gate.type:
@@ -234,16 +250,21 @@ class HandController:
             return self._reject(f"intent type {intent.grasp_type!r} unknown; expected one of {list(SPECS)}", now)
         self._gate.update(intent.grasp_type, intent.confidence, now)
         q_type = np.clip(spec.preshape_vector(), self.lower, self.upper)
-        goal = np.clip(self.q_open + self.config.trajectory.preshape * (q_type - self.q_open), self.lower, self.upper)
+        self.preshapes += 1
+        self._at_rest = False
+        return [self._finger_motion(now, self.q_open + self.config.trajectory.preshape * (q_type - self.q_open))]
+
+    def _finger_motion(self, now: int, goal: np.ndarray) -> JointTrajectory:
+        """Start moving the fingers from the commanded position to ``goal`` (22,) rad (the wrist
+        stays); the trajectory to publish."""
         times, joints, velocities = plan_joint_motion(
             self.command, goal, self.lower, self.upper, self.velocity_limits, self.config.trajectory)
         self._plan = _Plan(now, times, joints)
         self._closing = None
-        self._goal = None  # the generated grasp that follows is always executed
-        self.preshapes += 1
+        self._goal = None  # a generated grasp that follows is always executed
         header = Header(now, self._frame)
         points = tuple(JointTrajectoryPoint(q, v, int(round(t * 1e9))) for t, q, v in zip(times, joints, velocities))
-        return [JointTrajectory(header, FINGER_JOINTS, points)]
+        return JointTrajectory(header, FINGER_JOINTS, points)
 
     def on_grasp(self, grasp: HandGrasp) -> list:
         """Validate, plan and publish the trajectory and the wrist target; [] when rejected."""
@@ -285,6 +306,7 @@ class HandController:
                              ProportionalClosure(self.config.grasp_level, self.config.closure_rate))
         self._goal = (grasp.header.frame_id, clamped, rot, trans)
         self._frame = grasp.header.frame_id
+        self._at_rest = False
         self._last_grasp_ns = max(stamp, now)
         self._stale_handled = False
         header = Header(start, grasp.header.frame_id)
@@ -363,6 +385,7 @@ class HandController:
             self._plan = None
         self._closing = None
         self._goal = None
+        self._at_rest = False
 
     def _joint_state(self, now_ns: int, velocity: np.ndarray) -> JointState:
         names, pos, vel = FINGER_JOINTS, self.command, velocity

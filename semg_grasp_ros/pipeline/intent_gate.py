@@ -1,10 +1,12 @@
 """When a decided intent is acted on: the one rule of the generator, the hand controller and
 the benchmark that scores the grasps the pipeline would make.
 
-An intent of a grasp type counts only at a confidence of at least ``min_confidence`` (lower
-ones neither start nor end a type); a type is *new* when it differs from the one intended
-before (the hand pre-shapes), and *committed* once it has been intended for ``commit`` (in
-the stamps' unit) since its first intent (the generator grasps it); rest ends the type.
+An intent counts only at a confidence of at least ``min_confidence``: lower ones neither start
+nor end a type, rest included (a rejected decision, e.g. on a clipped sample, is published as
+rest at confidence 0: no evidence that the user relaxed). A type is *new* when it differs from
+the one intended before (the hand pre-shapes), and *committed* once it has been intended for
+``commit`` (in the stamps' unit) since its first intent (the generator grasps it); a rest that
+counts ends the type.
 """
 
 from __future__ import annotations
@@ -38,10 +40,10 @@ class IntentGate:
 
     def update(self, grasp_type: Hashable | None, confidence: float, stamp: float) -> bool:
         """Feed one intent (``grasp_type`` None = rest). Returns True when it names a new type."""
+        if not self.counts(confidence):
+            return False
         if grasp_type is None:
             self.reset()
-            return False
-        if not self.counts(confidence):
             return False
         new = grasp_type != self.type
         if new:

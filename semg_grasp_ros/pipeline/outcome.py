@@ -4,6 +4,12 @@ and per performed grasp whether the first grasp closed was of the performed type
 A grasp is *closed* when the hand controller's trajectory for a generated grasp runs to its end
 without being replaced (by a newly decided type's pre-shape or another generated grasp). A
 performed grasp's response window runs from its cue to ``RESPONSE_TAIL_S`` after its end.
+
+The trajectory's end is when the hand would hold the grasp with the close phase run on the
+clock; with proportional closing the commanded hand follows the contraction level instead and
+reaches the grasp posture only when the user contracts enough. So each execution also records
+when the commanded joints (``joint_states``) first came within ``REACHED_TOLERANCE`` of the
+grasp posture, if they did while it was executed (``reached_s``).
 """
 
 from __future__ import annotations
@@ -14,10 +20,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..types import HandGrasp, JointTrajectory, PoseStamped
+from ..hand.convert import hand_grasp_to_arrays
+from ..hand.model import FINGER_JOINTS, couple
+from ..topics import GRASP_POSE, GRASP_SELECTED, HAND_TRAJECTORY, JOINT_STATES
+from ..types import HandGrasp, JointState, JointTrajectory, PoseStamped
 
 #: seconds after a performed grasp's end that still count as its response.
 RESPONSE_TAIL_S = 0.5
+#: commanded joints within this of the grasp posture, every joint (rad): the hand reached the grasp.
+REACHED_TOLERANCE = 0.05
 
 
 @dataclass
@@ -31,8 +42,11 @@ class Execution:
         closed: it ran to its end without being replaced by another trajectory.
         holds: physics verdict against the object in front of the camera (None = not checked).
         details: the physics result as a dict.
-        replaced_by: what replaced it before it closed: ``preshape`` (a newly decided type),
+        replaced_by: what replaced it before it closed: ``preshape`` (a finger motion: a newly
+            decided type's pre-shape, or the rest posture once the user rests),
             ``same_type`` or ``other_type`` (another generated grasp); None when it closed.
+        reached_s: session seconds when the commanded joints first reached the grasp posture
+            while it was executed; None if they did not (or no joint states were watched).
     """
 
     start_s: float
@@ -43,6 +57,7 @@ class Execution:
     holds: bool | None = None
     details: dict = field(default_factory=dict)
     replaced_by: str | None = None
+    reached_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,7 @@ def score(performed: Sequence[PerformedGrasp], executions: Sequence[Execution], 
             "first_closed_holds": None if first is None else first.holds,
             "onset_to_closed_s": round(first.end_s - p.onset_s, 3) if first else None,
             "onset_to_executed_s": round(first.start_s - p.onset_s, 3) if first else None,
+            "onset_to_reached_s": round(first.reached_s - p.onset_s, 3) if first and first.reached_s is not None else None,
             "closed": len(inside),
             "limited_by": None if ok else ("grasp" if type_ok else "intent"),
         })
@@ -103,16 +119,20 @@ def summary(rows: Sequence[dict], rest_closed: int, rest_s: float) -> dict:
         "first_closed_type_correct_rate": sum(r["first_closed_type"] == r["grasp_type"] for r in rows) / n if n else None,
         "holds_given_right_type_rate": _ratio(sum(r["success"] for r in rows),
                                               sum(r["first_closed_type"] == r["grasp_type"] for r in rows)),
-        "median_onset_to_holding_grasp_s": _median(times),
-        "median_onset_to_right_type_closed_s": _median([r["onset_to_closed_s"] for r in right]),
-        "median_onset_to_right_type_executed_s": _median([r["onset_to_executed_s"] for r in right]),
+        "median_onset_to_holding_grasp_s": median_or_none(times),
+        "median_onset_to_right_type_closed_s": median_or_none([r["onset_to_closed_s"] for r in right]),
+        "median_onset_to_right_type_executed_s": median_or_none([r["onset_to_executed_s"] for r in right]),
+        "right_type_reached_rate": _ratio(sum(r["onset_to_reached_s"] is not None for r in right), len(right)),
+        "median_onset_to_right_type_reached_s": median_or_none([r["onset_to_reached_s"] for r in right
+                                                         if r["onset_to_reached_s"] is not None]),
         "closed_per_performed_grasp": sum(r["closed"] for r in rows) / n if n else None,
         "closed_during_rest": rest_closed,
         "rest_s": round(rest_s, 2),
     }
 
 
-def _median(values: Sequence[float]) -> float | None:
+def median_or_none(values: Sequence[float]) -> float | None:
+    """The median of ``values``, None when there are none."""
     return float(np.median(values)) if values else None
 
 
@@ -134,9 +154,10 @@ def group(rows: Sequence[dict], key: str) -> dict:
 class ExecutionMonitor:
     """Watches the hand controller's outputs and records each grasp execution.
 
-    Subscribe :meth:`on_selected` to ``grasp/selected``, :meth:`on_trajectory` to
-    ``hand/joint_trajectory`` and :meth:`on_pose` to ``grasp/pose``: the controller publishes a
-    grasp's trajectory followed by its wrist target, a pre-shape's trajectory alone.
+    Subscribe the handlers of :meth:`subscriptions` (``grasp/selected``,
+    ``hand/joint_trajectory``, ``grasp/pose``, ``joint_states``): the controller publishes a
+    grasp's trajectory followed by its wrist target, a pre-shape's trajectory alone, and its
+    commanded joints at its rate.
     """
 
     def __init__(self, clock: Callable[[], float]):
@@ -144,7 +165,14 @@ class ExecutionMonitor:
         self._selected: HandGrasp | None = None
         self._trajectory: JointTrajectory | None = None
         self._replaced: list[Execution] = []
+        self._current: tuple[Execution, np.ndarray] | None = None  # the grasp being executed, its joints
+        self._joint_index: tuple[tuple[str, ...], np.ndarray] | None = None
         self.executions: list[Execution] = []
+
+    def subscriptions(self) -> list[tuple[str, Callable]]:
+        """(topic, handler) pairs to subscribe."""
+        return [(GRASP_SELECTED, self.on_selected), (HAND_TRAJECTORY, self.on_trajectory), (GRASP_POSE, self.on_pose),
+                (JOINT_STATES, self.on_joint_state)]
 
     def on_selected(self, grasp: HandGrasp) -> None:
         self._selected = grasp
@@ -155,6 +183,7 @@ class ExecutionMonitor:
         for e in self._replaced:  # anything still running is replaced (by a pre-shape unless a pose follows)
             e.closed, e.replaced_by = False, "preshape"
         self._trajectory = trajectory
+        self._current = None  # the hand now moves elsewhere
 
     def on_pose(self, pose: PoseStamped) -> None:
         if self._selected is None or self._trajectory is None:
@@ -165,7 +194,23 @@ class ExecutionMonitor:
         for e in self._replaced:
             e.replaced_by = "same_type" if e.grasp_type == self._selected.grasp_type else "other_type"
         self._replaced = []
-        self.executions.append(Execution(now, now + duration, self._selected.grasp_type, self._selected))
+        e = Execution(now, now + duration, self._selected.grasp_type, self._selected)
+        self.executions.append(e)
+        self._current = (e, couple(hand_grasp_to_arrays(self._selected)[0]))
+
+    def on_joint_state(self, state: JointState) -> None:
+        """Record when the commanded joints first reach the executed grasp's posture."""
+        if self._current is None or self._current[0].reached_s is not None:
+            return
+        names = tuple(state.name)
+        if self._joint_index is None or self._joint_index[0] != names:
+            if not set(FINGER_JOINTS) <= set(names):
+                return
+            self._joint_index = (names, np.array([names.index(n) for n in FINGER_JOINTS]))
+        q = np.asarray(state.position, dtype=np.float64)[self._joint_index[1]]
+        e, target = self._current
+        if np.max(np.abs(q - target)) <= REACHED_TOLERANCE:
+            e.reached_s = self._clock()
 
     def finish(self, session_s: float) -> None:
         """Executions still running at the session's end did not close."""

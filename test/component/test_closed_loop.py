@@ -37,36 +37,53 @@ def test_score_first_closed_grasp_decides():
     assert o["closed_per_performed_grasp"] == pytest.approx(5 / 4)
     assert o["holds_given_right_type_rate"] == pytest.approx(1 / 2)
     assert o["median_onset_to_holding_grasp_s"] == pytest.approx(1.1)
+    assert rows[0]["onset_to_executed_s"] == pytest.approx(3.1 - 2.3)
+    # the right-type first grasps (holding or not): the can at 1.1 s, the slipping hook at 0.6 s
+    assert o["median_onset_to_right_type_closed_s"] == pytest.approx((1.1 + 0.6) / 2)
+    assert o["median_onset_to_right_type_executed_s"] == pytest.approx((0.8 + 0.2) / 2)
+    assert o["right_type_reached_rate"] == 0.0 and o["median_onset_to_right_type_reached_s"] is None
 
 
 def test_monitor_marks_replaced_and_unfinished_trajectories():
-    from semg_grasp_ros.types import (Header, JointTrajectory, JointTrajectoryPoint, Pose, PoseStamped)
+    from semg_grasp_ros.hand.convert import arrays_to_hand_grasp
+    from semg_grasp_ros.hand.model import FINGER_JOINTS, WRIST_JOINTS
+    from semg_grasp_ros.pipeline.outcome import REACHED_TOLERANCE
+    from semg_grasp_ros.types import Header, JointState, JointTrajectory, JointTrajectoryPoint, Pose, PoseStamped
 
     now = [0.0]
     monitor = ExecutionMonitor(lambda: now[0])
+    q_grasp = np.linspace(0.1, 0.6, 22)
+    q_grasp[[2, 6, 10, 15]] = q_grasp[[3, 7, 11, 16]]  # J2 = J1, as the hand commands them
+    grasp = arrays_to_hand_grasp(q_grasp, np.eye(3), np.zeros(3), Header(0, "object"), "tip")
 
-    class Grasp:
-        grasp_type = "tip"
+    def state(q, t):  # the controller's joint_states (wrist joints first)
+        now[0] = t
+        monitor.on_joint_state(JointState(Header(0, ""), WRIST_JOINTS + FINGER_JOINTS, np.r_[0.0, 0.0, q], np.zeros(24)))
 
     def trajectory(duration):
         point = JointTrajectoryPoint(np.zeros(1), np.zeros(1), int(duration * 1e9))
         return JointTrajectory(Header(0, ""), ("j",), (point,))
 
     pose = PoseStamped(Header(0, ""), Pose(np.zeros(3), np.array([0, 0, 0, 1.0])))
-    monitor.on_selected(Grasp())
+    monitor.on_selected(grasp)
     monitor.on_trajectory(trajectory(1.0))
     monitor.on_pose(pose)                 # grasp 1: 0 -> 1 s
+    state(q_grasp - 2 * REACHED_TOLERANCE, 0.4)
     now[0] = 0.5
     monitor.on_trajectory(trajectory(0.3))  # a pre-shape replaces it at 0.5 s
+    state(q_grasp, 0.6)                   # not the execution of grasp 1 any more
     now[0] = 2.0
     monitor.on_trajectory(trajectory(1.0))
     monitor.on_pose(pose)                 # grasp 2: 2 -> 3 s, closes
+    state(q_grasp - 0.5 * REACHED_TOLERANCE, 2.9)  # reached (within the tolerance)
+    state(q_grasp, 3.0)
     now[0] = 9.5
     monitor.on_trajectory(trajectory(1.0))
     monitor.on_pose(pose)                 # grasp 3: 9.5 -> 10.5 s, past the session's end
     monitor.finish(10.0)
     assert [e.closed for e in monitor.executions] == [False, True, False]
     assert [e.replaced_by for e in monitor.executions] == ["preshape", None, None]
+    assert [e.reached_s for e in monitor.executions] == [None, 2.9, None]
 
 
 def test_config_refuses_bad_values():
@@ -99,4 +116,7 @@ def test_short_session_on_a_real_subject_and_object(sapsanis_dir, data_root, tmp
     assert {r["object"] for r in rows} == {"YcbFoamBrick"}
     closed = [e for e in result["executions"] if e["closed"]]
     assert all(e["holds"] in (True, False) for e in closed)
+    walls = result["generation_wall_s"]  # every execution is a generated grasp, each timed
+    assert len(walls) >= len(result["executions"]) and all(t > 0 for t in walls)
+    assert all(e["reached_s"] is None or e["start_s"] < e["reached_s"] for e in result["executions"])
     assert result["session_s"] == pytest.approx(2 * (2.0 + 6.0), abs=0.1)

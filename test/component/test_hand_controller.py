@@ -214,3 +214,43 @@ def test_proportional_closing_follows_the_intent_level():
     np.testing.assert_allclose(relaxed.command, pre, atol=1e-6)
     with pytest.raises(ConfigError):
         HandControllerConfig(grasp_level=0.0)
+
+
+def test_on_rest_the_fingers_go_to_the_rest_posture_and_the_next_grasp_starts_nearer():
+    """A rest intent (at the confidence) releases the grasp: the fingers go to the rest posture,
+    rest_posture of the way to the types' mean pre-shape, nearer every type's pre-shape than the
+    open hand; a rejected decision (rest at confidence 0) in the middle of a grasp changes nothing."""
+    from dataclasses import replace
+
+    from semg_grasp_ros import GRASP_TYPES
+    from semg_grasp_ros.grasp.representation import SPECS
+    from semg_grasp_ros.types import GraspIntent
+
+    def intent(kind, t, confidence=0.95):
+        index = GRASP_TYPES.index(kind) if kind != "rest" else -1
+        return GraspIntent(Header(int(t * 1e9), ""), kind, index, confidence, GRASP_TYPES, np.full(6, 0.1), 0.15)
+
+    cfg = HandControllerConfig(timeout_s=30.0)
+    graph = Graph()
+    ctrl = graph.add(HandController(cfg))
+    trajectories = []
+    graph.subscribe("hand/joint_trajectory", trajectories.append)
+    g = arrays_to_hand_grasp(_grasp_joints(), ROT, TRANS, Header(int(0.5e9), "object"), "cylindrical")
+    graph.call_at(int(0.5e9), lambda: graph.publish("grasp/intent", intent("cylindrical", 0.5)))
+    graph.call_at(int(0.5e9), lambda: graph.publish("grasp/selected", g))
+    graph.call_at(int(1.0e9), lambda: graph.publish("grasp/intent", intent("rest", 1.0, confidence=0.0)))
+    graph.run(4.0)
+    assert len(trajectories) == 2  # the pre-shape, then the grasp; the rejected decision did nothing
+    np.testing.assert_allclose(ctrl.command, _grasp_joints(), atol=1e-9)
+    for t in np.arange(4.0, 8.0, 0.02):  # rest, a decision every 20 ms: once to the rest posture
+        graph.call_at(int(round(t * 1e9)), lambda t=t: graph.publish("grasp/intent", intent("rest", t)))
+    graph.run(8.0)
+    assert len(trajectories) == 3 and trajectories[-1].joint_names == FINGER_JOINTS
+    types = np.array([np.clip(s.preshape_vector(), ctrl.lower, ctrl.upper) for s in SPECS.values()])
+    rest = ctrl.q_open + cfg.rest_posture * (couple(types.mean(axis=0)) - ctrl.q_open)
+    np.testing.assert_allclose(ctrl.command, rest, atol=1e-9)
+    np.testing.assert_allclose(trajectories[-1].points[-1].positions, rest, atol=1e-9)
+    farthest = lambda q: np.max(np.abs(types - q) / ctrl.velocity_limits, axis=1)  # noqa: E731  s at full speed
+    assert np.median(farthest(rest)) < 0.8 * np.median(farthest(ctrl.q_open))
+    with pytest.raises(ConfigError):
+        replace(cfg, rest_posture=1.5)

@@ -213,3 +213,48 @@ def test_reconfigure_applies_live_parameters_from_the_next_request(model_dir):
     with pytest.raises(ConfigError):  # the tiny model is 'improved': guidance is allowed, steps are checked
         c.reconfigure(replace(c.config, steps=-5))
     assert c.sampler.config.num_candidates == 3
+
+
+def test_with_the_hand_controller_one_grasp_closed_per_intent_at_once_and_none_in_rest(model_dir):
+    """Generator and hand controller wired as in the pipeline, a scripted session: each intent's
+    grasp starts at its first decision and closes once; the object changing while the intent is
+    held (the next object put down at the end of a grasp) and the camera's frames start nothing;
+    the same type intended again after rest is a new grasp, on the new object; nothing closes
+    during rest; the trajectory moves the joints as fast as their velocity limits allow."""
+    from semg_grasp_ros.hand.model import couple
+    from semg_grasp_ros.pipeline.hand_controller import HandController, HandControllerConfig
+    from semg_grasp_ros.pipeline.outcome import ExecutionMonitor
+
+    graph = Graph()
+    ctrl = graph.add(HandController(load_config(HandControllerConfig, "hand_controller", timeout_s=30.0)))
+    graph.add(GraspDiffusionComponent(load_config(GraspDiffusionConfig, "grasp_diffusion", model=str(model_dir),
+                                                  num_candidates=4, refine_steps=1)))
+    monitor = ExecutionMonitor(lambda: graph.now_ns * 1e-9)
+    for topic, handler in monitor.subscriptions():
+        graph.subscribe(topic, handler)
+    trajectories = []
+    graph.subscribe("hand/joint_trajectory", trajectories.append)
+    a, b = (0.1, 0.0, 0.5), (0.1, 0.06, 0.5)
+    for t in np.arange(0.0, 9.0, 0.5):  # camera frames: object a, then b from 3 s
+        graph.call_at(int(t * 1e9), lambda t=t: graph.publish("object/sdf", sdf_msg(int(t * 1e9), a if t < 3 else b)))
+    held = [(1.0, 3.4), (5.0, 7.0)]  # cylindrical intended (level 1: close fully), rest around
+    for t in np.arange(0.02, 9.0, 0.02):
+        kind = "cylindrical" if any(s <= t < e for s, e in held) else REST
+        msg = GraspIntent(Header(int(round(t * 1e9)), ""), kind, GRASP_TYPES.index(kind) if kind != REST else -1,
+                          0.95, GRASP_TYPES, np.full(6, 0.1), 0.15, 1.0 if kind != REST else 0.0)
+        graph.call_at(int(round(t * 1e9)), lambda m=msg: graph.publish("grasp/intent", m))
+    graph.run(9.0)
+    monitor.finish(9.0)
+    ex = monitor.executions
+    assert [e.grasp_type for e in ex] == ["cylindrical", "cylindrical"] and all(e.closed for e in ex)
+    assert [e.start_s for e in ex] == pytest.approx([1.0, 5.0], abs=0.021)  # at the first decision
+    assert all(e.end_s < 3.4 if e.start_s < 3 else e.end_s < 7.0 for e in ex)  # closed while held
+    assert all(e.reached_s is not None and e.start_s < e.reached_s <= e.end_s + 0.05 for e in ex)
+    assert ex[0].grasp.header.stamp_ns < 3e9 < ex[1].grasp.header.stamp_ns
+    assert np.linalg.norm(ex[1].grasp.wrist_pose.position - np.array(b)) < np.linalg.norm(
+        ex[1].grasp.wrist_pose.position - np.array(a))  # the second grasp is made for the new object
+    grasp_trajectory = [t for t in trajectories if t.header.stamp_ns < 6e9][-1]  # then the rest posture at 7 s
+    q = np.array([p.positions for p in grasp_trajectory.points])
+    v = np.array([p.velocities for p in grasp_trajectory.points])
+    assert np.max(np.abs(v) / ctrl.velocity_limits) == pytest.approx(1.0, abs=0.05)  # at the hand's limits
+    np.testing.assert_allclose(q[-1], couple(np.clip(hand_grasp_to_arrays(ex[1].grasp)[0], ctrl.lower, ctrl.upper)))
