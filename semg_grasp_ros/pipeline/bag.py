@@ -145,14 +145,14 @@ def _reader(path: str | Path) -> AnyReader:
 
 
 def read_bag(path: str | Path, topics: Iterable[str] | None = None,
-             keep: Callable[[str, bytes], bool] | None = None,
+             keep: Callable[[str, int, bytes], bool] | None = None,
              missing_ok: bool = False) -> Iterator[tuple[str, int, Any]]:
     """Yield ``(topic, stamp_ns, domain_object)`` in time order.
 
     Args:
         path: bag directory (or a single ``.mcap`` file).
         topics: relative or absolute topic names to read; all known ones when None.
-        keep: ``(relative topic, serialized CDR message) -> bool``; the messages it refuses
+        keep: ``(relative topic, stamp_ns, serialized CDR message) -> bool``; the messages it refuses
             are skipped without being decoded (decoding is most of the cost of reading).
         missing_ok: read those of ``topics`` the bag has (else a missing one is an error).
 
@@ -182,7 +182,7 @@ def read_bag(path: str | Path, topics: Iterable[str] | None = None,
             if missing:
                 raise BagError(f"bag {path} has no topic {sorted(missing)}; it has {sorted({c.topic for c in reader.connections})}")
         for conn, stamp, raw in _messages(reader, conns, path):
-            if keep is not None and not keep(conn.topic.lstrip("/"), raw):
+            if keep is not None and not keep(conn.topic.lstrip("/"), int(stamp), raw):
                 continue
             try:
                 obj = from_cdr(raw, conn.msgtype, reader.deserialize)

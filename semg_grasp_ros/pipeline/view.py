@@ -164,6 +164,7 @@ class SessionView:
         self._tf: dict[str, list] = defaultdict(list)  # child -> [(stamp, Pose)] not sent yet
         self._drawn: set[str] = set()  # frames whose mesh is logged (or that have none)
         self.link_tf = False  # TF messages of several transforms seen (robot_state's hand links)
+        self.last_tf: TfMessage | None = None  # the latest of them
         self._wrist_child: str | None = None  # the hand's root link, as the wrist TF names it
         self._urdf: str | None = None
         self._collision_links: frozenset[str] = frozenset()
@@ -301,7 +302,7 @@ class SessionView:
             if static:
                 self._place()
             else:
-                self.link_tf, self._joints = True, []
+                self.link_tf, self._joints, self.last_tf = True, [], obj
             return
         if isinstance(obj, TransformStamped):  # the wrist TF
             self._wrist_child = obj.child_frame_id
@@ -390,14 +391,41 @@ VIEW_TOPICS = (EMG_CHUNKS, GRASP_INTENT, OBJECT_POINTS, OBJECT_MARKER, CANDIDATE
                GRASP_SELECTED, JOINT_STATES, TF, TF_STATIC, ROBOT_DESCRIPTION)
 
 
+class _Undecoded:
+    """Which messages of a bag ``view_bag`` need not decode (decoding is most of its cost):
+    joint states once robot_state's TF places the hand links, and a TF message of several
+    transforms that repeats the previous one but for its stamps (a hand at rest), logged as
+    that one again at its own time."""
+
+    def __init__(self, view: SessionView):
+        self.view, self._previous = view, None
+
+    def __call__(self, topic: str, stamp_ns: int, raw: bytes) -> bool:
+        if topic == JOINT_STATES:
+            return not self.view.link_tf
+        if topic != TF or _cdr_sequence_length(raw) < 2:
+            return True
+        # the transforms' header stamps, all the first one's (bytes 8-16: int32 sec, uint32 nanosec), left out
+        body = raw.replace(raw[8:16], b"")
+        repeat = body == self._previous and self.view.last_tf is not None
+        self._previous = body
+        if repeat:
+            self.view.log(TF, self.view.last_tf, stamp_ns)
+        return not repeat
+
+
+def _cdr_sequence_length(raw: bytes) -> int:
+    """Length of the leading sequence of a serialized message (``tf2_msgs/TFMessage.transforms``):
+    the uint32 after the 4-byte CDR encapsulation header, in its byte order (byte 1: 0 big, 1 little)."""
+    return int.from_bytes(raw[4:8], "little" if raw[1] & 1 else "big")
+
+
 def view_bag(path: str | Path, recording) -> SessionView:
-    """Log the messages of a session bag (``VIEW_TOPICS``) into ``recording``; returns the view.
-    Joint states are not decoded once robot_state's TF places the hand links."""
+    """Log the messages of a session bag (``VIEW_TOPICS``) into ``recording``; returns the view."""
     from .bag import read_bag
 
     view = SessionView(recording)
-    for topic, stamp, obj in read_bag(path, VIEW_TOPICS, missing_ok=True,
-                                      keep=lambda topic, _: topic != JOINT_STATES or not view.link_tf):
+    for topic, stamp, obj in read_bag(path, VIEW_TOPICS, missing_ok=True, keep=_Undecoded(view)):
         view.log(topic, obj, stamp)
     view.flush(final=True)
     return view

@@ -1,6 +1,7 @@
 """The session view's own pieces: link normals without trimesh, the TF tree as entity paths
-(a frame waits for its ancestors), and a bag read for the view without torch, scipy.signal or
-trimesh (each takes a second or more to import)."""
+(a frame waits for its ancestors), a repeated TF message logged again without decoding it, and
+a bag read for the view without torch, scipy.signal or trimesh (each takes a second or more to
+import)."""
 
 import subprocess
 import sys
@@ -48,3 +49,32 @@ def test_reading_a_bag_for_the_view_imports_no_heavy_module():
             "print(sorted(m for m in ('torch', 'scipy.signal', 'scipy.spatial', 'trimesh') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+@pytest.mark.parametrize("little_endian", [True, False])
+def test_a_repeated_tf_message_is_logged_again_undecoded(little_endian):
+    """A hand at rest: robot_state's TF repeats but for its stamps; the view logs the previous
+    message at the new time instead of decoding it, and decodes one that differs."""
+    rr = pytest.importorskip("rerun")
+    from semg_grasp_ros.msgs.convert import MSGTYPES, to_msg
+    from semg_grasp_ros.msgs.typestore import RosbagsFactory, typestore
+    from semg_grasp_ros.pipeline.view import SessionView, _Undecoded
+
+    store, f = typestore(), RosbagsFactory()
+
+    def raw(stamp_ns, x):
+        links = TfMessage(tuple(TransformStamped(Header(stamp_ns, "rh_palm"), f"rh_link{k}", Pose([x, 0.0, k]))
+                                for k in range(3)))
+        return links, bytes(store.serialize_cdr(to_msg(links, f), MSGTYPES[TfMessage], little_endian=little_endian))
+
+    rec = rr.RecordingStream("test_view")
+    rec.memory_recording()
+    view = SessionView(rec)
+    keep = _Undecoded(view)
+    first, first_raw = raw(10, 0.1)
+    assert keep("tf", 10, first_raw)
+    view.log("tf", first, 10)
+    assert not keep("tf", 30, raw(30, 0.1)[1])  # the same transforms 20 ns later
+    assert keep("tf", 50, raw(50, 0.2)[1])  # moved
+    assert [t for t, _ in view._tf["rh_link2"]] == [10, 30]
+    assert keep("joint_states", 60, b"") is False  # the TF places the links
