@@ -120,7 +120,8 @@ def execute(config: DemoConfig, out: str, view: bool = False) -> int:
     demo = Demo(config, out)
     session_view = None
     if view:
-        from ..pipeline.view import live_view, stop_viewer
+        from ..pipeline.view import live_view
+        from ..pipeline.viewer import stop_viewer
 
         session_view, viewer, web = live_view(demo.hand.config.root_link)
         demo.graph.tap(lambda topic, obj, now_ns: session_view.log(topic, obj, now_ns))

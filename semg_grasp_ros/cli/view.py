@@ -34,7 +34,8 @@ def session_bag(path: str | Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline.view import APPLICATION_ID, blueprint, import_rerun, start_viewer, stop_viewer, view_bag
+    from ..pipeline.view import APPLICATION_ID, blueprint, import_rerun, view_bag
+    from ..pipeline.viewer import start_viewer, stop_viewer
 
     rr = import_rerun()
     bag = session_bag(args.session)

@@ -349,7 +349,7 @@ def test_web_viewer_shows_the_scene_in_headless_chromium(session, tmp_path):
         pytest.skip("no chromium (Debian: apt-get install chromium)")
 
     from semg_grasp_ros.cli import main
-    from semg_grasp_ros.pipeline.view import start_viewer, stop_viewer
+    from semg_grasp_ros.pipeline.viewer import start_viewer, stop_viewer
 
     _, out, _ = session
     rrd = tmp_path / "view.rrd"
