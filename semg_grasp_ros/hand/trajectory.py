@@ -9,7 +9,7 @@ the grasp exists); a grasp then brings its own postures (``GraspCandidates.pregr
    palm normal (the hand shapes during the transport, as a human hand does in a reach: Jeannerod
    1984). A grasp without a pregrasp posture uses a partly opened copy of itself,
    ``q_open + preshape * (q_grasp - q_open)``.
-2. Approach: the wrist ends its slide along the palm normal to the grasp pose (peak speed
+2. Approach: the wrist ends its slide along the palm normal to the grasp pose (at most
    ``approach_speed``), the fingers held at the pregrasp. The wrist never arrives before the
    fingers have reached the pregrasp: when they are the slower, its slide lasts as long as theirs
    and this phase is empty.
@@ -18,13 +18,18 @@ the grasp exists); a grasp then brings its own postures (``GraspCandidates.pregr
    position servos then press the object) and hold it. Without a squeeze posture the hand holds
    the grasp.
 
-Joint segments and the wrist's slide follow a quintic (minimum-jerk) profile, whose peak speed is
-``15/8 * distance / T``; each joint segment's duration is the shortest one keeping every joint
-within ``velocity_scale`` times its velocity limit (the ShadowHand's own limits: 2 rad/s for the
-fingers, more for some thumb joints), and at least ``min_segment_time``. Every waypoint is clamped
-to the joint limits and lies on the hand's coupled set (J1 = J2 of FF, MF, RF, LF:
-``model.couple``; the end points are projected, and a quintic between coupled points stays
-coupled).
+Each joint segment moves all joints along the straight line between its postures on one time
+scaling: cosine ramps of ``ramp_time`` into and out of a cruise at which the slowest joint moves
+at ``velocity_scale`` times its velocity limit (the ShadowHand's own limits: 2 rad/s for the
+fingers, more for some thumb joints), so a segment lasts ``tau + ramp_time`` where ``tau`` is the
+time its slowest joint needs at its limit (a minimum-jerk quintic, peaking at 15/8 of its mean
+speed, needed ``15/8 tau``). Velocity and acceleration are continuous; the ramps accelerate at
+most ``pi/2 * limit / ramp_time`` (63 rad/s^2 for a finger joint with the default 0.05 s, what a
+quintic asks for on a 0.1 rad move); a move shorter than a ramp at full speed is all ramp, at the
+same peak acceleration. Segments last at least ``min_segment_time``. The wrist's slide uses the
+same scaling with ``approach_speed`` as its limit. Every waypoint is clamped to the joint limits
+and lies on the hand's coupled set (J1 = J2 of FF, MF, RF, LF: ``model.couple``; the end points
+are projected, and a straight line between coupled points stays coupled).
 """
 
 from __future__ import annotations
@@ -40,7 +45,6 @@ from ..types import Header, JointTrajectory, JointTrajectoryPoint
 from .model import FINGER_JOINTS, PALM_NORMAL, couple
 
 PHASES = ("pregrasp", "approach", "close", "squeeze")
-_QUINTIC_PEAK = 15.0 / 8.0
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,9 @@ class TrajectoryConfig:
     preshape: float = param(0.3, "pre-shape on an intent, and the pregrasp of a grasp that gives none: "
                                  "0 = open hand, 1 = the type's (grasp's) joint angles")
     approach_distance: float = param(0.08, "metres behind the grasp, along the palm normal, where the approach starts")
-    approach_speed: float = param(0.3, "peak wrist speed during the approach (minimum-jerk slide), m/s")
+    approach_speed: float = param(0.2, "wrist speed during the approach (its cruise between the ramps), m/s")
     velocity_scale: float = param(1.0, "fraction (0, 1] of each joint's velocity limit ever used")
+    ramp_time: float = param(0.05, "seconds of each segment's cosine ramps into and out of its cruise speed")
     sample_period: float = param(0.05, "seconds between JointTrajectory points")
     min_segment_time: float = param(0.05, "lower bound of each joint segment's duration, s (> 0)")
 
@@ -60,7 +65,7 @@ class TrajectoryConfig:
             raise ConfigError(f"preshape must be in [0, 1], got {self.preshape}")
         if not 0.0 < self.velocity_scale <= 1.0:
             raise ConfigError(f"velocity_scale must be in (0, 1], got {self.velocity_scale}")
-        for name in ("approach_speed", "sample_period", "min_segment_time"):
+        for name in ("approach_speed", "sample_period", "min_segment_time", "ramp_time"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if not self.approach_distance >= 0:
@@ -115,23 +120,40 @@ class HandTrajectory:
         return matrix_to_quat_xyzw(self.wrist_rotation)
 
 
-def _minimum_jerk(s):
-    """Position and d/ds of the quintic 0 -> 1 at ``s`` in [0, 1]."""
-    return 10 * s**3 - 15 * s**4 + 6 * s**5, 30 * s**2 - 60 * s**3 + 30 * s**4
+def _timing(tau: float, cfg: TrajectoryConfig) -> tuple[float, float]:
+    """(duration, ramp) s of a segment whose slowest joint needs ``tau`` s at its speed limit."""
+    ramp = min(cfg.ramp_time, float(np.sqrt(tau * cfg.ramp_time)))  # shorter moves: all ramp, same acceleration
+    duration = max(cfg.min_segment_time, max(tau, ramp) + ramp)
+    return duration, (ramp if ramp > 0 else duration / 2)
 
 
-def _joint_time(q0, q1, vmax, cfg: TrajectoryConfig) -> float:
-    """Shortest quintic duration from ``q0`` to ``q1`` within ``vmax`` (and ``min_segment_time``), s."""
-    return max(cfg.min_segment_time, float(np.max(_QUINTIC_PEAK * np.abs(q1 - q0) / vmax)))
+def _profile(t, duration: float, ramp: float):
+    """Fraction of the way (K,) and its rate (K,) 1/s at times ``t`` (K,) s of a segment: cosine
+    ramps of ``ramp`` s around a constant-rate cruise (``ramp`` <= ``duration`` / 2)."""
+    t = np.clip(np.asarray(t, dtype=np.float64), 0.0, duration)
+    cruise = 1.0 / (duration - ramp)
+
+    def up(u):  # the ramp from rest, u in [0, ramp]
+        return cruise * (u / 2 - ramp / (2 * np.pi) * np.sin(np.pi * u / ramp)), cruise * (1 - np.cos(np.pi * u / ramp)) / 2
+
+    head, tail = up(np.minimum(t, ramp)), up(np.clip(duration - t, 0.0, ramp))
+    pos = np.where(t <= ramp, head[0], np.where(t >= duration - ramp, 1.0 - tail[0], cruise * (t - ramp / 2)))
+    rate = np.where(t <= ramp, head[1], np.where(t >= duration - ramp, tail[1], cruise))
+    return pos, rate
 
 
-def _quintic(q0, q1, vmax, cfg: TrajectoryConfig):
+def _segment_time(q0, q1, vmax, cfg: TrajectoryConfig) -> tuple[float, float]:
+    """(duration, ramp) s from ``q0`` to ``q1`` with every joint within ``vmax``."""
+    return _timing(float(np.max(np.abs(q1 - q0) / vmax)), cfg)
+
+
+def _segment(q0, q1, vmax, cfg: TrajectoryConfig):
     dq = q1 - q0
-    duration = _joint_time(q0, q1, vmax, cfg)
+    duration, ramp = _segment_time(q0, q1, vmax, cfg)
     n = max(1, int(np.ceil(duration / cfg.sample_period)))
-    s = np.linspace(0.0, 1.0, n + 1)[1:]
-    pos, vel = _minimum_jerk(s)
-    return s * duration, q0 + pos[:, None] * dq, vel[:, None] * dq / duration
+    t = np.linspace(0.0, duration, n + 1)[1:]
+    pos, rate = _profile(t, duration, ramp)
+    return t, q0 + pos[:, None] * dq, rate[:, None] * dq
 
 
 def plan_grasp(
@@ -188,24 +210,25 @@ def plan_grasp(
     times, joints, vels, wrist, phase = [np.zeros(1)], [q_start[None]], [np.zeros((1, 22))], [p_pre[None]], [np.zeros(1, int)]
     # 1-2. pregrasp posture while the wrist slides along the palm normal; the slide lasts at least
     # as long as the fingers' motion, so the wrist arrives with the fingers at the pregrasp
-    t_fingers = _joint_time(q_start, q_pre, vmax, config)
-    t_wrist = max(t_fingers, _QUINTIC_PEAK * config.approach_distance / config.approach_speed)
+    t_fingers, ramp_fingers = _segment_time(q_start, q_pre, vmax, config)
+    t_slide, ramp_wrist = _timing(config.approach_distance / config.approach_speed, config)
+    t_wrist = max(t_fingers, t_slide)
     n = max(1, int(np.ceil(t_wrist / config.sample_period)))
     grid = np.linspace(0.0, t_wrist, n + 1)[1:]
     t = np.union1d(grid[np.abs(grid - t_fingers) > 1e-6], [t_fingers])  # a waypoint where the fingers arrive
-    a, da = _minimum_jerk(np.clip(t / t_fingers, 0.0, 1.0))
-    b = _minimum_jerk(t / t_wrist)[0]
+    a, da = _profile(t, t_fingers, ramp_fingers)
+    b = _profile(t, t_wrist, ramp_wrist)[0]
     times.append(t), joints.append(q_start + a[:, None] * (q_pre - q_start))
-    vels.append(np.where(t[:, None] <= t_fingers, da[:, None] * (q_pre - q_start) / t_fingers, 0.0))
+    vels.append(np.where(t[:, None] <= t_fingers, da[:, None] * (q_pre - q_start), 0.0))
     wrist.append(p_pre + b[:, None] * (trans - p_pre)), phase.append(np.where(t <= t_fingers, 0, 1))
     t0 = t_wrist
     # 3. close
-    t, q, v = _quintic(q_pre, q_grasp, vmax, config)
+    t, q, v = _segment(q_pre, q_grasp, vmax, config)
     times.append(t0 + t), joints.append(q), vels.append(v), wrist.append(np.repeat(trans[None], len(t), 0))
     phase.append(np.full(len(t), 2))
     t0 += t[-1]
     # 4. squeeze (held at the end)
-    t, q, v = _quintic(q_grasp, q_sq, vmax, config)
+    t, q, v = _segment(q_grasp, q_sq, vmax, config)
     times.append(t0 + t), joints.append(q), vels.append(v), wrist.append(np.repeat(trans[None], len(t), 0))
     phase.append(np.full(len(t), 3))
     return HandTrajectory(
@@ -219,9 +242,9 @@ def plan_grasp(
 
 
 def plan_joint_motion(q_start, q_goal, lower, upper, velocity_limits, config: TrajectoryConfig = TrajectoryConfig()):
-    """A single quintic joint move (e.g. opening the hand), as ``(times (K,), joints (K, 22), velocities (K, 22))``."""
+    """A single joint segment (e.g. opening the hand), as ``(times (K,), joints (K, 22), velocities (K, 22))``."""
     lower, upper = np.asarray(lower, float), np.asarray(upper, float)
     q0 = couple(np.clip(np.asarray(q_start, float), lower, upper))
     q1 = couple(np.clip(np.asarray(q_goal, float), lower, upper))
-    t, q, v = _quintic(q0, q1, np.asarray(velocity_limits, float) * config.velocity_scale, config)
+    t, q, v = _segment(q0, q1, np.asarray(velocity_limits, float) * config.velocity_scale, config)
     return np.concatenate([[0.0], t]), np.clip(np.vstack([q0, q]), lower, upper), np.vstack([np.zeros(22), v])

@@ -27,7 +27,7 @@ def test_plan_phases_limits_and_speeds():
     vmax = VEL * cfg.velocity_scale
     assert np.all(np.abs(tr.velocities) <= vmax + 1e-9)
     assert np.all(np.abs(np.diff(tr.joints, axis=0)) <= vmax * np.diff(tr.times)[:, None] + 1e-9)
-    # the quintic profile peaks at 15/8 dq / T: the slowest segment reaches its joint's limit speed
+    # each segment cruises with its slowest joint at its limit speed
     assert np.max(np.abs(tr.velocities) / vmax) == pytest.approx(1.0, abs=0.05)
     np.testing.assert_allclose(tr.joints[-1], couple(np.clip(q_grasp, LO, HI)))  # no squeeze given: held
     q_pre = np.clip(np.zeros(22), LO, HI) + 0.25 * (couple(np.clip(q_grasp, LO, HI)) - np.clip(np.zeros(22), LO, HI))
@@ -46,25 +46,37 @@ def test_plan_phases_limits_and_speeds():
 
 
 def _segment(q0, q1, vmax, cfg):
-    """The shortest quintic time within vmax (independent of the planner's helpers)."""
-    return max(cfg.min_segment_time, 15.0 / 8.0 * float(np.max(np.abs(np.asarray(q1) - q0) / vmax)))
+    """A segment's duration when its slowest joint needs at least a ramp's time at its limit:
+    that time plus one ramp (the two cosine ramps lose half a ramp each)."""
+    tau = float(np.max(np.abs(np.asarray(q1) - q0) / vmax))
+    assert tau >= cfg.ramp_time
+    return tau + cfg.ramp_time
 
 
 @pytest.mark.parametrize("approach_speed", [0.05, 2.0])  # the wrist slower, then faster, than the fingers
 def test_fingers_shape_while_the_wrist_approaches_and_each_phase_is_as_short_as_the_limits_allow(approach_speed):
     """Pregrasp and approach run together (the hand shapes during the transport): the wrist
     arrives no earlier than the fingers reach the pregrasp, never faster than approach_speed;
-    then close and squeeze, each segment as short as the joints' velocity limits allow."""
+    then close and squeeze, each segment cruising at the slowest joint's velocity limit between
+    short ramps (a quintic would take 15/8 of that time)."""
     q_grasp = couple(LO + 0.6 * (HI - LO))
-    q_pre, q_sq = couple(LO + 0.4 * (HI - LO)), couple(LO + 0.65 * (HI - LO))
+    q_pre, q_sq = couple(LO + 0.4 * (HI - LO)), couple(LO + 0.75 * (HI - LO))
     cfg = TrajectoryConfig(approach_speed=approach_speed)
     assert cfg.velocity_scale == 1.0  # by default the hand's own velocity limits are used in full
     tr = plan_grasp(np.zeros(22), q_grasp, ROT, TRANS, LO, HI, VEL, config=cfg, q_pregrasp=q_pre, q_squeeze=q_sq)
     q0 = couple(np.clip(np.zeros(22), LO, HI))
     t_fingers = _segment(q0, q_pre, VEL, cfg)
-    t_wrist = max(t_fingers, 15.0 / 8.0 * cfg.approach_distance / approach_speed)
+    slide = cfg.approach_distance / approach_speed
+    t_wrist = max(t_fingers, slide + cfg.ramp_time if slide >= cfg.ramp_time else 0.0)
     expected = t_wrist + _segment(q_pre, q_grasp, VEL, cfg) + _segment(q_grasp, q_sq, VEL, cfg)
     assert tr.duration == pytest.approx(expected, rel=1e-9)
+    cruise = np.abs(tr.velocities) / VEL
+    assert cruise.max() == pytest.approx(1.0)  # the slowest joint at its limit, never above
+    # velocity starts and ends each segment at 0 and changes at most pi/2 * limit / ramp_time
+    ends = np.r_[0, np.flatnonzero(np.diff(tr.phase)) , len(tr.times) - 1]
+    assert np.abs(tr.velocities[ends]).max() < 1e-9
+    accel = np.abs(np.diff(tr.velocities, axis=0)) / np.diff(tr.times)[:, None]
+    assert np.all(accel <= np.pi / 2 * VEL / cfg.ramp_time + 1e-6)
     # the wrist starts moving at once, and is at the grasp pose exactly when the close starts
     moving = np.linalg.norm(tr.wrist_position - tr.wrist_position[0], axis=1) > 1e-9
     assert tr.times[np.argmax(moving)] <= cfg.sample_period + 1e-9
