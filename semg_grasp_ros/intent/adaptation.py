@@ -22,8 +22,11 @@ quarter of the last ones. So the personal model is
   common to every grasp: gain, fatigue), and the decided class's mean follows the grasp when
   its windows clearly agreed on that class and it lies near that class (the adaptive LDA of
   myoelectric control: Vidaurre et al. 2011, Sensinger et al. 2009; self-recalibrating
-  classifiers). Every update is logged with its class so a benchmark with ground truth can
-  show the decisions it adapted on were right (``bench/drift.py``).
+  classifiers). A class mean never moves more than halfway from its calibrated place towards
+  the nearest other class (``AdaptConfig.max_class_shift``), so wrong decisions after a change
+  cannot carry one grasp's class onto another's signal. Every update is logged with its class
+  so a benchmark with ground truth can show the decisions it adapted on were right
+  (``bench/drift.py``).
 """
 
 from __future__ import annotations
@@ -59,6 +62,11 @@ class AdaptConfig:
             Mahalanobis distance per feature of the class mean (0 = no limit): right after a
             large change the grasps fit no class, and adapting on their (often wrong) decisions
             would pull a class onto another's signal; the re-centring brings them back first.
+        max_class_shift: a class mean moves at most this fraction of the (Mahalanobis)
+            distance from its calibrated place to the nearest other class's (0 = no limit):
+            at 0.5 no class can pass the midpoint to another, so a run of wrong decisions (a
+            change that makes one grasp look like another) cannot carry a class onto another
+            grasp's signal.
         augment_copies: transformed copies of every calibration window added to the personal
             model's training set (0 = none; ``augment_windows``).
         max_gain: a copy's channel gains are drawn log-uniformly in [1 / max_gain, max_gain].
@@ -74,6 +82,7 @@ class AdaptConfig:
     min_windows: int = 5
     shift_rate: float = 0.1
     max_distance: float = 0.5
+    max_class_shift: float = 0.5
     augment_copies: int = 3
     max_gain: float = 1.4
     max_crosstalk: float = 0.3
@@ -81,10 +90,10 @@ class AdaptConfig:
 
     def __post_init__(self):
         if not (0 <= self.shrinkage <= 1 and 0 <= self.rate <= 1 and 0 <= self.shift_rate <= 1
-                and 0 < self.min_agreement <= 1 and self.max_distance >= 0):
+                and 0 < self.min_agreement <= 1 and self.max_distance >= 0 and self.max_class_shift >= 0):
             raise ConfigError(f"need shrinkage, rate and shift_rate in [0, 1], min_agreement in (0, 1], max_distance "
-                              f">= 0; got {self.shrinkage}, {self.rate}, {self.shift_rate}, {self.min_agreement}, "
-                              f"{self.max_distance}")
+                              f"and max_class_shift >= 0; got {self.shrinkage}, {self.rate}, {self.shift_rate}, "
+                              f"{self.min_agreement}, {self.max_distance}, {self.max_class_shift}")
         if self.min_windows < 1:
             raise ConfigError(f"min_windows must be >= 1, got {self.min_windows}")
         if not (self.augment_copies >= 0 and self.max_gain >= 1 and 0 <= self.max_crosstalk < 0.5
@@ -189,7 +198,8 @@ class OnlineAdapter:
 
     Feed it the encoded windows of each completed grasp (``adapt_segment``; on a stream,
     ``StreamAdapter`` cuts the grasps out). The model is updated in place (normaliser mean,
-    class means, then the discriminant); the covariance is kept.
+    class means, then the discriminant); the covariance is kept. The class means the model has
+    when the adapter is made are the calibrated ones ``max_class_shift`` measures from.
     """
 
     model: LdaModel
@@ -199,6 +209,13 @@ class OnlineAdapter:
     def __post_init__(self):
         if not isinstance(self.model, LdaModel) or not self.model.fitted:
             raise ConfigError("online adaptation needs a fitted LDA personal model (semg-grasp calibrate makes one)")
+        self._calibrated = self.model.means.copy()
+        # whitening of the shared covariance: Mahalanobis distances become Euclidean
+        self._whiten = np.linalg.cholesky(np.linalg.inv(self.model.covariance))
+        white = self._calibrated @ self._whiten
+        gaps = np.linalg.norm(white[:, None] - white[None], axis=-1)
+        np.fill_diagonal(gaps, np.inf)
+        self._reach = self.config.max_class_shift * gaps.min(axis=1)  # (n_classes,), inf if one class
 
     def adapt_segment(self, inputs: np.ndarray, truth: int | None = None) -> Adaptation | None:
         """Decide one grasp from its windows and adapt on it when they agree.
@@ -235,6 +252,11 @@ class OnlineAdapter:
             if d @ np.linalg.solve(self.model.covariance, d) / d.size > self.config.max_distance:
                 return None
         self.model.means[decided] += self.config.rate * (z - self.model.means[decided])
+        if self.config.max_class_shift > 0:
+            moved = self.model.means[decided] - self._calibrated[decided]
+            far = float(np.linalg.norm(moved @ self._whiten))
+            if far > self._reach[decided]:
+                self.model.means[decided] = self._calibrated[decided] + moved * (self._reach[decided] / far)
         self.model._derive()
         update = Adaptation(decided, agreement, int(votes.sum()), truth)
         self.history.append(update)

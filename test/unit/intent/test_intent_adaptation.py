@@ -171,3 +171,30 @@ def test_fewshot_protocol_reports_the_user_normalised_zero_shot():
     zero = result["per_subject"]["s0"]["0"]["user_normalised"]
     assert zero["trained_on"] == ["s1", "s2"] and zero["trial_level"]["n"] == 18
     assert "user_normalised" in result["mean"]["0"] and "user_normalised" not in result["per_subject"]["s0"]["1"]
+
+
+def test_a_class_never_moves_past_the_midpoint_to_another():
+    pooled = _pooled(_trials("other", seed=1))
+    person = _trials("new", reps=2, seed=5)
+    from semg_grasp_ros.intent.spec import filter_and_window
+
+    w = filter_and_window(person.data, pooled.spec)
+    flat, labels = w.reshape(-1, *w.shape[2:]), np.repeat(person.labels, w.shape[1])
+    # spherical's grasps move all the way to cylindrical's signal (gains [1, .2] -> [.2, 1]); its
+    # class follows them, but with the limit only halfway to the nearest calibrated class
+    rng = np.random.default_rng(6)
+    moved = {}
+    for shift in (0.0, 0.5):
+        adapter = OnlineAdapter(personal_model(pooled, flat, labels, AdaptConfig(augment_copies=0)),
+                                AdaptConfig(rate=0.5, max_distance=0.0, min_agreement=0.5, max_class_shift=shift))
+        start = adapter.model.means.copy()
+        white = np.linalg.cholesky(np.linalg.inv(adapter.model.covariance))
+        for step in np.linspace(0.0, 1.0, 30):
+            gains = (1 - step) * GAINS[0] + step * GAINS[1]
+            seg = filter_and_window((0.14 + rng.standard_normal((1, 800, 2)) * gains), pooled.spec)[0]
+            adapter.adapt_segment(adapter.model.encode(seg))
+        moved[shift] = np.linalg.norm((adapter.model.means[0] - start[0]) @ white)
+        nearest = min(np.linalg.norm((start[k] - start[0]) @ white) for k in range(1, 6))
+    assert moved[0.5] <= 0.5 * nearest + 1e-9 < moved[0.0]
+    with pytest.raises(ConfigError):
+        AdaptConfig(max_class_shift=-1)
