@@ -26,3 +26,19 @@ def machine_info(*packages: str) -> dict:
         info["torch_threads"] = torch.get_num_threads()
         info["cuda"] = torch.cuda.is_available()
     return info
+
+
+def write_result(out: dict, path, start: float) -> None:
+    """Finish a benchmark's JSON: the load average at its end and its wall time (from ``start``,
+    ``time.perf_counter()``), written to ``path`` (folders made)."""
+    import json
+    import os
+    import time
+    from pathlib import Path
+
+    out.setdefault("machine", {})["load_average_end"] = list(os.getloadavg())
+    out["seconds"] = time.perf_counter() - start
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"written {path} ({out['seconds'] / 60:.1f} min)")

@@ -35,8 +35,6 @@ lowest p95 (least disturbed by other processes on a shared machine) is reported,
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 from collections import defaultdict
@@ -45,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import machine_info  # noqa: E402  (bench/common.py)
+from common import machine_info, write_result  # noqa: E402  (bench/common.py)
 
 import torch  # noqa: E402
 
@@ -172,11 +170,7 @@ def main(argv=None) -> int:
             "no_coupling_violation": max(v["max_coupling_error_rad"] for v in best["views"].values()) < 1e-5,
             "latency_p95_ms<=50": best["latency_ms"]["p95"] <= 50.0,
         }
-    out["machine"]["load_average_end"] = list(os.getloadavg())
-    out["seconds"] = time.perf_counter() - start
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"written {args.out} ({out['seconds'] / 60:.1f} min)")
+    write_result(out, args.out, start)
     return 0
 
 

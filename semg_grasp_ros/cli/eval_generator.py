@@ -49,6 +49,7 @@ from ..grasp.diffusion.checkpoint import model_folder
 from ..grasp.diffusion.sampler import GraspSampler
 from ..grasp.physics import GraspPostures, HandPosture, evaluate_postures, preset, resolve_hand
 from ..grasp.refine import GraspRefiner, RefineConfig
+from ..grasp.verify import GraspVerifier, VerifyConfig
 from ..hand.model import coupling_error
 from ..perception.sdf import DistanceField, GridSpec, sdf_from_mesh
 from ..pipeline.grasp_diffusion import GraspDiffusionConfig
@@ -184,7 +185,9 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
         ``mean_finger_penetration_mm`` and ``finger_penetration_over_1mm_rate`` (the physics check's
         finger-finger overlap of each top-ranked grasp), ``max_coupling_error_rad`` (largest |J2 - J1|
         over every candidate and its postures: 0 on the hand's coupled set),
-        ``mean_penetration_mm``, ``palm_distance_mm``, ``type_consistency`` (top-ranked),
+        ``mean_penetration_mm``, ``palm_distance_mm``, ``verified_rate`` (the executed grasp held in
+        simulation against the field's object, ``grasp.verify``; None without verification),
+        ``success_given_verified``, ``type_consistency`` (top-ranked),
         ``type_consistency_all``, ``diversity_joint_std_rad``, ``diversity_translation_std_m``,
         ``latency_ms`` {p50, p95, mean}, ``encode_ms``, ``per_type`` {type: {n, success_rate,
         type_consistency}}, ``per_object``, ``protocols`` {name: {success_rate, rejected_rate,
@@ -198,7 +201,7 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
 
     energy = GraspEnergy()
     gen = torch.Generator().manual_seed(seed)
-    top = {"joints": [], "rot": [], "trans": [], "obj": [], "type": [], "label": [], "postures": []}
+    top = {"joints": [], "rot": [], "trans": [], "obj": [], "type": [], "label": [], "postures": [], "verified": []}
     latency, encode, consistent_all, joint_std, trans_std, palm = [], [], [], [], [], []
     coupling = 0.0
     if not isinstance(repeats, int) or repeats < 1:
@@ -226,6 +229,7 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
             top["obj"].append(k)
             top["type"].append(grasp_type)
             top["postures"].append(top_postures(obj, c))
+            top["verified"].append(np.nan if c.verified is None else float(c.verified[0]))
             labels = classify(c.joints, c.rot, c.trans, obj.field)
             top["label"].append(int(labels[0]))
             consistent_all.append(float(np.mean(labels == GRASP_TYPES.index(grasp_type))))
@@ -297,6 +301,8 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
         "max_coupling_error_rad": coupling,
         "mean_penetration_mm": stat(pen),
         "palm_distance_mm": stat(np.array(palm) * 1e3),
+        "verified_rate": stat(np.array(top["verified"]) == 1.0) if np.isfinite(top["verified"]).any() else None,
+        "success_given_verified": stat(success[np.array(top["verified"]) == 1.0]),
         "type_consistency": stat(labels == want),
         "type_consistency_all": stat(consistent_all),
         "diversity_joint_std_rad": stat(joint_std),
@@ -343,6 +349,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refine-steps", type=int, default=RefineConfig.steps,
                         help=f"refinement steps (default {RefineConfig.steps})")
     parser.add_argument("--no-refine", action="store_true", help="no refinement or ranking: candidates as sampled")
+    parser.add_argument("--verify-budget", type=float, default=GraspDiffusionConfig.verify_budget_s, metavar="S",
+                        help="seconds per request for trying the ranked grasps in simulation against the field's "
+                             f"object, the first that holds on top (0: off; default {GraspDiffusionConfig.verify_budget_s}, "
+                             "the generator node's)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument("--repeats", type=int, default=1, help="requests per type (fresh noise each)")
     parser.add_argument("--workers", type=int, default=2, help="physics-check processes")
@@ -361,7 +371,8 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     path = model_folder(args.model)
     refiner = None if args.no_refine else GraspRefiner(RefineConfig(steps=args.refine_steps))
-    sampler = GraspSampler.from_pretrained(path, refiner=refiner)
+    sampler = GraspSampler.from_pretrained(path, refiner=refiner,
+                                           verifier=GraspVerifier(VerifyConfig(budget_s=args.verify_budget)))
     obj = object_from_mesh(args.mesh, args.scale, tuple(args.types), args.views, args.seed)
     report = evaluate_generator(sampler, [obj], seed=args.seed, protocols=tuple(args.protocols), workers=args.workers,
                                 progress=not args.no_progress, repeats=args.repeats,

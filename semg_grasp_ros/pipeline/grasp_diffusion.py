@@ -55,6 +55,7 @@ from ..geometry import quat_xyzw_to_matrix
 from ..grasp.diffusion.checkpoint import model_folder
 from ..grasp.diffusion.sampler import GraspCandidates, GraspSampler, ObjectCondition
 from ..grasp.refine import GraspRefiner, RefineConfig
+from ..grasp.verify import GraspVerifier, VerifyConfig
 from ..hand.convert import arrays_to_hand_grasp
 from ..perception.sdf import DistanceField
 from ..throttle import Throttle
@@ -79,6 +80,9 @@ class GraspDiffusionConfig:
     refine_steps: int = param(RefineConfig.steps,
                               "refinement (Gauss-Newton) steps per request (0: evaluate and rank only)", (0, 200),
                               live=True)
+    verify_budget_s: float = param(VerifyConfig.budget_s,
+                                   "seconds per request for trying the ranked grasps in simulation against the "
+                                   "field's object; the first that holds is executed (0: off)", (0.0, 60.0))
     min_confidence: float = param(0.6, "intents below this confidence never trigger a grasp", (0.0, 1.0), live=True)
     commit_s: float = param(0.0, "a type is grasped once intended this long (seconds of message time from its "
                                  "first intent): 0 = on its first intent", (0.0, 60.0), live=True)
@@ -151,7 +155,8 @@ class GraspDiffusionComponent:
         if config.guidance_scale >= 0:
             overrides["guidance_scale"] = config.guidance_scale
         return GraspSampler(self._stored.model, replace(self._stored.config, **overrides),
-                            GraspRefiner(RefineConfig(steps=config.refine_steps)))
+                            GraspRefiner(RefineConfig(steps=config.refine_steps)),
+                            GraspVerifier(VerifyConfig(budget_s=config.verify_budget_s)))
 
     def reconfigure(self, config: GraspDiffusionConfig) -> None:
         """Apply new ``live`` parameters (candidates, steps, guidance, refinement, gating) from

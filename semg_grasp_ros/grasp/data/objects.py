@@ -80,8 +80,7 @@ class GraspObject:
 
     def mesh(self) -> trimesh.Trimesh:
         """All pieces in one mesh (separate bodies; the distance field treats it as their union)."""
-        meshes = [trimesh.Trimesh(v, f, process=False) for v, f in self.pieces]
-        return trimesh.util.concatenate(meshes)
+        return pieces_mesh(self.pieces)
 
     @property
     def vertices(self) -> np.ndarray:

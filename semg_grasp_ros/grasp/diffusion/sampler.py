@@ -26,6 +26,7 @@ from ...errors import ConfigError, DataError, ModelError
 from ...perception.sdf import DistanceField
 from ..data.labels import classify
 from ..refine import GraspRefiner, RefineConfig
+from ..verify import GraspVerifier
 from .checkpoint import from_pretrained
 from .networks import GraspDiffusion, ImprovedDenoiser
 from .scheduler import SCHEDULERS, SPACINGS, make_scheduler
@@ -81,6 +82,7 @@ class ObjectCondition:
         centre: (3,) float32 centre of the grid, metres (grasp translations are relative to it).
         code: (1, cond_dim) object code.
         field: the field as given (for the hand-pose descriptor of the ranking).
+        simulator: the field's object for verification (``grasp.verify``; None without).
     """
 
     sdf: torch.Tensor
@@ -89,6 +91,7 @@ class ObjectCondition:
     centre: torch.Tensor
     code: torch.Tensor
     field: DistanceField
+    simulator: object | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,6 +117,8 @@ class GraspCandidates:
             palm pose; on the coupled set.
         score: (K,) the ranking score (``GraspRefiner.score``: the energy less the contact normals'
             opposition bonus; lower is better; NaN when not ranked).
+        verified: (K,) the physics check against the field's object (``grasp.verify``): 1 holds,
+            0 fails, NaN not tried (None without verification).
     """
 
     grasp_type: str
@@ -129,6 +134,7 @@ class GraspCandidates:
     pregrasp: np.ndarray | None = None
     squeeze: np.ndarray | None = None
     score: np.ndarray | None = None
+    verified: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.joints.shape[0])
@@ -141,6 +147,8 @@ class GraspSampler:
         model: the trained model (put in eval mode here).
         config: sampling settings.
         refiner: refines and ranks the samples; None returns them as sampled.
+        verifier: tries the ranked candidates in simulation and executes the first that holds
+            (``grasp.verify``); None or a zero budget skips it.
 
     Raises:
         ConfigError: guidance on a model without a null type, or more steps than the
@@ -148,10 +156,11 @@ class GraspSampler:
     """
 
     def __init__(self, model: GraspDiffusion, config: SamplerConfig = SamplerConfig(),
-                 refiner: GraspRefiner | None = None):
+                 refiner: GraspRefiner | None = None, verifier: GraspVerifier | None = None):
         self.model = model.eval()
         self.config = config
         self.refiner = refiner
+        self.verifier = verifier if verifier is not None and verifier.enabled else None
         # the hand's pregrasp and squeeze postures of every grasp, refined or not
         self._postures = refiner if refiner is not None else GraspRefiner(RefineConfig(steps=0))
         if config.guidance_scale != 1.0 and model.config.kind == "paper":
@@ -163,7 +172,7 @@ class GraspSampler:
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, config: SamplerConfig | None = None,
-                        refiner: GraspRefiner | None = None) -> "GraspSampler":
+                        refiner: GraspRefiner | None = None, verifier: GraspVerifier | None = None) -> "GraspSampler":
         """A sampler for the model folder ``path`` (see ``checkpoint.from_pretrained``);
         ``config`` None takes the sampling settings stored with the model.
 
@@ -176,7 +185,7 @@ class GraspSampler:
                 config = build_config(SamplerConfig, dict(model.info.get("sampler") or {}))
             except ConfigError as exc:
                 raise ModelError(f"{path}: stored sampler settings are invalid: {exc}") from exc
-        return cls(model, config, refiner)
+        return cls(model, config, refiner, verifier)
 
     @property
     def device(self) -> torch.device:
@@ -202,7 +211,8 @@ class GraspSampler:
         origin_t = torch.as_tensor(origin, dtype=torch.float32, device=self.device)
         with torch.inference_mode():
             code = self.model.encode(sdf.unsqueeze(0), torch.tensor([voxel], device=self.device))
-        return ObjectCondition(sdf, origin_t, voxel, origin_t + voxel * (n - 1) / 2, code.clone(), field)
+        simulator = self.verifier.prepare(field) if self.verifier is not None else None
+        return ObjectCondition(sdf, origin_t, voxel, origin_t + voxel * (n - 1) / 2, code.clone(), field, simulator)
 
     @torch.inference_mode()
     def sample(self, obj: ObjectCondition, grasp_type: str, num: int | None = None,
@@ -262,7 +272,8 @@ class GraspSampler:
     def generate(self, obj: ObjectCondition, grasp_type: str, num: int | None = None,
                  generator: torch.Generator | None = None) -> GraspCandidates:
         """Sample, decode, refine and rank grasps of ``grasp_type`` for ``obj``, with each grasp's
-        pregrasp and squeeze postures.
+        pregrasp and squeeze postures; with a verifier, the first candidate that holds in
+        simulation moves to the front.
 
         Returns:
             ``GraspCandidates`` best first (as sampled when there is no refiner).
@@ -301,7 +312,8 @@ class GraspSampler:
         def ranked(t: torch.Tensor) -> np.ndarray:
             return t[order].double().cpu().numpy()
 
-        return GraspCandidates(grasp_type, ranked(joints), ranked(rot), ranked(trans), ranked(energy),
-                               ranked(penetration), ranked(contact), time.perf_counter() - start,
-                               None if type_ok is None else type_ok[order].numpy(), ranked(finger),
-                               ranked(pregrasp), ranked(squeeze), ranked(score))
+        cands = GraspCandidates(grasp_type, ranked(joints), ranked(rot), ranked(trans), ranked(energy),
+                                ranked(penetration), ranked(contact), time.perf_counter() - start,
+                                None if type_ok is None else type_ok[order].numpy(), ranked(finger),
+                                ranked(pregrasp), ranked(squeeze), ranked(score))
+        return cands if self.verifier is None else self.verifier.select(cands, obj.simulator)
