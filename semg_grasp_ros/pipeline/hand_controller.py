@@ -5,10 +5,11 @@
 (``grasp.representation``: ``q_open + preshape * (q_type - q_open)``), published as
 ``hand/joint_trajectory`` (fingers only, no wrist target). This is the hand's first reaction to
 a decision; the object-specific grasp follows when the generator has made it (tens of
-milliseconds later) and takes over from wherever the fingers are. On rest (at the same
-confidence: a rejected decision is no evidence of rest) the grasp is released and the fingers
-go to the rest posture, ``rest_posture`` of the way to the grasp types' mean pre-shape: a
-half-flexed hand from which every type's pregrasp is nearer than from the open hand.
+milliseconds later) and takes over from wherever the fingers are. When the decided type ends in
+rest (at the same confidence: a rejected decision is no evidence of rest) the grasp is released
+and the fingers go to the rest posture, ``rest_posture`` of the way to the grasp types' mean
+pre-shape: a half-flexed hand from which every type's pregrasp is nearer than from the open
+hand. Without ``preshape_on_intent`` the intents only set the closing level: rest moves nothing.
 
 ``grasp/selected`` (``HandGrasp``) -> a trajectory to the grasp's pregrasp posture -> approach
 along the palm normal -> close to the grasp -> squeeze (``hand.trajectory``; the hand's sequence is
@@ -132,9 +133,10 @@ class HandControllerConfig:
                                     "towards the squeeze, reached at 1)", (0.05, 1.0), live=True)
     closure_rate: float = param(2.0, "proportional closing: at most this many pregrasp -> grasp motions per second",
                                 (0.01, 100.0), live=True)
-    rest_posture: float = param(0.6, "on rest the fingers go this fraction of the way from the open hand to the grasp "
-                                     "types' mean pre-shape (half-flexed, nearer every type's pregrasp than the open "
-                                     "hand: the next grasp starts sooner); 0 = open hand", (0.0, 1.0), live=True)
+    rest_posture: float = param(0.6, "when a decided type ends in rest (preshape_on_intent), the fingers go this "
+                                     "fraction of the way from the open hand to the grasp types' mean pre-shape "
+                                     "(half-flexed, nearer every type's pregrasp than the open hand: the next grasp "
+                                     "starts sooner); 0 = open hand", (0.0, 1.0), live=True)
 
     def __post_init__(self):
         if not 0 < self.rate_hz <= 1000:
@@ -235,8 +237,9 @@ class HandController:
         if intent.is_rest or intent.grasp_type == REST:
             if not self._gate.counts(intent.confidence):  # a rejected decision: no evidence of rest
                 return []
+            ended = self._gate.type is not None  # a decided type (the intents drive the hand) ends
             self._gate.reset()  # the next decision of any type pre-shapes again
-            if self._at_rest:
+            if not ended or self._at_rest:
                 return []
             self._at_rest = True  # the grasp is released: the fingers go to the rest posture
             q_rest = self.q_open + self.config.rest_posture * (self._q_types - self.q_open)

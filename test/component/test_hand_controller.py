@@ -236,9 +236,10 @@ def test_on_rest_the_fingers_go_to_the_rest_posture_and_the_next_grasp_starts_ne
     trajectories = []
     graph.subscribe("hand/joint_trajectory", trajectories.append)
     g = arrays_to_hand_grasp(_grasp_joints(), ROT, TRANS, Header(int(0.5e9), "object"), "cylindrical")
-    graph.call_at(int(0.5e9), lambda: graph.publish("grasp/intent", intent("cylindrical", 0.5)))
     graph.call_at(int(0.5e9), lambda: graph.publish("grasp/selected", g))
-    graph.call_at(int(1.0e9), lambda: graph.publish("grasp/intent", intent("rest", 1.0, confidence=0.0)))
+    for t in np.arange(0.46, 4.0, 0.02):  # a decision every 20 ms (the first before the grasp), one rejected
+        m = intent("rest", t, confidence=0.0) if abs(t - 1.0) < 1e-6 else intent("cylindrical", t)
+        graph.call_at(int(round(t * 1e9)), lambda m=m: graph.publish("grasp/intent", m))
     graph.run(4.0)
     assert len(trajectories) == 2  # the pre-shape, then the grasp; the rejected decision did nothing
     np.testing.assert_allclose(ctrl.command, _grasp_joints(), atol=1e-9)
@@ -254,3 +255,12 @@ def test_on_rest_the_fingers_go_to_the_rest_posture_and_the_next_grasp_starts_ne
     assert np.median(farthest(rest)) < 0.8 * np.median(farthest(ctrl.q_open))
     with pytest.raises(ConfigError):
         replace(cfg, rest_posture=1.5)
+    # without pre-shapes on intents (a grasp executed on its own, closed by the level) rest moves nothing
+    graph = Graph()
+    ctrl = graph.add(HandController(replace(cfg, preshape_on_intent=False)))
+    graph.call_at(int(0.5e9), lambda: graph.publish("grasp/selected", g))
+    for t in np.arange(0.5, 4.0, 0.02):
+        kind = "cylindrical" if t < 1.0 else "rest"
+        graph.call_at(int(round(t * 1e9)), lambda m=intent(kind, t): graph.publish("grasp/intent", m))
+    graph.run(4.0)
+    np.testing.assert_allclose(ctrl.command, _grasp_joints(), atol=1e-9)
