@@ -64,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=200, help="optimiser iterations (default 200)")
     parser.add_argument("--batch-objects", type=int, default=4,
                         help="objects optimised together in one batch (default 4; larger on a GPU)")
-    parser.add_argument("--device", default="auto", help="torch device: auto (cuda when present), cpu, cuda")
+    parser.add_argument("--device", default="auto",
+                        help="torch device: auto (cuda when present here), cpu, cuda (with --ray: one GPU per unit)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--workers", type=int, default=1, help="physics-check processes per unit (default 1)")
     parser.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
@@ -135,7 +136,7 @@ def _run_synth(args) -> int:
         raise ConfigError("--candidates, --steps, --batch-objects, --workers and --threads must be positive")
     torch.set_num_threads(args.threads)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    if device.startswith("cuda") and not torch.cuda.is_available():
+    if device.startswith("cuda") and not torch.cuda.is_available() and args.ray is None:  # on Ray: the workers' GPUs
         raise ConfigError(f"--device {device}: this torch has no CUDA device; use --device cpu or auto")
     if device not in ("cpu", "auto") and not device.startswith("cuda"):
         raise ConfigError(f"--device must be auto, cpu or cuda[:N], got {device!r}")

@@ -240,7 +240,11 @@ class RayExecutor:
             ) -> Iterator[tuple[WorkUnit, list[ObjectOutcome]]]:
         ray = _import_ray()
         if not ray.is_initialized():
-            ray.init(address=self.address)
+            try:
+                ray.init(address=self.address)
+            except ConnectionError as exc:
+                raise ConfigError(f"no Ray cluster at {self.address!r} ({exc}); start one ('ray start --head') "
+                                  "or give 'local' to start one on this machine") from exc
         gpu = settings.device.startswith("cuda")
         need = {"num_gpus": 1, "num_cpus": 1} if gpu else {"num_cpus": max(settings.threads, settings.physics_workers)}
         remote = ray.remote(synthesise_unit).options(max_retries=self.max_retries, retry_exceptions=False,

@@ -15,7 +15,8 @@ uninterrupted run exactly on the same device.
 
 Data parallel: started by ``torchrun`` (``WORLD_SIZE`` > 1 in the environment), every process
 draws the same batches, timesteps and noise, computes the loss of its share of each batch
-(``tensor_split`` of the batch positions) and DistributedDataParallel averages the gradients
+(the batch sorted by object, cut into equal runs: each field is encoded by about one
+process) and DistributedDataParallel averages the gradients
 (gloo on CPUs, nccl on GPUs, one GPU per process: ``cuda:LOCAL_RANK``). The shares' losses are
 scaled so that the averaged gradient is the whole batch's, so N processes train the same model
 as one, up to float rounding, N times faster at best. Rank 0 writes the checkpoints.
@@ -234,6 +235,13 @@ def diffusion_loss(model: GraspDiffusion, scheduler, dataset: DiffusionDataset, 
     return ((pred - target.to(device)).square() * weights.to(device)).sum() / (B * x0.shape[1])
 
 
+def _share(field_index: torch.Tensor, rank: int, world: int) -> torch.Tensor:
+    """(P,) positions in a batch (field indices (B,)) that process ``rank`` of ``world`` computes:
+    the batch sorted by field, cut into ``world`` runs of (nearly) equal length, so that most
+    fields are encoded by one process only (the encoder is most of the work)."""
+    return torch.tensor_split(torch.argsort(field_index, stable=True), world)[rank]
+
+
 def _batches(n: int, batch_size: int, generator: torch.Generator | None):
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
@@ -335,9 +343,7 @@ def train(config: TrainConfig, data: GraspArrays | None = None, val_data: GraspA
         model.train()
         total = torch.zeros((), dtype=torch.float64)
         for idx in _batches(len(train_set), config.batch_size, gen):
-            # this process's share of the batch; the gradient average over the processes is then
-            # the gradient of the whole batch's loss
-            part = torch.tensor_split(torch.arange(len(idx)), world)[rank] if world > 1 else None
+            part = _share(train_set.field_index[idx], rank, world) if world > 1 else None
             loss = diffusion_loss(model, scheduler, train_set, idx, weights, gen, config.p_uncond, device,
                                   config.augment_rotation, part, net)
             opt.zero_grad(set_to_none=True)

@@ -143,6 +143,18 @@ def test_ray_worker_killed_mid_run_loses_nothing(local_run, ray_cluster):
     _assert_same(_flat(o for _, outs in results for o in outs), flat)
 
 
+def _kill_session(sid):
+    """SIGKILL every process of session ``sid`` (one this test started with ``start_new_session``)."""
+    import psutil
+
+    for p in psutil.process_iter():
+        try:
+            if os.getsid(p.pid) == sid:
+                p.kill()
+        except (psutil.Error, ProcessLookupError, PermissionError):
+            pass
+
+
 def _dataset(root):
     index = ds.read_index(root)
     files = {oid: dict(np.load(root / "objects" / e["file"])) for oid, e in index["objects"].items()}
@@ -164,3 +176,34 @@ def test_data_synth_on_ray_writes_the_local_dataset(tmp_path, ray_cluster):
         assert arrays.keys() == ray_[1][oid].keys()
         for k, v in arrays.items():
             assert np.array_equal(v, ray_[1][oid][k]), (oid, k)
+
+
+def test_data_synth_driver_killed_mid_run_resumes_to_the_same_dataset(tmp_path, ray_cluster):
+    import subprocess
+    import sys
+
+    from semg_grasp_ros.cli import main
+
+    argv = ["data", "synth", "--objects-per-family", "1", "--limit", "4", "--batch-objects", "1", "--candidates", "2",
+            "--steps", "2", "--dexgraspnet", "none", "--types", "palmar", "tip"]
+    assert main(argv + ["--out", str(tmp_path / "local")]) == 0
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "semg_grasp_ros.cli", *argv, "--out", str(tmp_path / "ray"), "--ray", "local"]
+    driver = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    index = tmp_path / "ray" / "index.json"
+    deadline = time.time() + 90
+    while driver.poll() is None and time.time() < deadline:
+        if index.exists() and ds.read_index(tmp_path / "ray")["objects"]:
+            break
+        time.sleep(0.05)
+    _kill_session(driver.pid)  # the driver and the cluster it started
+    driver.wait()
+    done = len(ds.read_index(tmp_path / "ray")["objects"])
+    assert 1 <= done < 4, "the driver was not killed mid-run"
+    assert main(argv + ["--out", str(tmp_path / "ray"), "--ray"]) == 0  # rerun: finishes the set
+    local, ray_ = _dataset(tmp_path / "local"), _dataset(tmp_path / "ray")
+    assert local[0] == ray_[0] and local[2] == ray_[2]
+    for oid, arrays in local[1].items():
+        assert all(np.array_equal(v, ray_[1][oid][k]) for k, v in arrays.items()), oid
