@@ -97,7 +97,8 @@ def score(performed: Sequence[PerformedGrasp], executions: Sequence[Execution], 
             "first_closed_holds": None if first is None else first.holds,
             "onset_to_closed_s": round(first.end_s - p.onset_s, 3) if first else None,
             "onset_to_executed_s": round(first.start_s - p.onset_s, 3) if first else None,
-            "onset_to_reached_s": round(first.reached_s - p.onset_s, 3) if first and first.reached_s is not None else None,
+            "onset_to_reached_s": (round(first.reached_s - p.onset_s, 3)
+                                   if first is not None and first.reached_s is not None else None),
             "closed": len(inside),
             "limited_by": None if ok else ("grasp" if type_ok else "intent"),
         })
@@ -123,8 +124,8 @@ def summary(rows: Sequence[dict], rest_closed: int, rest_s: float) -> dict:
         "median_onset_to_right_type_closed_s": median_or_none([r["onset_to_closed_s"] for r in right]),
         "median_onset_to_right_type_executed_s": median_or_none([r["onset_to_executed_s"] for r in right]),
         "right_type_reached_rate": _ratio(sum(r["onset_to_reached_s"] is not None for r in right), len(right)),
-        "median_onset_to_right_type_reached_s": median_or_none([r["onset_to_reached_s"] for r in right
-                                                         if r["onset_to_reached_s"] is not None]),
+        "median_onset_to_right_type_reached_s": median_or_none(
+            [r["onset_to_reached_s"] for r in right if r["onset_to_reached_s"] is not None]),
         "closed_per_performed_grasp": sum(r["closed"] for r in rows) / n if n else None,
         "closed_during_rest": rest_closed,
         "rest_s": round(rest_s, 2),
