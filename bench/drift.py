@@ -23,7 +23,8 @@ unsupervised updates from completed grasps whose windows agree), trial and windo
 
 and, with adaptation, the updates made after the change and how many were of the right class.
 The same without augmentation (``AdaptConfig(augment_copies=0)``) is summarised under
-``without_augmentation``.
+``without_augmentation``, and with other seeds of the augmented copies (``--seeds``) under
+``augmentation_seeds`` (how much the figures owe to one draw).
 """
 
 from __future__ import annotations
@@ -170,6 +171,8 @@ def run(pretrained, subjects, adapt: AdaptConfig, verbose: bool = True) -> tuple
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("bench/results/drift.json"))
+    parser.add_argument("--seeds", type=int, nargs="*", default=[1, 2],
+                        help="further seeds of the augmented copies to summarise (the main figures: seed 0)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     pretrained = load_model(GraspClassifierConfig().model)
@@ -177,6 +180,8 @@ def main() -> None:
     subjects = load_subjects()
     results, summary = run(pretrained, subjects, adapt)
     _, plain = run(pretrained, subjects, dataclasses.replace(adapt, augment_copies=0), verbose=False)
+    seeds = {seed: run(pretrained, subjects, dataclasses.replace(adapt, augment_seed=seed), verbose=False)[1]
+             for seed in args.seeds}
     out = {
         "calibration": f"first {SHOTS} repetitions per grasp; personal model from {GraspClassifierConfig().model}",
         "changes": {"gain_0.7": "channel 1 x0.7", "gain_1.3": "channel 1 x1.3",
@@ -187,6 +192,9 @@ def main() -> None:
         "target": f"adaptive after_30s within {TARGET_POINTS:g} points of unshifted (trial level, every subject)",
         "summary": summary,
         "without_augmentation": {"adaptation": {"augment_copies": 0}, "summary": plain},
+        "augmentation_seeds": {str(seed): {name: {k: v[k] for k in ("gap_points_adaptive", "max_gap_points_adaptive",
+                                                                    "target_met", "updates_right_fraction")}
+                                           for name, v in summ.items()} for seed, summ in seeds.items()},
         "per_subject": results,
         "machine": machine_info(),
     }

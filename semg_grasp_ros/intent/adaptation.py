@@ -74,6 +74,7 @@ class AdaptConfig:
             the other (x' = M x, rows of M summing to 1).
         min_stretch: a copy's spectrum is compressed by a factor drawn in [min_stretch, 1]
             (x'(t) = x(f t): the median frequency times f).
+        augment_seed: seed of the copies' random draws.
     """
 
     shrinkage: float = 0.3
@@ -87,6 +88,7 @@ class AdaptConfig:
     max_gain: float = 1.4
     max_crosstalk: float = 0.3
     min_stretch: float = 0.8
+    augment_seed: int = 0
 
     def __post_init__(self):
         if not (0 <= self.shrinkage <= 1 and 0 <= self.rate <= 1 and 0 <= self.shift_rate <= 1
@@ -105,7 +107,7 @@ class AdaptConfig:
     def augmentation(self) -> dict:
         """The augmentation settings, as recorded in a personal model's info."""
         return {"copies": self.augment_copies, "max_gain": self.max_gain, "max_crosstalk": self.max_crosstalk,
-                "min_stretch": self.min_stretch}
+                "min_stretch": self.min_stretch, "seed": self.augment_seed}
 
 
 def features_of(model: IntentModel) -> FeatureConfig:
@@ -113,7 +115,7 @@ def features_of(model: IntentModel) -> FeatureConfig:
     return getattr(model.config, "features", None) or RICH_FEATURES
 
 
-def augment_windows(windows: np.ndarray, config: AdaptConfig, seed: int = 0) -> np.ndarray:
+def augment_windows(windows: np.ndarray, config: AdaptConfig) -> np.ndarray:
     """``config.augment_copies`` transformed copies of every window, each with its own draw.
 
     A copy of a window is the window's spectrum compressed (``x(f t)``, linear interpolation
@@ -131,7 +133,7 @@ def augment_windows(windows: np.ndarray, config: AdaptConfig, seed: int = 0) -> 
     w = np.asarray(windows, dtype=np.float64)
     if w.ndim != 3 or w.shape[1] < 2:
         raise DataError(f"windows must be (n, samples >= 2, channels), got {w.shape}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(config.augment_seed)
     n, length, n_ch = w.shape
     t = np.arange(length, dtype=np.float64)
     copies = []

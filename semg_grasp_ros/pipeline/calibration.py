@@ -9,7 +9,8 @@ confidence 1, ``rest`` between grasps): the ground truth of the recording, store
 session bag next to the EMG.
 
 When the session is over, ``train()`` fits the personal model (``intent.adaptation``: LDA on
-the pretrained model's window features, on the hold windows after ``settle_s``), scores it by
+the pretrained model's window features, on the hold windows after ``settle_s`` and augmented
+copies of them), scores it by
 leave-one-repetition-out cross-validation (one decision per hold, as the trial level of
 ``intent.evaluation``) and returns it with its confusion matrix. The model is an ordinary
 checkpoint: the classifier node, the demo and the standalone runtime load it.

@@ -1,6 +1,8 @@
 """Few-shot personal models and online adaptation: fit on a few trials, follow a drift
 without drifting into a wrong class, the few-shot protocol's splits, bad input."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -111,6 +113,7 @@ def test_augmented_copies_change_gain_crosstalk_and_spectrum_as_drawn():
     peak = np.fft.rfftfreq(200, 1 / 500.0)[spec.argmax(axis=1)]
     assert np.all((peak >= 62.5) & (peak <= 82.5)) and peak.min() < 75
     assert np.array_equal(out, augment_windows(w, config))  # seeded
+    assert not np.allclose(out, augment_windows(w, replace(config, augment_seed=1)))
     assert augment_windows(w, AdaptConfig(augment_copies=0)).shape == (0, 200, 2)
     with pytest.raises(ConfigError):
         AdaptConfig(max_crosstalk=0.6)
