@@ -72,6 +72,8 @@ def test_one_set_per_intent_and_new_objects_wait_for_the_next_intent(model_dir):
     assert c.on_sdf(sdf_msg(stamp=30, centre=(0.1, 0.0, 0.503))) == []  # moved less than object_change
     assert c.on_sdf(sdf_msg(stamp=40, centre=(0.1, 0.05, 0.5))) == []  # moved 5 cm: the held intent keeps its grasp
     assert c.on_intent(intent("hook", stamp=45)) == [] and c.requests == 1
+    assert c.on_intent(intent(REST, confidence=0.0, stamp=46)) == []  # a rejected decision: not a rest
+    assert c.on_intent(intent("hook", stamp=47)) == [] and c.requests == 1
     out = c.on_intent(intent("tip", stamp=50))  # a new type: grasped on the moved object
     assert out and out[1].grasp_type == "tip" and out[0].header.stamp_ns == 50
     np.testing.assert_allclose(c._object.sdf.centroid, sdf_msg(centre=(0.1, 0.05, 0.5)).centroid)
