@@ -33,8 +33,8 @@ def setup(tmp_path_factory):
     return tmp
 
 
-def _train(tmp, out, processes):
-    args = ["train", "grasp", "--config", str(tmp / "config.yaml"), "--out", str(tmp / out), "--no-progress"]
+def _train(tmp, out, processes, *extra):
+    args = ["train", "grasp", "--config", str(tmp / "config.yaml"), "--out", str(tmp / out), "--no-progress", *extra]
     if processes == 1:
         assert cli.main(args) == 0
         return
@@ -63,3 +63,15 @@ def test_two_processes_train_the_model_one_process_trains(setup):
     h2 = read_json(setup / "two" / "state" / "train_state.json")["history"]
     assert len(h1) == len(h2) == 2
     np.testing.assert_allclose([h["train_loss"] for h in h2], [h["train_loss"] for h in h1], rtol=1e-5)
+
+
+def test_two_processes_resume_an_interrupted_run_exactly(setup):
+    if not (setup / "two" / "model").is_dir():
+        _train(setup, "two", 2)
+    _train(setup, "resumed", 2, "--epochs", "1")
+    _train(setup, "resumed", 2, "--resume")
+    two = load_weights(setup / "two" / "model" / "model.safetensors", "torch")
+    resumed = load_weights(setup / "resumed" / "model" / "model.safetensors", "torch")
+    assert all(torch.equal(two[k], resumed[k]) for k in two)
+    assert read_json(setup / "resumed" / "state" / "train_state.json")["history"] == \
+        read_json(setup / "two" / "state" / "train_state.json")["history"]
