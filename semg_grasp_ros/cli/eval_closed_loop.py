@@ -64,7 +64,8 @@ def run(args) -> int:
     plot(result, args.json.with_suffix(".png"))
     o = result["overall"]
     print(f"first-try success {o['success_rate']:.1%} of {o['performed']} performed grasps "
-          f"(intent-limited {o['intent_limited_rate']:.1%}, grasp-limited {o['grasp_limited_rate']:.1%}); "
+          f"(intent-limited {o['intent_limited_rate']:.1%}, closing-limited {o['closing_limited_rate']:.1%}, "
+          f"grasp-limited {o['grasp_limited_rate']:.1%}); "
           f"median onset to holding grasp {o['median_onset_to_holding_grasp_s']} s; "
           f"{o['closed_per_performed_grasp']:.2f} closed per performed grasp, {o['closed_during_rest']} during rest "
           f"-> {args.json}")

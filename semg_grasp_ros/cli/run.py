@@ -162,6 +162,7 @@ def execute(config: DemoConfig, out: str, view: bool = False) -> int:
     if first:
         print(f"first try: {round(first['success_rate'] * first['performed'])} of {first['performed']} performed grasps "
               f"closed the right type and held (wrong type or none {100 * first['intent_limited_rate']:.0f} %, "
+              f"right type, hand stopped short {100 * first['closing_limited_rate']:.0f} %, "
               f"right type not holding {100 * first['grasp_limited_rate']:.0f} %)")
     ended = " (stopped by Ctrl-C)" if summary["interrupted"] else ""
     print(f"{summary['session_s']:.1f} s of session{ended} in {summary['wall_s']:.1f} s; processing at "

@@ -45,12 +45,17 @@ class VerifyConfig:
         protocol: physics protocol (``grasp.physics.PRESETS``).
         max_pieces: most convex pieces the field's inside is cut into.
         voxels_per_piece: inside voxels per piece (fewer pieces for small objects).
+        inset_voxels: the simulated object lies this many voxels inside the field's surface (a field
+            completed from one view over-fills the unseen side; on the procedural validation objects
+            from one view, trying against the field's object picked a holding grasp for 19 % of
+            requests, 27 % with an inset of 1 voxel, 21 % with 2, against 18 % for the ranking alone).
     """
 
     budget_s: float = 1.0
     protocol: str = "standard"
     max_pieces: int = 8
     voxels_per_piece: int = 400
+    inset_voxels: float = 1.0
 
     def __post_init__(self):
         if not self.budget_s >= 0:
@@ -59,14 +64,17 @@ class VerifyConfig:
             raise ConfigError(f"protocol {self.protocol!r} unknown; expected one of {sorted(PRESETS)}")
         if self.max_pieces < 1 or self.voxels_per_piece < 1:
             raise ConfigError("max_pieces and voxels_per_piece must be >= 1")
+        if not self.inset_voxels >= 0:
+            raise ConfigError(f"inset_voxels must be >= 0, got {self.inset_voxels}")
 
 
-def field_pieces(field: DistanceField, max_pieces: int = 8, voxels_per_piece: int = 400, seed: int = 0) -> list:
+def field_pieces(field: DistanceField, max_pieces: int = 8, voxels_per_piece: int = 400, inset_voxels: float = 0.0,
+                 seed: int = 0) -> list:
     """The inside of a signed field as closed convex pieces.
 
     Args:
         field: a signed distance field (negative inside), metres.
-        max_pieces, voxels_per_piece: as in :class:`VerifyConfig`.
+        max_pieces, voxels_per_piece, inset_voxels: as in :class:`VerifyConfig`.
         seed: k-means initialisation.
 
     Returns:
@@ -77,7 +85,7 @@ def field_pieces(field: DistanceField, max_pieces: int = 8, voxels_per_piece: in
     """
     if not field.is_signed:
         raise DataError("verification needs a signed field (an inside to simulate)")
-    inside = np.asarray(field.distances) < 0
+    inside = np.asarray(field.distances) < -inset_voxels * field.voxel_size
     centres = field.layout.centres()[inside]
     if len(centres) < 4:
         raise DataError(f"the field has {len(centres)} inside voxels; nothing to simulate")
@@ -110,7 +118,7 @@ class GraspVerifier:
         if not self.enabled:
             return None
         try:
-            pieces = field_pieces(field, self.config.max_pieces, self.config.voxels_per_piece)
+            pieces = field_pieces(field, self.config.max_pieces, self.config.voxels_per_piece, self.config.inset_voxels)
             return GraspSimulator(pieces, self._physics)
         except (DataError, ValueError) as exc:
             log.warning("grasps are not verified on this object: %s", exc)

@@ -31,7 +31,9 @@ closed
     grasps closed in it; grasps closed during rest are counted separately.
 limited_by
     ``intent`` when no grasp of the performed type closed first (wrong type or none),
-    ``grasp`` when it was of the right type and did not hold, ``None`` on success.
+    ``closing`` when it was of the right type but the hand never reached its grasp posture
+    (proportional closing: the contraction stayed below ``grasp_level``),
+    ``grasp`` when it was of the right type, reached and did not hold, ``None`` on success.
 """
 
 from __future__ import annotations
@@ -349,7 +351,8 @@ def evaluate(subjects: Sequence, objects: Sequence[TableObject], config: ClosedL
         if progress:
             o = result["overall"]
             progress(f"{trials.subject}: success {o['success_rate']:.1%} of {o['performed']} performed grasps "
-                     f"(intent-limited {o['intent_limited_rate']:.1%}, grasp-limited {o['grasp_limited_rate']:.1%})")
+                     f"(intent-limited {o['intent_limited_rate']:.1%}, closing-limited {o['closing_limited_rate']:.1%}, "
+                     f"grasp-limited {o['grasp_limited_rate']:.1%})")
     walls = [t for r in runs.values() for t in r["generation_wall_s"]]
     return {
         "overall": {**summary(rows, rest_closed, rest_s),
@@ -376,6 +379,7 @@ def plot(result: dict, path: str | Path) -> None:
         names = list(table)
         bottom = np.zeros(len(names))
         for key, colour, label in (("success_rate", "C2", "holds, right type"), ("grasp_limited_rate", "C1", "right type, does not hold"),
+                                   ("closing_limited_rate", "C0", "right type, hand stopped short"),
                                    ("intent_limited_rate", "C3", "wrong type or none")):
             values = np.array([table[n][key] for n in names])
             ax.bar(names, values, bottom=bottom, color=colour, label=label)
@@ -394,4 +398,4 @@ def plot(result: dict, path: str | Path) -> None:
 
 
 def _rates(overall: dict) -> dict:
-    return {k: overall[k] for k in ("success_rate", "grasp_limited_rate", "intent_limited_rate")}
+    return {k: overall[k] for k in ("success_rate", "grasp_limited_rate", "closing_limited_rate", "intent_limited_rate")}

@@ -9,7 +9,9 @@ The trajectory's end is when the hand would hold the grasp with the close phase 
 clock; with proportional closing the commanded hand follows the contraction level instead and
 reaches the grasp posture only when the user contracts enough. So each execution also records
 when the commanded joints (``joint_states``) first came within ``REACHED_TOLERANCE`` of the
-grasp posture, if they did while it was executed (``reached_s``).
+grasp posture, if they did while it was executed (``reached_s``). A first try succeeds only when
+the hand reached the grasp posture: a hand that stops short of it holds nothing, whatever the
+grasp would have done.
 """
 
 from __future__ import annotations
@@ -90,7 +92,8 @@ def score(performed: Sequence[PerformedGrasp], executions: Sequence[Execution], 
         used.update(inside)
         first = closed[inside[0]] if inside else None
         type_ok = first is not None and first.grasp_type == p.grasp_type
-        ok = bool(type_ok and first.holds)
+        reached = first is not None and first.reached_s is not None
+        ok = bool(type_ok and reached and first.holds)
         rows.append({
             "grasp_type": p.grasp_type, "object": p.object, "success": ok,
             "first_closed_type": first.grasp_type if first else None,
@@ -100,7 +103,7 @@ def score(performed: Sequence[PerformedGrasp], executions: Sequence[Execution], 
             "onset_to_reached_s": (round(first.reached_s - p.onset_s, 3)
                                    if first is not None and first.reached_s is not None else None),
             "closed": len(inside),
-            "limited_by": None if ok else ("grasp" if type_ok else "intent"),
+            "limited_by": None if ok else ("intent" if not type_ok else "closing" if not reached else "grasp"),
         })
     rest_closed = len(closed) - len(used)
     rest_s = session_s - sum(p.end_s + RESPONSE_TAIL_S - p.cue_s for p in performed)
@@ -116,6 +119,7 @@ def summary(rows: Sequence[dict], rest_closed: int, rest_s: float) -> dict:
         "performed": n,
         "success_rate": sum(r["success"] for r in rows) / n if n else None,
         "intent_limited_rate": sum(r["limited_by"] == "intent" for r in rows) / n if n else None,
+        "closing_limited_rate": sum(r["limited_by"] == "closing" for r in rows) / n if n else None,
         "grasp_limited_rate": sum(r["limited_by"] == "grasp" for r in rows) / n if n else None,
         "first_closed_type_correct_rate": sum(r["first_closed_type"] == r["grasp_type"] for r in rows) / n if n else None,
         "holds_given_right_type_rate": _ratio(sum(r["success"] for r in rows),

@@ -7,15 +7,16 @@ from semg_grasp_ros.pipeline.closed_loop import ClosedLoopConfig
 from semg_grasp_ros.pipeline.outcome import Execution, ExecutionMonitor, PerformedGrasp, score
 
 
-def _ex(start, end, kind, closed=True, holds=True):
-    return Execution(start, end, kind, grasp=None, closed=closed, holds=holds)
+def _ex(start, end, kind, closed=True, holds=True, reached=True):
+    return Execution(start, end, kind, grasp=None, closed=closed, holds=holds, reached_s=end if reached else None)
 
 
 def test_score_first_closed_grasp_decides():
     performed = [PerformedGrasp("cylindrical", 2.0, 2.3, 8.0, "can"),
                  PerformedGrasp("tip", 10.0, 10.2, 16.0, "box"),
                  PerformedGrasp("hook", 18.0, 18.4, 24.0, "box"),
-                 PerformedGrasp("palmar", 26.0, 26.1, 32.0, "can")]
+                 PerformedGrasp("palmar", 26.0, 26.1, 32.0, "can"),
+                 PerformedGrasp("lateral", 34.0, 34.2, 40.0, "box")]
     executions = [
         _ex(2.5, 3.0, "cylindrical", closed=False),   # replaced before it closed: not counted
         _ex(3.1, 3.4, "cylindrical"),                 # first closed: right type, holds -> success
@@ -24,24 +25,27 @@ def test_score_first_closed_grasp_decides():
         _ex(11.5, 12.0, "tip"),
         _ex(18.6, 19.0, "hook", holds=False),         # right type, slips -> grasp-limited
         _ex(16.7, 17.0, "palmar"),                    # during rest (after the 0.5 s tail)
-    ]                                                 # palmar trial: nothing closed -> intent-limited
-    out = score(performed, executions, session_s=34.0)
+                                                      # palmar trial: nothing closed -> intent-limited
+        _ex(34.5, 35.0, "lateral", reached=False),    # right type, would hold, hand stopped short -> closing
+    ]
+    out = score(performed, executions, session_s=42.0)
     rows = out["per_grasp"]
-    assert [r["success"] for r in rows] == [True, False, False, False]
-    assert [r["limited_by"] for r in rows] == [None, "intent", "grasp", "intent"]
+    assert [r["success"] for r in rows] == [True, False, False, False, False]
+    assert [r["limited_by"] for r in rows] == [None, "intent", "grasp", "intent", "closing"]
     assert rows[0]["onset_to_closed_s"] == pytest.approx(3.4 - 2.3)
-    assert [r["closed"] for r in rows] == [2, 2, 1, 0]
+    assert [r["closed"] for r in rows] == [2, 2, 1, 0, 1]
     o = out["overall"]
-    assert o["success_rate"] == 0.25
+    assert o["success_rate"] == 0.2
+    assert (o["intent_limited_rate"], o["closing_limited_rate"], o["grasp_limited_rate"]) == (0.4, 0.2, 0.2)
     assert o["closed_during_rest"] == 1
-    assert o["closed_per_performed_grasp"] == pytest.approx(5 / 4)
-    assert o["holds_given_right_type_rate"] == pytest.approx(1 / 2)
+    assert o["closed_per_performed_grasp"] == pytest.approx(6 / 5)
+    assert o["holds_given_right_type_rate"] == pytest.approx(1 / 3)
     assert o["median_onset_to_holding_grasp_s"] == pytest.approx(1.1)
     assert rows[0]["onset_to_executed_s"] == pytest.approx(3.1 - 2.3)
-    # the right-type first grasps (holding or not): the can at 1.1 s, the slipping hook at 0.6 s
-    assert o["median_onset_to_right_type_closed_s"] == pytest.approx((1.1 + 0.6) / 2)
-    assert o["median_onset_to_right_type_executed_s"] == pytest.approx((0.8 + 0.2) / 2)
-    assert o["right_type_reached_rate"] == 0.0 and o["median_onset_to_right_type_reached_s"] is None
+    # the right-type first grasps (holding or not): the can at 1.1 s, the slipping hook at 0.6 s, the lateral at 0.8 s
+    assert o["median_onset_to_right_type_closed_s"] == pytest.approx(0.8)
+    assert o["median_onset_to_right_type_executed_s"] == pytest.approx(0.3)
+    assert o["right_type_reached_rate"] == pytest.approx(2 / 3)
 
 
 def test_monitor_marks_replaced_and_unfinished_trajectories():

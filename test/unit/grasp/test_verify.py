@@ -24,6 +24,9 @@ def test_field_pieces_fill_the_object():
     np.testing.assert_allclose(corners.max(0) - corners.min(0), [0.06, 0.04, 0.10], atol=1.5 * field.voxel_size)
     with pytest.raises(DataError, match="signed"):
         field_pieces(sdf_from_mesh(box, GridSpec(), signed=False))
+    inset = field_pieces(field, max_pieces=1, inset_voxels=1.0)
+    extent = np.ptp(np.vstack([v for v, _ in inset]), axis=0)
+    np.testing.assert_allclose(extent, np.array([0.06, 0.04, 0.10]) - 2 * field.voxel_size, atol=field.voxel_size)
 
 
 def _candidates(k: int) -> GraspCandidates:
