@@ -52,6 +52,7 @@ from ..errors import ConfigError, DataError
 from ..throttle import Throttle
 from .base import IntentModel
 from .level import ContractionLevel, LevelConfig
+from .signal_checks import signal_problem
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,10 @@ class DecoderConfig:
     """Streaming decision parameters.
 
     The defaults are the bare decision layer (every vote change is published at once). The
-    shipped settings (``config/grasp_classifier.yaml``: debounce 1, release_debounce 5,
-    switch_debounce 10, correction_ms 200) give a controller delay (half the window +
-    processing + vote lag, Farrell & Weir 2007) of about 110 ms with the 150 ms model: 75 + a
-    few ms + (1 + 0 + 1/2) x 20 ms. A grasp starts on the vote's first naming of it, though the
+    vote settings (``bench/decoder_vote.yaml``: debounce 1, release_debounce 5, switch_debounce
+    10, correction_ms 200) give a controller delay (half the window + processing + vote lag,
+    Farrell & Weir 2007) of about 110 ms with the 150 ms model: 75 + a few ms + (1 + 0 + 1/2) x
+    20 ms; the node's onset decoder (``pipeline.grasp_classifier``) about 90 ms (one onset window). A grasp starts on the vote's first naming of it, though the
     first windows of a contraction often look like another grasp: for ``correction_ms`` after
     the start the type follows the vote at ``debounce`` votes, and only then does a held grasp
     need ``switch_debounce`` votes to change (``bench/e2e.py`` measures the settings side by side).
@@ -111,6 +112,11 @@ class DecoderConfig:
             ``release_factor`` x the rest level on every channel (0 = ``rest_factor``).
         max_undecided_ms: a contraction undecided this long publishes its leading class
             (0 = stay undecided).
+        release_window_ms: the quiet test of a decided contraction's end looks at the newest this
+            many ms of each window (0 = the whole window), against the rest level of windows that
+            long (``rest_percentile`` of the calibration's): the hand opens as soon as the signal
+            has been quiet that long, not a whole window long. An undecided contraction ends on
+            whole quiet windows (its evidence is kept through a short dip).
         level: the contraction level's settings (``intent.level.LevelConfig``).
     """
 
@@ -133,6 +139,7 @@ class DecoderConfig:
     onset_windows: int = 1
     release_factor: float = 0.0
     max_undecided_ms: float = 0.0
+    release_window_ms: float = 0.0
     level: LevelConfig = LevelConfig()
 
     def __post_init__(self):
@@ -155,9 +162,11 @@ class DecoderConfig:
         if not self.rest_rms and self.calibration_s <= 0:
             raise ConfigError("give rest_rms or a calibration_s > 0 to calibrate the rest level")
         if not (0 < self.rest_percentile <= 100 and 0 <= self.evidence_threshold < 1 and self.evidence_weight >= 0
-                and self.onset_windows >= 1 and self.release_factor >= 0 and self.max_undecided_ms >= 0):
+                and self.onset_windows >= 1 and self.release_factor >= 0 and self.max_undecided_ms >= 0
+                and self.release_window_ms >= 0):
             raise ConfigError("need 0 < rest_percentile <= 100, 0 <= evidence_threshold < 1, evidence_weight >= 0, "
-                              "onset_windows >= 1, release_factor >= 0, max_undecided_ms >= 0")
+                              "onset_windows >= 1, release_factor >= 0, max_undecided_ms >= 0, "
+                              "release_window_ms >= 0")
         if self.saturation_level is not None and not self.saturation_level > 0:
             raise ConfigError(f"saturation_level must be > 0 or None, got {self.saturation_level}")
 
@@ -196,17 +205,6 @@ class Decision:
         return self.reason not in ("grasp", "rest", "low confidence", "undecided", "calibrating")
 
 
-def _longest_run(flags: np.ndarray) -> int:
-    """Length of the longest run of True in a 1-D bool array."""
-    idx = np.flatnonzero(flags)
-    if idx.size == 0:
-        return 0
-    breaks = np.flatnonzero(np.diff(idx) > 1)
-    starts = np.r_[0, breaks + 1]
-    stops = np.r_[breaks, idx.size - 1]
-    return int(np.max(stops - starts + 1))
-
-
 class OnlineDecoder:
     """Streaming decoder around a fitted window model (see module docstring)."""
 
@@ -227,6 +225,10 @@ class OnlineDecoder:
         self._filtered = spec.window_buffer(self.stride)
         self.rest_rms = np.asarray(config.rest_rms, dtype=np.float64) if config.rest_rms else None
         self.rest_median = self.rest_rms  # the level's rest: the median window RMS (rest_rms at rest_percentile)
+        # samples of the quiet test at a contraction's end, and their rest level (rest_rms until calibrated)
+        self.release_samples = min(max(samples_for_ms(config.release_window_ms, spec.sample_rate), 1), spec.window) \
+            if config.release_window_ms else spec.window
+        self.release_rms = self.rest_rms
         self.level = ContractionLevel(config.level, config.stride_ms / 1e3)
         self._calibration: list[np.ndarray] = []
         self._calibrated_samples = 0
@@ -258,14 +260,15 @@ class OnlineDecoder:
 
     def reconfigure(self, config: DecoderConfig) -> None:
         """Decide with ``config`` from the next window on, keeping the stream, the calibration
-        and the votes (the latest ``vote_window`` of them). Stride and calibration length are
-        fixed while streaming.
+        and the votes (the latest ``vote_window`` of them). Stride, calibration length and release
+        window are fixed while streaming.
 
         Raises:
-            ConfigError: ``config`` changes ``stride_ms`` or ``calibration_s``.
+            ConfigError: ``config`` changes ``stride_ms``, ``calibration_s`` or ``release_window_ms``.
         """
-        if (config.stride_ms, config.calibration_s) != (self.config.stride_ms, self.config.calibration_s):
-            raise ConfigError("stride_ms and calibration_s cannot change while streaming")
+        fixed = ("stride_ms", "calibration_s", "release_window_ms")
+        if any(getattr(config, k) != getattr(self.config, k) for k in fixed):
+            raise ConfigError("stride_ms, calibration_s and release_window_ms cannot change while streaming")
         self.config = config
         self.correction = int(round(config.correction_ms * self.spec.sample_rate / 1e3))
         self._votes = deque(self._votes, maxlen=config.vote_window)
@@ -292,18 +295,25 @@ class OnlineDecoder:
             )
         if not np.all(np.isfinite(rest)):
             raise DataError("rest segment contains NaN or inf")
-        self.rest_rms, self.rest_median = self._rest_level(filter_trials(rest, self.spec.sos())[self.spec.window :])
+        self.rest_rms, self.rest_median, self.release_rms = self._rest_level(
+            filter_trials(rest, self.spec.sos())[self.spec.window :])
         log.info("rest level calibrated: RMS %s", np.array2string(self.rest_rms, precision=4))
         return self.rest_rms
 
-    def _rest_level(self, filtered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _rest_level(self, filtered: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(n_channels,) rest RMS of a filtered segment (n_samples, n_channels) at ``rest_percentile``
-        of its non-overlapping windows' RMS, and their median (a brief movement does not count)."""
-        w = self.spec.window
-        n = max(filtered.shape[0] // w, 1)
-        pieces = filtered[: n * w].reshape(n, -1, filtered.shape[1])
-        rms = np.sqrt(np.mean(np.square(pieces), axis=1))
-        return tuple(np.maximum(np.percentile(rms, q, axis=0), 1e-12) for q in (self.config.rest_percentile, 50.0))
+        of its non-overlapping windows' RMS, their median (a brief movement does not count), and the
+        RMS at ``rest_percentile`` of its pieces of the release test's length."""
+        def percentiles(w, qs):
+            n = max(filtered.shape[0] // w, 1)
+            pieces = filtered[: n * w].reshape(n, -1, filtered.shape[1])
+            rms = np.sqrt(np.mean(np.square(pieces), axis=1))
+            return [np.maximum(np.percentile(rms, q, axis=0), 1e-12) for q in qs]
+
+        rest, median = percentiles(self.spec.window, (self.config.rest_percentile, 50.0))
+        release = percentiles(self.release_samples, (self.config.rest_percentile,))[0] \
+            if self.release_samples != self.spec.window else rest
+        return rest, median, release
 
     # --- per block -------------------------------------------------------------------
 
@@ -351,34 +361,14 @@ class OnlineDecoder:
         # the first calibration_s of the stream, less the first window (the filter settling)
         if self._calibrated_samples >= self.n_calibration:
             data = np.concatenate(self._calibration)[self.spec.window : self.n_calibration]
-            self.rest_rms, self.rest_median = self._rest_level(data)
+            self.rest_rms, self.rest_median, self.release_rms = self._rest_level(data)
             self._calibration = []
             log.info("rest level calibrated from the stream: RMS %s", np.array2string(self.rest_rms, precision=4))
 
-    def _signal_problem(self, raw: np.ndarray) -> str | None:
-        """Why a raw window (window, n_channels) cannot be classified, or None."""
-        names = self.spec.channel_names
-        hi, lo = raw.max(axis=0), raw.min(axis=0)
-        if np.any(hi - lo < self.config.flat_std):  # cheap screen: a flat channel has no range either
-            std = raw.std(axis=0)
-            for c in np.flatnonzero(std < self.config.flat_std):
-                return f"flat channel {names[c]}"
-        if self.config.saturation_level is not None:
-            for c in np.flatnonzero(np.maximum(hi, -lo) >= self.config.saturation_level):
-                return f"saturated channel {names[c]} (|x| >= {self.config.saturation_level})"
-        k = self.config.clip_samples
-        if k:
-            tol = 1e-6 * (hi - lo)
-            for rail in (raw >= hi - tol, raw <= lo + tol):
-                for c in np.flatnonzero(np.count_nonzero(rail, axis=0) >= k):  # screen before run lengths
-                    run = _longest_run(rail[:, c])
-                    if run >= k:
-                        return f"clipped channel {names[c]} ({run} consecutive samples at the rail)"
-        return None
-
     def _decide(self, raw: np.ndarray, filtered: np.ndarray, end: int) -> Decision:
         zeros = np.zeros(len(self.class_names))
-        problem = self._signal_problem(raw)
+        c = self.config
+        problem = signal_problem(raw, self.spec.channel_names, c.flat_std, c.saturation_level, c.clip_samples)
         if problem is not None:
             return self._reject(end, problem)
         if self.rest_rms is None:
@@ -406,7 +396,12 @@ class OnlineDecoder:
                 self._evidence[:] = 0.0
                 return self._emit(end, NO_GRASP, 1.0, zeros, NO_GRASP, "rest")
         else:
-            quiet = bool(np.all(power < ((c.release_factor or c.rest_factor) * self.rest_rms) ** 2))
+            # a grasp opens on the newest samples going quiet; an undecided contraction (the hand
+            # open already) keeps its evidence until whole windows are quiet
+            recent = filtered[-self.release_samples:] if self._current != NO_GRASP else filtered
+            rest = self.release_rms if self._current != NO_GRASP else self.rest_rms
+            quiet = bool(np.all(np.einsum("ij,ij->j", recent, recent) / recent.shape[0]
+                                < ((c.release_factor or c.rest_factor) * rest) ** 2))
             self._quiet_run = self._quiet_run + 1 if quiet else 0
             if self._quiet_run >= (c.release_debounce or c.debounce):
                 self._contraction, self._current, self._active_run = False, NO_GRASP, 0

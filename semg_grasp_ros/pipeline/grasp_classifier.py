@@ -38,19 +38,21 @@ class GraspClassifierConfig:
     Why the defaults: ``intent_150ms`` is the rich-feature MLP trained on the three Sapsanis
     subjects with 150 ms windows (``intent_default``: 250 ms, slower to react). Windows end
     on the last sample of each 20 ms acquisition chunk, so a decision is taken as soon as its
-    chunk arrives. The onset decoder (``evidence_threshold`` 0.9, ``evidence_weight`` 0.05,
-    ``onset_windows`` 3, rest level at the 95th percentile of the user's rest windows,
-    ``rest_factor`` 1.2, ``release_factor`` 1.0, ``release_debounce`` 10) was chosen on validation
-    repetitions 18-23 of the Sapsanis subjects (models trained on 0-17) against the vote decoder
-    (``bench/decoder_vote.yaml``) and other settings: the first windows of a contraction often
-    look like another grasp, so it waits for evidence (the hand stays open, about 0.6 s) and
-    then names the grasp once, instead of pre-shaping on every early guess; the rest threshold
-    from the spread of the user's own rest keeps grasps from starting out of rest
-    (``bench/results/decoder.json``: held-out repetitions 24-29). The vote settings stay for
-    ``evidence_threshold`` 0: ``release_debounce``, ``switch_debounce`` 10 and ``correction_ms``
-    200 (an onset's type corrected, then a held grasp switches only on firm evidence), a low
-    ``min_confidence``. ``clip_samples`` 4: quantised real sEMG stays at its window maximum for
-    at most 3 samples.
+    chunk arrives. The onset decoder (``evidence_threshold`` 0.95, ``evidence_weight`` 0.05,
+    ``onset_windows`` 1, rest level at the 95th percentile of the user's rest windows,
+    ``rest_factor`` 1.2, ``release_factor`` 1.0, ``release_debounce`` 3 on the newest 80 ms of each
+    window, ``release_window_ms``) was chosen on validation repetitions 18-23 of the Sapsanis
+    subjects (models trained on 0-17) against the vote decoder (``bench/decoder_vote.yaml``) and
+    other settings: the first windows of a contraction often look like another grasp, so it waits
+    for evidence (the hand stays open, about 0.7 s) and then names the grasp once, instead of
+    pre-shaping on every early guess; the rest threshold from the spread of the user's own rest
+    keeps grasps from starting out of rest, so one active window starts a contraction (the
+    controller delay); the end of a contraction is seen on the newest samples, so the hand opens
+    about 0.2 s after the user relaxes (``bench/results/decoder.json``: held-out repetitions
+    24-29). For ``evidence_threshold`` 0 (the vote decoder) ``switch_debounce`` 10 and
+    ``correction_ms`` 200 (an onset's type corrected, then a held grasp switches only on firm
+    evidence), a low ``min_confidence``. ``clip_samples`` 4: quantised real sEMG stays at its window
+    maximum for at most 3 samples.
     """
 
     model: str = param("intent_150ms", "shipped model name in models/ or a checkpoint path (.json)", live=True)
@@ -59,7 +61,7 @@ class GraspClassifierConfig:
     min_confidence: float = param(0.3, "posteriors below this are rejected (no grasp)", (0.0, 1.0), live=True)
     debounce: int = param(1, "consecutive identical votes needed to start a grasp (from no grasp)", (1, 100),
                           live=True)
-    release_debounce: int = param(10, "votes needed to go from a grasp to no grasp (0 = debounce)", (0, 1000),
+    release_debounce: int = param(3, "votes needed to go from a grasp to no grasp (0 = debounce)", (0, 1000),
                                   live=True)
     switch_debounce: int = param(10, "votes needed to go from one grasp type to another (0 = debounce)", (0, 1000),
                                  live=True)
@@ -76,16 +78,18 @@ class GraspClassifierConfig:
     saturation_level: float = param(0.0, "absolute raw level treated as saturation (0 = off)", (0.0, 1e12))
     rest_percentile: float = param(95.0, "percentile of the calibration windows' RMS taken as the rest level",
                                    (1.0, 100.0))
-    evidence_threshold: float = param(0.9, "onset decoder: accumulated posterior at which a type is published "
+    evidence_threshold: float = param(0.95, "onset decoder: accumulated posterior at which a type is published "
                                            "(0 = the vote decoder)", (0.0, 0.999999), live=True)
     evidence_weight: float = param(0.05, "onset decoder: weight of each window's log posterior (0 = stride / window)",
                                    (0.0, 10.0), live=True)
-    onset_windows: int = param(3, "onset decoder: consecutive active windows that start a contraction", (1, 100),
+    onset_windows: int = param(1, "onset decoder: consecutive active windows that start a contraction", (1, 100),
                                live=True)
     release_factor: float = param(1.0, "onset decoder: a contraction's window is rest below release_factor x the "
                                        "rest level (0 = rest_factor)", (0.0, 1000.0), live=True)
     max_undecided_ms: float = param(0.0, "onset decoder: undecided this long publishes the leading type (0 = never)",
                                     (0.0, 100000.0), live=True)
+    release_window_ms: float = param(80.0, "onset decoder: a contraction ends on the newest this many ms of each "
+                                          "window being quiet (0 = the whole window)", (0.0, 10000.0))
     max_rms: tuple[float, ...] = param(
         (0.0,), "RMS of the filtered signal per channel at the user's strongest calibration contraction (one value "
                 "= all channels); 0 = the strongest seen so far"
@@ -138,6 +142,7 @@ class GraspClassifierConfig:
             onset_windows=self.onset_windows,
             release_factor=self.release_factor,
             max_undecided_ms=self.max_undecided_ms,
+            release_window_ms=self.release_window_ms,
             level=LevelConfig(per_channel(self.max_rms), self.level_smoothing_s, self.level_steady_s,
                               self.level_track_s, self.level_noise, self.level_change, self.level_band,
                               self.level_deadband),

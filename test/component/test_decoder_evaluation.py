@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from semg_grasp_ros.emg.simulator.render import EmgSimulator, SimulatorConfig
-from semg_grasp_ros.pipeline.decoder_evaluation import IGNORED, Stream, heldout_session, score, splice
+from semg_grasp_ros.pipeline.decoder_evaluation import (IGNORED, Stream, buffering_ms, controller_delay,
+                                                         decision_lag_ms, heldout_session, score, splice)
+from semg_grasp_ros.pipeline.grasp_classifier import GraspClassifierConfig
 
 
 def test_scores_worked_by_hand():
@@ -39,3 +41,12 @@ def test_session_rest_from_quiet_parts_or_simulated():
     pieces = [np.full((30, 2), 1.0), np.full((30, 2), 3.0)]
     out = splice(pieces, 200, 10, np.random.default_rng(0))
     assert out.shape == (200, 2) and np.all(np.abs(np.diff(out[:, 0])) <= 2.0 / 11 + 1e-12)
+
+
+def test_node_decoder_delay_within_farrell_and_weir_optimum():
+    """The node's decision layer, with the shipped 150 ms window, the 20 ms chunks and a few ms of
+    processing, stays within the 100 ms controller delay of Farrell & Weir's fast hands."""
+    config = GraspClassifierConfig().decoder_config(2)
+    assert decision_lag_ms(config) == pytest.approx(10.0)  # one onset window, then the next decision instant
+    delay = controller_delay(150.0, decision_lag_ms(config), 5.0, buffering_ms(75, 10, 10, 500.0))
+    assert delay["total_ms"] <= 100.0

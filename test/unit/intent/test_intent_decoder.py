@@ -217,10 +217,10 @@ def test_config_errors(lda):
 
 
 def test_longest_run():
-    from semg_grasp_ros.intent.decoder import _longest_run
+    from semg_grasp_ros.intent.signal_checks import longest_run
 
-    assert _longest_run(np.array([0, 1, 1, 0, 1, 1, 1, 0], bool)) == 3
-    assert _longest_run(np.zeros(5, bool)) == 0 and _longest_run(np.ones(4, bool)) == 4
+    assert longest_run(np.array([0, 1, 1, 0, 1, 1, 1, 0], bool)) == 3
+    assert longest_run(np.zeros(5, bool)) == 0 and longest_run(np.ones(4, bool)) == 4
 
 
 def test_real_recordings_pass_the_signal_checks(sapsanis_dir):
@@ -290,3 +290,45 @@ def test_level_follows_the_contraction_and_is_steady(lda):
         LevelConfig(deadband=1.0)
     with pytest.raises(ConfigError):
         OnlineDecoder(lda, replace(QUIET, level=LevelConfig(max_rms=(1.0,))))
+
+
+def test_onset_decoder_releases_on_the_newest_samples(scripted_model):
+    """With ``release_window_ms`` the quiet test looks at the newest samples of each window: the
+    hand opens about a window earlier than when the whole window must be quiet."""
+    rng = np.random.default_rng(2)
+    n_active = 12
+    x = np.concatenate([_segment(-1, SPEC.window + 20, rng), _segment(0, 10 * n_active, rng, level=0.1),
+                        _segment(-1, 300, rng)])
+    end = SPEC.window + 20 + 10 * n_active  # first quiet sample
+    releases = {}
+    for release_ms in (0.0, 20.0):
+        cfg = DecoderConfig(stride_ms=20.0, rest_rms=(0.01, 0.01), rest_factor=3.0, evidence_threshold=0.9,
+                            evidence_weight=1.0, onset_windows=1, release_debounce=2, release_window_ms=release_ms)
+        d = OnlineDecoder(scripted_model(SPEC, ("p", "q", "r"), _probs([0] * 40)), cfg).process(x, 0)
+        published = [e.class_index for e in d]
+        assert 0 in published
+        held = max(i for i, c in enumerate(published) if c == 0)
+        releases[release_ms] = d[held + 1].end_index - end  # samples from the contraction's end to the release
+    # whole window: quiet once the window (50 samples) has left the contraction, then 2 windows;
+    # newest 20 ms: once those 10 samples have, then 2 windows
+    assert releases[0.0] >= SPEC.window and releases[20.0] <= 10 + 2 * 10 + 10
+    assert releases[20.0] <= releases[0.0] - 30
+    with pytest.raises(ConfigError):
+        DecoderConfig(release_window_ms=-1.0)
+
+
+def test_onset_decoder_keeps_an_undecided_contraction_through_a_dip(scripted_model):
+    """The quick release opens a decided grasp; an undecided contraction (the hand open already)
+    ends only on whole quiet windows, so a short dip does not throw its evidence away."""
+    rng = np.random.default_rng(3)
+    x = np.concatenate([_segment(-1, SPEC.window + 20, rng), _segment(0, 40, rng, level=0.1),
+                        _segment(-1, 30, rng), _segment(0, 200, rng, level=0.1), _segment(-1, 200, rng)])
+    cfg = DecoderConfig(stride_ms=20.0, rest_rms=(0.01, 0.01), rest_factor=3.0, evidence_threshold=0.9,
+                        evidence_weight=0.5, onset_windows=1, release_debounce=2, release_window_ms=20.0)
+    d = OnlineDecoder(scripted_model(SPEC, ("p", "q", "r"), _probs([0] * 60)), cfg).process(x, 0)
+    reasons = [e.reason for e in d]
+    start = reasons.index("undecided")
+    first = [e.class_index for e in d].index(0)
+    assert "rest" not in reasons[start:first]
+    # six windows of p (weight 0.5: 27 : 1 : 1 -> 0.93) decide it
+    assert first - start == 5
