@@ -40,6 +40,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--rest-s", type=number(float, 1.0, 60.0), default=d.rest_s, help=f"seconds of rest before each trial (default {d.rest_s})")
     parser.add_argument("--physics", choices=("standard", "lenient"), default=d.physics,
                         help="physics protocol of the holding check (default: the standard benchmark protocol)")
+    parser.add_argument("--closing", choices=("proportional", "full"),
+                        default="proportional" if d.proportional_closing else "full",
+                        help="how far the hand closes a generated grasp: as far as the contraction level says "
+                             "(proportional, the node's default) or fully on the decision (full: the recorded users "
+                             "never saw the hand, so they never squeezed harder to close it)")
     parser.add_argument("--intent-model", default=d.intent_model, help="shipped model whose recipe is calibrated per subject")
     parser.add_argument("--grasp-model", default=d.grasp_model, help="grasp generator model (name in models/ or a folder)")
     parser.add_argument("--seed", type=count(0), default=d.seed, help="trial order, poses, camera noise, grasp sampling")
@@ -54,7 +59,8 @@ def run(args) -> int:
 
     config = ClosedLoopConfig(calibration_repetitions=args.calibration_repetitions, max_trials=args.max_trials,
                               rest_s=args.rest_s, poses=args.poses, intent_model=args.intent_model,
-                              grasp_model=args.grasp_model, physics=args.physics, seed=args.seed)
+                              grasp_model=args.grasp_model, physics=args.physics, seed=args.seed,
+                              proportional_closing=args.closing == "proportional")
     objects = load_object_set(args.objects or data_root() / "objects" / "ycb")
     subjects = load_subjects(args.data, args.subjects)
     result = evaluate(subjects, objects, config, cache_dir=args.cache, progress=lambda s: print(s, file=sys.stderr))

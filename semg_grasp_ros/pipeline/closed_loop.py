@@ -55,6 +55,7 @@ from .emg_acquisition import EmgAcquisition, EmgAcquisitionConfig
 from .graph import Graph
 from .grasp_classifier import GraspClassifierConfig
 from .grasp_diffusion import GraspDiffusionConfig
+from .hand_controller import HandControllerConfig
 from .outcome import RESPONSE_TAIL_S, ExecutionMonitor, PerformedGrasp, median_or_none, group, physics_check, score, summary
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ class ClosedLoopConfig:
         grasp_model: the grasp generator's model.
         camera_rate_hz: simulated camera frames per second.
         physics: ``standard`` or ``lenient`` protocol of the physics check.
+        proportional_closing: the hand controller's setting (default the node's): the hand closes
+            as far as the contraction level says; False closes every generated grasp fully. The
+            recorded users did not see a hand, so they never squeezed harder to close it.
         seed: trial order, object poses, camera noise and grasp sampling.
     """
 
@@ -84,6 +88,7 @@ class ClosedLoopConfig:
     grasp_model: str = GraspDiffusionConfig.model
     camera_rate_hz: float = 2.0
     physics: str = "standard"
+    proportional_closing: bool = HandControllerConfig.proportional_closing
     seed: int = 0
 
     def __post_init__(self):
@@ -296,7 +301,8 @@ def run_subject(trials, objects: Sequence[TableObject], config: ClosedLoopConfig
     cam_cfg = load_config(DepthCameraSimConfig, "depth_camera_sim", rate_hz=config.camera_rate_hz, seed=config.seed)
     camera = SceneCamera(cam_cfg, scenes, schedule)
     acquisition = EmgAcquisition(EmgAcquisitionConfig(), source=recording_source(rec))
-    classifier, sdf, hand, generator = processing_components(config.intent_model, config.grasp_model, config.seed)
+    classifier, sdf, hand, generator = processing_components(
+        config.intent_model, config.grasp_model, config.seed, {"proportional_closing": config.proportional_closing})
     classifier = type(classifier)(classifier.config, model=model)
     graph = Graph()
     for component in (acquisition, classifier, camera, sdf, hand, generator):

@@ -27,6 +27,9 @@ from ..hand.model import FINGER_JOINTS, couple
 from ..topics import GRASP_POSE, GRASP_SELECTED, HAND_TRAJECTORY, JOINT_STATES
 from ..types import HandGrasp, JointState, JointTrajectory, PoseStamped
 
+#: what limits a first try that failed: a wrong type or none, a right type the hand never reached
+#: (proportional closing), a right type reached that did not hold.
+LIMITS = ("intent", "closing", "grasp")
 #: seconds after a performed grasp's end that still count as its response.
 RESPONSE_TAIL_S = 0.5
 #: commanded joints within this of the grasp posture, every joint (rad): the hand reached the grasp.
@@ -118,9 +121,7 @@ def summary(rows: Sequence[dict], rest_closed: int, rest_s: float) -> dict:
     return {
         "performed": n,
         "success_rate": sum(r["success"] for r in rows) / n if n else None,
-        "intent_limited_rate": sum(r["limited_by"] == "intent" for r in rows) / n if n else None,
-        "closing_limited_rate": sum(r["limited_by"] == "closing" for r in rows) / n if n else None,
-        "grasp_limited_rate": sum(r["limited_by"] == "grasp" for r in rows) / n if n else None,
+        **{f"{stage}_limited_rate": sum(r["limited_by"] == stage for r in rows) / n if n else None for stage in LIMITS},
         "first_closed_type_correct_rate": sum(r["first_closed_type"] == r["grasp_type"] for r in rows) / n if n else None,
         "holds_given_right_type_rate": _ratio(sum(r["success"] for r in rows),
                                               sum(r["first_closed_type"] == r["grasp_type"] for r in rows)),
@@ -151,8 +152,7 @@ def group(rows: Sequence[dict], key: str) -> dict:
     for r in rows:
         out[r[key]].append(r)
     return {k: {"performed": len(v), "success_rate": sum(r["success"] for r in v) / len(v),
-                "intent_limited_rate": sum(r["limited_by"] == "intent" for r in v) / len(v),
-                "grasp_limited_rate": sum(r["limited_by"] == "grasp" for r in v) / len(v)}
+                **{f"{stage}_limited_rate": sum(r["limited_by"] == stage for r in v) / len(v) for stage in LIMITS}}
             for k, v in sorted(out.items())}
 
 

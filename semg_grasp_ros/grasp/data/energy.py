@@ -122,6 +122,12 @@ def _patch_points(fk: HandKinematics, patch: Patch) -> np.ndarray:
     return np.array(pts)
 
 
+#: GraspEnergy's index tensors and float constants (moved to the candidates' device and dtype).
+_INDICES = ("sphere_link", "pair_i", "pair_j", "patch_link", "patch_valid", "pinch")
+_CONSTANTS = ("sphere_centre", "sphere_radius", "patch_local", "contact_mask", "clear_mask", "clearance",
+              "preshape", "prior_w", "fc_w", "centre_w", "contact_depth")
+
+
 class GraspEnergy:
     """The energy of the module docstring for one hand (geometry precomputed once).
 
@@ -205,15 +211,18 @@ class GraspEnergy:
         self.pinch = torch.as_tensor(pinch)
 
     def _to(self, like: torch.Tensor) -> None:
-        for name in ("sphere_link", "pair_i", "pair_j", "patch_link", "patch_valid", "pinch"):
-            t = getattr(self, name)
-            if t.device != like.device:
-                setattr(self, name, t.to(like.device))
-        for name in ("sphere_centre", "sphere_radius", "patch_local", "contact_mask", "clear_mask", "clearance",
-                     "preshape", "prior_w", "fc_w", "centre_w", "contact_depth"):
+        """Constants on ``like``'s device and in its dtype, converted from the originals as built
+        (a float64 -> float32 -> float64 round trip would lose precision and make results depend
+        on what the energy computed before)."""
+        if not hasattr(self, "_originals"):
+            self._originals = {name: getattr(self, name) for name in _CONSTANTS + _INDICES}
+        for name in _INDICES:
+            if getattr(self, name).device != like.device:
+                setattr(self, name, self._originals[name].to(like.device))
+        for name in _CONSTANTS:
             t = getattr(self, name)
             if t.device != like.device or t.dtype != like.dtype:
-                setattr(self, name, t.to(device=like.device, dtype=like.dtype))
+                setattr(self, name, self._originals[name].to(device=like.device, dtype=like.dtype))
 
     def hand_points(self, q: torch.Tensor, rot: torch.Tensor, trans: torch.Tensor):
         """World sphere centres (B, S, 3) and patch points (B, P, K, 3) from one FK pass."""

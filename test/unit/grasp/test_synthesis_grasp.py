@@ -182,3 +182,19 @@ def test_acceptance_rule():
     R.success, R.penetration_mm = False, 0.0
     assert not accepted(R())
     assert not accepted(None)
+
+
+def test_energy_results_do_not_depend_on_what_it_computed_before():
+    """A float32 request between two float64 ones leaves the float64 result bit for bit the same
+    (the constants are converted from their originals, not round-tripped)."""
+    import torch
+
+    from semg_grasp_ros.grasp.data.energy import GraspEnergy
+
+    energy = GraspEnergy()
+    q = torch.linspace(0.0, 0.5, 22, dtype=torch.float64).expand(2, 22)
+    rot, trans = torch.eye(3, dtype=torch.float64).expand(2, 3, 3), torch.zeros(2, 3, dtype=torch.float64)
+    before, _ = energy.hand_points(q, rot, trans)
+    energy.hand_points(q.float(), rot.float(), trans.float())
+    after, _ = energy.hand_points(q, rot, trans)
+    assert torch.equal(before, after)
