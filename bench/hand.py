@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import machine_info  # noqa: E402  (bench/common.py)
 
-from semg_grasp_ros.grasp import physics  # noqa: E402
+from semg_grasp_ros.grasp import physics, physics_batch  # noqa: E402
 from semg_grasp_ros.grasp.data.dexgraspnet import (  # noqa: E402
     hand_mjcf_text, load_convex_pieces, load_grasps, mesh_path)
 from semg_grasp_ros.hand.kinematics import HandKinematics  # noqa: E402
@@ -106,14 +106,14 @@ def physics_sample(root: Path, workers: int, limit: int | None) -> tuple[dict, f
             codes.append(g.object_code)
     cpu0 = _children_cpu()
     t = time.perf_counter()
-    results = physics.evaluate_grasps(
+    results = physics_batch.evaluate_grasps(
         np.array(joints), np.array(rot), np.array(trans), objects, np.array(index), workers=workers
     )
     wall = time.perf_counter() - t
     cpu = _children_cpu() - cpu0 if workers > 1 else time.process_time()
-    summary = physics.summarize(results)
+    summary = physics_batch.summarize(results)
     summary["per_object"] = {
-        code: physics.summarize([r for r, c in zip(results, codes) if c == code]) for code in sorted(set(codes))
+        code: physics_batch.summarize([r for r, c in zip(results, codes) if c == code]) for code in sorted(set(codes))
     }
     summary["protocol"] = {k: v for k, v in vars(physics.PhysicsConfig()).items()}
     return summary, len(results) / wall, len(results) / max(cpu, 1e-9)

@@ -56,7 +56,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import machine_info  # noqa: E402  (bench/common.py)
 
-from semg_grasp_ros.grasp import physics  # noqa: E402
+from semg_grasp_ros.grasp import physics, physics_batch  # noqa: E402
 from semg_grasp_ros.grasp.data.dexgraspbench import object_pieces, read_grasp  # noqa: E402
 
 VARIANTS = {
@@ -108,7 +108,7 @@ def run_set(dgb: Path, name: str, verdicts: dict, variants: list[str], workers: 
     for variant in variants:
         config = VARIANTS[variant]
         wall = time.perf_counter()
-        res = physics.evaluate_postures(grasps, objects, np.array(index), config, workers=workers, chunk_size=4)
+        res = physics_batch.evaluate_postures(grasps, objects, np.array(index), config, workers=workers, chunk_size=4)
         wall = time.perf_counter() - wall
         ours = np.array([r is not None and r.success for r in res])
         rej = np.array([r is not None and r.rejected for r in res])

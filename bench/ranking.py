@@ -44,7 +44,9 @@ from semg_grasp_ros.grasp.data.dataset import split_of  # noqa: E402
 from semg_grasp_ros.grasp.data.objects import DEFAULT_COUNTS, object_set  # noqa: E402
 from semg_grasp_ros.grasp.diffusion.checkpoint import model_folder  # noqa: E402
 from semg_grasp_ros.grasp.diffusion.sampler import GraspSampler  # noqa: E402
-from semg_grasp_ros.grasp.physics import GraspPostures, evaluate_postures, preset  # noqa: E402
+from semg_grasp_ros.grasp.physics import preset  # noqa: E402
+from semg_grasp_ros.grasp.physics_batch import evaluate_postures  # noqa: E402
+from semg_grasp_ros.grasp.posture import GraspPostures  # noqa: E402
 from semg_grasp_ros.grasp.refine import GraspRefiner, RefineConfig  # noqa: E402
 from semg_grasp_ros.perception.sdf import sample_grid  # noqa: E402
 

@@ -266,7 +266,7 @@ def _run_import(args) -> int:
             labels = labeller.label(arrays_to_grasps(joints, rot, trans))
         metrics = {}
         if args.physics:
-            from ..grasp.physics import evaluate_grasps
+            from ..grasp.physics_batch import evaluate_grasps
 
             res = evaluate_grasps(joints, rot, trans, [list(o.pieces)], workers=args.workers)
             metrics = {"physics_success": np.array([r is not None and r.success for r in res]),

@@ -47,7 +47,9 @@ from ..grasp.data.energy import GraspEnergy
 from ..grasp.data.labels import classify
 from ..grasp.diffusion.checkpoint import model_folder
 from ..grasp.diffusion.sampler import GraspSampler
-from ..grasp.physics import GraspPostures, HandPosture, evaluate_postures, preset, resolve_hand
+from ..grasp.physics import preset, resolve_hand
+from ..grasp.physics_batch import evaluate_postures
+from ..grasp.posture import GraspPostures, HandPosture
 from ..grasp.refine import GraspRefiner, RefineConfig
 from ..grasp.verify import GraspVerifier, VerifyConfig
 from ..hand.model import coupling_error

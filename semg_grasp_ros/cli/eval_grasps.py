@@ -66,7 +66,8 @@ def _load(args):
 def run(args) -> int:
     from tqdm import tqdm
 
-    from ..grasp.physics import evaluate_grasps, preset, resolve_hand, summarize
+    from ..grasp.physics import preset, resolve_hand
+    from ..grasp.physics_batch import evaluate_grasps, summarize
 
     joints, rot, trans, objects, index, label = _load(args)
     if args.limit is not None:

@@ -17,11 +17,9 @@ ICRA 2025), so the project's figures compare with the field's:
    (boxes, capsules, spheres, and the distal phalanx meshes), read at run time from
    ``<data>/hand/shadow_menagerie/right_hand.xml`` -- the hand DexGraspBench evaluates; or
    ``"urdf"``, the project's own primitives (``urdf/shadow_hand_free.urdf``); ``"auto"`` (the
-   default): the menagerie's when the data folder has it, else the URDF's (logged). The menagerie
-   hand agrees better with DexGraspBench's own verdicts: 98.8 % of BODex's 400 example grasps and
-   97.5 % of the project's full-mesh grasps, against 93.0 % (a quarter of the examples) and 89.2 %
-   with the URDF's (``bench/results/physics_agreement.json``). Its model is built in
-   ``grasp.physics_scene``.
+   default): the menagerie's when the data folder has it, else the URDF's (logged); the menagerie
+   hand agrees better with DexGraspBench's own verdicts (``bench/results/physics_agreement.json``).
+   The model is built in ``grasp.physics_scene``.
 3. A grasp is three postures (``GraspPostures``): pregrasp, grasp, squeeze, each a palm pose in the
    object frame and 22 joint angles. Given the grasp alone, the other two are derived as BODex
    makes them: the pregrasp moves the closest point of each distal phalanx within
@@ -60,17 +58,14 @@ project's former check kept for continuity with old figures: friction 3, a 2 cm 
 threshold and no rotation limit, no finger-finger collision or pregrasp rejection, the project's
 URDF hand with the distal joints driven separately.
 
-Batch use: ``evaluate_grasps`` / ``evaluate_postures`` spread grasps over worker processes (one
-MuJoCo model per object, built once per worker).
+Many grasps at once, over worker processes: ``grasp.physics_batch``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
-import multiprocessing as mp
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -78,6 +73,7 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from ..geometry import rotation_deg, slerp_wxyz
 from ..hand.model import COUPLED_DISTAL, FINGER_JOINTS, load_hand
+from .posture import GraspPostures, HandPosture
 from .physics_scene import HAND_GEOMETRIES, PREFIX, Piece, build_model, quat_of, resolve_hand
 
 log = logging.getLogger(__name__)
@@ -172,47 +168,6 @@ def preset(name: str) -> PhysicsConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown physics protocol {name!r}; expected one of {tuple(PRESETS)}")
     return PRESETS[name]
-
-
-@dataclass(frozen=True, eq=False)
-class HandPosture:
-    """One hand posture: 22 finger joints (``FINGER_JOINTS`` order, rad) and the palm pose in the
-    object frame (``rot`` (3, 3), ``trans`` (3,) m)."""
-
-    joints: np.ndarray
-    rot: np.ndarray
-    trans: np.ndarray
-
-    def __post_init__(self):
-        for name, shape in (("joints", (22,)), ("rot", (3, 3)), ("trans", (3,))):
-            value = np.asarray(getattr(self, name), dtype=np.float64)
-            if value.shape != shape:
-                raise DataError(f"HandPosture.{name} must have shape {shape}, got {value.shape}")
-            if not np.all(np.isfinite(value)):
-                raise DataError(f"HandPosture.{name} contains NaN or inf")
-            object.__setattr__(self, name, value)
-
-
-@dataclass(frozen=True, eq=False)
-class GraspPostures:
-    """A grasp as the hand executes it: pregrasp -> grasp -> squeeze.
-
-    ``pregrasp`` and ``squeeze`` None: derived from the grasp by the simulator (module docstring,
-    item 3), which needs the object.
-    """
-
-    grasp: HandPosture
-    pregrasp: HandPosture | None = None
-    squeeze: HandPosture | None = None
-
-    @classmethod
-    def single(cls, joints, rot, trans) -> GraspPostures:
-        """The grasp posture alone (pregrasp and squeeze to be derived)."""
-        return cls(HandPosture(joints, rot, trans))
-
-    @property
-    def complete(self) -> bool:
-        return self.pregrasp is not None and self.squeeze is not None
 
 
 @dataclass(frozen=True, eq=False)
@@ -521,160 +476,3 @@ class GraspSimulator:
         object's frame as the world with ``object_frame`` (a fixed scene for animation frames)."""
         g = HandPosture(joints, rot, trans)
         self._set(g, (np.eye(3), np.zeros(3)) if object_frame else self._world(g))
-
-
-# ------------------------------------------------------------------ batch API
-
-_WORKER_CACHE: dict = {}
-
-
-def _fingerprint(pieces: Sequence[Piece]) -> str:
-    """Content hash of an object's pieces: the key of a worker's compiled model, so a model is
-    reused only for the same geometry, whatever the call and the object's index in it."""
-    h = hashlib.sha1()
-    for vertices, faces in pieces:
-        h.update(np.ascontiguousarray(vertices, dtype=np.float64).tobytes())
-        h.update(np.ascontiguousarray(faces, dtype=np.int64).tobytes())
-    return h.hexdigest()
-
-
-def _run_chunk(args):
-    key, pieces, config, items = args
-    sim = _WORKER_CACHE.get((key, config))
-    if sim is None:
-        _WORKER_CACHE.clear()  # one object model at a time per worker
-        sim = GraspSimulator(pieces, config)
-        _WORKER_CACHE[(key, config)] = sim
-    out = []
-    for idx, grasp in items:
-        try:
-            out.append((idx, sim.evaluate(grasp)))
-        except DataError as exc:
-            log.warning("grasp %d skipped: %s", idx, exc)
-            out.append((idx, None))
-    return out
-
-
-def evaluate_postures(
-    grasps: Sequence[GraspPostures | None],
-    objects: Sequence[Sequence[Piece]],
-    object_index=None,
-    config: PhysicsConfig = PhysicsConfig(),
-    workers: int = 2,
-    chunk_size: int = 8,
-    progress: Callable[[int], None] | None = None,
-) -> list[PhysicsResult | None]:
-    """Run the protocol on many grasps, in parallel over ``workers`` processes.
-
-    Args:
-        grasps: one ``GraspPostures`` per grasp (None: an invalid grasp, reported as None).
-        objects: the distinct objects, each a list of convex pieces in metres (already scaled).
-        object_index: (N,) index into ``objects`` of each grasp's object (default: all 0).
-        workers: processes (1 = run here, no subprocess).
-        chunk_size: grasps per task.
-        progress: called with the number of grasps finished after each task.
-
-    Returns:
-        one ``PhysicsResult`` per grasp, in input order (None for a grasp rejected as invalid, logged).
-    """
-    n = len(grasps)
-    object_index = np.zeros(n, dtype=int) if object_index is None else np.asarray(object_index, dtype=int)
-    if object_index.shape != (n,) or (n and (object_index.min() < 0 or object_index.max() >= len(objects))):
-        raise DataError(f"object_index must be (N,) indices into {len(objects)} objects")
-    if config.hand == "auto":  # resolved once here, so every worker uses the same hand
-        config = replace(config, hand=resolve_hand(config.hand))
-    tasks = []
-    for k in range(len(objects)):
-        idx = [int(i) for i in np.nonzero(object_index == k)[0] if grasps[i] is not None]
-        key = _fingerprint(objects[k]) if idx else None
-        for s in range(0, len(idx), chunk_size):
-            tasks.append((key, objects[k], config, [(i, grasps[i]) for i in idx[s : s + chunk_size]]))
-    results: list[PhysicsResult | None] = [None] * n
-    if workers <= 1 or len(tasks) <= 1:
-        chunks = map(_run_chunk, tasks)
-        pool = None
-    else:
-        pool = mp.get_context("spawn").Pool(workers)
-        chunks = pool.imap_unordered(_run_chunk, tasks)
-    try:
-        for chunk in chunks:
-            for i, r in chunk:
-                results[i] = r
-            if progress is not None:
-                progress(len(chunk))
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
-    return results
-
-
-def evaluate_grasps(joints, rot, trans, objects: Sequence[Sequence[Piece]], object_index=None,
-                    config: PhysicsConfig = PhysicsConfig(), workers: int = 2, chunk_size: int = 8,
-                    progress: Callable[[int], None] | None = None) -> list[PhysicsResult | None]:
-    """``evaluate_postures`` for grasps given as one posture each (pregrasp and squeeze derived).
-
-    Args:
-        joints: (N, 22) Shadow finger joints, rad.
-        rot: (N, 3, 3) palm rotations in the object frames.
-        trans: (N, 3) palm positions, m.
-        (the rest as ``evaluate_postures``; a grasp with NaN or inf is invalid: None, logged.)
-    """
-    joints = np.asarray(joints, dtype=np.float64).reshape(-1, 22)
-    n = len(joints)
-    rot = np.asarray(rot, dtype=np.float64).reshape(n, 3, 3)
-    trans = np.asarray(trans, dtype=np.float64).reshape(n, 3)
-    grasps: list[GraspPostures | None] = []
-    for i in range(n):
-        try:
-            grasps.append(GraspPostures.single(joints[i], rot[i], trans[i]))
-        except DataError as exc:
-            log.warning("grasp %d skipped: %s", i, exc)
-            grasps.append(None)
-    return evaluate_postures(grasps, objects, object_index, config, workers, chunk_size, progress)
-
-
-def summarize(results: Sequence[PhysicsResult | None], config: PhysicsConfig = PhysicsConfig()) -> dict:
-    """Rates and means over results (invalid grasps count as failures).
-
-    Returns:
-        dict with n, n_invalid, success_rate, success_any_rate (None unless every push ran),
-        rejected_rate (pregrasp penetrating by more than ``max_penetration``),
-        mean/max_penetration_mm, mean/max_finger_penetration_mm, mean_pregrasp_penetration_mm,
-        mean_contact_count, median_settle_shift_mm, limit_violation_rate (share of grasps beyond a
-        limit by > 0.01 rad), direction_success_rate (per direction, fc; None where pushes were
-        left out); rates are 0 and means NaN for no results.
-    """
-    valid = [r for r in results if r is not None]
-    n = len(results)
-    denom = max(n, 1)
-
-    def mean(key, fn=np.mean):
-        x = np.array([getattr(r, key) for r in valid], dtype=float)
-        x = x[np.isfinite(x)]
-        return float(fn(x)) if x.size else math.nan
-
-    out = {
-        "n": n,
-        "n_invalid": n - len(valid),
-        "success_rate": sum(r.success for r in valid) / denom,
-        "success_any_rate": (sum(r.success_any for r in valid) / denom
-                             if valid and all(r.success_any is not None for r in valid) else None),
-        "rejected_rate": sum(r.rejected for r in valid) / denom,
-        "mean_penetration_mm": mean("penetration_mm"),
-        "max_penetration_mm": mean("penetration_mm", np.max),
-        "mean_finger_penetration_mm": mean("finger_penetration_mm"),
-        "max_finger_penetration_mm": mean("finger_penetration_mm", np.max),
-        "mean_pregrasp_penetration_mm": mean("pregrasp_penetration_mm"),
-        "mean_contact_count": mean("contact_count"),
-        "median_settle_shift_mm": mean("settle_shift", np.median) * 1000,
-        "limit_violation_rate": sum(r.limit_violation > 0.01 for r in valid) / denom,
-    }
-    pushes = [r for r in valid if len(r.displacement) == 6 and not r.rejected]
-    if pushes and all(np.all(np.isfinite(r.displacement)) for r in pushes):
-        held = np.array([(r.displacement < config.max_translation) & (r.rotation_deg < config.max_rotation_deg)
-                         for r in pushes])
-        out["direction_success_rate"] = dict(zip(DIRECTION_NAMES, (held.sum(0) / denom).tolist()))
-    else:
-        out["direction_success_rate"] = None
-    return out

@@ -12,18 +12,15 @@ type's contact depth (a pinch's preload of 1-1.5 mm). The terms, their definitio
 are those of the synthesis energy (``grasp.data.energy.GraspEnergy``, after DexGraspNet, Wang et al.
 2023), so generated grasps are judged by the rules the training grasps were made with; the
 refinement is the physics-guided post-processing of DexGrasp-Anything / DexDiffuser applied to
-the final samples. Candidates are ranked by the same energy, lowest first (``GraspRefiner.score``
-can subtract a bonus for contact normals that oppose each other, ``RefineConfig.opposition_weight``;
-on validation objects from one view it did not choose better, ``bench/results/ranking.json``).
+the final samples. Candidates are ranked by the same energy, lowest first (``GraspRefiner.score``;
+``grasp.verify`` tries them in simulation).
 
-Why Gauss-Newton: the diffusion model's palm pose is off by a few centimetres (a converged
-refinement moves it by a median 2.4 cm and 11 degrees on the validation objects: the wrist is
-what the paper's model got wrong too), so the hand starts deep inside the object (16 mm
-penetration on average). Six fixed-size gradient steps (Adam) only back the hand out, off
-its contacts (2.6 instead of 5.5 links within 5 mm), and such grasps fail the physics check
-(per candidate 20 % instead of 56 % as sampled); ~30 steps are needed to close the hand on
-the object again. A Gauss-Newton step solves for the palm motion and the joint changes that
-put the contact patches on the surface and the spheres outside it at once: four steps do.
+Why Gauss-Newton: the sampled palm pose is off by a few centimetres (a converged refinement
+moves it a median 2.4 cm and 11 degrees on the validation objects), so the hand starts deep
+inside the object (16 mm on average). Six gradient steps (Adam) only back the hand out, off its
+contacts (2.6 instead of 5.5 links within 5 mm; physics success per candidate 20 % instead of
+56 % as sampled); ~30 are needed to close it again. A Gauss-Newton step solves for the palm
+motion and joint changes that put the patches on the surface and the spheres outside at once.
 
 The joints move in the hand's coupled space: the 18 actuated coordinates ``a`` of
 ``hand.model.ACTUATED_JOINTS`` (J1 and J2 of FF, MF, RF, LF driven by one tendon, ``q = C a``),
@@ -31,9 +28,8 @@ so every refined grasp is one the real hand can take (the samples are projected 
 first, ``hand.model.couple``). Fingers of different digits must not overlap: the synthesis
 energy's self-penetration term (pairs of collision spheres of different digits,
 ``w_spen * sum relu(r_i + r_j - |c_i - c_j|)``) is part of ``E`` and of its ranking, and the
-deepest overlap is reported for every grasp (``EnergyTerms.finger_penetration``). On 16 test
-objects (full mesh) it takes the top grasp's deepest finger-finger overlap from 1.58 to 0.37 mm on
-average (over 1 mm: 36 % -> 12 % of the grasps), the object penetration unchanged (1.2 -> 1.3 mm).
+deepest overlap is reported for every grasp (``EnergyTerms.finger_penetration``): on 16 test
+objects (full mesh) the top grasp's deepest finger-finger overlap 1.58 -> 0.37 mm on average.
 
 One step, for every grasp of the batch:
 
@@ -43,11 +39,9 @@ One step, for every grasp of the batch:
 3. residuals: the active terms of ``E`` (each |.| by iteratively reweighted least squares,
    weight ``w / max(|r|, residual_floor)``, so the quadratic model has the gradient of ``E``),
    the overlapping finger-finger pairs among them;
-4. their Jacobian with respect to the palm translation ``v`` (``g``), the palm rotation ``omega``
-   (``(R p) x g``) and the finger joints (``a_j . (p x g_p) + (o_j x a_j) . g_p`` for joints
-   upstream of the point's link, ``g_p = R^T g``; a finger-finger gap: the same with the unit
-   vector between the two spheres, difference of the two), times ``C`` for the actuated
-   coordinates;
+4. their Jacobian in the palm translation ``v`` (``g``), rotation ``omega`` (``(R p) x g``) and the
+   finger joints (``a_j . (p x g_p) + (o_j x a_j) . g_p`` upstream of the point's link, ``g_p = R^T
+   g``; a finger-finger gap: the same along the unit vector between the spheres), times ``C``;
 5. the damped normal equations (Levenberg-Marquardt, ``damping * diag``) plus the joint anchor
    ``joint_anchor_weight * |q - q_sampled|^2`` (the fingers keep the sampled shape, and with it
    the grasp type), solved per grasp (24 x 24); the step is bounded per iteration (palm
@@ -58,9 +52,7 @@ One step, for every grasp of the batch:
 
 from __future__ import annotations
 
-import dataclasses
-import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -71,8 +63,6 @@ from ..hand.model import couple, coupling_matrix, load_hand
 from ..perception.field_gradient import sample_grid_gradient
 from ..perception.sdf import sample_grid
 from .data.energy import GraspEnergy
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -167,7 +157,7 @@ class EnergyTerms:
 
 
 def _fields(terms: EnergyTerms) -> tuple[torch.Tensor, ...]:
-    return tuple(getattr(terms, f.name) for f in dataclasses.fields(terms))
+    return tuple(getattr(terms, f.name) for f in fields(terms))
 
 
 class GraspRefiner:

@@ -29,7 +29,8 @@ from scipy.cluster.vq import kmeans2
 from ..errors import ConfigError, DataError
 from ..perception.sdf import DistanceField
 from .data.objects import close_pieces
-from .physics import PRESETS, GraspPostures, GraspSimulator, HandPosture, preset
+from .physics import PRESETS, GraspSimulator, preset
+from .posture import GraspPostures, HandPosture
 
 log = logging.getLogger(__name__)
 

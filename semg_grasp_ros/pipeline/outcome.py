@@ -229,7 +229,8 @@ def physics_check(protocol: str = "standard") -> Callable:
     ``HandGrasp`` as the hand executes it (its pregrasp, grasp and squeeze postures; the missing
     ones derived by the protocol's rule), its pose and the pieces in the same frame. One simulator
     per object, reused."""
-    from ..grasp.physics import GraspPostures, GraspSimulator, HandPosture, preset
+    from ..grasp.physics import GraspSimulator, preset
+    from ..grasp.posture import GraspPostures, HandPosture
     from ..hand.convert import hand_grasp_postures, hand_grasp_to_arrays
 
     config = preset(protocol)

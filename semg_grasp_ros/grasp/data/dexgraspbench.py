@@ -23,7 +23,7 @@ import numpy as np
 
 from ...errors import DataError
 from ...geometry import matrix_to_quat_wxyz, quat_wxyz_to_matrix
-from ..physics import GraspPostures, HandPosture
+from ..posture import GraspPostures, HandPosture
 
 log = logging.getLogger(__name__)
 

@@ -393,7 +393,8 @@ def physics_check(cands: Candidates, tasks: list[tuple[PreparedObject, str]], wh
     Returns:
         list of (candidate index, ``PhysicsResult`` or None for an invalid grasp).
     """
-    from ..physics import PhysicsConfig, evaluate_grasps
+    from ..physics import PhysicsConfig
+    from ..physics_batch import evaluate_grasps
 
     which = np.nonzero(cands.pre_accepted)[0] if which is None else np.asarray(which, dtype=int)
     if len(which) == 0:

@@ -193,7 +193,7 @@ def test_refined_grasps_pass_the_physics_check(box, grasp_type):
     the six pushes with little penetration. Backing the hand out without closing it again on
     the object (what fixed-size gradient steps did) fails this: the fingers lose the object."""
     from semg_grasp_ros.grasp.data.dataset import grasps_to_arrays
-    from semg_grasp_ros.grasp.physics import evaluate_grasps
+    from semg_grasp_ros.grasp.physics_batch import evaluate_grasps
 
     obj, field, grasps = box
     joints, rot, trans = grasps_to_arrays(np.array(grasps[grasp_type]))

@@ -11,7 +11,8 @@ import trimesh
 from semg_grasp_ros.errors import DataError
 from semg_grasp_ros.grasp.data.dexgraspbench import posture_from_qpos, posture_to_qpos, read_grasp, write_grasp
 from semg_grasp_ros.grasp.data.objects import MIN_PIECE_THICKNESS, close_pieces, mesh_pieces
-from semg_grasp_ros.grasp.physics import GraspPostures, HandPosture, PhysicsConfig, build_model
+from semg_grasp_ros.grasp.physics import PhysicsConfig, build_model
+from semg_grasp_ros.grasp.posture import GraspPostures, HandPosture
 from semg_grasp_ros.perception.sdf import GridSpec, sdf_from_mesh
 
 

@@ -9,8 +9,9 @@ import pytest
 import trimesh
 
 from semg_grasp_ros.errors import ConfigError, DataError
-from semg_grasp_ros.grasp.physics import (PRESETS, GraspPostures, GraspSimulator, HandPosture, PhysicsConfig,
-                                          evaluate_grasps, evaluate_postures, preset, summarize)
+from semg_grasp_ros.grasp.physics import PRESETS, GraspSimulator, PhysicsConfig, preset
+from semg_grasp_ros.grasp.physics_batch import evaluate_grasps, evaluate_postures, summarize
+from semg_grasp_ros.grasp.posture import GraspPostures, HandPosture
 
 mujoco = pytest.importorskip("mujoco")
 URDF = PhysicsConfig(hand="urdf")  # the project's own hand: no data folder needed
@@ -149,17 +150,17 @@ def test_dexgraspnet_sample_grasps_hold(data_root):
 def test_consecutive_calls_never_reuse_another_objects_model():
     """The in-process model cache is keyed by geometry: a second call with another object
     (also at index 0) must not be simulated against the first call's object."""
-    from semg_grasp_ros.grasp import physics
+    from semg_grasp_ros.grasp import physics_batch
 
     def box(size):
         m = trimesh.creation.box(extents=(size, size, size))
         return [(np.asarray(m.vertices), np.asarray(m.faces))]
 
     q, rot, trans = np.zeros(22), np.eye(3), np.zeros(3)  # the palm inside both boxes
-    physics._WORKER_CACHE.clear()
-    small = physics.evaluate_grasps(q, rot, trans, [box(0.04)], config=URDF, workers=1)[0]
-    big_after_small = physics.evaluate_grasps(q, rot, trans, [box(0.12)], config=URDF, workers=1)[0]
-    physics._WORKER_CACHE.clear()
-    big_fresh = physics.evaluate_grasps(q, rot, trans, [box(0.12)], config=URDF, workers=1)[0]
+    physics_batch._WORKER_CACHE.clear()
+    small = physics_batch.evaluate_grasps(q, rot, trans, [box(0.04)], config=URDF, workers=1)[0]
+    big_after_small = physics_batch.evaluate_grasps(q, rot, trans, [box(0.12)], config=URDF, workers=1)[0]
+    physics_batch._WORKER_CACHE.clear()
+    big_fresh = physics_batch.evaluate_grasps(q, rot, trans, [box(0.12)], config=URDF, workers=1)[0]
     assert big_fresh.penetration_mm > small.penetration_mm + 5
     assert big_after_small.penetration_mm == big_fresh.penetration_mm
