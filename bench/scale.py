@@ -18,7 +18,8 @@ every run records the load average before and after, and the CPU seconds its wor
 
 The Linux scheduler here shares the CPUs between sessions (``sched_autogroup_enabled``), not
 between processes: on a machine busy with other sessions, a second worker of the same session
-gets no more CPU, and ``cores_used`` shows it.
+gets no more CPU, and ``cores_used`` shows it. ``ceiling``: the same 1-against-2 comparison on a
+bare Python loop, the most any part can scale on this machine at the time.
 """
 
 from __future__ import annotations
@@ -125,6 +126,35 @@ def _ratios(runs) -> dict:
             "speedup_2_vs_1_min": min(ratios), "speedup_2_vs_1_max": max(ratios)}
 
 
+def _spin(n: int) -> int:
+    s = 0
+    for i in range(n):
+        s += i * i
+    return s
+
+
+def bench_ceiling(reps: int, n: int = 20_000_000) -> dict:
+    """What the machine gives two processes: a bare Python loop (no I/O, no shared state) run
+    twice, one after the other in one process against both at once in two; the same alternation
+    and ratio as the other parts. A ratio near 2 means two free cores; the synthesis and training
+    ratios can reach no more than this one."""
+    import multiprocessing as mp
+
+    runs = []
+    with mp.get_context("spawn").Pool(2) as pool:
+        pool.map(_spin, [1000, 1000])  # workers started before timing
+        for order in _orders(reps):
+            for workers in order:
+                load, t = _load(), time.perf_counter()
+                if workers == 1:
+                    pool.apply(_spin, (n,))
+                    pool.apply(_spin, (n,))
+                else:
+                    pool.map(_spin, [n, n])
+                runs.append({"workers": workers, "seconds": round(time.perf_counter() - t, 3), "load_before": load})
+    return {"loop_iterations": n, "runs": runs, **_ratios(runs)}
+
+
 def _toy_npz(path: Path, n_objects: int = 24, per_type: int = 8, size: int = 50) -> None:
     """Spheres on ``size``³ grids with grasps that depend on the sphere and the type (random, fixed seed)."""
     from semg_grasp_ros.grasp.diffusion.training_data import GraspArrays
@@ -202,7 +232,8 @@ def train_worker(config_path: str, out: str) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "scale.json", help="result JSON")
-    parser.add_argument("--parts", nargs="+", choices=("synthesis", "training"), default=["synthesis", "training"])
+    parser.add_argument("--parts", nargs="+", choices=("ceiling", "synthesis", "training"),
+                        default=["ceiling", "synthesis", "training"])
     parser.add_argument("--reps", type=int, default=2, help="pairs of 1- and 2-worker runs (default 2)")
     parser.add_argument("--train-worker", nargs=2, metavar=("CONFIG", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -211,6 +242,8 @@ def main(argv=None) -> int:
     result = json.loads(args.out.read_text()) if args.out.exists() else {}
     result.update(what=__doc__.split("\n\n")[0], machine=machine_info("ray"))
     t0 = time.perf_counter()
+    if "ceiling" in args.parts:
+        result["ceiling"] = bench_ceiling(args.reps)
     if "synthesis" in args.parts:
         result["synthesis"] = bench_synthesis(args.reps)
     if "training" in args.parts:
@@ -221,7 +254,8 @@ def main(argv=None) -> int:
     result["machine"]["sched_autogroup"] = autogroup.read_text().strip() == "1" if autogroup.exists() else None
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k].get("speedup_2_vs_1_median") for k in ("synthesis", "training") if k in result}))
+    print(json.dumps({k: result[k].get("speedup_2_vs_1_median") for k in ("ceiling", "synthesis", "training")
+                      if k in result}))
     return 0
 
 
