@@ -124,3 +124,25 @@ def test_short_session_on_a_real_subject_and_object(sapsanis_dir, data_root, tmp
     assert len(walls) >= len(result["executions"]) and all(t > 0 for t in walls)
     assert all(e["reached_s"] is None or e["start_s"] < e["reached_s"] for e in result["executions"])
     assert result["session_s"] == pytest.approx(2 * (2.0 + 6.0), abs=0.1)
+
+
+def test_usual_hold_is_the_median_calibration_hold():
+    """Full closure at the subject's usual hold: the median over the calibration trials of the
+    held part's RMS, filtered as the classifier filters; later repetitions do not count."""
+    from scipy.signal import butter
+
+    from semg_grasp_ros.emg.recordings import TrialSet
+    from semg_grasp_ros.pipeline.closed_loop import usual_hold_rms
+
+    rate, n = 1000, 3000
+    t = np.arange(n) / rate
+    amplitudes = [1.0, 2.0, 3.0, 50.0]  # repetitions 0, 1, 2 calibrate; 3 is a test trial
+    data = np.zeros((4, n, 2), np.float32)
+    for k, a in enumerate(amplitudes):
+        hold = t >= 0.5
+        data[k, hold, 0] = a * np.sin(2 * np.pi * 100 * t[hold])
+        data[k, hold, 1] = 0.5 * a * np.sin(2 * np.pi * 80 * t[hold])
+        data[k, ~hold] = 0.01 * np.sin(2 * np.pi * 90 * t[~hold])[:, None]
+    trials = TrialSet(data, np.zeros(4, int), np.arange(4), ("tip",), ("ch1", "ch2"), float(rate), "s", "V")
+    sos = butter(4, [20, 450], btype="bandpass", fs=rate, output="sos")
+    np.testing.assert_allclose(usual_hold_rms(trials, 3, sos), [2.0 / np.sqrt(2), 1.0 / np.sqrt(2)], rtol=0.03)
