@@ -26,9 +26,10 @@ first window on the weighted log posteriors of its windows are summed (a sequent
 ratio test between the classes). While the leading class's accumulated posterior stays below
 ``evidence_threshold`` the intent is *undecided* (published as no grasp: the hand stays open);
 once it is reached that type is published and held for the whole contraction, which ends after
-``release_debounce`` windows below ``release_factor`` x the rest level (hysteresis). The next
-contraction decides afresh. ``max_undecided_ms`` bounds the undecided state. Every decision
-also carries the contraction ``level`` (0-1) for proportional closing (``intent.level``).
+``release_debounce`` windows below ``release_factor`` x the rest level (hysteresis; on their newest
+``release_window_ms``). The next contraction decides afresh. ``max_undecided_ms`` bounds the
+undecided state. Every decision also carries the contraction ``level`` (0-1) for proportional
+closing (``intent.level``).
 
 Windows end on the last samples of ``stride``-sample blocks of the stream (absolute sample
 indices ``k * stride - 1``), so with chunks of a multiple of the stride a decision is taken as
@@ -112,11 +113,11 @@ class DecoderConfig:
             ``release_factor`` x the rest level on every channel (0 = ``rest_factor``).
         max_undecided_ms: a contraction undecided this long publishes its leading class
             (0 = stay undecided).
-        release_window_ms: the quiet test of a decided contraction's end looks at the newest this
-            many ms of each window (0 = the whole window), against the rest level of windows that
-            long (``rest_percentile`` of the calibration's): the hand opens as soon as the signal
-            has been quiet that long, not a whole window long. An undecided contraction ends on
-            whole quiet windows (its evidence is kept through a short dip).
+        release_window_ms: a decided contraction ends on the newest this many ms of its windows
+            (0 = whole windows) quiet against the rest level of pieces that long: the hand opens
+            sooner. An undecided one ends on whole quiet windows (keeping its evidence over a dip).
+        evidence_ramp_ms: a window weighs in the evidence by its time since the contraction's
+            start (plus a stride) over this, at most 1 (0 = all alike): the rise counts less.
         level: the contraction level's settings (``intent.level.LevelConfig``).
     """
 
@@ -140,6 +141,7 @@ class DecoderConfig:
     release_factor: float = 0.0
     max_undecided_ms: float = 0.0
     release_window_ms: float = 0.0
+    evidence_ramp_ms: float = 0.0
     level: LevelConfig = LevelConfig()
 
     def __post_init__(self):
@@ -163,10 +165,10 @@ class DecoderConfig:
             raise ConfigError("give rest_rms or a calibration_s > 0 to calibrate the rest level")
         if not (0 < self.rest_percentile <= 100 and 0 <= self.evidence_threshold < 1 and self.evidence_weight >= 0
                 and self.onset_windows >= 1 and self.release_factor >= 0 and self.max_undecided_ms >= 0
-                and self.release_window_ms >= 0):
+                and self.release_window_ms >= 0 and self.evidence_ramp_ms >= 0):
             raise ConfigError("need 0 < rest_percentile <= 100, 0 <= evidence_threshold < 1, evidence_weight >= 0, "
                               "onset_windows >= 1, release_factor >= 0, max_undecided_ms >= 0, "
-                              "release_window_ms >= 0")
+                              "release_window_ms >= 0, evidence_ramp_ms >= 0")
         if self.saturation_level is not None and not self.saturation_level > 0:
             raise ConfigError(f"saturation_level must be > 0 or None, got {self.saturation_level}")
 
@@ -412,11 +414,14 @@ class OnlineDecoder:
                 return self._emit(end, self._current, conf, zeros, NO_GRASP, "rest")
         proba = self.model.predict_proba(filtered[None])[0]
         label = int(np.argmax(proba))
+        if not self._contraction and self._active_run == 1:
+            self._contraction_start = end
         weight = c.evidence_weight or self.stride / self.spec.window
+        if c.evidence_ramp_ms:  # the contraction's first windows (partly rest, its rise) count less
+            since_ms = (end - self._contraction_start) * 1e3 / self.spec.sample_rate + c.stride_ms
+            weight *= min(1.0, since_ms / c.evidence_ramp_ms)
         self._evidence += weight * np.log(np.clip(proba, 1e-4, 1.0))
         if not self._contraction:
-            if self._active_run == 1:
-                self._contraction_start = end
             if self._active_run < c.onset_windows:
                 return self._emit(end, NO_GRASP, 0.0, proba, label, "undecided")
             self._contraction, self._quiet_run = True, 0

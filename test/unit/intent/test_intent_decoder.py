@@ -332,3 +332,18 @@ def test_onset_decoder_keeps_an_undecided_contraction_through_a_dip(scripted_mod
     assert "rest" not in reasons[start:first]
     # six windows of p (weight 0.5: 27 : 1 : 1 -> 0.93) decide it
     assert first - start == 5
+
+
+def test_onset_decoder_evidence_ramp_discounts_the_rise(scripted_model):
+    """A contraction whose first windows look like another grasp: summed alike they decide it
+    (q, q, q: 27 : 1 : 1 -> 0.93 in units of log 3); weighed 0.2, 0.4, 0.6 by a 100 ms ramp they
+    leave it undecided until p takes the lead."""
+    rng = np.random.default_rng(4)
+    x = np.concatenate([_segment(-1, SPEC.window + 20, rng), _segment(0, 300, rng, level=0.1)])
+    first = {}
+    for ramp in (0.0, 100.0):
+        cfg = DecoderConfig(stride_ms=20.0, rest_rms=(0.01, 0.01), rest_factor=3.0, evidence_threshold=0.9,
+                            evidence_weight=1.0, onset_windows=1, release_debounce=3, evidence_ramp_ms=ramp)
+        d = OnlineDecoder(scripted_model(SPEC, ("p", "q", "r"), _probs([1, 1, 1] + [0] * 40)), cfg).process(x, 0)
+        first[ramp] = next(e.class_index for e in d if e.class_index != NO_GRASP)
+    assert first == {0.0: 1, 100.0: 0}
