@@ -55,9 +55,10 @@ def start_viewer(rrd: str | Path | None = None, bind: str = "127.0.0.1", web: bo
     return process, grpc, (f"http://{host}:{web_port}/?url={quote(grpc, safe='')}" if web else None)
 
 
-def stop_viewer(process: subprocess.Popen, timeout_s: float = 30.0) -> None:
+def stop_viewer(process: subprocess.Popen, timeout_s: float = 30.0, settle_s: float = 2.0) -> None:
     """End a viewer from :func:`start_viewer` and everything it started (its process group)."""
     import signal
+    import time
 
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
@@ -72,3 +73,12 @@ def stop_viewer(process: subprocess.Popen, timeout_s: float = 30.0) -> None:
         except ProcessLookupError:
             break
     process.wait()
+    # a signalled child takes a moment to die: give the group up to settle_s to empty (children
+    # orphaned in a container whose init does not reap them stay as zombies and end the wait)
+    deadline = time.monotonic() + settle_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
