@@ -25,6 +25,7 @@ ROWS = (("first decided type correct", "first_decided_type_correct", 100, "%"),
         ("release (median)", "release_ms_median", 1, " ms"),
         ("correct while held", "correct_while_held", 100, "%"),
         ("onset to decision (median)", "onset_to_decision_ms_median", 1, " ms"),
+        ("never decided (trials)", "never_decided", 1, ""),
         ("generated grasps / performed", "generated_grasps_per_performed_grasp", 1, ""))
 
 

@@ -71,6 +71,7 @@ SCORE_DEFINITIONS = {
     "correct_while_held": "decisions from a grasp's onset to its end that publish the performed type",
     "no_grasp_while_held": "decisions from a grasp's onset to its end that publish rest (or undecided)",
     "onset_to_decision_ms_median": "from a grasp's detected onset to its first published grasp type (median)",
+    "never_decided": "performed grasps without a published grasp type from their onset to their end (per subject)",
     "generated_grasps_per_performed_grasp": "grasps the generator's commit rule (a type intended for commit_s at "
                                             "its min_confidence) makes per performed grasp",
     "first_generated_grasp_correct": "the first of those within a performed grasp is of its type",
