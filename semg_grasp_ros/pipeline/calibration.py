@@ -309,7 +309,12 @@ class CalibrationSession:
                               "(sum of log posteriors of its active windows)"}
         else:
             notes.append("cross-validation needs --repetitions 2 or more")
+        # the user's usual hold (median over the holds of their active windows' RMS): the contraction
+        # at which proportional closing closes the hand fully (GraspClassifier, ``max_rms`` 0)
+        usual = np.median([np.sqrt(np.mean(w[a if a.any() else slice(None)] ** 2, axis=(0, 1)))
+                           for w, a in zip(windows, active)], axis=0)
         model.info["calibration"] = {
+            "usual_hold_rms": [float(v) for v in usual],
             "protocol": {"repetitions": self.config.repetitions, "hold_s": self.config.hold_s,
                          "rest_s": self.config.rest_s, "lead_s": self.config.lead_s, "settle_s": self.config.settle_s,
                          "duration_s": self.duration_s},

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .. import REST
 from ..config import param
@@ -96,8 +96,8 @@ class GraspClassifierConfig:
                                          "proportion to their time since its start over this, up to 1 (0 = all "
                                          "alike)", (0.0, 10000.0), live=True)
     max_rms: tuple[float, ...] = param(
-        (0.0,), "RMS of the filtered signal per channel at the user's strongest calibration contraction (one value "
-                "= all channels); 0 = the strongest seen so far"
+        (0.0,), "RMS of the filtered signal per channel at which the hand closes fully (one value = all channels); "
+                "0 = the personal model's usual calibration hold (semg-grasp calibrate), else the strongest seen so far"
     )
     level_smoothing_s: float = param(0.1, "level: time constant of the fast power estimate, s", (0.001, 10.0))
     level_steady_s: float = param(4.0, "level: a held contraction's power is averaged over up to this long, s",
@@ -155,6 +155,15 @@ class GraspClassifierConfig:
         )
 
 
+def _with_usual_hold(config, model: IntentModel):
+    """``config`` (``DecoderConfig``) with the level's full closure at the personal model's usual
+    calibration hold (``info["calibration"]["usual_hold_rms"]``) when no ``max_rms`` is given."""
+    usual = (model.info.get("calibration") or {}).get("usual_hold_rms")
+    if config.level.max_rms or not usual or len(usual) != model.spec.n_channels:
+        return config
+    return replace(config, level=replace(config.level, max_rms=tuple(float(v) for v in usual)))
+
+
 class GraspClassifier:
     """Online grasp-type decoder component.
 
@@ -204,7 +213,7 @@ class GraspClassifier:
                 f"model {name} expects {spec.n_channels} channels, the stream is configured for "
                 f"{self.config.expected_channels}"
             )
-        decoder_config = self.config.decoder_config(spec.n_channels)
+        decoder_config = _with_usual_hold(self.config.decoder_config(spec.n_channels), model)
         for values, given in (("rest_rms", decoder_config.rest_rms), ("max_rms", decoder_config.level.max_rms)):
             if given and len(getattr(self.config, values)) not in (1, spec.n_channels):
                 raise ConfigError(f"{values} needs 1 or {spec.n_channels} values, got "
@@ -237,7 +246,7 @@ class GraspClassifier:
                 self.config = current
                 raise
             return
-        self.decoder.reconfigure(config.decoder_config(self.model.spec.n_channels))
+        self.decoder.reconfigure(_with_usual_hold(config.decoder_config(self.model.spec.n_channels), self.model))
         self.config = config
 
     def ports(self) -> Ports:

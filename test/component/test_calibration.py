@@ -60,6 +60,12 @@ def test_file_calibration_is_reproducible_and_loads_in_the_classifier(sapsanis_d
     classifier = GraspClassifier(GraspClassifierConfig(model=str(out.with_suffix(".json"))))
     decided = [i.class_index for t, _, m in messages if t == "emg/chunks" for i in classifier.on_emg(m)]
     assert len(set(decided) - {-1}) >= 5
+    # proportional closing: full closure at the user's usual hold, unless max_rms is given
+    usual = model.info["calibration"]["usual_hold_rms"]
+    assert len(usual) == 2 and all(v > 0 for v in usual)
+    assert classifier.decoder.config.level.max_rms == tuple(usual)
+    given = GraspClassifier(GraspClassifierConfig(model=str(out.with_suffix(".json")), max_rms=(1.0,)))
+    assert given.decoder.config.level.max_rms == (1.0, 1.0)
 
 
 def test_runner_calibrates_a_running_classifier_and_swaps_its_model(tmp_path):
