@@ -138,10 +138,15 @@ class GraspVerifier:
         for i in range(k):
             if time.perf_counter() - start > self.config.budget_s:
                 break
-            post = GraspPostures(HandPosture(cands.joints[i], cands.rot[i], cands.trans[i]),
-                                 None if cands.pregrasp is None else HandPosture(cands.pregrasp[i], cands.rot[i], cands.trans[i]),
-                                 None if cands.squeeze is None else HandPosture(cands.squeeze[i], cands.rot[i], cands.trans[i]))
-            verified[i] = float(simulator.evaluate(post).success)
+            try:
+                post = GraspPostures(
+                    HandPosture(cands.joints[i], cands.rot[i], cands.trans[i]),
+                    None if cands.pregrasp is None else HandPosture(cands.pregrasp[i], cands.rot[i], cands.trans[i]),
+                    None if cands.squeeze is None else HandPosture(cands.squeeze[i], cands.rot[i], cands.trans[i]))
+                verified[i] = float(simulator.evaluate(post).success)
+            except (DataError, ValueError) as exc:  # a candidate the simulator refuses stays untried
+                log.warning("candidate %d not verified: %s", i, exc)
+                continue
             if verified[i]:
                 first = i
                 break

@@ -59,6 +59,12 @@ def test_select_puts_the_first_grasp_that_holds_in_front():
     np.testing.assert_array_equal(out.pregrasp[0], cands.pregrasp[3])
     np.testing.assert_array_equal(out.verified[:4], [1, 0, 0, 0])
     assert np.isnan(out.verified[4:]).all()
+    # a candidate the simulator refuses (non-finite) stays untried; the next that holds is taken
+    bad = _candidates(3)
+    bad.joints[0, 0] = np.nan
+    out = GraspVerifier(VerifyConfig(budget_s=10.0)).select(bad, _Simulator({bad.joints[1, 0]}))
+    np.testing.assert_array_equal(out.joints[0], bad.joints[1])
+    assert out.verified[0] == 1 and np.isnan(out.verified[1])
     # none holds: the ranking's order stays, every candidate marked failed
     none = GraspVerifier(VerifyConfig(budget_s=10.0)).select(cands, _Simulator(set()))
     np.testing.assert_array_equal(none.joints, cands.joints)
