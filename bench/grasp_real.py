@@ -15,6 +15,7 @@ positive budget tries candidates best-ranked first against the object as its fie
 (from the full mesh: the object to a voxel; from one view: the completed estimate) and executes
 the first that holds. ``verified_rate``: requests whose executed grasp held in that simulation;
 ``success_given_verified``: how often those hold on the true object (the verification's precision).
+``--insets``: the verifier's simulated object that many voxels inside the field's surface.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ def main(argv=None) -> int:
                         help="0: field from the full mesh, 1: from one depth view")
     parser.add_argument("--budgets", nargs="+", type=float, default=[0.0, VerifyConfig.budget_s],
                         help="verification budgets to compare, seconds per request (0: ranking alone)")
+    parser.add_argument("--insets", nargs="+", type=float, default=[VerifyConfig.inset_voxels],
+                        help="insets of the verifier's simulated object to compare, voxels")
     parser.add_argument("--repeats", type=int, default=1, help="requests per (object, type)")
     parser.add_argument("--workers", type=int, default=2, help="physics-check processes")
     parser.add_argument("--seed", type=int, default=0)
@@ -65,16 +68,17 @@ def main(argv=None) -> int:
     runs = []
     for views in args.views:
         objects = [eval_object(o.name, o.mesh, o.pieces, GRASP_TYPES, views, args.seed) for o in table]
-        for budget in args.budgets:
+        for budget, inset in [(b, i) for b in args.budgets for i in (args.insets if b > 0 else [None])]:
+            verify = VerifyConfig(budget_s=budget) if inset is None else VerifyConfig(budget_s=budget, inset_voxels=inset)
             sampler = GraspSampler.from_pretrained(path, refiner=GraspRefiner(RefineConfig()),
-                                                   verifier=GraspVerifier(VerifyConfig(budget_s=budget)))
+                                                   verifier=GraspVerifier(verify))
             report = evaluate_generator(sampler, objects, seed=args.seed, protocols=("standard",),
                                         workers=args.workers, repeats=args.repeats, progress=False)
-            row = {"views": views, "verify_budget_s": budget, **{k: report[k] for k in KEYS},
+            row = {"views": views, "verify_budget_s": budget, "inset_voxels": inset, **{k: report[k] for k in KEYS},
                    "latency_ms": report["latency_ms"], "per_type": report["protocols"]["standard"]["per_type"],
                    "per_object": report["protocols"]["standard"]["per_object"], "requests": report["requests"]}
             runs.append(row)
-            print(f"views {views}, verify {budget:g} s: success {row['success_rate']:.1%}, rejected "
+            print(f"views {views}, verify {budget:g} s (inset {inset}): success {row['success_rate']:.1%}, rejected "
                   f"{row['rejected_rate']:.1%}, verified {row['verified_rate'] or 0:.1%}, latency p50 "
                   f"{row['latency_ms']['p50']:.0f} ms", flush=True)
     out = {"what": "the shipped generator on real objects never trained on, top grasp, standard protocol",

@@ -148,7 +148,7 @@ def export_project(dgb: Path, seed: int) -> None:
     import torch
 
     from semg_grasp_ros import GRASP_TYPES
-    from semg_grasp_ros.cli.eval_generator import object_from_mesh, top_postures
+    from semg_grasp_ros.cli.eval_generator import candidate_postures, object_from_mesh
     from semg_grasp_ros.grasp.data.dexgraspbench import write_grasp
     from semg_grasp_ros.grasp.diffusion.checkpoint import model_folder
     from semg_grasp_ros.grasp.diffusion.sampler import GraspSampler
@@ -166,7 +166,7 @@ def export_project(dgb: Path, seed: int) -> None:
                 cond = sampler.prepare(obj.field)
                 sim = None
                 for t in GRASP_TYPES:
-                    post = top_postures(obj, sampler.generate(cond, t, generator=gen))
+                    post = candidate_postures(obj, sampler.generate(cond, t, generator=gen))
                     if not post.complete:
                         sim = sim or GraspSimulator(obj.pieces)
                         post = sim.derive_postures(post.grasp)

@@ -155,21 +155,17 @@ def _palm_distance(energy: GraspEnergy, field: DistanceField, joints, rot, trans
     return np.where(valid[None], d, np.inf).reshape(len(d), -1).min(1)
 
 
-def _to_object(obj: EvalObject, joints, rot, trans) -> HandPosture:
-    """A posture of the field's frame in the object frame."""
+def candidate_postures(obj: EvalObject, candidates, i: int = 0) -> GraspPostures:
+    """Candidate ``i`` of ``candidates`` (``GraspCandidates``, field frame; default the top-ranked)
+    as postures in the object frame (pregrasp and squeeze left to the physics check to derive
+    when the sampler gave none)."""
     t = np.eye(4) if obj.field_to_object is None else obj.field_to_object
-    return HandPosture(joints, t[:3, :3] @ rot, t[:3, :3] @ trans + t[:3, 3])
 
+    def moved(p):
+        return None if p is None else HandPosture(p.joints, t[:3, :3] @ p.rot, t[:3, :3] @ p.trans + t[:3, 3])
 
-def top_postures(obj: EvalObject, candidates) -> GraspPostures:
-    """The top-ranked of ``candidates`` (``GraspCandidates``, field frame) as postures in the object
-    frame (pregrasp and squeeze left to the physics check to derive when the sampler gave none)."""
-    c = candidates
-    grasp = _to_object(obj, c.joints[0], c.rot[0], c.trans[0])
-    if c.pregrasp is None or c.squeeze is None:
-        return GraspPostures(grasp)
-    return GraspPostures(grasp, _to_object(obj, c.pregrasp[0], c.rot[0], c.trans[0]),
-                         _to_object(obj, c.squeeze[0], c.rot[0], c.trans[0]))
+    post = candidates.postures(i)
+    return GraspPostures(moved(post.grasp), moved(post.pregrasp), moved(post.squeeze))
 
 
 def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: int = 0,
@@ -230,7 +226,7 @@ def evaluate_generator(sampler: GraspSampler, objects: list[EvalObject], seed: i
             top["trans"].append(c.trans[0])
             top["obj"].append(k)
             top["type"].append(grasp_type)
-            top["postures"].append(top_postures(obj, c))
+            top["postures"].append(candidate_postures(obj, c))
             top["verified"].append(np.nan if c.verified is None else float(c.verified[0]))
             labels = classify(c.joints, c.rot, c.trans, obj.field)
             top["label"].append(int(labels[0]))

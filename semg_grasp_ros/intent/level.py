@@ -99,3 +99,22 @@ class ContractionLevel:
         if self._tracking or abs(level - self.level) > c.band * level_sd or level in (0.0, 1.0):
             self.level = level
         return self.level
+
+
+def usual_hold_rms(holds) -> np.ndarray:
+    """The user's usual hold: per channel, the median over ``holds`` of each hold's RMS.
+
+    Args:
+        holds: iterable of (..., n_channels) filtered samples of one held contraction each.
+
+    Returns:
+        (n_channels,) RMS in the signal's units: the ``max_rms`` at which proportional closing
+        closes the hand fully (an ordinary grasp closes the hand; the strongest burst is rarer).
+
+    Raises:
+        ConfigError: no hold.
+    """
+    rms = [np.sqrt(np.mean(np.asarray(h, dtype=np.float64).reshape(-1, np.shape(h)[-1]) ** 2, axis=0)) for h in holds]
+    if not rms:
+        raise ConfigError("the usual hold needs at least one hold")
+    return np.median(rms, axis=0)

@@ -36,6 +36,7 @@ from ..emg.windows import active_mask, sliding_windows
 from ..errors import ConfigError, DataError
 from ..intent.adaptation import AdaptConfig, personal_model
 from ..intent.base import IntentModel
+from ..intent.level import usual_hold_rms
 from ..intent.metrics import confusion_matrix, scores
 from ..topics import CALIBRATION_CUE, EMG_CHUNKS
 from ..types import EmgChunk, GraspIntent, Header
@@ -309,10 +310,8 @@ class CalibrationSession:
                               "(sum of log posteriors of its active windows)"}
         else:
             notes.append("cross-validation needs --repetitions 2 or more")
-        # the user's usual hold (median over the holds of their active windows' RMS): the contraction
-        # at which proportional closing closes the hand fully (GraspClassifier, ``max_rms`` 0)
-        usual = np.median([np.sqrt(np.mean(w[a if a.any() else slice(None)] ** 2, axis=(0, 1)))
-                           for w, a in zip(windows, active)], axis=0)
+        # proportional closing closes the hand fully at the usual hold (GraspClassifier, ``max_rms`` 0)
+        usual = usual_hold_rms(w[a] if a.any() else w for w, a in zip(windows, active))
         model.info["calibration"] = {
             "usual_hold_rms": [float(v) for v in usual],
             "protocol": {"repetitions": self.config.repetitions, "hold_s": self.config.hold_s,

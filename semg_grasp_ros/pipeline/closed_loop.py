@@ -76,7 +76,7 @@ class ClosedLoopConfig:
         physics: ``standard`` or ``lenient`` protocol of the physics check.
         proportional_closing: the hand controller's setting (default the node's): the hand closes
             as far as the contraction level says, full closure at the subject's usual calibration
-            hold (:func:`usual_hold_rms`); False closes every generated grasp fully.
+            hold (:func:`subject_usual_hold`); False closes every generated grasp fully.
         seed: trial order, object poses, camera noise and grasp sampling.
     """
 
@@ -243,10 +243,10 @@ def test_indices(trials, config: ClosedLoopConfig) -> np.ndarray:
     return idx[: config.max_trials] if config.max_trials else idx
 
 
-def usual_hold_rms(trials, repetitions: int, sos: np.ndarray, skip_s: float = 0.5) -> np.ndarray:
-    """The user's usual hold: per channel, the median over the calibration trials (the first
-    ``repetitions`` of every grasp) of the RMS of each trial's active part after its first
-    ``skip_s``, filtered as the classifier filters (``sos``).
+def subject_usual_hold(trials, repetitions: int, sos: np.ndarray, skip_s: float = 0.5) -> np.ndarray:
+    """The subject's usual hold (``intent.level.usual_hold_rms``): per channel, the median over
+    the calibration trials (the first ``repetitions`` of every grasp) of the RMS of each trial's
+    active part after its first ``skip_s``, filtered as the classifier filters (``sos``).
 
     Taken as the contraction that closes the hand fully (the classifier's ``max_rms``): the
     recorded users held each grasp at their usual effort without seeing a hand, so the level of
@@ -257,15 +257,15 @@ def usual_hold_rms(trials, repetitions: int, sos: np.ndarray, skip_s: float = 0.
     """
     from ..emg.datasets import active_bounds
     from ..emg.filters import filter_trials
+    from ..intent.level import usual_hold_rms
 
     cal = np.flatnonzero(trials.repetitions < repetitions)
     filtered = filter_trials(trials.data[cal], sos)
     skip = int(round(skip_s * trials.sample_rate))
-    rms = [np.sqrt(np.mean(x[a + skip : b] ** 2, axis=0)) for x, (a, b) in zip(filtered, active_bounds(trials)[cal])
-           if b - a > skip]
-    if not rms:
+    holds = [x[a + skip : b] for x, (a, b) in zip(filtered, active_bounds(trials)[cal]) if b - a > skip]
+    if not holds:
         raise DatasetError(f"{trials.subject}: no calibration trial holds a grasp longer than {skip_s} s")
-    return np.median(rms, axis=0)
+    return usual_hold_rms(holds)
 
 
 def run_subject(trials, objects: Sequence[TableObject], config: ClosedLoopConfig,
@@ -328,7 +328,7 @@ def run_subject(trials, objects: Sequence[TableObject], config: ClosedLoopConfig
     acquisition = EmgAcquisition(EmgAcquisitionConfig(), source=recording_source(rec))
     classifier, sdf, hand, generator = processing_components(
         config.intent_model, config.grasp_model, config.seed, {"proportional_closing": config.proportional_closing})
-    level = {"max_rms": tuple(usual_hold_rms(trials, config.calibration_repetitions, model.spec.sos()))}
+    level = {"max_rms": tuple(subject_usual_hold(trials, config.calibration_repetitions, model.spec.sos()))}
     classifier = type(classifier)(replace(classifier.config, **level), model=model)
     graph = Graph()
     for component in (acquisition, classifier, camera, sdf, hand, generator):

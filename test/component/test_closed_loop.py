@@ -132,7 +132,7 @@ def test_usual_hold_is_the_median_calibration_hold():
     from scipy.signal import butter
 
     from semg_grasp_ros.emg.recordings import TrialSet
-    from semg_grasp_ros.pipeline.closed_loop import usual_hold_rms
+    from semg_grasp_ros.pipeline.closed_loop import subject_usual_hold
 
     rate, n = 1000, 3000
     t = np.arange(n) / rate
@@ -145,4 +145,4 @@ def test_usual_hold_is_the_median_calibration_hold():
         data[k, ~hold] = 0.01 * np.sin(2 * np.pi * 90 * t[~hold])[:, None]
     trials = TrialSet(data, np.zeros(4, int), np.arange(4), ("tip",), ("ch1", "ch2"), float(rate), "s", "V")
     sos = butter(4, [20, 450], btype="bandpass", fs=rate, output="sos")
-    np.testing.assert_allclose(usual_hold_rms(trials, 3, sos), [2.0 / np.sqrt(2), 1.0 / np.sqrt(2)], rtol=0.03)
+    np.testing.assert_allclose(subject_usual_hold(trials, 3, sos), [2.0 / np.sqrt(2), 1.0 / np.sqrt(2)], rtol=0.03)

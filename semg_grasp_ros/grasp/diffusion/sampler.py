@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -25,6 +25,7 @@ from ...config import build_config
 from ...errors import ConfigError, DataError, ModelError
 from ...perception.sdf import DistanceField
 from ..data.labels import classify
+from ..posture import GraspPostures, HandPosture
 from ..refine import GraspRefiner, RefineConfig
 from ..verify import GraspVerifier
 from .checkpoint import from_pretrained
@@ -138,6 +139,20 @@ class GraspCandidates:
 
     def __len__(self) -> int:
         return int(self.joints.shape[0])
+
+    def postures(self, i: int) -> GraspPostures:
+        """Candidate ``i`` as the hand executes it, in the field's frame (pregrasp and squeeze None
+        when the sampler gave none: the physics check derives them)."""
+        def at(q):
+            return None if q is None else HandPosture(q[i], self.rot[i], self.trans[i])
+
+        return GraspPostures(at(self.joints), at(self.pregrasp), at(self.squeeze))
+
+    def reordered(self, order: np.ndarray) -> GraspCandidates:
+        """The same candidates in ``order`` ((K,) indices): every per-candidate array taken in it."""
+        k = len(self)
+        return replace(self, **{f.name: getattr(self, f.name)[order] for f in fields(self)
+                                if isinstance(getattr(self, f.name), np.ndarray) and len(getattr(self, f.name)) == k})
 
 
 class GraspSampler:
