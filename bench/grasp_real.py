@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -38,7 +39,9 @@ from semg_grasp_ros.grasp.refine import GraspRefiner, RefineConfig  # noqa: E402
 from semg_grasp_ros.grasp.verify import GraspVerifier, VerifyConfig  # noqa: E402
 from semg_grasp_ros.paths import data_root  # noqa: E402
 from semg_grasp_ros.pipeline.closed_loop import load_object_set  # noqa: E402
+from semg_grasp_ros.perception.completion import COMPLETIONS  # noqa: E402
 from semg_grasp_ros.pipeline.grasp_diffusion import GraspDiffusionConfig  # noqa: E402
+from semg_grasp_ros.pipeline.object_sdf import ObjectSdfConfig  # noqa: E402
 
 KEYS = ("success_rate", "rejected_rate", "verified_rate", "success_given_verified", "mean_penetration_mm",
         "mean_finger_penetration_mm", "type_consistency")
@@ -55,6 +58,10 @@ def main(argv=None) -> int:
                         help="verification budgets to compare, seconds per request (0: ranking alone)")
     parser.add_argument("--insets", nargs="+", type=float, default=[VerifyConfig.inset_voxels],
                         help="insets of the verifier's simulated object to compare, voxels")
+    parser.add_argument("--completions", nargs="+", choices=COMPLETIONS, default=list(COMPLETIONS),
+                        help="what fills the unseen back of one view (perception.completion), compared")
+    parser.add_argument("--candidates", nargs="+", type=int, default=[None],
+                        help="grasps sampled per request to compare (default the model's stored setting)")
     parser.add_argument("--repeats", type=int, default=1, help="requests per (object, type)")
     parser.add_argument("--workers", type=int, default=2, help="physics-check processes")
     parser.add_argument("--seed", type=int, default=0)
@@ -66,21 +73,31 @@ def main(argv=None) -> int:
     table = load_object_set(folder)
     path = model_folder(args.model)
     runs = []
-    for views in args.views:
-        objects = [eval_object(o.name, o.mesh, o.pieces, GRASP_TYPES, views, args.seed) for o in table]
-        for budget, inset in [(b, i) for b in args.budgets for i in (args.insets if b > 0 else [None])]:
-            verify = VerifyConfig(budget_s=budget) if inset is None else VerifyConfig(budget_s=budget, inset_voxels=inset)
-            sampler = GraspSampler.from_pretrained(path, refiner=GraspRefiner(RefineConfig()),
-                                                   verifier=GraspVerifier(verify))
-            report = evaluate_generator(sampler, objects, seed=args.seed, protocols=("standard",),
-                                        workers=args.workers, repeats=args.repeats, progress=False)
-            row = {"views": views, "verify_budget_s": budget, "inset_voxels": inset, **{k: report[k] for k in KEYS},
-                   "latency_ms": report["latency_ms"], "per_type": report["protocols"]["standard"]["per_type"],
-                   "per_object": report["protocols"]["standard"]["per_object"], "requests": report["requests"]}
-            runs.append(row)
-            print(f"views {views}, verify {budget:g} s (inset {inset}): success {row['success_rate']:.1%}, rejected "
-                  f"{row['rejected_rate']:.1%}, verified {row['verified_rate'] or 0:.1%}, latency p50 "
-                  f"{row['latency_ms']['p50']:.0f} ms", flush=True)
+    settings = [(v, c, k, b, i) for v in args.views for c in (args.completions if v else [None])
+                for k in args.candidates for b in args.budgets for i in (args.insets if b > 0 else [None])]
+    objects, made = None, None
+    stored = GraspSampler.from_pretrained(path).config
+    for views, completion, candidates, budget, inset in settings:
+        if made != (views, completion):
+            config = ObjectSdfConfig() if completion is None else ObjectSdfConfig(completion=completion)
+            objects = [eval_object(o.name, o.mesh, o.pieces, GRASP_TYPES, views, args.seed, sdf_config=config)
+                       for o in table]
+            made = (views, completion)
+        verify = VerifyConfig(budget_s=budget) if inset is None else VerifyConfig(budget_s=budget, inset_voxels=inset)
+        sampling = stored if candidates is None else replace(stored, num_candidates=candidates)
+        sampler = GraspSampler.from_pretrained(path, sampling, refiner=GraspRefiner(RefineConfig()),
+                                               verifier=GraspVerifier(verify))
+        report = evaluate_generator(sampler, objects, seed=args.seed, protocols=("standard",),
+                                    workers=args.workers, repeats=args.repeats, progress=False)
+        standard = report["protocols"]["standard"]
+        row = {"views": views, "completion": completion, "candidates": sampling.num_candidates,
+               "verify_budget_s": budget, "inset_voxels": inset, **{k: report[k] for k in KEYS},
+               "latency_ms": report["latency_ms"], "per_type": standard["per_type"],
+               "per_object": standard["per_object"], "requests": report["requests"]}
+        runs.append(row)
+        print(f"views {views} ({completion or 'full mesh'}), {sampling.num_candidates} candidates, verify {budget:g} s "
+              f"(inset {inset}): success {row['success_rate']:.1%}, rejected {row['rejected_rate']:.1%}, verified "
+              f"{row['verified_rate'] or 0:.1%}, latency p50 {row['latency_ms']['p50']:.0f} ms", flush=True)
     out = {"what": "the shipped generator on real objects never trained on, top grasp, standard protocol",
            "machine": info, "objects": [o.name for o in table], "object_folder": str(folder), "model": str(path),
            "repeats": args.repeats, "seed": args.seed, "runs": runs}

@@ -102,10 +102,11 @@ def object_from_mesh(path: str | Path, scale: float = 1.0, types: tuple[str, ...
 
 
 def eval_object(name: str, mesh, pieces, types: tuple[str, ...] = GRASP_TYPES, views: int = 0, seed: int = 0,
-                folder: Path | None = None, scale: float = 1.0) -> EvalObject:
+                folder: Path | None = None, scale: float = 1.0, sdf_config=None) -> EvalObject:
     """An object from its mesh (``trimesh.Trimesh``, metres, object frame) and convex pieces, its
     field from the full mesh (``views`` 0) or one simulated depth view of it standing on a table
-    (``views`` 1, noise seeded by ``seed``).
+    (``views`` 1, noise seeded by ``seed``, the field as the object distance-field node with
+    ``sdf_config`` (``ObjectSdfConfig``, default its defaults) computes it).
 
     Raises:
         DataError: an unknown ``views``, or a view in which the object cannot be found.
@@ -120,7 +121,8 @@ def eval_object(name: str, mesh, pieces, types: tuple[str, ...] = GRASP_TYPES, v
 
     scene = TableScene(mesh)
     camera = DepthCamera(scene)
-    field = ObjectSdfComponent().compute(camera.render(seed).cloud())
+    component = ObjectSdfComponent() if sdf_config is None else ObjectSdfComponent(sdf_config)
+    field = component.compute(camera.render(seed).cloud())
     to_object = np.linalg.inv(scene.object_pose()) @ camera.pose
     return EvalObject(f"{name} (1 view)", field, tuple(pieces), tuple(types), to_object, folder, scale)
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..config import nested, param
 from ..errors import ConfigError, DataError
-from ..perception.completion import view_field
+from ..perception.completion import COMPLETIONS, MirrorConfig, view_field
 from ..perception.sdf import SIGNED_METHODS, DistanceField, GridSpec, sdf_from_points
 from ..perception.segmentation import SegmentationConfig, segment_object
 from ..throttle import Throttle
@@ -59,6 +59,10 @@ class ObjectSdfConfig:
                                                           "(the origin for a cloud in the camera's optical frame)")
     view_depth: float = param(0.0, "how far an object extends behind its observed surface ('view'), metres; "
                                    "0 = its visible width across the view", (0.0, 1.0))
+    completion: str = param("mirror", "what fills the unseen back ('view'): 'mirror': the observed surface "
+                                      "reflected about the vertical plane that best agrees with the view "
+                                      "(extrude where none does); 'extrude': the surface extended to view_depth")
+    mirror: MirrorConfig = nested(MirrorConfig, "the mirror plane search ('mirror' completion)")
     # Publishing policy.
     rate_hz: float = param(2.0, "0: process every cloud; > 0: at most this many clouds per second of their stamps, "
                              "the others dropped (a field takes tens of ms: every frame of a 30 Hz camera would "
@@ -75,6 +79,8 @@ class ObjectSdfConfig:
             raise ConfigError("rate_hz, change_threshold, marker_max_points and log_throttle_s must be >= 0")
         if self.signed not in (*SIGNED_METHODS, "view"):
             raise ConfigError(f"signed {self.signed!r} unknown; expected one of {(*SIGNED_METHODS, 'view')}")
+        if self.completion not in COMPLETIONS:
+            raise ConfigError(f"completion {self.completion!r} unknown; expected one of {COMPLETIONS}")
         if len(self.viewpoint) != 3:
             raise ConfigError(f"viewpoint needs 3 values (x, y, z), got {len(self.viewpoint)}")
 
@@ -131,7 +137,8 @@ class ObjectSdfComponent:
         seg = segment_object(cloud.points, self._segmentation)
         if self.config.signed == "view":
             return view_field(seg.points, self._spec, support_plane=seg.plane, viewpoint=self.config.viewpoint,
-                              view_depth=self.config.view_depth)
+                              view_depth=self.config.view_depth, completion=self.config.completion,
+                              mirror=self.config.mirror)
         return sdf_from_points(seg.points, self._spec, signed=self.config.signed, support_plane=seg.plane)
 
     def process(self, cloud: PointCloud) -> list:
