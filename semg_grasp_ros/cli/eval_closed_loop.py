@@ -45,6 +45,9 @@ def add_arguments(parser) -> None:
                         help="how far the hand closes a generated grasp: as far as the contraction level says "
                              "(proportional, the node's default) or fully on the decision (full: the recorded users "
                              "never saw the hand, so they never squeezed harder to close it)")
+    parser.add_argument("--verify-budget", type=number(float, 0.0, 60.0), default=d.verify_budget_s,
+                        help=f"seconds per request the generator tries its ranked grasps in simulation (default the "
+                             f"node's {d.verify_budget_s:g}; 60 tries every candidate whatever the machine's load; 0: off)")
     parser.add_argument("--intent-model", default=d.intent_model, help="shipped model whose recipe is calibrated per subject")
     parser.add_argument("--grasp-model", default=d.grasp_model, help="grasp generator model (name in models/ or a folder)")
     parser.add_argument("--seed", type=count(0), default=d.seed, help="trial order, poses, camera noise, grasp sampling")
@@ -60,7 +63,7 @@ def run(args) -> int:
     config = ClosedLoopConfig(calibration_repetitions=args.calibration_repetitions, max_trials=args.max_trials,
                               rest_s=args.rest_s, poses=args.poses, intent_model=args.intent_model,
                               grasp_model=args.grasp_model, physics=args.physics, seed=args.seed,
-                              proportional_closing=args.closing == "proportional")
+                              proportional_closing=args.closing == "proportional", verify_budget_s=args.verify_budget)
     objects = load_object_set(args.objects or data_root() / "objects" / "ycb")
     subjects = load_subjects(args.data, args.subjects)
     result = evaluate(subjects, objects, config, cache_dir=args.cache, progress=lambda s: print(s, file=sys.stderr))

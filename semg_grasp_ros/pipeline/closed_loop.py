@@ -77,6 +77,8 @@ class ClosedLoopConfig:
         proportional_closing: the hand controller's setting (default the node's): the hand closes
             as far as the contraction level says, full closure at the subject's usual calibration
             hold (:func:`subject_usual_hold`); False closes every generated grasp fully.
+        verify_budget_s: the generator's time for trying its ranked grasps in simulation (default
+            the node's); the largest value tries every candidate, whatever the machine's load.
         seed: trial order, object poses, camera noise and grasp sampling.
     """
 
@@ -89,6 +91,7 @@ class ClosedLoopConfig:
     camera_rate_hz: float = 2.0
     physics: str = "standard"
     proportional_closing: bool = HandControllerConfig.proportional_closing
+    verify_budget_s: float = GraspDiffusionConfig.verify_budget_s
     seed: int = 0
 
     def __post_init__(self):
@@ -327,7 +330,8 @@ def run_subject(trials, objects: Sequence[TableObject], config: ClosedLoopConfig
     camera = SceneCamera(cam_cfg, scenes, schedule)
     acquisition = EmgAcquisition(EmgAcquisitionConfig(), source=recording_source(rec))
     classifier, sdf, hand, generator = processing_components(
-        config.intent_model, config.grasp_model, config.seed, {"proportional_closing": config.proportional_closing})
+        config.intent_model, config.grasp_model, config.seed, {"proportional_closing": config.proportional_closing},
+        {"verify_budget_s": config.verify_budget_s})
     level = {"max_rms": tuple(subject_usual_hold(trials, config.calibration_repetitions, model.spec.sos()))}
     classifier = type(classifier)(replace(classifier.config, **level), model=model)
     graph = Graph()

@@ -150,10 +150,11 @@ def check_graspable(spec: str, scale: float) -> None:
                           f"{MIN_OBJECT_SIZE_M} m); use a larger --scale")
 
 
-def processing_components(intent_model: str, grasp_model: str, seed: int = 0, hand: dict | None = None) -> tuple:
+def processing_components(intent_model: str, grasp_model: str, seed: int = 0, hand: dict | None = None,
+                          generator: dict | None = None) -> tuple:
     """The components downstream of the sensors, each from its ``config/<node>.yaml``:
-    (classifier, distance field, hand controller, grasp generator); ``hand`` overrides
-    hand controller parameters.
+    (classifier, distance field, hand controller, grasp generator); ``hand`` and ``generator``
+    override hand controller and grasp generator parameters.
 
     Added to a graph in this order, the hand controller receives each intent before the
     generator does, so its pre-shape is not held up by grasp generation (as with separate
@@ -162,7 +163,8 @@ def processing_components(intent_model: str, grasp_model: str, seed: int = 0, ha
         GraspClassifier(load_config(GraspClassifierConfig, "grasp_classifier", model=intent_model)),
         ObjectSdfComponent(load_config(ObjectSdfConfig, "object_sdf")),
         HandController(load_config(HandControllerConfig, "hand_controller", **(hand or {}))),
-        GraspDiffusionComponent(load_config(GraspDiffusionConfig, "grasp_diffusion", model=grasp_model, seed=seed)),
+        GraspDiffusionComponent(load_config(GraspDiffusionConfig, "grasp_diffusion", model=grasp_model, seed=seed,
+                                            **(generator or {}))),
     )
 
 

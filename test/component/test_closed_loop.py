@@ -98,6 +98,17 @@ def test_config_refuses_bad_values():
             ClosedLoopConfig(**bad)
 
 
+def test_generator_overrides_reach_the_generator():
+    """The closed loop's verification budget is the generator's (every candidate tried at 60 s)."""
+    from semg_grasp_ros.pipeline.demo import processing_components
+
+    config = ClosedLoopConfig(verify_budget_s=60.0)
+    *_, generator = processing_components(config.intent_model, config.grasp_model, 0, None,
+                                          {"verify_budget_s": config.verify_budget_s})
+    assert generator.config.verify_budget_s == 60.0
+    assert generator.sampler.verifier.config.budget_s == 60.0
+
+
 @pytest.mark.slow
 def test_short_session_on_a_real_subject_and_object(sapsanis_dir, data_root, tmp_path):
     """Two real trials of a subject against a YCB object: every performed grasp is scored, each
