@@ -39,6 +39,7 @@ from .sdf import (
 )
 
 COMPLETIONS = ("mirror", "extrude")
+_MAX_RASTER = 1024  # most cells per side of the view's raster in find_mirror
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,8 @@ def find_mirror(points: np.ndarray, support_plane, viewpoint=(0.0, 0.0, 0.0),
     if not np.all(depth > 1e-6):
         raise DataError("the viewpoint lies on an observed point; expected the sensor's origin")
     axis = rays.mean(axis=0) / np.linalg.norm(rays.mean(axis=0))
+    if not np.all(rays @ axis > 1e-6 * depth):  # points beside or behind the sensor: no image to agree with
+        return Mirror(np.array([1.0, 0.0, 0.0]), 0.0, 1.0)
     across = np.cross(axis, up if abs(axis @ up) < 0.99 else np.array([1.0, 0.0, 0.0]))
     across /= np.linalg.norm(across)
     basis = np.stack([across, np.cross(axis, across)])
@@ -144,7 +147,7 @@ def find_mirror(points: np.ndarray, support_plane, viewpoint=(0.0, 0.0, 0.0),
     seen, seen_range = image(pts)
     # the view as a raster of point spacings: each cell knows its nearest observed cell and range
     spacing = float(np.median(cKDTree(seen).query(seen, k=2)[0][:, 1]))
-    spacing = max(spacing, 1e-6 * np.ptp(seen))  # duplicated points
+    spacing = max(spacing, float(np.ptp(seen, axis=0).max()) / _MAX_RASTER, 1e-9)  # duplicated or stray points
     pad = int(np.ceil(config.silhouette_px)) + 1
     lo = seen.min(axis=0) - pad * spacing
     cells = np.floor((seen - lo) / spacing).astype(np.int64)

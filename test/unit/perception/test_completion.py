@@ -68,3 +68,19 @@ def test_completion_without_a_support_plane_extrudes_and_unknown_names_are_refus
         view_field(front, completion="guess")
     with pytest.raises(ConfigError, match="completion"):
         ObjectSdfConfig(completion="guess")
+
+
+def test_mirror_search_stays_small_for_duplicated_and_stray_points():
+    """A cloud of many duplicates of a view plus stray points across the scene (a repeated frame
+    with noise) keeps the search's raster bounded and yields a finite field; points behind the
+    sensor fall back to the extrusion."""
+    import trimesh
+
+    points, plane, _ = _view(trimesh.creation.cylinder(radius=0.03, height=0.1))
+    seen = np.asarray(points)[np.isfinite(points).all(axis=1)]
+    rng = np.random.default_rng(0)
+    cloud = np.concatenate([np.tile(seen, (20, 1)), rng.uniform(-1, 1, (2000, 3)) + [0, 0, 1.5]])
+    field = view_field(cloud, support_plane=plane)
+    assert np.isfinite(field.distances).all()
+    behind = np.concatenate([seen, seen * [1, 1, -1]])
+    assert find_mirror(behind, plane).violation == 1.0
