@@ -6,7 +6,8 @@ Examples::
     semg-grasp train intent --config config/intent_default.yaml --out models/intent_default
     semg-grasp train intent --subjects female_1 --model lda_td --out out/lda --metrics out/lda_within.json
 
-The recipe (``intent.models.TrainRecipe``: preset, window, epochs, subjects, seed) comes from
+The recipe (``intent.models.TrainRecipe``: preset, window, epochs, subjects, seed, the training
+windows' ``active_fraction``) comes from
 ``--config`` (a YAML of its fields), each option given on the command line overriding it.
 Trains on every trial of the chosen subjects (window models: the active windows of each
 trial) and writes ``<out>.json`` + ``<out>.safetensors``. ``--metrics`` copies the summary of
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 
@@ -96,10 +98,12 @@ def run(args: argparse.Namespace) -> int:
             steps.append(epoch)
             update(message)
 
-        model = train_on_subjects(preset, subjects, seed=recipe.seed, progress=progress)
+        model = train_on_subjects(preset, subjects, seed=recipe.seed, progress=progress,
+                                  active_fraction=recipe.active_fraction)
         if not steps:  # closed-form models (LDA) fit in one step
             update("fitted")
     files = list_sapsanis_subjects(folder)
+    model.info["recipe"] = asdict(recipe)  # what `eval decoder` retrains on held-out splits
     model.info["training_data"]["files_sha256"] = {t.subject: _sha256(files[t.subject]) for t in subjects}
     if metrics:
         model.info["metrics"] = metrics

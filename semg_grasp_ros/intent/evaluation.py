@@ -44,11 +44,16 @@ from .spec import filter_and_window
 log = logging.getLogger(__name__)
 
 PROTOCOLS = ("within", "loso", "pooled")
+
+
+def active_part(fraction: float = ACTIVE_FRACTION) -> str:
+    """Definition of the windows a trial contributes at ``fraction`` (``emg.windows.active_mask``)."""
+    return (f"windows whose envelope (per-channel RMS, geometric mean over channels) is at least "
+            f"{fraction:g} x the {ACTIVE_PERCENTILE:g}th percentile of that trial's window envelopes")
+
+
 #: Definition of the window-level test set, stored with every result.
-ACTIVE_PART = (
-    f"windows whose envelope (per-channel RMS, geometric mean over channels) is at least "
-    f"{ACTIVE_FRACTION:g} x the {ACTIVE_PERCENTILE:g}th percentile of that trial's window envelopes"
-)
+ACTIVE_PART = active_part()
 
 
 def stratified_folds(labels: np.ndarray, n_folds: int, seed: int) -> list[np.ndarray]:
@@ -82,8 +87,10 @@ class SubjectWindows:
     active: np.ndarray | None
 
 
-def prepare_subject(trials: TrialSet, template: IntentModel, whole_trial: bool) -> SubjectWindows:
-    """Filter, window and encode a subject's trials for the model family of ``template``."""
+def prepare_subject(trials: TrialSet, template: IntentModel, whole_trial: bool,
+                    active_fraction: float = ACTIVE_FRACTION) -> SubjectWindows:
+    """Filter, window and encode a subject's trials for the model family of ``template``; the
+    active mask at ``active_fraction`` (the window-level test set: ``ACTIVE_FRACTION``)."""
     template.spec.check_trials(trials.sample_rate, trials.channel_names)
     if whole_trial:
         windows = filter_and_window(trials.data, template.spec)[:, 0]  # (n_trials, samples, ch)
@@ -91,7 +98,8 @@ def prepare_subject(trials: TrialSet, template: IntentModel, whole_trial: bool) 
     windows = filter_and_window(trials.data, template.spec)
     n_t, n_w = windows.shape[:2]
     encoded = template.encode(windows.reshape(n_t * n_w, *windows.shape[2:]))
-    return SubjectWindows(trials, encoded.reshape(n_t, n_w, *encoded.shape[1:]), active_mask(windows))
+    return SubjectWindows(trials, encoded.reshape(n_t, n_w, *encoded.shape[1:]),
+                          active_mask(windows, active_fraction))
 
 
 @dataclass
@@ -354,8 +362,9 @@ def summarise(preset: Preset, template: IntentModel, settings: EvalSettings, sub
     return out
 
 
-def train_on_subjects(preset, subjects, seed: int = 0, progress=None):
-    """Fit a fresh model of ``preset`` on every trial of ``subjects`` (list of ``TrialSet``).
+def train_on_subjects(preset, subjects, seed: int = 0, progress=None, active_fraction: float = ACTIVE_FRACTION):
+    """Fit a fresh model of ``preset`` on every trial of ``subjects`` (list of ``TrialSet``), window
+    models on the windows of each trial at ``active_fraction`` (``prepare_subject``).
 
     Returns:
         The fitted model, with ``info["training_data"]`` describing what it saw.
@@ -363,7 +372,8 @@ def train_on_subjects(preset, subjects, seed: int = 0, progress=None):
     first = subjects[0]
     model = preset.build(first.sample_rate, first.channel_names, first.class_names, first.n_samples)
     parts = [
-        _train_arrays(prepare_subject(t, model, preset.whole_trial), np.arange(t.n_trials), preset.whole_trial, 100_000 * i)
+        _train_arrays(prepare_subject(t, model, preset.whole_trial, active_fraction), np.arange(t.n_trials),
+                      preset.whole_trial, 100_000 * i)
         for i, t in enumerate(subjects)
     ]
     x = np.concatenate([p[0] for p in parts])
@@ -379,7 +389,7 @@ def train_on_subjects(preset, subjects, seed: int = 0, progress=None):
         "unit": first.units,
         "windows": "whole trials" if preset.whole_trial else (
             f"{model.spec.window_ms:g} ms windows every {model.spec.stride_ms:g} ms of the active part of each "
-            f"trial: {ACTIVE_PART}"),
+            f"trial: {active_part(active_fraction)}"),
         "filter": model.spec.filter.to_dict(),
         "seed": seed,
     }

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ..emg.features import RICH_FEATURES, TD_FEATURES, SpectrogramConfig
+from ..config import build_config
+from ..emg.features import RICH_FEATURES, TD_FEATURES, FeatureConfig, SpectrogramConfig
 from ..emg.filters import FilterConfig
+from ..emg.windows import ACTIVE_FRACTION
 from ..errors import ConfigError, ModelError
 from . import checkpoint
 from .base import IntentModel
@@ -153,6 +155,13 @@ class TrainRecipe:
         epochs: training epochs of a neural model; 0 = the preset's.
         subjects: subjects (file stems) to train on; empty = every subject of the data folder.
         seed: seed of the weight initialisation and batches.
+        active_fraction: a window model trains on the windows of each trial whose envelope reaches
+            this fraction of the trial's reference envelope (``emg.windows.active_mask``); below the
+            active part's ``ACTIVE_FRACTION`` it also learns the contraction's rise, which is what
+            the streaming decoder sees first.
+        segments: a feature model's features also on this many consecutive sub-windows of each
+            window (``FeatureConfig.segments``: the course of the contraction inside the window);
+            0 = the preset's.
     """
 
     model: str = "default"
@@ -160,6 +169,8 @@ class TrainRecipe:
     epochs: int = 0
     subjects: tuple[str, ...] = ()
     seed: int = 0
+    active_fraction: float = ACTIVE_FRACTION
+    segments: int = 0
 
     def __post_init__(self):
         preset = get_preset(self.model)
@@ -168,13 +179,50 @@ class TrainRecipe:
                               f"{self.epochs}")
         if self.window_ms and preset.whole_trial:
             raise ConfigError(f"window_ms needs a window model; {preset.name} classifies whole trials")
+        if not 0 < self.active_fraction <= 1 or self.segments < 0:
+            raise ConfigError(f"need active_fraction in (0, 1] and segments >= 0, got {self.active_fraction}, "
+                              f"{self.segments}")
+
+    @classmethod
+    def of(cls, model: IntentModel) -> "TrainRecipe":
+        """The recipe that trained ``model``: the one stored in its JSON (``info["recipe"]``), else
+        (a model saved before recipes were stored) its preset and window with the other defaults.
+
+        Raises:
+            ModelError: the model names neither a recipe nor a preset.
+        """
+        if model.info.get("recipe"):
+            return build_config(cls, model.info["recipe"])
+        name = model.info.get("preset")
+        if not name:
+            raise ModelError("the model names neither its recipe nor its preset; cannot retrain it")
+        return cls(model=name, window_ms=0.0 if get_preset(name).whole_trial else model.spec.window_ms)
 
     def preset(self) -> Preset:
-        """The preset with this recipe's window and epochs."""
+        """The preset with this recipe's window, epochs and feature segments."""
         preset = get_preset(self.model)
         if self.epochs:
             preset = with_train(preset, epochs=self.epochs)
+        if self.segments:
+            preset = with_features(preset, segments=self.segments)
         return replace(preset, window_ms=self.window_ms) if self.window_ms else preset
+
+
+def with_features(preset: Preset, **changes) -> Preset:
+    """A copy of ``preset`` whose window features (``FeatureConfig``) have ``changes``.
+
+    Raises:
+        ConfigError: (when a model is built) the preset's model has no window features.
+    """
+    factory = preset.factory
+
+    def patched(spec, names):
+        model = factory(spec, names)
+        if not isinstance(getattr(model.config, "features", None), FeatureConfig):
+            raise ConfigError(f"model {preset.name} has no window features to change")
+        return type(model)(spec, names, replace(model.config, features=replace(model.config.features, **changes)))
+
+    return replace(preset, factory=patched)
 
 
 def with_train(preset: Preset, **changes) -> Preset:

@@ -208,29 +208,26 @@ def _collision_file(entry: Path) -> Path | None:
 
 
 def calibrated_model(trials, repetitions: int, recipe: str, seed: int = 0, cache_dir: str | Path | None = None):
-    """The shipped ``recipe``'s preset and window trained on the first ``repetitions`` repetitions
-    of every grasp of ``trials`` (a ``TrialSet``) only.
+    """The training recipe of the shipped model ``recipe`` (``TrainRecipe.of``) applied to the first
+    ``repetitions`` repetitions of every grasp of ``trials`` (a ``TrialSet``) only.
 
     With ``cache_dir``, the model is saved there under a key of the data, recipe, repetitions and
     seed, and loaded from there next time (training takes minutes on a busy CPU).
     """
     import hashlib
 
-    from ..intent.models import load_model
-    from ..intent.evaluation import _train_arrays, prepare_subject
-    from ..intent.models import get_preset
+    from ..intent.models import TrainRecipe, load_model
+    from .decoder_evaluation import train_on
 
     shipped = load_model(recipe)
+    training = TrainRecipe.of(shipped)
     key = hashlib.sha256(np.ascontiguousarray(trials.data).tobytes() + trials.labels.tobytes()
-                         + trials.repetitions.tobytes() + f"{recipe}|{repetitions}|{seed}".encode()).hexdigest()[:16]
+                         + trials.repetitions.tobytes()
+                         + f"{recipe}|{training}|{repetitions}|{seed}".encode()).hexdigest()[:16]
     cached = Path(cache_dir) / f"{trials.subject}_{key}.json" if cache_dir else None
     if cached is not None and cached.is_file():
         return load_model(cached)
-    preset = replace(get_preset(shipped.info.get("preset", "default")), window_ms=shipped.spec.window_ms)
-    model = preset.build(trials.sample_rate, trials.channel_names, trials.class_names, trials.n_samples)
-    idx = np.flatnonzero(trials.repetitions < repetitions)
-    x, y, g = _train_arrays(prepare_subject(trials, model, preset.whole_trial), idx, preset.whole_trial, 0)
-    model.fit_encoded(x, y, groups=g, seed=seed)
+    model = train_on(training, trials, np.flatnonzero(trials.repetitions < repetitions), seed, shipped.spec.filter)
     if cached is not None:
         model.save(cached)
     return model

@@ -1,8 +1,8 @@
 """The streaming decoder on held-out trials, scored as the hand sees it.
 
-For each subject: a model of the shipped recipe (the preset and window named in the shipped
-model's JSON) is trained on the subject's repetitions below ``test_from``; the repetitions in
-``[test_from, test_to)`` are played as one session through ``OnlineDecoder`` in chunks of the
+For each subject: a model of the node model's training recipe (``TrainRecipe.of``: the recipe in
+its JSON) or of each recipe given is trained on the subject's repetitions below ``test_from``;
+the repetitions in ``[test_from, test_to)`` are played as one session through ``OnlineDecoder`` in chunks of the
 acquisition's ``chunk_ms``, in a seeded shuffled order, each trial after ``rest_s`` of rest.
 
 Rest comes from the recording's own quiet parts where it has them (each trial's lead-in before
@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 from ..emg.datasets import active_bounds
+from ..emg.filters import FilterConfig
 from ..emg.recordings import TrialSet
 from ..emg.simulator.fit import fit_simulator
 from ..emg.simulator.model import SimulatorModel
@@ -35,7 +37,7 @@ from ..errors import ConfigError, DataError, ModelError
 from ..intent.base import IntentModel
 from ..intent.decoder import DecoderConfig, OnlineDecoder
 from ..intent.evaluation import _train_arrays, prepare_subject
-from ..intent.models import get_preset, load_model
+from ..intent.models import TrainRecipe, load_model
 from .emg_acquisition import EmgAcquisitionConfig
 from .grasp_classifier import GraspClassifierConfig
 from .grasp_diffusion import GraspDiffusionConfig
@@ -95,22 +97,15 @@ class Session:
     n_trials: int
 
 
-def recipe_model(model: str | IntentModel, trials: TrialSet) -> IntentModel:
-    """An untrained model of the recipe of ``model`` (its JSON's preset and window)."""
-    shipped = load_model(model) if isinstance(model, str) else model
-    preset_name = shipped.info.get("preset")
-    if not preset_name:
-        raise ModelError(f"model {model} does not name its preset; cannot retrain its recipe")
-    preset = replace(get_preset(preset_name), window_ms=shipped.spec.window_ms)
-    return preset.build(trials.sample_rate, trials.channel_names, trials.class_names, trials.n_samples,
-                        filter_config=shipped.spec.filter)
-
-
-def train_on(template: IntentModel, trials: TrialSet, idx: np.ndarray, seed: int = 0) -> IntentModel:
-    """``template`` trained on the active windows of trials ``idx`` (in place; returned)."""
-    x, y, g = _train_arrays(prepare_subject(trials, template, False), idx, False, 0)
-    template.fit_encoded(x, y, groups=g, seed=seed)
-    return template
+def train_on(recipe: TrainRecipe, trials: TrialSet, idx: np.ndarray, seed: int = 0,
+             filter_config: FilterConfig | None = None) -> IntentModel:
+    """A model of ``recipe`` (preset, window, epochs, training windows at its ``active_fraction``)
+    trained on trials ``idx``, with ``seed`` and the node model's ``filter_config``."""
+    model = recipe.preset().build(trials.sample_rate, trials.channel_names, trials.class_names, trials.n_samples,
+                                  filter_config=filter_config)
+    x, y, g = _train_arrays(prepare_subject(trials, model, False, recipe.active_fraction), idx, False, 0)
+    model.fit_encoded(x, y, groups=g, seed=seed)
+    return model
 
 
 def quiet_parts(trials: TrialSet, idx: np.ndarray) -> list[np.ndarray]:
@@ -314,24 +309,33 @@ def evaluate_decoder(subjects: list[TrialSet], configs: dict[str, DecoderConfig]
                      model: str = GraspClassifierConfig.model, test_from: int = 24, test_to: int | None = None,
                      rest_s: float = 2.5, chunk_ms: float = EmgAcquisitionConfig.chunk_ms,
                      commit_s: float = GraspDiffusionConfig.commit_s,
-                     min_confidence: float = GraspDiffusionConfig.min_confidence, seed: int = 0) -> dict:
+                     min_confidence: float = GraspDiffusionConfig.min_confidence, seed: int = 0,
+                     recipes: dict[str, TrainRecipe] | None = None) -> dict:
     """Every decoder setting of ``configs`` (name -> config) on the held-out sessions of every
-    subject (one model per subject, trained on its repetitions below ``test_from``).
+    subject, with a model of each training recipe of ``recipes`` (name -> recipe; default: the
+    recipe of ``model``) per subject, trained on its repetitions below ``test_from`` (the filter of
+    ``model``).
 
     Returns:
         {"settings": ..., "<name>": {"overall": mean scores, "per_subject": {...},
-        "controller_delay": terms}, ...}.
+        "controller_delay": terms}, ...}, one entry per setting, named ``"<recipe>+<setting>"``
+        when there are several recipes.
     """
     if not subjects:
         raise DataError("no subjects to evaluate")
     if not configs:
         raise ConfigError("no decoder settings to evaluate")
+    node_model = load_model(model)
+    if not recipes:
+        recipes = {Path(model).stem: TrainRecipe.of(node_model)}
+    runs = {(f"{r}+{c}" if len(recipes) > 1 else c): (r, config) for r in recipes for c, config in configs.items()}
     out: dict = {"model_recipe": model, "test_repetitions": [test_from, test_to], "rest_s": rest_s,
                  "chunk_ms": chunk_ms, "commit_s": commit_s, "generator_min_confidence": min_confidence,
-                 "seed": seed, "scores": SCORE_DEFINITIONS}
-    per: dict[str, dict] = {name: {} for name in configs}
-    seconds: dict[str, list] = {name: [] for name in configs}
-    spec = None
+                 "seed": seed, "training_recipes": {name: asdict(r) for name, r in recipes.items()},
+                 "scores": SCORE_DEFINITIONS}
+    per: dict[str, dict] = {name: {} for name in runs}
+    seconds: dict[str, list] = {name: [] for name in runs}
+    specs = {}
     for t in subjects:
         reps = t.repetitions
         train_idx = np.flatnonzero(reps < test_from)
@@ -339,17 +343,18 @@ def evaluate_decoder(subjects: list[TrialSet], configs: dict[str, DecoderConfig]
         if not train_idx.size or not test_idx.size:
             raise DataError(f"{t.subject}: no training ({train_idx.size}) or test ({test_idx.size}) trials for "
                             f"repetitions split at {test_from}")
-        fitted = train_on(recipe_model(model, t), t, train_idx, seed)
-        spec = fitted.spec
+        fitted = {r: train_on(recipe, t, train_idx, seed, node_model.spec.filter) for r, recipe in recipes.items()}
+        specs = {r: m.spec for r, m in fitted.items()}
         chunk = max(1, int(round(chunk_ms * t.sample_rate / 1e3)))
-        for name, config in configs.items():
+        for name, (r, config) in runs.items():
             session = heldout_session(t, test_idx, train_idx, rest_s, config.calibration_s, seed)
-            stream = run_stream(fitted, config, session.data, chunk)
+            stream = run_stream(fitted[r], config, session.data, chunk)
             per[name][t.subject] = {**score(stream, session.truth, t.sample_rate, commit_s, min_confidence),
                                     "rest_source": session.rest_source}
             seconds[name].append(stream.seconds)
             log.info("%s %s: %s", name, t.subject, per[name][t.subject])
-    for name, config in configs.items():
+    for name, (r, config) in runs.items():
+        spec = specs[r]
         window_ms = spec.window_ms
         stride = max(1, int(round(config.stride_ms * spec.sample_rate / 1e3)))
         processing = 1e3 * float(np.percentile(np.concatenate(seconds[name]), 95))

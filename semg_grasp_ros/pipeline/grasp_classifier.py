@@ -36,7 +36,9 @@ class GraspClassifierConfig:
     """Parameters of the classifier node (``config/grasp_classifier.yaml`` sets those that differ).
 
     Why the defaults: ``intent_150ms`` is the rich-feature MLP trained on the three Sapsanis
-    subjects with 150 ms windows (``intent_default``: 250 ms, slower to react). Windows end
+    subjects with 150 ms windows (``intent_default``: 250 ms, slower to react), on the
+    contraction's rise too (the windows this decoder accumulates first) and on the features of
+    each window's halves. Windows end
     on the last sample of each 20 ms acquisition chunk, so a decision is taken as soon as its
     chunk arrives. The onset decoder (``evidence_threshold`` 0.95, ``evidence_weight`` 0.05,
     ``onset_windows`` 1, rest level at the 95th percentile of the user's rest windows,

@@ -4,9 +4,14 @@ decision stream; a held-out session from a recording's quiet parts or simulated 
 import numpy as np
 import pytest
 
+from semg_grasp_ros import GRASP_TYPES
+from semg_grasp_ros.emg.recordings import TrialSet
 from semg_grasp_ros.emg.simulator.render import EmgSimulator, SimulatorConfig
+from semg_grasp_ros.intent.lda import LdaModel
+from semg_grasp_ros.intent.models import TrainRecipe
 from semg_grasp_ros.pipeline.decoder_evaluation import (IGNORED, Stream, buffering_ms, controller_delay,
-                                                         decision_lag_ms, heldout_session, score, splice)
+                                                         decision_lag_ms, heldout_session, score, splice,
+                                                         train_on)
 from semg_grasp_ros.pipeline.grasp_classifier import GraspClassifierConfig
 
 
@@ -50,3 +55,25 @@ def test_node_decoder_delay_within_farrell_and_weir_optimum():
     assert decision_lag_ms(config) == pytest.approx(10.0)  # one onset window, then the next decision instant
     delay = controller_delay(150.0, decision_lag_ms(config), 5.0, buffering_ms(75, 10, 10, 500.0))
     assert delay["total_ms"] <= 100.0
+
+
+def test_training_windows_from_the_recipe_reach_the_contraction_rise(monkeypatch):
+    """A recipe's active_fraction sets which windows of a trial are trained on: below the active part
+    (0.3 of the trial's 90th-percentile envelope) the rise is learned too, never the quiet lead-in."""
+    fs, n = 500.0, 1500
+    # 1 s quiet (envelope 0.02), a 0.5 s linear rise, 1.5 s held (envelope 1)
+    envelope = np.interp(np.arange(n), [0, 500, 750, n], [0.02, 0.02, 1.0, 1.0])
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((12, n, 2)) * envelope[None, :, None] * (1 + np.arange(6).repeat(2))[:, None, None]
+    trials = TrialSet(data, np.arange(6).repeat(2), np.tile(np.arange(2), 6), GRASP_TYPES, ("ch1", "ch2"), fs, "ramp")
+    seen = []
+    fit = LdaModel.fit_encoded
+    monkeypatch.setattr(LdaModel, "fit_encoded", lambda self, x, y, **kw: seen.append(len(y)) or fit(self, x, y, **kw))
+    for fraction in (0.3, 0.08):
+        train_on(TrainRecipe(model="lda_td", window_ms=150.0, active_fraction=fraction), trials, np.arange(12))
+    # windows of 75 samples every 25 (the preset's 50 ms): the held part and the rise from ~0.3 (or
+    # ~0.08) of the way up; the quiet second (up to sample 500) never counts
+    per_trial = [count / 12 for count in seen]
+    held = (n - 750 - 75) // 25 + 1
+    assert held <= per_trial[0] < per_trial[1] < held + (750 - 500 + 75) // 25
+    assert per_trial[1] - per_trial[0] >= 0.15 * 250 / 25  # a good part of the rise is added

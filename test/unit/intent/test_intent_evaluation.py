@@ -11,10 +11,10 @@ from semg_grasp_ros import GRASP_TYPES
 from semg_grasp_ros.cli import main as cli_main
 from semg_grasp_ros.emg.datasets import SAPSANIS_PREFIX
 from semg_grasp_ros.emg.recordings import TrialSet
+from semg_grasp_ros.emg.windows import ACTIVE_FRACTION
 from semg_grasp_ros.errors import ConfigError
 from semg_grasp_ros.intent import evaluation as ev
-from semg_grasp_ros.intent.models import load_model
-from semg_grasp_ros.intent.models import get_preset
+from semg_grasp_ros.intent.models import TrainRecipe, get_preset, load_model
 from semg_grasp_ros.intent.training import split_groups
 
 #: Per-class channel gains of the synthetic subjects (distinct RMS patterns).
@@ -128,24 +128,37 @@ def test_cli_eval_and_train(tmp_path, capsys):
     assert rc == 0
     model = load_model(stem)
     assert model.info["training_data"]["subjects"] == ["s1"] and model.info["metrics"]["within"]["model"] == "lda_td"
+    # the model keeps its recipe, which eval decoder retrains; a model without one gives its preset's
+    assert TrainRecipe.of(model) == TrainRecipe(model="lda_td", subjects=("s1",))
+    del model.info["recipe"]
+    assert TrainRecipe.of(model) == TrainRecipe(model="lda_td", window_ms=model.spec.window_ms)
     assert cli_main(["eval", "intent", "--data", str(data), "--subjects", "nobody", "--no-progress"]) == 2
     assert cli_main(["train", "intent", "--data", str(data), "--model", "lda_td", "--out", str(stem),
                      "--metrics", str(tmp_path / "missing.json"), "--no-progress"]) == 2
 
 
 def test_training_recipes_of_the_shipped_models(tmp_path):
-    """config/intent_*.yaml name the shipped models' recipes: preset, window, seed."""
+    """config/intent_*.yaml name the shipped models' recipes: preset, window, seed, training windows."""
     from semg_grasp_ros.config import load_config_file
     from semg_grasp_ros.errors import ConfigError
-    from semg_grasp_ros.intent.models import TrainRecipe
     from semg_grasp_ros.paths import resource
 
     fast = load_config_file(TrainRecipe, resource("config", "intent_150ms.yaml"))
     assert fast.preset().name == "mlp_rich" and fast.preset().window_ms == 150.0 and fast.seed == 0
+    assert fast.active_fraction < ACTIVE_FRACTION  # it also learns the contraction's rise
+    assert TrainRecipe.of(load_model("intent_150ms")) == fast  # the shipped model is this recipe's
+    # segments: the preset's features also on that many sub-windows; a model without features refuses
+    whole, halves = (TrainRecipe(model="lda_td", window_ms=150.0, segments=k).preset().build(500.0, ("a", "b"), GRASP_TYPES)
+                     for k in (0, 2))
+    assert halves.config.features == dataclasses.replace(whole.config.features, segments=2)
+    assert halves.encode(np.ones((1, 75, 2))).shape[1] == 3 * whole.encode(np.ones((1, 75, 2))).shape[1]
+    with pytest.raises(ConfigError):
+        TrainRecipe(model="resnet18_window", segments=2).preset().build(500.0, ("a", "b"), GRASP_TYPES)
     assert load_config_file(TrainRecipe, resource("config", "intent_default.yaml")).preset().window_ms == 250.0
     assert load_config_file(TrainRecipe, resource("config", "intent_150ms.yaml"), window_ms=200.0).window_ms == 200.0
     bad = tmp_path / "bad.yaml"
-    for text in ("model: nope\n", "window: 150\n", "model: resnet18_paper\nwindow_ms: 150.0\n", "- 1\n"):
+    for text in ("model: nope\n", "window: 150\n", "model: resnet18_paper\nwindow_ms: 150.0\n", "- 1\n",
+                 "active_fraction: 0.0\n", "segments: -1\n"):
         bad.write_text(text)
         with pytest.raises(ConfigError):
             load_config_file(TrainRecipe, bad)
