@@ -225,8 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="latency rounds (the best p95 is reported)")
     parser.add_argument("--repeats", type=int, default=10, help="passes over the clouds per round")
     args = parser.parse_args(argv)
-    result = {"machine": machine_info("scipy", "open3d"), "settings": {"grid": "50^3, object extent + 3 cm margin, unsigned, EDT",
-                                                 "near_surface_m": NEAR}}
+    c = ObjectSdfConfig()
+    result = {"machine": machine_info("scipy", "open3d"),
+              "settings": {"grid": f"{c.grid.size}^3, object extent + {c.grid.margin * 100:g} cm margin, EDT",
+                           "signed": c.signed, "completion": c.completion, "near_surface_m": NEAR}}
     meshes = objects()
     result.update(latency(meshes, args.rounds, args.repeats))
     result.update(analytic())
