@@ -33,6 +33,7 @@ from semg_grasp_ros.grasp.data.objects import DEFAULT_COUNTS, object_set  # noqa
 from semg_grasp_ros.paths import data_root  # noqa: E402
 from semg_grasp_ros.perception.camera import DepthCamera, TableScene  # noqa: E402
 from semg_grasp_ros.perception.completion import MirrorConfig, view_field  # noqa: E402
+from semg_grasp_ros.perception.sdf import _scene  # noqa: E402  (the ray-casting scene of sdf_from_mesh)
 from semg_grasp_ros.perception.segmentation import SegmentationConfig, segment_object  # noqa: E402
 from semg_grasp_ros.pipeline.closed_loop import load_object_set  # noqa: E402
 
@@ -46,10 +47,7 @@ def inside_of(mesh, points: np.ndarray) -> np.ndarray:
     query = o3d.core.Tensor(np.asarray(points, dtype=np.float32))
     inside = np.zeros(len(points), dtype=bool)
     for body in mesh.split(only_watertight=False):
-        scene = o3d.t.geometry.RaycastingScene()
-        scene.add_triangles(o3d.core.Tensor(np.asarray(body.vertices, dtype=np.float32)),
-                            o3d.core.Tensor(np.asarray(body.faces, dtype=np.uint32)))
-        inside |= scene.compute_occupancy(query, nsamples=3).numpy().astype(bool)
+        inside |= _scene(body.vertices, body.faces).compute_occupancy(query, nsamples=3).numpy().astype(bool)
     return inside
 
 
