@@ -285,7 +285,7 @@ def main(argv=None) -> int:
         buffering = buffering_ms(spec.window, round(decoder["stride_ms"] * spec.sample_rate / 1e3), chunk,
                                  spec.sample_rate)
         measured_buffering = 1e3 * float(np.mean([e["buffering"] for r in runs for e in r["events"]]))
-        lag = decision_lag_ms(load_config(GraspClassifierConfig, "grasp_classifier").decoder_config(spec.n_channels))
+        lag = decision_lag_ms(load_config(GraspClassifierConfig, "grasp_classifier").decoder)
         delay = controller_delay(window_ms, lag, latency["p95"], buffering)
         commit_ms = 1e3 * load_config(GraspDiffusionConfig, "grasp_diffusion").commit_s
         delay_grasp = controller_delay(window_ms, lag, latency["to_generated_grasp"]["p95"] + commit_ms, buffering)
@@ -347,8 +347,7 @@ def main(argv=None) -> int:
         if not args.skip_accuracy:
             node = load_config(GraspClassifierConfig, "grasp_classifier")
             vote = load_config(GraspClassifierConfig, "grasp_classifier", VOTE)
-            settings = {"vote": vote.decoder_config(spec.n_channels),
-                        "node_defaults": node.decoder_config(spec.n_channels)}
+            settings = {"vote": vote.decoder, "node_defaults": node.decoder}
             result["decoding"] = decoding_section(settings, node.model, chunk * 1e3 / spec.sample_rate, latency["p95"])
     result["targets"] = {
         **TARGETS,

@@ -128,8 +128,8 @@ def latency(name: str, subject, n: int = 1000) -> dict:
         what = "per-trial STFT (2 x 129 x 22) + ResNet-18 forward"
     else:
         # The streaming step that ends in one decision: a stride of samples in, a posterior out.
-        decoder = OnlineDecoder(model, DecoderConfig(stride_ms=50.0, rest_rms=(1e-9,) * model.spec.n_channels,
-                                                     min_confidence=0.0))
+        decoder = OnlineDecoder(model, DecoderConfig(stride_ms=50.0, rest_rms=(1e-9,), min_confidence=0.0,
+                                                     evidence_threshold=0.0))  # every window's posterior
         stream = np.concatenate(list(subject.data[:12]))
         stride = decoder.stride
         decoder.process(stream[: model.spec.window], 0)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -55,9 +55,8 @@ def main(argv=None) -> int:
     controller = replace(load_config(HandControllerConfig, "hand_controller"), preshape_on_intent=False)
     model = load_model(classifier.model)
     result = {"machine": machine_info(), "efforts": EFFORTS, "rest_s": REST_S, "settle_s": SETTLE_S,
-              "classifier_level_settings": {k: getattr(classifier, k) for k in (
-                  "level_smoothing_s", "level_steady_s", "level_track_s", "level_noise", "level_change", "level_band",
-                  "level_deadband")},
+              "classifier_level_settings": {f"level_{k}": v for k, v in asdict(classifier.decoder.level).items()
+                                            if k != "max_rms"},
               "controller": {k: getattr(controller, k) for k in ("proportional_closing", "grasp_level", "closure_rate")},
               "per_subject": {}}
     for subject, grasp in SUBJECTS.items():

@@ -126,6 +126,23 @@ def build_config(config_cls: type[T], params: dict[str, Any] | None = None, **ov
         raise ConfigError(f"{config_cls.__name__}: {exc}") from exc
 
 
+def override(config: T, values: dict[str, Any]) -> T:
+    """``config`` with the settings in ``values`` replaced (dotted names or nested mappings for
+    its ``nested`` configs, e.g. ``{"decoder.level.max_rms": (1.0,)}``), validated again.
+
+    Raises:
+        ConfigError: an unknown setting, or a value the config refuses.
+    """
+    changes = {}
+    for name, value in _nest(values).items():
+        if name not in {f.name for f in dataclasses.fields(config)}:
+            raise ConfigError(f"unknown parameter {name!r} for {type(config).__name__}")
+        current = getattr(config, name)
+        inner = dataclasses.is_dataclass(current) and isinstance(value, dict)
+        changes[name] = override(current, value) if inner else value
+    return dataclasses.replace(config, **changes)
+
+
 def load_config(config_cls: type[T], node_name: str, path: str | Path | None = None, **overrides: Any) -> T:
     """``build_config`` from the node's YAML file."""
     return build_config(config_cls, read_parameters(node_name, path), **overrides)

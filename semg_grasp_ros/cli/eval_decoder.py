@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     model = next(iter(nodes.values())).model
     gen = load_config(GraspDiffusionConfig, "grasp_diffusion")
     result = evaluate_decoder(
-        subjects, {name: n.decoder_config(subjects[0].n_channels) for name, n in nodes.items()}, model,
+        subjects, {name: n.decoder for name, n in nodes.items()}, model,
         args.test_from, args.test_to, args.rest_s, load_config(EmgAcquisitionConfig, "emg_acquisition").chunk_ms,
         gen.commit_s, gen.min_confidence, args.seed, recipes)
     if args.json:

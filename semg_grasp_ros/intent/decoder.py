@@ -42,17 +42,18 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .. import REST
+from ..config import nested, param
 from ..emg.filters import filter_trials
 from ..emg.windows import samples_for_ms
 from ..errors import ConfigError, DataError
 from ..throttle import Throttle
 from .base import IntentModel
-from .level import ContractionLevel, LevelConfig
+from .level import ContractionLevel, LevelConfig, given_per_channel
 from .signal_checks import signal_problem
 
 log = logging.getLogger(__name__)
@@ -67,85 +68,69 @@ LOG_EVERY_S = 5.0
 
 @dataclass(frozen=True)
 class DecoderConfig:
-    """Streaming decision parameters.
+    """Streaming decision parameters (see the module docstring); the classifier node's ``decoder.*``.
 
-    The defaults are the bare decision layer (every vote change is published at once). The
-    vote settings (``bench/decoder_vote.yaml``: debounce 1, release_debounce 5, switch_debounce
-    10, correction_ms 200) give a controller delay (half the window + processing + vote lag,
-    Farrell & Weir 2007) of about 110 ms with the 150 ms model: 75 + a few ms + (1 + 0 + 1/2) x
-    20 ms; the node's onset decoder (``pipeline.grasp_classifier``) about 90 ms (one onset window). A grasp starts on the vote's first naming of it, though the
-    first windows of a contraction often look like another grasp: for ``correction_ms`` after
-    the start the type follows the vote at ``debounce`` votes, and only then does a held grasp
-    need ``switch_debounce`` votes to change (``bench/e2e.py`` measures the settings side by side).
-
-    Attributes:
-        stride_ms: time between decisions, ms (decision rate = 1000 / stride_ms Hz).
-        vote_window: window decisions in the majority vote (1 = no vote).
-        min_confidence: posteriors below this are rejected (no grasp).
-        debounce: consecutive identical votes needed to change the published intent from no
-            grasp to a grasp (the onset, which the controller delay is about).
-        release_debounce: votes needed to go from a grasp to no grasp (0 = ``debounce``):
-            a short dip of a held grasp must not restart it.
-        switch_debounce: votes needed to go from one grasp type straight to another (0 =
-            ``debounce``): while a grasp is held, another type is mostly a confusion of the
-            weak grasps, so switching asks for more evidence than starting.
-        correction_ms: for this long after a grasp starts (ms of signal), another type takes
-            over after ``debounce`` votes instead of ``switch_debounce`` (0 = never).
-        rest_factor: a channel is active above ``rest_factor`` x its rest RMS.
-        rest_rms: per-channel rest RMS of the filtered signal (signal units); empty =
-            calibrate from the start of the stream.
-        calibration_s: seconds of rest at the start of the stream used to calibrate.
-        flat_std: a raw channel whose standard deviation in a window is below this
-            (signal units) is flat (disconnected electrode).
-        clip_samples: a raw channel is clipped (saturated) when at least this many
-            consecutive samples of a window sit at its extreme value (0 disables). Real
-            quantised sEMG reaches its window maximum at most 3 samples in a row (Sapsanis:
-            max run 3 over every window of the three subjects); a clipped amplifier stays there.
-        saturation_level: absolute raw level treated as saturation (``None`` disables).
-        rest_percentile: percentile of the calibration windows' RMS (per channel) taken as the
-            rest level (50 = median; higher sets the threshold from the spread of the user's rest).
-        evidence_threshold: accumulated posterior at which the onset decoder publishes a type
-            (0 = the vote decoder above).
-        evidence_weight: weight of each window's log posterior in the accumulated evidence
-            (0 = stride / window: successive windows overlap and are not independent).
-        onset_windows: consecutive active windows that start a contraction (onset decoder).
-        release_factor: during a contraction a window counts as rest only below
-            ``release_factor`` x the rest level on every channel (0 = ``rest_factor``).
-        max_undecided_ms: a contraction undecided this long publishes its leading class
-            (0 = stay undecided).
-        release_window_ms: a decided contraction ends on the newest this many ms of its windows
-            (0 = whole windows) quiet against the rest level of pieces that long: the hand opens
-            sooner. An undecided one ends on whole quiet windows (keeping its evidence over a dip).
-        evidence_ramp_ms: a window weighs in the evidence by its time since the contraction's
-            start (plus a stride) over this, at most 1 (0 = all alike): the rise counts less.
-        level: the contraction level's settings (``intent.level.LevelConfig``).
+    Why the defaults (the onset decoder: ``evidence_threshold`` 0.95, ``evidence_weight`` 0.05,
+    ``onset_windows`` 1, rest level at the 95th percentile of the user's rest windows, ``rest_factor``
+    1.2, ``release_factor`` 1.0, ``release_debounce`` 3 on the newest 80 ms of each window): chosen
+    with the 150 ms model on validation repetitions 18-23 of the Sapsanis subjects (models trained on
+    0-17) against the vote decoder (``bench/decoder_vote.yaml``) and other settings. The first windows
+    of a contraction often look like another grasp, so it waits for evidence (the hand stays open,
+    about 0.7 s) and then names the grasp once, instead of pre-shaping on every early guess;
+    ``evidence_ramp_ms`` 400 helps on repetitions 12-17 (models trained on 0-11: first decided type
+    90.7 -> 97.2 %) but not on 18-23 (97.2 % either way) and costs 0.1 s, so it stays off; the rest
+    threshold from the spread of the user's own rest keeps grasps from starting out of rest, so one
+    active window starts a contraction (controller delay about 90 ms); the end of a contraction is
+    seen on the newest samples, so the hand opens about 0.2 s after the user relaxes
+    (``bench/results/decoder.json``: held-out repetitions 24-29). For ``evidence_threshold`` 0 (the
+    vote decoder) ``switch_debounce`` 10 and ``correction_ms`` 200 (an onset's type corrected, then a
+    held grasp switches only on firm evidence), a low ``min_confidence``; the vote settings give a
+    controller delay (half the window + processing + vote lag, Farrell & Weir 2007) of about 110 ms:
+    75 + a few ms + (1 + 0 + 1/2) x 20 ms (``bench/e2e.py`` measures both side by side).
+    ``clip_samples`` 4: real quantised sEMG reaches its window maximum at most 3 samples in a row
+    (Sapsanis: max run 3 over every window of the three subjects); a clipped amplifier stays there.
     """
 
-    stride_ms: float = 20.0
-    vote_window: int = 3
-    min_confidence: float = 0.3
-    debounce: int = 1
-    release_debounce: int = 0
-    switch_debounce: int = 0
-    correction_ms: float = 0.0
-    rest_factor: float = 1.5
-    rest_rms: tuple[float, ...] = ()
-    calibration_s: float = 2.0
-    flat_std: float = 1e-6
-    clip_samples: int = 4
-    saturation_level: float | None = None
-    rest_percentile: float = 50.0
-    evidence_threshold: float = 0.0
-    evidence_weight: float = 0.0
-    onset_windows: int = 1
-    release_factor: float = 0.0
-    max_undecided_ms: float = 0.0
-    release_window_ms: float = 0.0
-    evidence_ramp_ms: float = 0.0
-    level: LevelConfig = LevelConfig()
+    stride_ms: float = param(20.0, "time between decisions, ms (decision rate = 1000 / stride_ms Hz)", (1.0, 1000.0))
+    vote_window: int = param(3, "window decisions in the majority vote", (1, 100), live=True)
+    min_confidence: float = param(0.3, "posteriors below this are rejected (no grasp)", (0.0, 1.0), live=True)
+    debounce: int = param(1, "consecutive identical votes needed to start a grasp (from no grasp)", (1, 100),
+                          live=True)
+    release_debounce: int = param(3, "votes needed to go from a grasp to no grasp (0 = debounce)", (0, 1000),
+                                  live=True)
+    switch_debounce: int = param(10, "votes needed to go from one grasp type to another (0 = debounce)", (0, 1000),
+                                 live=True)
+    correction_ms: float = param(200.0, "for this long after a grasp starts (ms), another type takes over after "
+                                      "debounce votes instead of switch_debounce (0 = never)", (0.0, 10000.0),
+                               live=True)
+    rest_factor: float = param(1.2, "a channel is active above rest_factor x its rest RMS", (0.1, 1000.0), live=True)
+    rest_rms: tuple[float, ...] = param((0.0,), "rest RMS of the filtered signal per channel (one value = all "
+                                                "channels); 0 = calibrate")
+    calibration_s: float = param(2.0, "seconds of rest at the stream start used to calibrate", (0.0, 600.0))
+    flat_std: float = param(1e-6, "raw channel std below this (signal units) = flat electrode", (0.0, 1e6))
+    clip_samples: int = param(4, "consecutive samples at the channel's rail = clipped (0 = off)", (0, 100000))
+    saturation_level: float = param(0.0, "absolute raw level treated as saturation (0 = off)", (0.0, 1e12))
+    rest_percentile: float = param(95.0, "percentile of the calibration windows' RMS taken as the rest level",
+                                   (1.0, 100.0))
+    evidence_threshold: float = param(0.95, "onset decoder: accumulated posterior at which a type is published "
+                                           "(0 = the vote decoder)", (0.0, 0.999999), live=True)
+    evidence_weight: float = param(0.05, "onset decoder: weight of each window's log posterior (0 = stride / window)",
+                                   (0.0, 10.0), live=True)
+    onset_windows: int = param(1, "onset decoder: consecutive active windows that start a contraction", (1, 100),
+                               live=True)
+    release_factor: float = param(1.0, "onset decoder: a contraction's window is rest below release_factor x the "
+                                       "rest level (0 = rest_factor)", (0.0, 1000.0), live=True)
+    max_undecided_ms: float = param(0.0, "onset decoder: undecided this long publishes the leading type (0 = never)",
+                                    (0.0, 100000.0), live=True)
+    release_window_ms: float = param(80.0, "onset decoder: a contraction ends on the newest this many ms of each "
+                                          "window being quiet (0 = the whole window)", (0.0, 10000.0))
+    evidence_ramp_ms: float = param(0.0, "onset decoder: a contraction's windows weigh in the evidence in "
+                                         "proportion to their time since its start over this, up to 1 (0 = all "
+                                         "alike)", (0.0, 10000.0), live=True)
+    level: LevelConfig = nested(LevelConfig, "the contraction level for proportional closing (intent.level)")
 
     def __post_init__(self):
-        object.__setattr__(self, "rest_rms", tuple(float(v) for v in self.rest_rms))
+        object.__setattr__(self, "rest_rms", given_per_channel(self.rest_rms))
         if not self.stride_ms > 0:
             raise ConfigError(f"stride_ms must be > 0, got {self.stride_ms}")
         if self.vote_window < 1 or self.debounce < 1:
@@ -160,7 +145,7 @@ class DecoderConfig:
         if not self.rest_factor > 0 or self.calibration_s < 0 or self.flat_std < 0 or self.clip_samples < 0:
             raise ConfigError("rest_factor must be > 0; calibration_s, flat_std, clip_samples >= 0")
         if any(not (v > 0 and np.isfinite(v)) for v in self.rest_rms):
-            raise ConfigError(f"rest_rms values must be finite and > 0, got {self.rest_rms}")
+            raise ConfigError(f"rest_rms values must be finite and > 0 (all 0 = calibrate), got {self.rest_rms}")
         if not self.rest_rms and self.calibration_s <= 0:
             raise ConfigError("give rest_rms or a calibration_s > 0 to calibrate the rest level")
         if not (0 < self.rest_percentile <= 100 and 0 <= self.evidence_threshold < 1 and self.evidence_weight >= 0
@@ -169,8 +154,22 @@ class DecoderConfig:
             raise ConfigError("need 0 < rest_percentile <= 100, 0 <= evidence_threshold < 1, evidence_weight >= 0, "
                               "onset_windows >= 1, release_factor >= 0, max_undecided_ms >= 0, "
                               "release_window_ms >= 0, evidence_ramp_ms >= 0")
-        if self.saturation_level is not None and not self.saturation_level > 0:
-            raise ConfigError(f"saturation_level must be > 0 or None, got {self.saturation_level}")
+        if not self.saturation_level >= 0:
+            raise ConfigError(f"saturation_level must be > 0, or 0 for no check, got {self.saturation_level}")
+
+    def for_channels(self, n_channels: int) -> DecoderConfig:
+        """This config with ``n_channels`` values (or none) in ``rest_rms`` and ``level.max_rms``.
+
+        Raises:
+            ConfigError: neither one nor ``n_channels`` values.
+        """
+        def expand(name, values):
+            if values and len(values) not in (1, n_channels):
+                raise ConfigError(f"{name} needs 1 or {n_channels} values, got {len(values)}")
+            return values * n_channels if len(values) == 1 else values
+
+        return replace(self, rest_rms=expand("rest_rms", self.rest_rms),
+                       level=replace(self.level, max_rms=expand("max_rms", self.level.max_rms)))
 
 
 @dataclass(frozen=True)
@@ -214,9 +213,7 @@ class OnlineDecoder:
         if not model.fitted:
             raise ConfigError("the online decoder needs a trained model")
         spec = model.spec
-        for name, values in (("rest_rms", config.rest_rms), ("max_rms", config.level.max_rms)):
-            if values and len(values) != spec.n_channels:
-                raise ConfigError(f"{name} has {len(values)} values for {spec.n_channels} channels")
+        config = config.for_channels(spec.n_channels)
         self.model, self.config, self.spec = model, config, spec
         self.stride = samples_for_ms(config.stride_ms, spec.sample_rate)
         self.correction = int(round(config.correction_ms * spec.sample_rate / 1e3))
@@ -266,8 +263,10 @@ class OnlineDecoder:
         window are fixed while streaming.
 
         Raises:
-            ConfigError: ``config`` changes ``stride_ms``, ``calibration_s`` or ``release_window_ms``.
+            ConfigError: ``config`` changes ``stride_ms``, ``calibration_s`` or ``release_window_ms``, or
+                does not fit the model's channels (``for_channels``).
         """
+        config = config.for_channels(self.spec.n_channels)
         fixed = ("stride_ms", "calibration_s", "release_window_ms")
         if any(getattr(config, k) != getattr(self.config, k) for k in fixed):
             raise ConfigError("stride_ms, calibration_s and release_window_ms cannot change while streaming")
@@ -370,7 +369,8 @@ class OnlineDecoder:
     def _decide(self, raw: np.ndarray, filtered: np.ndarray, end: int) -> Decision:
         zeros = np.zeros(len(self.class_names))
         c = self.config
-        problem = signal_problem(raw, self.spec.channel_names, c.flat_std, c.saturation_level, c.clip_samples)
+        problem = signal_problem(raw, self.spec.channel_names, c.flat_std, c.saturation_level or None,
+                                 c.clip_samples)
         if problem is not None:
             return self._reject(end, problem)
         if self.rest_rms is None:

@@ -26,26 +26,38 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import param
 from ..errors import ConfigError
+
+
+def given_per_channel(values) -> tuple[float, ...]:
+    """A per-channel setting as floats, ``()`` when not given (none, or all 0: a ROS parameter cannot
+    be an empty list)."""
+    values = tuple(float(v) for v in values)
+    return () if all(v == 0 for v in values) else values
 
 
 @dataclass(frozen=True)
 class LevelConfig:
-    """Attributes: see the module docstring (``max_rms``: per channel, signal units; empty = the
-    strongest seen so far; ``smoothing_s``, ``steady_s``, ``track_s`` in s; ``noise``: relative
-    standard deviation of the fast power estimate; ``change``, ``band``: in standard deviations)."""
+    """Settings of the contraction level (see the module docstring); the classifier node's
+    ``decoder.level.*`` parameters."""
 
-    max_rms: tuple[float, ...] = ()
-    smoothing_s: float = 0.1
-    steady_s: float = 4.0
-    track_s: float = 0.4
-    noise: float = 0.1
-    change: float = 5.0
-    band: float = 1.5
-    deadband: float = 0.05
+    max_rms: tuple[float, ...] = param(
+        (0.0,), "RMS of the filtered signal per channel at which the hand closes fully (one value = all channels); "
+                "0 = the personal model's usual calibration hold (semg-grasp calibrate), else the strongest seen so far"
+    )
+    smoothing_s: float = param(0.1, "time constant of the fast power estimate, s", (0.001, 10.0))
+    steady_s: float = param(4.0, "a held contraction's power is averaged over up to this long, s", (0.001, 600.0))
+    track_s: float = param(0.4, "after a change the level follows the fast estimate this long, s", (0.0, 10.0))
+    noise: float = param(0.1, "relative standard deviation of the fast power estimate", (0.001, 10.0))
+    change: float = param(5.0, "a change is a departure of the fast estimate from the held mean by more than this "
+                               "many standard deviations", (0.01, 100.0))
+    band: float = param(1.5, "the published level holds while within this many standard deviations of the held mean",
+                        (0.0, 100.0))
+    deadband: float = param(0.05, "levels below this are 0", (0.0, 0.99))
 
     def __post_init__(self):
-        object.__setattr__(self, "max_rms", tuple(float(v) for v in self.max_rms))
+        object.__setattr__(self, "max_rms", given_per_channel(self.max_rms))
         if any(not (v > 0 and np.isfinite(v)) for v in self.max_rms):
             raise ConfigError(f"max_rms values must be finite and > 0, got {self.max_rms}")
         if not (self.smoothing_s > 0 and self.steady_s >= self.smoothing_s and self.track_s >= 0 and self.noise > 0

@@ -310,7 +310,7 @@ class CalibrationSession:
                               "(sum of log posteriors of its active windows)"}
         else:
             notes.append("cross-validation needs --repetitions 2 or more")
-        # proportional closing closes the hand fully at the usual hold (GraspClassifier, ``max_rms`` 0)
+        # proportional closing closes the hand fully at the usual hold (GraspClassifier, ``decoder.level.max_rms`` 0)
         usual = usual_hold_rms(w[a] if a.any() else w for w, a in zip(windows, active))
         model.info["calibration"] = {
             "usual_hold_rms": [float(v) for v in usual],

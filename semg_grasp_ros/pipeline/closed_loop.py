@@ -40,13 +40,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import topics
-from ..config import load_config
+from ..config import load_config, override
 from ..errors import ConfigError, DatasetError
 from ..types import PointCloud
 from .component import Ports, Timer
@@ -248,8 +248,8 @@ def subject_usual_hold(trials, repetitions: int, sos: np.ndarray, skip_s: float 
     the calibration trials (the first ``repetitions`` of every grasp) of the RMS of each trial's
     active part after its first ``skip_s``, filtered as the classifier filters (``sos``).
 
-    Taken as the contraction that closes the hand fully (the classifier's ``max_rms``): the
-    recorded users held each grasp at their usual effort without seeing a hand, so the level of
+    Taken as the contraction that closes the hand fully (the classifier's
+    ``decoder.level.max_rms``): the recorded users held each grasp at their usual effort without seeing a hand, so the level of
     proportional closing is measured against that effort, not against their strongest burst.
 
     Returns:
@@ -329,8 +329,8 @@ def run_subject(trials, objects: Sequence[TableObject], config: ClosedLoopConfig
     classifier, sdf, hand, generator = processing_components(
         config.intent_model, config.grasp_model, config.seed, {"proportional_closing": config.proportional_closing},
         {"verify_budget_s": config.verify_budget_s})
-    level = {"max_rms": tuple(subject_usual_hold(trials, config.calibration_repetitions, model.spec.sos()))}
-    classifier = type(classifier)(replace(classifier.config, **level), model=model)
+    usual = tuple(subject_usual_hold(trials, config.calibration_repetitions, model.spec.sos()))
+    classifier = type(classifier)(override(classifier.config, {"decoder.level.max_rms": usual}), model=model)
     graph = Graph()
     for component in (acquisition, classifier, camera, sdf, hand, generator):
         graph.add(component)

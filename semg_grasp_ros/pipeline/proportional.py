@@ -5,7 +5,7 @@ is the model's rest (noise, hum, offset) plus ``effort(t)`` times its grasp acti
 (without the fitted trials' onset burst), so the activation is ``effort(t) x envelope(t)``, known
 sample by sample, and constant while the effort is (the envelope is 1 after its onset ramp).
 The user first calibrates (``calibration_s`` of rest, then their strongest contraction, effort 1, for ``mvc_s``: the
-per-channel RMS of its held part, after its first 0.5 s, sets the decoder's ``max_rms``). The grasp classifier decodes the session; the
+per-channel RMS of its held part, after its first 0.5 s, sets the decoder's ``level.max_rms``). The grasp classifier decodes the session; the
 hand controller executes one grasp of the held type from the start (the type's posture, its
 pregrasp ``preshape`` of it, its squeeze ``2 grasp - pregrasp``; no intent pre-shape) and closes it
 as the intents' level says.
@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .. import REST
+from ..config import override
 from ..emg.filters import filter_trials
 from ..emg.simulator.model import SimulatorModel
 from ..emg.simulator.render import EmgSimulator, SimulatorConfig
@@ -89,7 +90,7 @@ def run_closing(model: SimulatorModel, grasp: str, efforts: list[tuple[float, fl
     pieces = filtered[n_rest + int(round(0.5 * spec.sample_rate)):]
     max_rms = np.sqrt(np.mean(pieces ** 2, axis=0))  # the held part of the contraction (after its first 0.5 s)
     # the rest level is calibrated from the session's own start (calibration_s of rest), as the node does
-    clf = GraspClassifier(replace(classifier, max_rms=tuple(max_rms)), model=clf.model)
+    clf = GraspClassifier(override(classifier, {"decoder.level.max_rms": tuple(max_rms)}), model=clf.model)
     # the grasp is executed from the start (no intent pre-shape replacing it): what is measured is the closing
     ctrl = HandController(controller or HandControllerConfig(preshape_on_intent=False))
     data, activation = effort_signal(model, grasp, efforts, seed, calibration_s)

@@ -1,8 +1,9 @@
 """ROS 2 node. Online grasp-type decoding: ``emg/chunks`` -> ``grasp/intent``.
 
-Parameters: ``config/grasp_classifier.yaml`` (one per field of ``GraspClassifierConfig``).
-``model`` and the decoder's thresholds, vote and debounces take effect at run time (``ros2 param
-set /grasp_classifier model PATH``, ``ComponentNode``'s live parameters); a model that cannot be
+Parameters: ``config/grasp_classifier.yaml`` (one per field of ``GraspClassifierConfig``, the
+decoder's as ``decoder.*`` and ``decoder.level.*``). ``model`` and the decoder's thresholds, vote and
+debounces take effect at run time (``ros2 param set /grasp_classifier model PATH``, ``ros2 param set
+/grasp_classifier decoder.debounce 3``, ``ComponentNode``'s live parameters); a model that cannot be
 loaded is refused with the reason and the current one stays. The action
 ``calibrate`` (``semg_grasp_ros/action/Calibrate``) runs a guided calibration for a new user on
 the EMG the node receives (``pipeline.calibration.CalibrationRunner``): prompts as feedback,

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from semg_grasp_ros.cli import main as cli_main
+from semg_grasp_ros.config import build_config
 from semg_grasp_ros.emg.datasets import load_sapsanis
 from semg_grasp_ros.errors import DataError
 from semg_grasp_ros.intent.models import load_model
@@ -64,7 +65,7 @@ def test_file_calibration_is_reproducible_and_loads_in_the_classifier(sapsanis_d
     usual = model.info["calibration"]["usual_hold_rms"]
     assert len(usual) == 2 and all(v > 0 for v in usual)
     assert classifier.decoder.config.level.max_rms == tuple(usual)
-    given = GraspClassifier(GraspClassifierConfig(model=str(out.with_suffix(".json")), max_rms=(1.0,)))
+    given = GraspClassifier(build_config(GraspClassifierConfig, {"model": str(out.with_suffix(".json")), "decoder.level.max_rms": [1.0]}))
     assert given.decoder.config.level.max_rms == (1.0, 1.0)
 
 

@@ -51,7 +51,7 @@ def test_session_rest_from_quiet_parts_or_simulated():
 def test_node_decoder_delay_within_farrell_and_weir_optimum():
     """The node's decision layer, with the shipped 150 ms window, the 20 ms chunks and a few ms of
     processing, stays within the 100 ms controller delay of Farrell & Weir's fast hands."""
-    config = GraspClassifierConfig().decoder_config(2)
+    config = GraspClassifierConfig().decoder
     assert decision_lag_ms(config) == pytest.approx(10.0)  # one onset window, then the next decision instant
     delay = controller_delay(150.0, decision_lag_ms(config), 5.0, buffering_ms(75, 10, 10, 500.0))
     assert delay["total_ms"] <= 100.0

@@ -9,7 +9,7 @@ import pytest
 
 from semg_grasp_ros import GRASP_TYPES, REST
 from semg_grasp_ros.intent.evaluation import train_on_subjects
-from semg_grasp_ros.config import load_config
+from semg_grasp_ros.config import build_config, load_config, override
 from semg_grasp_ros.emg.simulator.model import SimulatorModel
 from semg_grasp_ros.emg.simulator.render import EmgSimulator, SimulatorConfig
 from semg_grasp_ros.errors import ConfigError
@@ -17,6 +17,7 @@ from semg_grasp_ros.intent.models import load_model
 from semg_grasp_ros.intent.models import get_preset
 from semg_grasp_ros.pipeline.emg_acquisition import EmgAcquisition, EmgAcquisitionConfig
 from semg_grasp_ros.pipeline.graph import Graph
+from semg_grasp_ros.intent.decoder import DecoderConfig
 from semg_grasp_ros.pipeline.grasp_classifier import GraspClassifier, GraspClassifierConfig
 from semg_grasp_ros.types import EmgChunk, GraspIntent, Header
 
@@ -37,7 +38,7 @@ def _session(model, script=SCRIPT, seed=2, simulator_model="", **cfg):
     graph = Graph()
     acq = graph.add(EmgAcquisition(EmgAcquisitionConfig(script=script, seed=seed, chunk_ms=20.0,
                                                         simulator_model=simulator_model)))
-    clf = graph.add(GraspClassifier(GraspClassifierConfig(**cfg), model=model))
+    clf = graph.add(GraspClassifier(GraspClassifierConfig(decoder=DecoderConfig(**cfg)), model=model))
     chunks, intents = [], []
     graph.subscribe("emg/chunks", chunks.append)
     graph.subscribe("grasp/intent", intents.append)
@@ -95,7 +96,7 @@ def _chunk(data, first, rate=500.0, names=("ch1", "ch2")):
 
 
 def test_bad_chunks_give_rejected_intents(model, caplog):
-    clf = GraspClassifier(GraspClassifierConfig(rest_rms=(1e-9,)), model=model)
+    clf = GraspClassifier(GraspClassifierConfig(decoder=DecoderConfig(rest_rms=(1e-9,))), model=model)
     rng = np.random.default_rng(0)
     good = 0.14 + 0.5 * rng.standard_normal((200, 2))
     assert len(clf.on_emg(_chunk(good, 0))) == 8  # windows ending at samples 129, 139, ..., 199
@@ -120,9 +121,9 @@ def test_config_checks_against_the_model(model):
     with pytest.raises(ConfigError, match="Hz"):
         GraspClassifier(GraspClassifierConfig(expected_sample_rate_hz=1000.0), model=model)
     with pytest.raises(ConfigError):
-        GraspClassifier(GraspClassifierConfig(rest_rms=(0.1, 0.1, 0.1)), model=model)
+        GraspClassifier(GraspClassifierConfig(decoder=DecoderConfig(rest_rms=(0.1, 0.1, 0.1))), model=model)
     with pytest.raises(ConfigError):
-        GraspClassifierConfig(vote_window=0)
+        build_config(GraspClassifierConfig, {"decoder.vote_window": 0})
 
 
 def test_parameter_file_keeps_the_defaults():
@@ -183,8 +184,6 @@ def test_default_simulated_user_is_decoded_by_the_default_classifier():
 def test_reconfigure_applies_thresholds_to_the_running_decoder(model):
     """A live ``rest_factor`` and ``release_factor`` raised mid-grasp (``ros2 param set``): the
     running decoder, its calibration kept, turns to rest; the stride cannot change while streaming."""
-    from dataclasses import replace
-
     graph = Graph()
     graph.add(EmgAcquisition(EmgAcquisitionConfig(script="rest:3,cylindrical:4", seed=2, simulator_model="generic")))
     clf = graph.add(GraspClassifier(GraspClassifierConfig(), model=model))
@@ -193,12 +192,12 @@ def test_reconfigure_applies_thresholds_to_the_running_decoder(model):
     graph.run(5.5)
     assert sum(i.grasp_type != REST for i in intents[-25:]) > 20 and clf.stats["decisions"] == len(intents)
     calibrated = clf.decoder.rest_rms.copy()
-    clf.reconfigure(replace(clf.config, rest_factor=1000.0, release_factor=1000.0, vote_window=5))
+    clf.reconfigure(override(clf.config, {"decoder": {"rest_factor": 1000.0, "release_factor": 1000.0, "vote_window": 5}}))
     graph.run(1.0)
     assert all(i.grasp_type == REST for i in intents[-25:])
     np.testing.assert_array_equal(clf.decoder.rest_rms, calibrated)
     with pytest.raises(ConfigError, match="stride_ms"):
-        clf.reconfigure(replace(clf.config, stride_ms=40.0))
+        clf.reconfigure(override(clf.config, {"decoder.stride_ms": 40.0}))
 
 
 def test_lost_chunks_are_counted_as_gaps(model):

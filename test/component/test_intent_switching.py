@@ -8,6 +8,7 @@ import numpy as np
 
 from semg_grasp_ros.intent.spec import InputSpec
 from semg_grasp_ros.pipeline.graph import Graph
+from semg_grasp_ros.intent.decoder import DecoderConfig
 from semg_grasp_ros.pipeline.grasp_classifier import GraspClassifier, GraspClassifierConfig
 from semg_grasp_ros.pipeline.hand_controller import HandController, HandControllerConfig
 from semg_grasp_ros.types import EmgChunk, Header
@@ -33,8 +34,9 @@ def _run(scripted_model, window_labels, **cfg):
     """Feed one decision per 20 ms chunk; returns the published class per decision and the controller."""
     n = SPEC.window + 10 * (len(window_labels) - 1)
     data = 0.14 + np.random.default_rng(0).standard_normal((n, 2))
-    config = GraspClassifierConfig(**{"stride_ms": 20.0, "vote_window": 3, "debounce": 1, "min_confidence": 0.3,
-                                      "rest_rms": (1e-9,), "evidence_threshold": 0.0, "release_debounce": 5, **cfg})
+    config = GraspClassifierConfig(decoder=DecoderConfig(**{
+        "stride_ms": 20.0, "vote_window": 3, "debounce": 1, "min_confidence": 0.3, "rest_rms": (1e-9,),
+        "evidence_threshold": 0.0, "release_debounce": 5, **cfg}))
     graph = Graph()
     graph.add(GraspClassifier(config, model=scripted_model(SPEC, NAMES, _posteriors(window_labels))))
     hand = graph.add(HandController(HandControllerConfig(intent_timeout_s=0.0)))

@@ -47,10 +47,10 @@ def test_out_of_range_parameter_names_the_valid_range(value):
 def test_integer_range_and_wrong_type_are_refused():
     from semg_grasp_ros.ros.grasp_classifier_node import GraspClassifierNode
 
-    with pytest.raises(ConfigError, match=r"vote_window must lie in \[1, 100\]"):
-        GraspClassifierNode(parameter_overrides=[Parameter("vote_window", value=0)])
-    with pytest.raises(ConfigError, match="stride_ms must be of type float"):
-        GraspClassifierNode(parameter_overrides=[Parameter("stride_ms", value="fast")])
+    with pytest.raises(ConfigError, match=r"decoder.vote_window must lie in \[1, 100\]"):
+        GraspClassifierNode(parameter_overrides=[Parameter("decoder.vote_window", value=0)])
+    with pytest.raises(ConfigError, match="decoder.stride_ms must be of type float"):
+        GraspClassifierNode(parameter_overrides=[Parameter("decoder.stride_ms", value="fast")])
 
 
 def test_nested_settings_are_dotted_parameters():
@@ -90,7 +90,7 @@ def _chunk(first, n=50, channels=2, value=None):
 def test_classifier_drops_malformed_chunks_and_keeps_deciding(spin):
     from semg_grasp_ros.ros.grasp_classifier_node import GraspClassifierNode
 
-    node = GraspClassifierNode(parameter_overrides=[Parameter("calibration_s", value=0.5)])
+    node = GraspClassifierNode(parameter_overrides=[Parameter("decoder.calibration_s", value=0.5)])
     io = _Io("emg/chunks", "grasp/intent")
     assert spin([node, io.node], lambda: io.pub.get_subscription_count() > 0)
     short = to_ros(_chunk(0))

@@ -93,9 +93,9 @@ def test_pipeline_launch_runs_and_publishes():
                       "/joint_states", "/diagnostics"):
             _echo_once(topic)
         assert _ros2("lifecycle", "get", "/emg_acquisition").startswith("active")
-        assert "read-only" in _ros2("param", "set", "/grasp_classifier", "stride_ms", "40.0")
-        assert "successful" in _ros2("param", "set", "/grasp_classifier", "debounce", "3")
-        assert _ros2("param", "get", "/grasp_classifier", "debounce").split()[-1] == "3"
+        assert "read-only" in _ros2("param", "set", "/grasp_classifier", "decoder.stride_ms", "40.0")
+        assert "successful" in _ros2("param", "set", "/grasp_classifier", "decoder.debounce", "3")
+        assert _ros2("param", "get", "/grasp_classifier", "decoder.debounce").split()[-1] == "3"
 
 
 @pytest.mark.parametrize("player", ["ros2bag", "node"])

@@ -17,21 +17,22 @@ def test_live_parameters_apply_and_the_others_are_refused(spin):
     from semg_grasp_ros.ros.grasp_classifier_node import GraspClassifierNode
 
     node = GraspClassifierNode()
-    ok = node.set_parameters([Parameter("vote_window", value=7), Parameter("rest_factor", value=2.0)])
+    ok = node.set_parameters([Parameter("decoder.vote_window", value=7), Parameter("decoder.rest_factor", value=2.0)])
     assert all(r.successful for r in ok)
-    assert node.config.vote_window == 7 and node.component.decoder.config.rest_factor == 2.0
+    assert node.config.decoder.vote_window == 7 and node.component.decoder.config.rest_factor == 2.0
     assert node.component.decoder._votes.maxlen == 7
-    out_of_range = node.set_parameters([Parameter("vote_window", value=0)])[0]
-    read_only = node.set_parameters([Parameter("stride_ms", value=40.0)])[0]
-    assert not out_of_range.successful and not read_only.successful and node.config.vote_window == 7
-    assert "read-only" in read_only.reason and node.config.stride_ms == 20.0
-    assert node.describe_parameter("stride_ms").read_only and not node.describe_parameter("debounce").read_only
+    out_of_range = node.set_parameters([Parameter("decoder.vote_window", value=0)])[0]
+    read_only = node.set_parameters([Parameter("decoder.stride_ms", value=40.0)])[0]
+    assert not out_of_range.successful and not read_only.successful and node.config.decoder.vote_window == 7
+    assert "read-only" in read_only.reason and node.config.decoder.stride_ms == 20.0
+    assert node.describe_parameter("decoder.stride_ms").read_only
+    assert not node.describe_parameter("decoder.debounce").read_only
 
-    # as `ros2 param set /grasp_classifier debounce 3` does: the node's set_parameters service
+    # as `ros2 param set /grasp_classifier decoder.debounce 3` does: the node's set_parameters service
     client_node = rclpy.create_node("param_client")
     client = client_node.create_client(SetParameters, "/grasp_classifier/set_parameters")
     assert spin([node, client_node], lambda: client.service_is_ready())
-    future = client.call_async(SetParameters.Request(parameters=[Parameter("debounce", value=3).to_parameter_msg()]))
+    future = client.call_async(SetParameters.Request(parameters=[Parameter("decoder.debounce", value=3).to_parameter_msg()]))
     assert spin([node, client_node], future.done)
     assert future.result().results[0].successful and node.component.decoder.config.debounce == 3
     client_node.destroy_node()

@@ -17,7 +17,11 @@ from semg_grasp_ros.intent.spec import InputSpec, filter_and_window
 FS = 500.0
 SPEC = InputSpec(sample_rate=FS, channel_names=("a", "b"), window_ms=100.0, stride_ms=20.0)  # 50 / 10 samples
 NAMES = ("first", "second")
-QUIET = DecoderConfig(stride_ms=20.0, vote_window=1, debounce=1, min_confidence=0.0, rest_rms=(1e-9, 1e-9))
+#: the bare decision layer these tests exercise (every vote change published at once; the onset
+#: decoder where a test sets an evidence_threshold), not the node's tuned onset decoder
+BARE = DecoderConfig(release_debounce=0, switch_debounce=0, correction_ms=0.0, rest_factor=1.5, rest_percentile=50.0,
+                     evidence_threshold=0.0, evidence_weight=0.0, release_factor=0.0, release_window_ms=0.0)
+QUIET = replace(BARE, stride_ms=20.0, vote_window=1, debounce=1, min_confidence=0.0, rest_rms=(1e-9, 1e-9))
 
 
 def _segment(label, n, rng, level=1.0):
@@ -79,15 +83,15 @@ def test_rest_calibration_stays_within_calibration_s_and_ignores_a_brief_movemen
     burst = _segment(-1, 1000, rng)
     burst[400:440] = _segment(0, 40, rng)  # 80 ms movement inside the 2 s of rest
     for rest in (_segment(-1, 1000, rng), burst):
-        dec = OnlineDecoder(lda, DecoderConfig(stride_ms=20.0, calibration_s=2.0))
+        dec = OnlineDecoder(lda, replace(BARE, stride_ms=20.0, calibration_s=2.0))
         _feed(dec, np.concatenate([rest, _segment(0, 300, rng, level=3.0)]), rng)
         assert dec.rest_rms == pytest.approx([0.01, 0.01], rel=0.15)
 
 
 def test_deterministic(lda):
     x = np.concatenate([_segment(k, 300, np.random.default_rng(k + 1)) for k in (0, 1, -1)])
-    a = _feed(OnlineDecoder(lda, DecoderConfig(stride_ms=20.0)), x, np.random.default_rng(5))
-    b = _feed(OnlineDecoder(lda, DecoderConfig(stride_ms=20.0)), x, np.random.default_rng(6))
+    a = _feed(OnlineDecoder(lda, replace(BARE, stride_ms=20.0)), x, np.random.default_rng(5))
+    b = _feed(OnlineDecoder(lda, replace(BARE, stride_ms=20.0)), x, np.random.default_rng(6))
     assert [(d.end_index, d.class_index, d.confidence, d.reason) for d in a] == \
         [(d.end_index, d.class_index, d.confidence, d.reason) for d in b]
 
@@ -104,7 +108,7 @@ def _onehot(labels, p=0.9):
 def test_majority_vote_and_debounce(scripted_model):
     window_labels = [0, 0, 0, 1, 0, 1, 1, 1, 1, 1]
     model = scripted_model(SPEC, ("p", "q", "r"), _onehot(window_labels))
-    cfg = DecoderConfig(stride_ms=20.0, vote_window=3, debounce=2, min_confidence=0.5, rest_rms=(1e-9, 1e-9))
+    cfg = replace(BARE, stride_ms=20.0, vote_window=3, debounce=2, min_confidence=0.5, rest_rms=(1e-9, 1e-9))
     x = _segment(0, SPEC.window + 10 * (len(window_labels) - 1), np.random.default_rng(0))
     decisions = OnlineDecoder(model, cfg).process(x, 0)
     assert [d.window_label for d in decisions] == window_labels
@@ -115,7 +119,7 @@ def test_majority_vote_and_debounce(scripted_model):
 
 def test_vote_tie_goes_to_most_recent_and_low_confidence_is_rejected(scripted_model):
     probs = _onehot([0, 1]) + [np.array([0.4, 0.35, 0.25])]
-    cfg = DecoderConfig(stride_ms=20.0, vote_window=2, debounce=1, min_confidence=0.5, rest_rms=(1e-9, 1e-9))
+    cfg = replace(BARE, stride_ms=20.0, vote_window=2, debounce=1, min_confidence=0.5, rest_rms=(1e-9, 1e-9))
     x = _segment(0, SPEC.window + 20, np.random.default_rng(0))
     d = OnlineDecoder(scripted_model(SPEC, ("p", "q", "r"), probs), cfg).process(x, 0)
     # Votes [0] -> 0; [0, 1] tie -> the most recent, 1; [1, no grasp] tie -> no grasp.
@@ -126,7 +130,7 @@ def test_vote_tie_goes_to_most_recent_and_low_confidence_is_rejected(scripted_mo
 
 def test_rest_from_calibration_segment(lda):
     rng = np.random.default_rng(2)
-    dec = OnlineDecoder(lda, DecoderConfig(stride_ms=20.0, vote_window=1, debounce=1, rest_factor=3.0))
+    dec = OnlineDecoder(lda, replace(BARE, stride_ms=20.0, vote_window=1, debounce=1, rest_factor=3.0))
     rms = dec.calibrate(_segment(-1, 1000, rng))
     assert rms == pytest.approx([0.01, 0.01], rel=0.15)
     out = dec.process(np.concatenate([_segment(-1, 300, rng), _segment(1, 300, rng)]), 0)
@@ -139,7 +143,7 @@ def test_rest_from_calibration_segment(lda):
 
 def test_rest_calibrated_from_stream_start(lda):
     rng = np.random.default_rng(3)
-    dec = OnlineDecoder(lda, DecoderConfig(stride_ms=20.0, vote_window=1, debounce=1, calibration_s=1.0))
+    dec = OnlineDecoder(lda, replace(BARE, stride_ms=20.0, vote_window=1, debounce=1, calibration_s=1.0))
     out = _feed(dec, np.concatenate([_segment(-1, 700, rng), _segment(-1, 200, rng), _segment(0, 400, rng)]), rng)
     reasons = [d.reason for d in out]
     assert reasons[0] == "calibrating"
@@ -150,7 +154,7 @@ def test_rest_calibrated_from_stream_start(lda):
 
 
 def _first_grasp_decoder(lda):
-    dec = OnlineDecoder(lda, DecoderConfig(stride_ms=20.0, vote_window=1, debounce=1, rest_rms=(1e-9, 1e-9)))
+    dec = OnlineDecoder(lda, replace(BARE, stride_ms=20.0, vote_window=1, debounce=1, rest_rms=(1e-9, 1e-9)))
     rng = np.random.default_rng(4)
     out = dec.process(_segment(0, 200, rng), 0)
     assert out[-1].class_index == 0
@@ -189,7 +193,7 @@ def test_flat_and_clipped_channels(lda):
     clipped = np.clip(_segment(0, 60, rng), -0.3, 0.5)
     out = dec.process(clipped, 200)
     assert out[-1].reason.startswith("clipped channel a")
-    dec = OnlineDecoder(lda, DecoderConfig(stride_ms=20.0, rest_rms=(1e-9, 1e-9), saturation_level=2.0))
+    dec = OnlineDecoder(lda, replace(BARE, stride_ms=20.0, rest_rms=(1e-9, 1e-9), saturation_level=2.0))
     x = _segment(0, 200, rng)
     x[150, 0] = 2.5
     assert dec.process(x, 0)[-1].reason.startswith("saturated channel a")
@@ -205,15 +209,15 @@ def test_wrong_rate_or_channels_rejected(lda):
 
 def test_config_errors(lda):
     with pytest.raises(ConfigError):
-        DecoderConfig(vote_window=0)
+        replace(BARE, vote_window=0)
     with pytest.raises(ConfigError):
-        DecoderConfig(min_confidence=1.5)
+        replace(BARE, min_confidence=1.5)
     with pytest.raises(ConfigError):
-        DecoderConfig(rest_rms=(), calibration_s=0.0)
+        replace(BARE, rest_rms=(), calibration_s=0.0)
     with pytest.raises(ConfigError):
-        OnlineDecoder(lda, DecoderConfig(rest_rms=(0.1, 0.1, 0.1)))
+        OnlineDecoder(lda, replace(BARE, rest_rms=(0.1, 0.1, 0.1)))
     with pytest.raises(ConfigError):
-        OnlineDecoder(LdaModel(SPEC, NAMES), DecoderConfig())
+        OnlineDecoder(LdaModel(SPEC, NAMES), BARE)
 
 
 def test_longest_run():
@@ -232,7 +236,7 @@ def test_real_recordings_pass_the_signal_checks(sapsanis_dir):
     model = LdaModel(spec, t.class_names, LdaConfig(features=FeatureConfig(names=("log_rms",))))
     w = filter_and_window(t.data[::6], spec)
     model.fit(w.reshape(-1, *w.shape[2:]), np.repeat(t.labels[::6], w.shape[1]))
-    dec = OnlineDecoder(model, DecoderConfig(rest_rms=(1e-9, 1e-9)))
+    dec = OnlineDecoder(model, replace(BARE, rest_rms=(1e-9, 1e-9)))
     decisions = dec.process(np.concatenate(list(t.data[::3])), 0)
     assert len(decisions) > 1000 and not any(d.rejected for d in decisions)
 
@@ -255,7 +259,7 @@ def test_onset_decoder_waits_for_evidence_holds_the_type_and_releases(scripted_m
     n_quiet, n_rest = 3, 30
     x = np.concatenate([_segment(-1, SPEC.window + 10 * (n_quiet - 1), rng),
                         _segment(0, 10 * len(active), rng), _segment(-1, 10 * n_rest, rng)])
-    cfg = DecoderConfig(stride_ms=20.0, rest_rms=(0.01, 0.01), rest_factor=3.0, evidence_threshold=0.9,
+    cfg = replace(BARE, stride_ms=20.0, rest_rms=(0.01, 0.01), rest_factor=3.0, evidence_threshold=0.9,
                         evidence_weight=1.0, onset_windows=1, release_debounce=3)
     model = scripted_model(SPEC, ("p", "q", "r"), _probs(active + [0] * 20))
     d = OnlineDecoder(model, cfg).process(x, 0)
@@ -289,7 +293,7 @@ def test_level_follows_the_contraction_and_is_steady(lda):
     with pytest.raises(ConfigError):
         LevelConfig(deadband=1.0)
     with pytest.raises(ConfigError):
-        OnlineDecoder(lda, replace(QUIET, level=LevelConfig(max_rms=(1.0,))))
+        OnlineDecoder(lda, replace(QUIET, level=LevelConfig(max_rms=(1.0, 1.0, 1.0))))
 
 
 def test_onset_decoder_releases_on_the_newest_samples(scripted_model):
@@ -302,7 +306,7 @@ def test_onset_decoder_releases_on_the_newest_samples(scripted_model):
     end = SPEC.window + 20 + 10 * n_active  # first quiet sample
     releases = {}
     for release_ms in (0.0, 20.0):
-        cfg = DecoderConfig(stride_ms=20.0, rest_rms=(0.01, 0.01), rest_factor=3.0, evidence_threshold=0.9,
+        cfg = replace(BARE, stride_ms=20.0, rest_rms=(0.01, 0.01), rest_factor=3.0, evidence_threshold=0.9,
                             evidence_weight=1.0, onset_windows=1, release_debounce=2, release_window_ms=release_ms)
         d = OnlineDecoder(scripted_model(SPEC, ("p", "q", "r"), _probs([0] * 40)), cfg).process(x, 0)
         published = [e.class_index for e in d]
@@ -314,7 +318,7 @@ def test_onset_decoder_releases_on_the_newest_samples(scripted_model):
     assert releases[0.0] >= SPEC.window and releases[20.0] <= 10 + 2 * 10 + 10
     assert releases[20.0] <= releases[0.0] - 30
     with pytest.raises(ConfigError):
-        DecoderConfig(release_window_ms=-1.0)
+        replace(BARE, release_window_ms=-1.0)
 
 
 def test_onset_decoder_keeps_an_undecided_contraction_through_a_dip(scripted_model):
@@ -323,7 +327,7 @@ def test_onset_decoder_keeps_an_undecided_contraction_through_a_dip(scripted_mod
     rng = np.random.default_rng(3)
     x = np.concatenate([_segment(-1, SPEC.window + 20, rng), _segment(0, 40, rng, level=0.1),
                         _segment(-1, 30, rng), _segment(0, 200, rng, level=0.1), _segment(-1, 200, rng)])
-    cfg = DecoderConfig(stride_ms=20.0, rest_rms=(0.01, 0.01), rest_factor=3.0, evidence_threshold=0.9,
+    cfg = replace(BARE, stride_ms=20.0, rest_rms=(0.01, 0.01), rest_factor=3.0, evidence_threshold=0.9,
                         evidence_weight=0.5, onset_windows=1, release_debounce=2, release_window_ms=20.0)
     d = OnlineDecoder(scripted_model(SPEC, ("p", "q", "r"), _probs([0] * 60)), cfg).process(x, 0)
     reasons = [e.reason for e in d]
@@ -342,8 +346,21 @@ def test_onset_decoder_evidence_ramp_discounts_the_rise(scripted_model):
     x = np.concatenate([_segment(-1, SPEC.window + 20, rng), _segment(0, 300, rng, level=0.1)])
     first = {}
     for ramp in (0.0, 100.0):
-        cfg = DecoderConfig(stride_ms=20.0, rest_rms=(0.01, 0.01), rest_factor=3.0, evidence_threshold=0.9,
+        cfg = replace(BARE, stride_ms=20.0, rest_rms=(0.01, 0.01), rest_factor=3.0, evidence_threshold=0.9,
                             evidence_weight=1.0, onset_windows=1, release_debounce=3, evidence_ramp_ms=ramp)
         d = OnlineDecoder(scripted_model(SPEC, ("p", "q", "r"), _probs([1, 1, 1] + [0] * 40)), cfg).process(x, 0)
         first[ramp] = next(e.class_index for e in d if e.class_index != NO_GRASP)
     assert first == {0.0: 1, 100.0: 0}
+
+
+def test_per_channel_settings_one_value_for_all_channels_or_none():
+    """``rest_rms`` / ``level.max_rms``: all 0 = not given (a ROS parameter cannot be an empty list),
+    one value = every channel, else one per channel."""
+    assert DecoderConfig().rest_rms == () and DecoderConfig().level.max_rms == ()
+    cfg = DecoderConfig(rest_rms=(0.2,), level=LevelConfig(max_rms=(1.0, 2.0))).for_channels(2)
+    assert cfg.rest_rms == (0.2, 0.2) and cfg.level.max_rms == (1.0, 2.0)
+    assert DecoderConfig().for_channels(2) == DecoderConfig()
+    with pytest.raises(ConfigError, match="rest_rms needs 1 or 3 values, got 2"):
+        DecoderConfig(rest_rms=(0.1, 0.2)).for_channels(3)
+    with pytest.raises(ConfigError):
+        DecoderConfig(rest_rms=(0.1, 0.0))
