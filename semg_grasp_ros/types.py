@@ -404,6 +404,34 @@ class JointTrajectory:
                 )
 
 
+@dataclass(frozen=True)
+class GripperTranslation:
+    """``moveit_msgs/GripperTranslation``: a straight motion of the end effector (``direction``: (3,)
+    unit vector in ``frame_id``; ``desired_distance``, ``min_distance``: metres, the motion fails
+    below the minimum)."""
+
+    frame_id: str
+    direction: np.ndarray
+    desired_distance: float
+    min_distance: float
+
+
+@dataclass(frozen=True, eq=False)
+class MoveItGrasp:
+    """``moveit_msgs/Grasp``: an accepted grasp for MoveIt pick pipelines (the hand controller's,
+    ``pipeline.moveit_grasp`` says what each field holds here)."""
+
+    id: str
+    pre_grasp_posture: JointTrajectory
+    grasp_posture: JointTrajectory
+    grasp_pose: PoseStamped
+    grasp_quality: float
+    pre_grasp_approach: GripperTranslation
+    post_grasp_retreat: GripperTranslation
+    max_contact_force: float = 0.0
+    allowed_touch_objects: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, eq=False)
 class Marker:
     """A subset of ``visualization_msgs/Marker`` used for RViz displays.

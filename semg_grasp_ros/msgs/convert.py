@@ -19,6 +19,7 @@ from ..errors import DataError
 from ..types import (
     EmgChunk,
     GraspIntent,
+    GripperTranslation,
     HandGrasp,
     HandGraspArray,
     Header,
@@ -26,6 +27,7 @@ from ..types import (
     JointTrajectory,
     JointTrajectoryPoint,
     Marker,
+    MoveItGrasp,
     ObjectSdf,
     PointCloud,
     Pose,
@@ -340,11 +342,33 @@ def _marker_from(m: Any) -> Marker:
                   np.array([c.r, c.g, c.b, c.a]), points, int(m.action))
 
 
+def _translation_to(f: MessageFactory, t: GripperTranslation, stamp_ns: int) -> Any:
+    direction = f.new("geometry_msgs/msg/Vector3Stamped", header=_header(f, Header(stamp_ns, t.frame_id)),
+                      vector=_xyz(f, "geometry_msgs/msg/Vector3", t.direction))
+    return f.new("moveit_msgs/msg/GripperTranslation", direction=direction,
+                 desired_distance=float(t.desired_distance), min_distance=float(t.min_distance))
+
+
+def _moveit_to(f: MessageFactory, g: MoveItGrasp) -> Any:
+    """``moveit_msgs/msg/Grasp`` (a ROS-only message: published where ``moveit_msgs`` is installed,
+    never recorded); no place motion (``post_place_retreat`` zero)."""
+    stamp = g.grasp_pose.header.stamp_ns
+    no_motion = GripperTranslation("", np.zeros(3), 0.0, 0.0)
+    return f.new(
+        "moveit_msgs/msg/Grasp", id=g.id, pre_grasp_posture=_trajectory_to(f, g.pre_grasp_posture),
+        grasp_posture=_trajectory_to(f, g.grasp_posture), grasp_pose=_pose_stamped_to(f, g.grasp_pose),
+        grasp_quality=float(g.grasp_quality), pre_grasp_approach=_translation_to(f, g.pre_grasp_approach, stamp),
+        post_grasp_retreat=_translation_to(f, g.post_grasp_retreat, stamp),
+        post_place_retreat=_translation_to(f, no_motion, stamp), max_contact_force=float(g.max_contact_force),
+        allowed_touch_objects=list(g.allowed_touch_objects),
+    )
+
+
 _TO: dict[type, Callable[[MessageFactory, Any], Any]] = {
     EmgChunk: _emg_to, GraspIntent: _intent_to, ObjectSdf: _sdf_to, HandGrasp: _grasp_to,
     HandGraspArray: _grasps_to, PointCloud: _cloud_to, JointState: _joints_to, TransformStamped: _tf_to,
     PoseStamped: _pose_stamped_to, JointTrajectory: _trajectory_to, Marker: _marker_to, TfMessage: _tfs_to,
-    Text: _text_to, PoseArray: _pose_array_to,
+    Text: _text_to, PoseArray: _pose_array_to, MoveItGrasp: _moveit_to,
 }
 _FROM: dict[str, Callable[[Any], Any]] = {
     MSGTYPES[EmgChunk]: _emg_from, MSGTYPES[GraspIntent]: _intent_from, MSGTYPES[ObjectSdf]: _sdf_from,

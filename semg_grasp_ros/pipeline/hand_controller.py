@@ -15,7 +15,8 @@ hand. Without ``preshape_on_intent`` the intents only set the closing level: res
 along the palm normal -> close to the grasp -> squeeze (``hand.trajectory``; the hand's sequence is
 pre-shape -> pregrasp -> grasp -> squeeze, the pre-shape coming from the intent), published once
 as ``hand/joint_trajectory`` (for a hand controller) with the wrist target ``grasp/pose``
-(``PoseStamped``, for an arm planner). A grasp without pregrasp/squeeze postures (empty fields)
+(``PoseStamped``, for an arm planner) and the grasp for MoveIt on ``grasp/moveit`` (``MoveItGrasp``,
+``pipeline.moveit_grasp``). A grasp without pregrasp/squeeze postures (empty fields)
 gets a partly opened copy of itself as pregrasp and no squeeze. With ``proportional_closing`` the
 close phase follows the intents' contraction level instead of the clock (``hand.closure``: level
 0 = pregrasp, ``grasp_level`` = the grasp, 1 = the squeeze; rate-limited): the hand closes as much
@@ -66,7 +67,7 @@ from ..hand.kinematics import HandKinematics
 from ..hand.model import COUPLING_TOLERANCE, FINGER_JOINTS, WRIST_JOINTS, couple, coupling_error, load_hand
 from ..hand.trajectory import PHASES, TrajectoryConfig, plan_grasp, plan_joint_motion
 from ..throttle import Throttle
-from ..topics import GRASP_INTENT, GRASP_POSE, GRASP_SELECTED, HAND_TRAJECTORY, JOINT_STATES, TF
+from ..topics import GRASP_INTENT, GRASP_MOVEIT, GRASP_POSE, GRASP_SELECTED, HAND_TRAJECTORY, JOINT_STATES, TF
 from ..types import (
     GraspIntent,
     HandGrasp,
@@ -74,12 +75,14 @@ from ..types import (
     JointState,
     JointTrajectory,
     JointTrajectoryPoint,
+    MoveItGrasp,
     Pose,
     PoseStamped,
     TransformStamped,
 )
 from .component import Ports, Timer
 from .intent_gate import IntentGate
+from .moveit_grasp import moveit_grasp
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +217,7 @@ class HandController:
                 TransformStamped: TF,
                 JointTrajectory: HAND_TRAJECTORY,
                 PoseStamped: GRASP_POSE,
+                MoveItGrasp: GRASP_MOVEIT,
             },
             timers=[Timer(1.0 / self.config.rate_hz, self.on_timer)],
         )
@@ -270,7 +274,8 @@ class HandController:
         return JointTrajectory(header, FINGER_JOINTS, points)
 
     def on_grasp(self, grasp: HandGrasp) -> list:
-        """Validate, plan and publish the trajectory and the wrist target; [] when rejected."""
+        """Validate, plan and publish the trajectory, the wrist target and the MoveIt grasp; [] when
+        rejected or when it repeats the running grasp."""
         stamp = int(grasp.header.stamp_ns)
         now = self._last_tick_ns if self._last_tick_ns is not None else stamp
         try:
@@ -314,7 +319,8 @@ class HandController:
         self._stale_handled = False
         header = Header(start, grasp.header.frame_id)
         target = PoseStamped(header, Pose(trans, matrix_to_quat_xyzw(rot)))
-        return [traj.to_joint_trajectory(header), target]
+        moveit = moveit_grasp(grasp, self.q_open, self.lower, self.upper, self.config.trajectory)
+        return [traj.to_joint_trajectory(header), target, moveit]
 
     def _same_goal(self, frame: str, joints, rot, trans) -> bool:
         if self._goal is None or self._plan is None or self._plan.wrist_position is None:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..msgs.convert import MSGTYPES
 from .bag import BagWriter, read_bag
 from .graph import Graph
 
@@ -15,11 +16,13 @@ log = logging.getLogger(__name__)
 
 def record(graph: Graph, writer: BagWriter, topics: Iterable[str] | None = None) -> None:
     """Write every message published in ``graph`` (or only ``topics``) to ``writer``,
-    stamped with the graph clock at publication (the receive time, as ``ros2 bag record``)."""
+    stamped with the graph clock at publication (the receive time, as ``ros2 bag record``).
+    Domain objects without a bag message type (the MoveIt grasp, published by the ROS node only)
+    are left out."""
     wanted = None if topics is None else {t.lstrip("/") for t in topics}
 
     def on_message(topic: str, obj, now_ns: int) -> None:
-        if wanted is None or topic in wanted:
+        if type(obj) in MSGTYPES if wanted is None else topic in wanted:
             writer.write(topic, obj, now_ns)
 
     graph.tap(on_message)

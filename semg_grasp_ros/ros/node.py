@@ -7,7 +7,8 @@ validates the config (a ``ConfigError`` stops the node at start-up with the vali
 in its message; missing weights name the file and where shipped weights live), then
 creates a subscription per input, a publisher per output (a TF broadcaster for
 ``TransformStamped``) and a timer per ``Timer``, with the names, types and QoS of
-``interfaces``. Callbacks convert, check the frame, call the component, convert and
+``interfaces`` (an output on a ROS-only topic whose message package is not installed, such as
+``moveit_msgs``, is logged at start-up and not published). Callbacks convert, check the frame, call the component, convert and
 publish; a ``SemgGraspError`` from bad input (wrong array lengths, NaN, a spatial message
 without a valid frame) is logged, throttled, and the node keeps spinning. The package's Python
 log records are forwarded to the node's ROS logger. Works on Humble and Jazzy.
@@ -46,10 +47,10 @@ from ..config import build_config, flat_fields
 from ..errors import ConfigError, ModelError, SemgGraspError
 from ..pipeline.component import Component
 from ..pipeline.diagnostics import PERIOD_S, NodeDiagnostics
-from ..topics import DIAGNOSTICS
+from ..topics import DIAGNOSTICS, ROS_ONLY_TOPICS
 from ..types import TransformStamped
 from .convert import check_frame, from_ros, to_ros
-from .interfaces import msg_class, qos
+from .interfaces import msg_class, optional_msg_class, qos
 
 
 def _ros_value(value: Any) -> Any:
@@ -181,9 +182,14 @@ class _ComponentRuntime:
         for typ, topic in ports.outputs.items():
             if typ is TransformStamped:
                 self._outputs[typ] = TransformBroadcaster(self)
-            else:
-                self._outputs[typ] = self.create_publisher(msg_class(topic), topic, qos(topic))
-                self._entities.append(self._outputs[typ])
+                continue
+            only_ros = ROS_ONLY_TOPICS.get(topic)
+            cls = msg_class(topic) if only_ros is None else optional_msg_class(only_ros.msgtype)
+            if cls is None:  # an optional ROS-only message (moveit_msgs) whose package is not installed
+                self.get_logger().info(f"{only_ros.msgtype} is not installed: nothing on {topic}")
+                continue
+            self._outputs[typ] = self.create_publisher(cls, topic, qos(topic))
+            self._entities.append(self._outputs[typ])
         for topic, handler in ports.inputs.items():
             self._entities.append(self.create_subscription(
                 msg_class(topic), topic, partial(self._on_message, topic, handler), qos(topic)))
@@ -268,7 +274,9 @@ class _ComponentRuntime:
 
     def _publish(self, outputs: Any) -> None:
         for obj in outputs or ():
-            publisher = self._outputs[type(obj)]
+            publisher = self._outputs.get(type(obj))
+            if publisher is None:  # its message package is not installed
+                continue
             msg = to_ros(obj)
             if isinstance(publisher, TransformBroadcaster):
                 publisher.sendTransform(list(msg.transforms))

@@ -264,3 +264,26 @@ def test_on_rest_the_fingers_go_to_the_rest_posture_and_the_next_grasp_starts_ne
         graph.call_at(int(round(t * 1e9)), lambda m=intent(kind, t): graph.publish("grasp/intent", m))
     graph.run(4.0)
     np.testing.assert_allclose(ctrl.command, _grasp_joints(), atol=1e-9)
+
+
+def test_an_accepted_grasp_is_also_the_moveit_grasp_and_a_repeat_is_not():
+    """The controller's MoveIt grasp (``grasp/moveit``) comes with each accepted grasp, built from
+    the controller's open hand, limits and trajectory settings; a refresh or a rejection gives none."""
+    from semg_grasp_ros.pipeline.moveit_grasp import moveit_grasp
+    from semg_grasp_ros.topics import GRASP_MOVEIT
+    from semg_grasp_ros.types import MoveItGrasp
+
+    ctrl = HandController()
+    assert ctrl.ports().outputs[MoveItGrasp] == GRASP_MOVEIT
+    grasp = HandGrasp(Header(0, "camera"), "spherical", Pose([0.02, 0, 0.5]), FINGER_JOINTS, np.full(22, 0.4),
+                      score=0.8)
+    out = ctrl.on_grasp(grasp)
+    got = [o for o in out if isinstance(o, MoveItGrasp)]
+    want = moveit_grasp(grasp, ctrl.q_open, ctrl.lower, ctrl.upper, ctrl.config.trajectory)
+    assert len(got) == 1 and got[0].id == want.id == "spherical_0" and got[0].grasp_quality == pytest.approx(0.8)
+    for a, b in ((got[0].pre_grasp_posture, want.pre_grasp_posture), (got[0].grasp_posture, want.grasp_posture)):
+        for p, q in zip(a.points, b.points, strict=True):
+            np.testing.assert_array_equal(p.positions, q.positions)
+    assert ctrl.on_grasp(grasp) == []  # the same grasp again only refreshes the running one
+    bad = HandGrasp(Header(0, "camera"), "spherical", Pose(), ("rh_XXJ9",), np.zeros(1))
+    assert ctrl.on_grasp(bad) == []

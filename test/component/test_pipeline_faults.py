@@ -30,6 +30,7 @@ from semg_grasp_ros.pipeline.grasp_diffusion import GraspDiffusionComponent, Gra
 from semg_grasp_ros.pipeline.hand_controller import HandController, HandControllerConfig
 from semg_grasp_ros.pipeline.object_sdf import ObjectSdfComponent, ObjectSdfConfig
 from semg_grasp_ros.pipeline.session import record
+from semg_grasp_ros.topics import GRASP_MOVEIT
 from semg_grasp_ros.types import EmgChunk, GraspIntent, Header, Marker, PointCloud
 
 RATE = 500.0
@@ -75,8 +76,10 @@ class Recorded:
         record(self.graph, self.bag)
 
     def _count(self, topic, obj, now_ns):
-        self.published["/" + topic] = self.published.get("/" + topic, 0) + 1
         self.messages.setdefault(topic, []).append(obj)
+        if topic == GRASP_MOVEIT:  # published by the ROS node only, never recorded
+            return
+        self.published["/" + topic] = self.published.get("/" + topic, 0) + 1
 
     def feed(self, topic: str, items):
         for stamp, obj in items:

@@ -67,7 +67,7 @@ def test_node_yaml_sets_only_known_parameters_that_differ_from_the_defaults(path
 @pytest.mark.parametrize("path", NODE_FILES, ids=lambda p: p.stem)
 def test_node_topics_and_types_match_the_topic_table(path):
     """A component names its topics by the constants of topics.py (no string literal); each is a
-    topic of the table with a message type."""
+    topic of the table with a message type, or a ROS-only topic (the MoveIt grasp)."""
     from semg_grasp_ros import topics
 
     _, config_cls, comp_cls = _node_spec(path)
@@ -79,7 +79,7 @@ def test_node_topics_and_types_match_the_topic_table(path):
     declared = {getattr(topics, name) for name in named if isinstance(getattr(topics, name), str)}
     assert declared, f"{comp_cls.__name__} names no topic of topics.TOPICS"
     for topic in declared:
-        assert TOPICS[topic].type in MSGTYPES
+        assert topic in topics.ROS_ONLY_TOPICS or TOPICS[topic].type in MSGTYPES
 
 
 def test_no_topic_name_is_spelled_outside_topics_py():
@@ -246,7 +246,7 @@ def test_moveit_grasp_carries_the_controllers_preshape_grasp_and_approach():
     from semg_grasp_ros.hand.model import FINGER_JOINTS, PALM_NORMAL, couple
     from semg_grasp_ros.hand.trajectory import TrajectoryConfig
     from semg_grasp_ros.types import HandGrasp
-    from semg_grasp_ros.ros.moveit_grasp import EEF_PARENT_LINK, moveit_grasp
+    from semg_grasp_ros.pipeline.moveit_grasp import EEF_PARENT_LINK, moveit_grasp
 
     lower, upper = np.full(22, -0.2), np.full(22, 1.2)
     q = np.linspace(-0.5, 1.5, 22)  # beyond both limits at the ends
@@ -286,7 +286,7 @@ def test_moveit_grasp_refuses_unknown_joints():
     import numpy as np
 
     from semg_grasp_ros.errors import DataError
-    from semg_grasp_ros.ros.moveit_grasp import moveit_grasp
+    from semg_grasp_ros.pipeline.moveit_grasp import moveit_grasp
     from semg_grasp_ros.types import HandGrasp, Header, Pose
 
     bad = HandGrasp(Header(0, "camera"), "cylindrical", Pose(), ("rh_FFJ4", "rh_XXJ9"), np.zeros(2))
@@ -311,13 +311,14 @@ def test_grasp_message_fills_every_moveit_field_and_survives_cdr():
     from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
     from semg_grasp_ros.msgs.typestore import RosbagsFactory
-    from semg_grasp_ros.ros.moveit_grasp import grasp_message, moveit_grasp
+    from semg_grasp_ros.msgs.convert import to_msg
+    from semg_grasp_ros.pipeline.moveit_grasp import moveit_grasp
 
     store = get_typestore(Stores.ROS2_HUMBLE)
     for name, text in MOVEIT_MSGS.items():
         store.register(get_types_from_msg(text, name))
     g = moveit_grasp(_grasp(np.full(22, 0.4)), np.zeros(22), np.full(22, -1.0), np.full(22, 1.5))
-    msg = grasp_message(g, RosbagsFactory(store))
+    msg = to_msg(g, RosbagsFactory(store))
     back = store.deserialize_cdr(store.serialize_cdr(msg, "moveit_msgs/msg/Grasp"), "moveit_msgs/msg/Grasp")
     assert back.id == g.id and back.grasp_pose.header.frame_id == "camera"
     assert back.grasp_pose.header.stamp.sec == 1 and back.grasp_pose.header.stamp.nanosec == 500_000_000

@@ -1,9 +1,7 @@
-"""A generated grasp as a ``moveit_msgs/Grasp``, for MoveIt pick pipelines.
+"""An accepted grasp as a ``MoveItGrasp`` (``moveit_msgs/Grasp``), for MoveIt pick pipelines.
 
-``moveit_grasp`` builds the Grasp-shaped structure from a ``HandGrasp`` without ROS (tested
-in the always-run tier); ``grasp_message`` turns it into a message with any factory of
-``semg_grasp_ros.msgs.convert`` (rclpy classes in the hand controller node, where
-``moveit_msgs`` is installed).
+The hand controller outputs it on ``grasp/moveit`` with each grasp it accepts; its node publishes
+it where ``moveit_msgs`` is installed (``msgs.convert`` builds the message).
 
 Conventions (``urdf/shadow_hand.srdf``: end effector ``rh_hand``, group ``rh_fingers``,
 parent link ``rh_palm``):
@@ -24,9 +22,6 @@ parent link ``rh_palm``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 
 from ..geometry import matrix_to_quat_xyzw
@@ -34,45 +29,21 @@ from ..grasp.representation import SPECS, spec
 from ..hand.convert import hand_grasp_postures, hand_grasp_to_arrays
 from ..hand.model import FINGER_JOINTS, PALM_NORMAL, couple
 from ..hand.trajectory import TrajectoryConfig
-from ..msgs.convert import MessageFactory, to_msg
-from ..types import Header, HandGrasp, JointTrajectory, JointTrajectoryPoint, Pose, PoseStamped
+from ..types import (
+    GripperTranslation,
+    HandGrasp,
+    Header,
+    JointTrajectory,
+    JointTrajectoryPoint,
+    MoveItGrasp,
+    Pose,
+    PoseStamped,
+)
 
 #: Link of the end effector's parent (``urdf/shadow_hand.srdf``), frame of approach and retreat.
 EEF_PARENT_LINK = "rh_palm"
 #: Time between the points of a posture, ns (MoveIt executes postures as trajectories).
 POSTURE_TIME_NS = 500_000_000
-
-
-@dataclass(frozen=True)
-class GripperTranslation:
-    """``moveit_msgs/GripperTranslation``: a straight motion of the end effector.
-
-    Attributes:
-        frame_id: frame of ``direction``.
-        direction: (3,) unit vector.
-        desired_distance: metres.
-        min_distance: metres (the motion fails below it).
-    """
-
-    frame_id: str
-    direction: np.ndarray
-    desired_distance: float
-    min_distance: float
-
-
-@dataclass(frozen=True, eq=False)
-class MoveItGrasp:
-    """``moveit_msgs/Grasp`` fields (see the module docstring for their meaning here)."""
-
-    id: str
-    pre_grasp_posture: JointTrajectory
-    grasp_posture: JointTrajectory
-    grasp_pose: PoseStamped
-    grasp_quality: float
-    pre_grasp_approach: GripperTranslation
-    post_grasp_retreat: GripperTranslation
-    max_contact_force: float = 0.0
-    allowed_touch_objects: tuple[str, ...] = ()
 
 
 def _posture(header: Header, *postures: np.ndarray) -> JointTrajectory:
@@ -130,34 +101,4 @@ def moveit_grasp(
         pre_grasp_approach=approach,
         post_grasp_retreat=retreat,
         allowed_touch_objects=tuple(allowed_touch_objects),
-    )
-
-
-def _translation(f: MessageFactory, t: GripperTranslation, stamp_ns: int) -> Any:
-    sec, nanosec = divmod(int(stamp_ns), 1_000_000_000)
-    header = f.new("std_msgs/msg/Header", stamp=f.new("builtin_interfaces/msg/Time", sec=sec, nanosec=nanosec),
-                   frame_id=t.frame_id)
-    x, y, z = (float(v) for v in t.direction)
-    direction = f.new("geometry_msgs/msg/Vector3Stamped", header=header,
-                      vector=f.new("geometry_msgs/msg/Vector3", x=x, y=y, z=z))
-    return f.new("moveit_msgs/msg/GripperTranslation", direction=direction,
-                 desired_distance=float(t.desired_distance), min_distance=float(t.min_distance))
-
-
-def grasp_message(g: MoveItGrasp, factory: MessageFactory) -> Any:
-    """``moveit_msgs/msg/Grasp`` built with ``factory`` (rclpy or rosbags classes)."""
-    stamp = g.grasp_pose.header.stamp_ns
-    no_motion = GripperTranslation("", np.zeros(3), 0.0, 0.0)
-    return factory.new(
-        "moveit_msgs/msg/Grasp",
-        id=g.id,
-        pre_grasp_posture=to_msg(g.pre_grasp_posture, factory),
-        grasp_posture=to_msg(g.grasp_posture, factory),
-        grasp_pose=to_msg(g.grasp_pose, factory),
-        grasp_quality=float(g.grasp_quality),
-        pre_grasp_approach=_translation(factory, g.pre_grasp_approach, stamp),
-        post_grasp_retreat=_translation(factory, g.post_grasp_retreat, stamp),
-        post_place_retreat=_translation(factory, no_motion, stamp),
-        max_contact_force=float(g.max_contact_force),
-        allowed_touch_objects=list(g.allowed_touch_objects),
     )
