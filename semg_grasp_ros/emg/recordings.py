@@ -68,6 +68,13 @@ class _Labelled:
         object.__setattr__(self, "channel_names", channels)
         object.__setattr__(self, "sample_rate", float(self.sample_rate))
 
+    def _as(self, cls: type, data: np.ndarray, labels: np.ndarray, repetitions: np.ndarray):
+        """A ``cls`` (``TrialSet`` or ``Recording``) of ``data``, ``labels`` and ``repetitions``
+        with these names, sample rate, subject and units."""
+        return cls(data=data, labels=labels, repetitions=repetitions, class_names=self.class_names,
+                   channel_names=self.channel_names, sample_rate=self.sample_rate, subject=self.subject,
+                   units=self.units)
+
 
 @dataclass(frozen=True, eq=False)
 class TrialSet(_Labelled):
@@ -138,16 +145,9 @@ class TrialSet(_Labelled):
             labels += [np.full(n_rest, -1), np.full(self.n_samples, self.labels[i])]
             reps += [np.full(n_rest, -1), np.full(self.n_samples, self.repetitions[i])]
         empty = np.zeros((0, self.n_channels), np.float32)
-        return Recording(
-            data=np.concatenate(parts) if parts else empty,
-            labels=np.concatenate(labels) if labels else np.zeros(0, np.int64),
-            repetitions=np.concatenate(reps) if reps else np.zeros(0, np.int64),
-            class_names=self.class_names,
-            channel_names=self.channel_names,
-            sample_rate=self.sample_rate,
-            subject=self.subject,
-            units=self.units,
-        )
+        none = np.zeros(0, np.int64)
+        return self._as(Recording, np.concatenate(parts) if parts else empty,
+                        np.concatenate(labels) if labels else none, np.concatenate(reps) if reps else none)
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,13 +198,5 @@ class Recording(_Labelled):
         kept = [s for s in segs if s[1] - s[0] >= length]
         if len(kept) < len(segs):
             log.info("%s: %d segments shorter than %d samples skipped", self.subject, len(segs) - len(kept), length)
-        return TrialSet(
-            data=np.stack([self.data[a : a + length] for a, _, _, _ in kept]),
-            labels=np.array([lab for _, _, lab, _ in kept]),
-            repetitions=np.array([rep for _, _, _, rep in kept]),
-            class_names=self.class_names,
-            channel_names=self.channel_names,
-            sample_rate=self.sample_rate,
-            subject=self.subject,
-            units=self.units,
-        )
+        return self._as(TrialSet, np.stack([self.data[a : a + length] for a, _, _, _ in kept]),
+                        np.array([lab for _, _, lab, _ in kept]), np.array([rep for _, _, _, rep in kept]))

@@ -211,9 +211,14 @@ class _Scheduler:
         eps = (sample - sa * x0) / sb
         return x0, eps
 
-    def _check_step(self, model_output: torch.Tensor, sample: torch.Tensor) -> None:
+    def _step_start(self, model_output: torch.Tensor, timestep, sample: torch.Tensor) -> tuple[int, int, float, float]:
+        """Check a step's shapes; (t, the next timestep t' (-1 after the last), alpha_bar[t],
+        alpha_bar[t'] (1 after the last))."""
         if model_output.shape != sample.shape:
             raise DataError(f"model output {tuple(model_output.shape)} differs from sample {tuple(sample.shape)}")
+        t = int(timestep)
+        prev = self.previous_timestep(t)
+        return t, prev, float(self.alphas_cumprod[t]), float(self.alphas_cumprod[prev]) if prev >= 0 else 1.0
 
 
 class DDPMScheduler(_Scheduler):
@@ -233,11 +238,7 @@ class DDPMScheduler(_Scheduler):
             x_{t'} and the predicted x_0. The posterior mean is eq. 7 of Ho et al. 2020:
             mu = sqrt(abar') beta' / (1 - abar) x_0 + sqrt(alpha') (1 - abar') / (1 - abar) x_t.
         """
-        self._check_step(model_output, sample)
-        t = int(timestep)
-        prev = self.previous_timestep(t)
-        abar = float(self.alphas_cumprod[t])
-        abar_prev = float(self.alphas_cumprod[prev]) if prev >= 0 else 1.0
+        t, prev, abar, abar_prev = self._step_start(model_output, timestep, sample)
         alpha = abar / abar_prev
         beta = 1.0 - alpha
         x0, _ = self.split_prediction(model_output, t, sample)
@@ -266,11 +267,7 @@ class DDIMScheduler(_Scheduler):
 
         Shapes as ``DDPMScheduler.step``.
         """
-        self._check_step(model_output, sample)
-        t = int(timestep)
-        prev = self.previous_timestep(t)
-        abar = float(self.alphas_cumprod[t])
-        abar_prev = float(self.alphas_cumprod[prev]) if prev >= 0 else 1.0
+        t, prev, abar, abar_prev = self._step_start(model_output, timestep, sample)
         x0, eps = self.split_prediction(model_output, t, sample)
         sigma = self.eta * math.sqrt((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev))
         out = math.sqrt(abar_prev) * x0 + math.sqrt(max(1 - abar_prev - sigma**2, 0.0)) * eps
