@@ -28,6 +28,23 @@ def machine_info(*packages: str) -> dict:
     return info
 
 
+def split_objects(split: str, per_family: int, objects_per_family: int = 64, seed: int = 0) -> list:
+    """The procedural objects of ``split`` (``grasp.data.dataset.split_of``: train, val, test) of the
+    object set (``grasp.data.objects.object_set``), at most ``per_family`` of each family, in set order."""
+    from collections import Counter
+
+    from semg_grasp_ros.grasp.data.dataset import split_of
+    from semg_grasp_ros.grasp.data.objects import DEFAULT_COUNTS, object_set
+
+    objects, _ = object_set(seed, dict.fromkeys(DEFAULT_COUNTS, objects_per_family))
+    chosen, count = [], Counter()
+    for o in objects:
+        if split_of(o.group) == split and count[o.family] < per_family:
+            chosen.append(o)
+            count[o.family] += 1
+    return chosen
+
+
 def write_result(out: dict, path, start: float) -> None:
     """Finish a benchmark's JSON: the load average at its end and its wall time (from ``start``,
     ``time.perf_counter()``), written to ``path`` (folders made)."""

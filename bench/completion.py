@@ -19,17 +19,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import machine_info, write_result  # noqa: E402  (bench/common.py)
+from common import machine_info, split_objects, write_result  # noqa: E402  (bench/common.py)
 
 from semg_grasp_ros.errors import DataError  # noqa: E402
-from semg_grasp_ros.grasp.data.dataset import split_of  # noqa: E402
-from semg_grasp_ros.grasp.data.objects import DEFAULT_COUNTS, object_set  # noqa: E402
 from semg_grasp_ros.paths import data_root  # noqa: E402
 from semg_grasp_ros.perception.camera import DepthCamera, TableScene  # noqa: E402
 from semg_grasp_ros.perception.completion import MirrorConfig, view_field  # noqa: E402
@@ -90,12 +87,7 @@ def main(argv=None) -> int:
                         help="mirror backing depths to compare, metres")
     args = parser.parse_args(argv)
     info, start = machine_info(), time.perf_counter()
-    objects, _ = object_set(0, dict.fromkeys(DEFAULT_COUNTS, 64))
-    val, count = {}, Counter()
-    for o in objects:
-        if split_of(o.group) == "val" and count[o.family] < args.per_family:
-            val[o.object_id] = o.mesh()
-            count[o.family] += 1
+    val = {o.object_id: o.mesh() for o in split_objects("val", args.per_family)}
     variants = {"extrude": {"completion": "extrude"},
                 **{f"mirror_backing_{b:g}": {"completion": "mirror", "mirror": MirrorConfig(backing_depth=b)}
                    for b in args.backings}}

@@ -43,14 +43,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import machine_info, write_result  # noqa: E402  (bench/common.py)
+from common import machine_info, split_objects, write_result  # noqa: E402  (bench/common.py)
 
 import torch  # noqa: E402
 
 from semg_grasp_ros import GRASP_TYPES  # noqa: E402
 from semg_grasp_ros.cli.eval_generator import eval_object, evaluate_generator  # noqa: E402
-from semg_grasp_ros.grasp.data.dataset import split_of  # noqa: E402
-from semg_grasp_ros.grasp.data.objects import DEFAULT_COUNTS, object_set  # noqa: E402
 from semg_grasp_ros.grasp.diffusion.checkpoint import model_folder  # noqa: E402
 from semg_grasp_ros.grasp.diffusion.sampler import GraspSampler  # noqa: E402
 from semg_grasp_ros.grasp.refine import GraspRefiner, RefineConfig  # noqa: E402
@@ -58,17 +56,6 @@ from semg_grasp_ros.grasp.refine import GraspRefiner, RefineConfig  # noqa: E402
 #: Field sources: name -> ``views`` of ``eval_object``.
 VIEWS = {"full_mesh": 0, "one_view": 1}
 PROTOCOLS = ("standard", "lenient")
-
-
-def test_objects(per_family: int, objects_per_family: int, seed: int = 0) -> list:
-    """The procedural test objects (``grasp.data.objects.GraspObject``), at most ``per_family`` of each family."""
-    objects, _ = object_set(seed, dict.fromkeys(DEFAULT_COUNTS, objects_per_family))
-    chosen, count = [], defaultdict(int)
-    for o in objects:
-        if split_of(o.group) == "test" and count[o.family] < per_family:
-            chosen.append(o)
-            count[o.family] += 1
-    return chosen
 
 
 def latency(sampler: GraspSampler, obj, requests: int, rounds: int, seed: int) -> dict:
@@ -123,7 +110,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     info = machine_info("mujoco")
     start = time.perf_counter()
-    grasp_objects = test_objects(args.per_family, args.objects_per_family, args.seed)
+    grasp_objects = split_objects("test", args.per_family, args.objects_per_family, args.seed)
     families = {o.object_id: o.family for o in grasp_objects}
     objects = {view: [eval_object(o.object_id, o.mesh(), o.pieces, o.types, views, args.seed) for o in grasp_objects]
                for view, views in ((v, VIEWS[v]) for v in args.views)}

@@ -16,21 +16,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import machine_info, write_result  # noqa: E402  (bench/common.py)
+from common import machine_info, split_objects, write_result  # noqa: E402  (bench/common.py)
 
 import torch  # noqa: E402
 
 from semg_grasp_ros.errors import DataError  # noqa: E402
 
 from semg_grasp_ros.cli.eval_generator import candidate_postures, eval_object  # noqa: E402
-from semg_grasp_ros.grasp.data.dataset import split_of  # noqa: E402
-from semg_grasp_ros.grasp.data.objects import DEFAULT_COUNTS, object_set  # noqa: E402
 from semg_grasp_ros.grasp.physics import GraspSimulator, preset  # noqa: E402
 from semg_grasp_ros.grasp.verify import field_pieces  # noqa: E402
 from semg_grasp_ros.pipeline.grasp_diffusion import GraspDiffusionComponent, GraspDiffusionConfig  # noqa: E402
@@ -44,12 +42,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     info, start = machine_info("mujoco"), time.perf_counter()
-    objects, _ = object_set(0, dict.fromkeys(DEFAULT_COUNTS, 64))
-    chosen, count = [], Counter()
-    for o in objects:
-        if split_of(o.group) == "val" and count[o.family] < args.per_family:
-            chosen.append(o)
-            count[o.family] += 1
+    chosen = split_objects("val", args.per_family)
     sampler = GraspDiffusionComponent(GraspDiffusionConfig(verify_budget_s=0.0)).sampler
     gen = torch.Generator().manual_seed(0)
     standard = preset("standard")
