@@ -3,10 +3,14 @@
 Examples::
 
     semg-grasp eval intent --subjects female_1 male_1 --protocol within --model mlp_rich --json out/mlp.json
+    semg-grasp eval intent --config config/intent_150ms.yaml --protocol within --json out/150ms.json
     semg-grasp eval intent --data "/data/sapsanis/Database 1" --protocol loso --model lda_td --json out/lda.json
     semg-grasp eval intent --protocol fewshot --shots 0 1 2 5 --json out/fewshot.json
 
-Prints per-subject accuracy and macro F1 at trial and window level and the pooled
+The model is a training recipe (``intent.models.TrainRecipe``, as ``train intent`` reads it):
+``--config`` (a recipe YAML: preset, window, epochs, subjects, seed, training windows' active
+fraction, feature segments), each option given on the command line overriding it; without it the
+defaults with ``--model``. Prints per-subject accuracy and macro F1 at trial and window level and the pooled
 confusion matrices; ``--json`` writes the full result, ``--png`` (default: next to the
 JSON) the confusion matrices.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from ..intent.metrics import format_confusion
@@ -34,11 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fewshot: repetitions per grasp used to adapt (0 = zero-shot); default 0 1 2 5")
     parser.add_argument("--pretrained", metavar="MODEL",
                         help="fewshot: start every subject from this model (name or path) instead of pooling the others")
-    parser.add_argument("--model", default="default", choices=["default", *PRESETS],
-                        help=f"model preset (default = {DEFAULT_MODEL})")
+    parser.add_argument("--config", type=Path, help="training recipe YAML (config/intent_*.yaml) to cross-validate; "
+                        "--model, --subjects, --epochs and --seed override it")
+    parser.add_argument("--model", choices=["default", *PRESETS],
+                        help=f"model preset (default: the recipe's, else {DEFAULT_MODEL})")
     parser.add_argument("--folds", type=int, default=5, help="folds of the within-subject protocol")
     parser.add_argument("--repeats", type=int, default=5, help="repetitions of the k-fold with new shuffles")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the fold shuffles and of training")
+    parser.add_argument("--seed", type=int, help="seed of the fold shuffles and of training (default: the recipe's)")
     parser.add_argument("--epochs", type=int, help="override the training epochs of neural models")
     parser.add_argument("--runs", type=Path, help="folder for per-fold results; an interrupted run resumes from it")
     parser.add_argument("--json", type=Path, help="write the result JSON here")
@@ -50,7 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def print_summary(result: dict) -> None:
     """Per-subject table and confusion matrices of an evaluation result."""
     trial, window = result["trial_level"], result["window_level"]
-    print(f"model {result['model']} ({result['protocol']}, {result['folds']} folds x {result['repeats']} repeats)")
+    seen = "whole trials" if result["whole_trial"] else f"{result['input']['window_ms']:g} ms windows"
+    print(f"model {result['model']} on {seen} ({result['protocol']}, {result['folds']} folds x "
+          f"{result['repeats']} repeats)")
     print(f"{'subject':<14}{'trial acc':>10}{'trial F1':>10}{'window acc':>12}{'window F1':>11}")
     for name in result["subjects"]:
         t = trial["per_subject_metrics"][name]
@@ -100,14 +109,14 @@ def save_confusion_png(result: dict, path: Path) -> Path:
     return path
 
 
-def _run_fewshot(args: argparse.Namespace, subjects, preset) -> int:
+def _run_fewshot(args: argparse.Namespace, subjects, preset, seed: int) -> int:
     from ..intent.fewshot import evaluate_fewshot, format_fewshot
     from ..intent.models import load_model
     from ..intent.progress import tqdm_progress
 
     pretrained = load_model(args.pretrained) if args.pretrained else None
     with tqdm_progress(len(subjects), "eval fewshot", enabled=not args.no_progress) as update:
-        result = evaluate_fewshot(subjects, preset, pretrained, args.shots, seed=args.seed, on_subject=update)
+        result = evaluate_fewshot(subjects, preset, pretrained, args.shots, seed=seed, on_subject=update)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
@@ -122,21 +131,23 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..intent.evaluation import EvalSettings, evaluate, load_subjects
-    from ..intent.models import get_preset, with_train
+    from ..intent.models import TrainRecipe
     from ..intent.progress import tqdm_progress
 
     torch.set_num_threads(max(1, args.threads))
-    subjects = load_subjects(args.data, args.subjects)
-    preset = get_preset(args.model)
-    if args.epochs is not None:
-        preset = with_train(preset, epochs=args.epochs)
+    recipe = TrainRecipe.load(args.config, model=args.model, epochs=args.epochs, subjects=args.subjects,
+                              seed=args.seed)
+    subjects = load_subjects(args.data, list(recipe.subjects) or None)
+    preset = recipe.preset()
     if args.protocol == "fewshot":
-        return _run_fewshot(args, subjects, preset)
-    settings = EvalSettings(args.protocol, args.folds, args.repeats, args.seed)
+        return _run_fewshot(args, subjects, preset, recipe.seed)
+    settings = EvalSettings(args.protocol, args.folds, args.repeats, recipe.seed)
     n_jobs = {"within": len(subjects) * settings.folds * settings.repeats, "loso": len(subjects),
               "pooled": settings.folds * settings.repeats}[settings.protocol]
     with tqdm_progress(n_jobs, f"eval {preset.name}", enabled=not args.no_progress) as update:
-        result = evaluate(preset, subjects, settings, run_dir=args.runs, on_fold=update)
+        result = evaluate(preset, subjects, settings, run_dir=args.runs, on_fold=update,
+                          active_fraction=recipe.active_fraction)
+    result["recipe"] = {"file": str(args.config) if args.config else None, **asdict(recipe)}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -23,7 +23,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 
-from ..config import build_config, load_config_file
 from ..errors import ConfigError
 
 
@@ -82,10 +81,8 @@ def run(args: argparse.Namespace) -> int:
             metrics[result["protocol"]] = metrics_summary(result)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"--metrics {path}: not a readable 'eval intent' result ({type(exc).__name__}: {exc})")
-    given = {"model": args.model, "window_ms": args.window_ms, "epochs": args.epochs, "subjects": args.subjects,
-             "seed": args.seed}
-    given = {k: v for k, v in given.items() if v is not None}
-    recipe = load_config_file(TrainRecipe, args.config, **given) if args.config else build_config(TrainRecipe, given)
+    recipe = TrainRecipe.load(args.config, model=args.model, window_ms=args.window_ms, epochs=args.epochs,
+                              subjects=args.subjects, seed=args.seed)
     folder = args.data or default_sapsanis_folder()
     subjects = load_subjects(folder, list(recipe.subjects) or None)
     preset = recipe.preset()

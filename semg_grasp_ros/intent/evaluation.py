@@ -13,9 +13,13 @@ Levels:
 
 * trial level: one decision per trial. Window models combine the posteriors of the
   trial's active windows (sum of log posteriors); whole-trial models classify the trial.
-* window level: one decision per window (the model's window and stride, 250 ms / 50 ms) of the
-  active part of each test trial (``emg.windows.active_mask``), as online control sees
-  it, without voting.
+* window level: one decision per window (the model's window and stride, e.g. 250 ms / 50 ms) of
+  the active part of each test trial (``emg.windows.active_mask`` at ``ACTIVE_FRACTION``), as
+  online control sees it, without voting.
+
+Models train on the windows of each training trial at the recipe's ``active_fraction``
+(``evaluate(..., active_fraction)``, as ``train_on_subjects``); the test windows stay the
+active part whatever it is, so results of different recipes score the same windows.
 
 Fold results can be written to a run folder (one JSON per fold) so a long evaluation
 resumes where it stopped.
@@ -79,27 +83,30 @@ class SubjectWindows:
         trials: the subject's ``TrialSet``.
         inputs: model inputs: (n_trials, n_windows, ...) for window models, (n_trials, ...)
             for whole-trial models.
-        active: (n_trials, n_windows) bool active-part mask (window models only).
+        active: (n_trials, n_windows) bool active-part mask at ``ACTIVE_FRACTION``: the test
+            windows and those of the trial-level vote (window models only).
+        train_active: (n_trials, n_windows) bool mask of the training windows (window models only).
     """
 
     trials: TrialSet
     inputs: np.ndarray
     active: np.ndarray | None
+    train_active: np.ndarray | None
 
 
 def prepare_subject(trials: TrialSet, template: IntentModel, whole_trial: bool,
                     active_fraction: float = ACTIVE_FRACTION) -> SubjectWindows:
     """Filter, window and encode a subject's trials for the model family of ``template``; the
-    active mask at ``active_fraction`` (the window-level test set: ``ACTIVE_FRACTION``)."""
+    training windows at ``active_fraction``, the test windows at ``ACTIVE_FRACTION``."""
     template.spec.check_trials(trials.sample_rate, trials.channel_names)
     if whole_trial:
         windows = filter_and_window(trials.data, template.spec)[:, 0]  # (n_trials, samples, ch)
-        return SubjectWindows(trials, template.encode(windows), None)
+        return SubjectWindows(trials, template.encode(windows), None, None)
     windows = filter_and_window(trials.data, template.spec)
     n_t, n_w = windows.shape[:2]
     encoded = template.encode(windows.reshape(n_t * n_w, *windows.shape[2:]))
     return SubjectWindows(trials, encoded.reshape(n_t, n_w, *encoded.shape[1:]),
-                          active_mask(windows, active_fraction))
+                          active_mask(windows, ACTIVE_FRACTION), active_mask(windows, active_fraction))
 
 
 @dataclass
@@ -149,11 +156,11 @@ class FoldResult:
 
 
 def _train_arrays(data: SubjectWindows, idx: np.ndarray, whole_trial: bool, group_offset: int):
-    """Inputs, labels and trial groups of trials ``idx`` (active windows only)."""
+    """Inputs, labels and trial groups of trials ``idx`` (training windows only)."""
     labels = data.trials.labels[idx]
     if whole_trial:
         return data.inputs[idx], labels, idx + group_offset
-    act = data.active[idx]
+    act = data.train_active[idx]
     n_w = act.shape[1]
     return (
         data.inputs[idx][act],
@@ -219,12 +226,14 @@ class EvalSettings:
             raise ConfigError(f"need folds >= 2 and repeats >= 1, got {self.folds}, {self.repeats}")
 
 
-def _fold_key(preset: Preset, settings: EvalSettings, subject_sets: Sequence[TrialSet], tag: str) -> str:
+def _fold_key(preset: Preset, settings: EvalSettings, subject_sets: Sequence[TrialSet], tag: str,
+              active_fraction: float) -> str:
     first = subject_sets[0]
     model = preset.build(first.sample_rate, first.channel_names, first.class_names, first.n_samples)
     ident = {
         "model": model.to_json(),
         "settings": [settings.protocol, settings.folds, settings.seed],
+        "train_fraction": active_fraction,
         "data": [(t.subject, t.n_trials, t.n_samples, float(np.sum(t.data[:, ::97], dtype=np.float64))) for t in subject_sets],
         "tag": tag,
     }
@@ -238,14 +247,17 @@ def evaluate(
     settings: EvalSettings = EvalSettings(),
     run_dir: Path | None = None,
     on_fold: Callable[[str], None] | None = None,
+    active_fraction: float = ACTIVE_FRACTION,
 ) -> dict:
     """Run a protocol and summarise it (see ``summarise``).
 
     Args:
-        preset: the model recipe.
+        preset: the model recipe (``TrainRecipe.preset``: its window, epochs and features).
         subjects: one ``TrialSet`` per subject (``loso`` needs two or more).
         run_dir: folder for per-fold JSON results (resumed when present).
         on_fold: called with a description after every fold (progress bars).
+        active_fraction: window models train on the windows of each training trial at this
+            fraction (``TrainRecipe.active_fraction``); the test windows are the active part.
     """
     if not subjects:
         raise DataError("no subjects to evaluate")
@@ -257,7 +269,7 @@ def evaluate(
             raise DataError(f"subject {t.subject} differs from {subjects[0].subject} in classes, channels or sample rate")
     first = subjects[0]
     template = preset.build(first.sample_rate, first.channel_names, names, first.n_samples)
-    prepared = {t.subject: prepare_subject(t, template, preset.whole_trial) for t in subjects}
+    prepared = {t.subject: prepare_subject(t, template, preset.whole_trial, active_fraction) for t in subjects}
     jobs = []
     if settings.protocol in ("within", "pooled"):
         for r in range(settings.repeats):
@@ -281,7 +293,7 @@ def evaluate(
             jobs.append((f"loso_{t.subject}", [t, *others], train, [(prepared[t.subject], np.arange(t.n_trials))], 0))
     results: list[tuple[int, FoldResult]] = []
     for tag, sets, train, tests, repeat in jobs:
-        key = _fold_key(preset, settings, sets, tag)
+        key = _fold_key(preset, settings, sets, tag, active_fraction)
         path = None if run_dir is None else Path(run_dir) / f"{tag}.json"
         folds_done = None
         if path is not None and path.is_file():
@@ -301,7 +313,7 @@ def evaluate(
         results += [(repeat, f) for f in folds_done]
         if on_fold is not None:
             on_fold(tag)
-    return summarise(preset, template, settings, subjects, results)
+    return summarise(preset, template, settings, subjects, results, active_fraction)
 
 
 def _level_summary(per_subject: dict[str, list[tuple[int, np.ndarray, np.ndarray]]], n_classes: int) -> dict:
@@ -331,8 +343,10 @@ def _level_summary(per_subject: dict[str, list[tuple[int, np.ndarray, np.ndarray
     return out
 
 
-def summarise(preset: Preset, template: IntentModel, settings: EvalSettings, subjects, results) -> dict:
-    """The result JSON: per-subject and mean metrics at trial and window level."""
+def summarise(preset: Preset, template: IntentModel, settings: EvalSettings, subjects, results,
+              active_fraction: float = ACTIVE_FRACTION) -> dict:
+    """The result JSON: per-subject and mean metrics at trial and window level, and which windows
+    the models trained on (``active_fraction``) and were scored on."""
     n_classes = len(subjects[0].class_names)
     trial: dict = {}
     window: dict = {}
@@ -355,7 +369,11 @@ def summarise(preset: Preset, template: IntentModel, settings: EvalSettings, sub
         "trial_level": _level_summary(trial, n_classes),
         "trial_level_rule": "whole-trial model" if preset.whole_trial else "sum of log posteriors of the trial's active windows",
         "window_level": _level_summary(window, n_classes) if window else None,
+        "window_level_rule": None if preset.whole_trial else (
+            f"one decision per {template.spec.window_ms:g} ms window every {template.spec.stride_ms:g} ms of the "
+            "active part of each test trial (active_part), no voting; the trial's other windows are not scored"),
         "active_part": ACTIVE_PART,
+        "train_windows": "whole trials" if preset.whole_trial else active_part(active_fraction),
         "fit_seconds_mean": float(np.mean([f.fit_seconds for _, f in results])),
         "n_fits": len(results),
     }

@@ -86,7 +86,7 @@ def evaluate_subject(pooled: IntentModel, trials: TrialSet, shots: Sequence[int]
         if k == 0:
             encoded = pooled.encode(flat).reshape(n_t, n_w, -1)
             preset = pooled_preset or _window_preset()
-            fold = _predict_trials(pooled, preset, SubjectWindows(trials, encoded, active), test, 0.0)
+            fold = _predict_trials(pooled, preset, SubjectWindows(trials, encoded, active, active), test, 0.0)
             out[str(k)] = {"static": _fold_summary(fold, n_classes), "online": None, "fit_seconds": 0.0}
             if others:
                 out[str(k)]["user_normalised"] = _user_normalised(pooled, others, trials, flat, active,
@@ -101,7 +101,7 @@ def evaluate_subject(pooled: IntentModel, trials: TrialSet, shots: Sequence[int]
         fit_seconds = time.perf_counter() - t0
         if personal_inputs is None:
             personal_inputs = model.encode(flat).reshape(n_t, n_w, -1)
-        data = SubjectWindows(trials, personal_inputs, active)
+        data = SubjectWindows(trials, personal_inputs, active, active)
         fold = _predict_trials(model, _window_preset(), data, test, fit_seconds)
         online = _online(model, data, session_order(trials, test), adapt)
         out[str(k)] = {"static": _fold_summary(fold, n_classes), "online": online, "fit_seconds": fit_seconds,

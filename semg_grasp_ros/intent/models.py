@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ..config import build_config
+from ..config import build_config, load_config_file
 from ..emg.features import RICH_FEATURES, TD_FEATURES, FeatureConfig, SpectrogramConfig
 from ..emg.filters import FilterConfig
 from ..emg.windows import ACTIVE_FRACTION
@@ -182,6 +182,17 @@ class TrainRecipe:
         if not 0 < self.active_fraction <= 1 or self.segments < 0:
             raise ConfigError(f"need active_fraction in (0, 1] and segments >= 0, got {self.active_fraction}, "
                               f"{self.segments}")
+
+    @classmethod
+    def load(cls, path=None, **given) -> "TrainRecipe":
+        """The recipe of the YAML file ``path`` (``config/intent_*.yaml``; None = the defaults), with
+        the fields in ``given`` that are not None (command-line options) overriding it.
+
+        Raises:
+            ConfigError: unreadable file, unknown fields or invalid values.
+        """
+        given = {k: v for k, v in given.items() if v is not None}
+        return load_config_file(cls, path, **given) if path is not None else build_config(cls, given)
 
     @classmethod
     def of(cls, model: IntentModel) -> "TrainRecipe":

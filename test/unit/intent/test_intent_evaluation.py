@@ -162,3 +162,25 @@ def test_training_recipes_of_the_shipped_models(tmp_path):
         bad.write_text(text)
         with pytest.raises(ConfigError):
             load_config_file(TrainRecipe, bad)
+
+
+def test_cli_eval_cross_validates_a_training_recipe(tmp_path):
+    """``eval intent --config``: the recipe's window, training windows, features and epochs reach the
+    evaluation; the window level scores the recipe's windows of the active part."""
+    data = _write_folder(tmp_path / "db", names=("s1",))
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("model: mlp_rich\nwindow_ms: 150.0\nactive_fraction: 0.08\nsegments: 2\nepochs: 2\n")
+    out = tmp_path / "res.json"
+    assert cli_main(["eval", "intent", "--data", str(data), "--config", str(recipe), "--folds", "2", "--repeats", "1",
+                     "--json", str(out), "--no-progress"]) == 0
+    result = json.loads(out.read_text())
+    assert result["input"]["window_ms"] == 150.0 and result["subjects"] == ["s1"]
+    assert result["recipe"]["active_fraction"] == 0.08 and result["recipe"]["segments"] == 2
+    assert "0.08" in result["train_windows"] and "150 ms window" in result["window_level_rule"]
+    # every test window scored once: the active windows of 150 ms (25 ms hop at 500 Hz) of the 24 trials
+    t = ev.load_subjects(data)[0]
+    scored = {ms: int(ev.prepare_subject(t, TrainRecipe(model="lda_td", window_ms=ms).preset().build(
+        t.sample_rate, t.channel_names, t.class_names), False).active.sum()) for ms in (150.0, 250.0)}
+    assert scored[150.0] != scored[250.0]
+    assert np.sum(result["window_level"]["confusion"]) == scored[150.0]
+    assert np.sum(result["trial_level"]["confusion"]) == 24
